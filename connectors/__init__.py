@@ -1,0 +1,1 @@
+"""Connectors: one package per tool. They yield the tool's raw records and never build WorkItems."""

@@ -1,0 +1,226 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in hub/migrations mirror these.
+
+Items keep their full normalised document as JSON text (`doc`, written by pydantic's
+serializer) plus the columns the read API filters and sorts on. Multi-valued filters
+(labels, assignees) live in side tables so they can be indexed on both SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores no zone; we always write UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite compares these as text: keep one fixed format with no offset.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# Keep constraint names stable across backends so migrations can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("tool", String(50), nullable=False),
+    Column("status", String(20), nullable=False, server_default="ok"),
+    Column("status_message", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(320), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("tool", String(50), nullable=False),
+    Column("native_id", String(200), nullable=False),
+    Column("key", String(200)),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("kind", String(20), nullable=False),
+    Column("status_category", String(20), nullable=False),
+    Column("priority_level", String(20), nullable=False),
+    Column("container_id", String(200)),
+    Column("container_key", String(200)),
+    Column("parent_id", String(320)),
+    Column("rice_score", Float),
+    Column("created_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default="0"),
+    Column("deleted_at", UTCDateTime),
+    Column("version", BigInteger, nullable=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("raw", Text),
+    Index("ix_items_updated", "updated_at", "id"),
+    Index("ix_items_source_updated", "source", "updated_at", "id"),
+    Index("ix_items_kind_updated", "kind", "updated_at", "id"),
+    Index("ix_items_status_updated", "status_category", "updated_at", "id"),
+    Index("ix_items_container", "container_id", "updated_at"),
+    Index("ix_items_container_key", "container_key", "updated_at"),
+    Index("ix_items_parent", "parent_id"),
+    Index("ix_items_key", "key"),
+    Index("ix_items_rice", "rice_score", "id"),
+)
+
+item_labels = Table(
+    "item_labels",
+    metadata,
+    Column("item_id", String(320), ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(255), primary_key=True),
+    Index("ix_item_labels_label", "label", "item_id"),
+)
+
+item_assignees = Table(
+    "item_assignees",
+    metadata,
+    Column("item_id", String(320), ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", String(64), primary_key=True),
+    Index("ix_item_assignees_person", "person_id", "item_id"),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("email", String(320), unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+person_identities = Table(
+    "person_identities",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    # The tool's person id, or "email:<address>" where a tool only gives an email.
+    Column("native_id", String(320), primary_key=True),
+    Column("person_id", String(64), ForeignKey("people.id"), nullable=False),
+    Column("name", Text),
+    Column("email", String(320)),
+    Index("ix_person_identities_person", "person_id"),
+    Index("ix_person_identities_email", "email"),
+)
+
+# The change log (outbox). `seq` is allocated from `change_counter` inside the writing
+# transaction, so it is gap-free and commit order equals seq order (see store.apply).
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("item_id", String(320), nullable=False),
+    Column("op", String(10), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_changes_item", "item_id"),
+)
+
+change_counter = Table(
+    "change_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("counts", Text, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Column("cursor", Text),
+    Index("ix_sync_runs_source", "source", "started_at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("stream", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("processed_at", UTCDateTime),
+    UniqueConstraint("source", "delivery_id"),
+    Index("ix_webhook_inbox_status", "status", "id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("scope", String(20), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)

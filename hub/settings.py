@@ -1,0 +1,31 @@
+"""The hub's one settings object (environment variables with the `HUB_` prefix)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///opshub.db",
+        description="SQLAlchemy URL. Default: a SQLite file in the working directory. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    config: Path | None = Field(default=None, description="Sources config file (opshub.toml).")
+    migrate_on_start: bool = True
+    log_level: str = "info"
+    page_limit_default: int = 50
+    page_limit_max: int = 500
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

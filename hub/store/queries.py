@@ -1,0 +1,233 @@
+"""Read queries behind the unified API: item filters, keyset pages, people, changes, sources.
+
+Pagination is keyset on (sort value, id), never offset: a page costs the same at item
+1,000,000 as at item 1, and an item that is not written while a client walks the pages
+keeps its place, so it comes back exactly once. The cursor is opaque to clients (base64 of
+a small JSON) and bound to the query's filters, so it cannot be replayed against another
+query by mistake.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, exists, false, func, or_, select, tuple_
+
+from hub.db.tables import changes, item_assignees, item_labels, items, people, person_identities, sources
+from hub.schema import to_utc
+from hub.store.items import READ_COLUMNS, item_document
+
+
+class InvalidCursor(ValueError):
+    """The page cursor is malformed or belongs to another query."""
+
+
+@dataclass
+class ItemQuery:
+    """Filters of GET /v1/items. Several values of one filter mean OR; filters AND together."""
+
+    source: list[str] = field(default_factory=list)
+    tool: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    status_category: list[str] = field(default_factory=list)
+    priority_level: list[str] = field(default_factory=list)
+    assignee: list[str] = field(default_factory=list)
+    label: list[str] = field(default_factory=list)
+    container: list[str] = field(default_factory=list)
+    parent_id: list[str] = field(default_factory=list)
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    q: str | None = None
+    include_deleted: bool = False
+
+    def fingerprint(self, sort: str) -> str:
+        data = asdict(self)
+        for key in ("updated_after", "updated_before"):
+            if data[key] is not None:
+                data[key] = to_utc(data[key]).isoformat()
+        data["sort"] = sort
+        return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+SORTS = ("updated_at", "-updated_at")
+
+
+def encode_cursor(fingerprint: str, updated_at: datetime, item_id: str) -> str:
+    payload = orjson.dumps({"f": fingerprint, "u": to_utc(updated_at).isoformat(), "i": item_id})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        position = (to_utc(datetime.fromisoformat(data["u"])), str(data["i"]))
+        owner = data["f"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidCursor("the cursor is not one this API issued") from exc
+    if owner != fingerprint:
+        raise InvalidCursor("the cursor belongs to a query with other filters or sort; start again without it")
+    return position
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class ItemQueries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _person_ids(self, conn: Connection, refs: list[str]) -> list[str]:
+        """Assignee filter values are hub person ids or emails (any identity's email)."""
+        ids = [r for r in refs if "@" not in r]
+        emails = [r.strip().lower() for r in refs if "@" in r]
+        if emails:
+            ids += conn.execute(select(people.c.id).where(people.c.email.in_(emails))).scalars().all()
+            ids += conn.execute(
+                select(person_identities.c.person_id).where(person_identities.c.email.in_(emails))
+            ).scalars().all()
+        return sorted(set(ids))
+
+    def _conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
+        cond: list[ColumnElement[bool]] = []
+        for column, values in (
+            (items.c.source, query.source),
+            (items.c.tool, query.tool),
+            (items.c.kind, query.kind),
+            (items.c.status_category, query.status_category),
+            (items.c.priority_level, query.priority_level),
+            (items.c.parent_id, query.parent_id),
+        ):
+            if values:
+                cond.append(column.in_(values) if len(values) > 1 else column == values[0])
+        if query.container:
+            cond.append(or_(items.c.container_id.in_(query.container), items.c.container_key.in_(query.container)))
+        if query.label:
+            cond.append(
+                exists().where(item_labels.c.item_id == items.c.id, item_labels.c.label.in_(query.label))
+            )
+        if query.assignee:
+            person_ids = self._person_ids(conn, query.assignee)
+            cond.append(
+                exists().where(item_assignees.c.item_id == items.c.id, item_assignees.c.person_id.in_(person_ids))
+                if person_ids
+                else false()
+            )
+        if query.updated_after is not None:
+            cond.append(items.c.updated_at > to_utc(query.updated_after))
+        if query.updated_before is not None:
+            cond.append(items.c.updated_at < to_utc(query.updated_before))
+        if query.q:
+            pattern = _like_pattern(query.q)
+            cond.append(or_(items.c.key.ilike(pattern, escape="\\"), items.c.title.ilike(pattern, escape="\\")))
+        if not query.include_deleted:
+            cond.append(items.c.deleted == false())
+        return cond
+
+    def list_items(
+        self, query: ItemQuery, *, sort: str = "-updated_at", limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of items and the cursor of the next page (None on the last page)."""
+        if sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+        fingerprint = query.fingerprint(sort)
+        descending = sort.startswith("-")
+        with self.engine.connect() as conn:
+            stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, items.c.updated_at)
+            conditions = self._conditions(conn, query)
+            if cursor:
+                after_time, after_id = decode_cursor(cursor, fingerprint)
+                position = tuple_(items.c.updated_at, items.c.id)
+                bound = tuple_(after_time, after_id)
+                conditions.append(position < bound if descending else position > bound)
+            if conditions:
+                stmt = stmt.where(and_(*conditions))
+            order = (items.c.updated_at.desc(), items.c.id.desc()) if descending else (items.c.updated_at, items.c.id)
+            rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).all()
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(fingerprint, last.updated_at, last.id)
+        return [item_document(row) for row in rows], next_cursor
+
+    # ------------------------------------------------------------------ people
+
+    def list_people(self, *, limit: int = 50, after: str | None = None, email: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        with self.engine.connect() as conn:
+            stmt = select(people.c.id, people.c.name, people.c.email).order_by(people.c.id).limit(limit + 1)
+            if after:
+                stmt = stmt.where(people.c.id > after)
+            if email:
+                stmt = stmt.where(people.c.email == email.strip().lower())
+            rows = conn.execute(stmt).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            found = self._with_identities(conn, rows)
+        return found, (rows[-1].id if more and rows else None)
+
+    def get_person(self, person_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(people.c.id, people.c.name, people.c.email).where(people.c.id == person_id)).all()
+            found = self._with_identities(conn, rows)
+        return found[0] if found else None
+
+    @staticmethod
+    def _with_identities(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        ident = person_identities.c
+        by_person: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+        stmt = (
+            select(ident.person_id, ident.source, ident.native_id, ident.name, ident.email)
+            .where(ident.person_id.in_(list(by_person)))
+            .order_by(ident.source, ident.native_id)
+        )
+        for r in conn.execute(stmt):
+            native_id = None if r.native_id.startswith("email:") else r.native_id
+            by_person[r.person_id].append({"source": r.source, "native_id": native_id, "name": r.name, "email": r.email})
+        return [{"id": r.id, "name": r.name, "email": r.email, "identities": by_person[r.id]} for r in rows]
+
+    # ------------------------------------------------------------------ changes, sources
+
+    def list_changes(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(changes).where(changes.c.seq > after).order_by(changes.c.seq).limit(limit)
+            ).all()
+        return [
+            {"seq": int(r.seq), "item_id": r.item_id, "op": r.op, "fields": orjson.loads(r.fields), "at": r.at}
+            for r in rows
+        ]
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            counts = dict(
+                conn.execute(
+                    select(items.c.source, func.count()).where(items.c.deleted == false()).group_by(items.c.source)
+                ).all()
+            )
+            rows = conn.execute(select(sources).order_by(sources.c.name)).all()
+        return [
+            {
+                "name": r.name,
+                "tool": r.tool,
+                "status": r.status,
+                "status_message": r.status_message,
+                "item_count": int(counts.get(r.name, 0)),
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+            }
+            for r in rows
+        ]
+
+    def get_source(self, name: str) -> dict[str, Any] | None:
+        return next((s for s in self.list_sources() if s["name"] == name), None)
