@@ -1,0 +1,159 @@
+"""The connector contract: what every tool's connector offers the hub.
+
+A connector knows one tool: auth, endpoints, pagination, rate limits, webhook signatures
+and event parsing. It yields the tool's raw records (dicts exactly as the tool's API returns
+them) and never builds WorkItems: that is the mapping's job (mappings/), and storing is the
+hub's (hub/). Connectors never import hub's store or app.
+
+Sync protocol. `fetch(cursor)` yields pages of raw records in ascending update order; each
+page carries the cursor to resume from *after* that page is stored. The hub commits a page
+and its cursor in one transaction, so a crash resumes from the last stored page. Because
+the store applies upserts only if newer, re-reading an overlap after resume writes nothing
+twice. `cursor=None` means a full sync. Cursors are opaque strings to the hub.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ConnectorConfig(BaseModel):
+    """Settings every source has; a tool's connector extends this with its own keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    base_url: str
+    webhook_secret: SecretStr | None = None
+    schedule: str | None = Field(default=None, description='How often to sync, e.g. "15m", "1h"; none = on demand.')
+    overlap: str = Field(default="5m", description="Incremental window re-read before the cursor (clock skew, late commits).")
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+    request_budget: int | None = Field(default=None, ge=1, description="Most requests one run may make.")
+    page_size: int = Field(default=100, ge=1, le=1000)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    mapping: dict[str, Any] = Field(default_factory=dict, description="Mapping overrides (see mappings/README.md).")
+
+
+@dataclass
+class Page:
+    """One page of raw records and the cursor to resume from once it is stored."""
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+
+
+# ---------------------------------------------------------------- webhook events
+
+
+@dataclass(frozen=True)
+class UpsertRecord:
+    """The delivery carries the full raw record: map and apply it."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    native_id: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefetchRecord:
+    """The delivery is thin (or about a child such as a comment): fetch the record fresh."""
+
+    native_id: str
+
+
+@dataclass(frozen=True)
+class IgnoreEvent:
+    """Acknowledged on purpose and recorded as ignored, with the reason."""
+
+    reason: str
+
+
+WebhookEvent = UpsertRecord | DeleteRecord | RefetchRecord | IgnoreEvent
+
+
+@dataclass
+class WebhookDelivery:
+    delivery_id: str
+    events: list[WebhookEvent] = field(default_factory=list)
+
+
+class WebhookRejected(Exception):
+    """Signature or secret check failed: answer 401 and store nothing."""
+
+
+class ConnectorError(Exception):
+    """A failure the user can act on (bad credentials, missing permission, bad scope)."""
+
+
+class AuthFailed(ConnectorError):
+    """401/403 from the tool: the source is marked failing with this message."""
+
+
+# ---------------------------------------------------------------- the contract
+
+
+class Connector(ABC):
+    tool: ClassVar[str]
+    config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, name: str, config: ConnectorConfig) -> None:
+        self.name = name
+        self.config = config
+
+    async def __aenter__(self) -> Connector:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release HTTP clients."""
+
+    async def mapping_context(self) -> dict[str, Any]:
+        """Facts the mapping needs from the tool (e.g. Jira's custom field catalog)."""
+        return {"source": self.name, "tool": self.tool, "base_url": self.config.base_url}
+
+    @abstractmethod
+    def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Pages of raw records in ascending update order; `None` = full sync."""
+
+    @abstractmethod
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        """One raw record, or None when the tool no longer has it."""
+
+    @abstractmethod
+    def list_ids(self) -> AsyncIterator[str]:
+        """Every native id in the source's scope now (for the deletion sweep)."""
+
+    @abstractmethod
+    def native_id(self, record: dict[str, Any]) -> str:
+        """The tool's id of a raw record."""
+
+    # Webhooks: a pull-only tool (Redmine) keeps these defaults.
+    supports_webhooks: ClassVar[bool] = False
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise WebhookRejected unless the delivery is authentic."""
+        raise WebhookRejected(f"{self.tool} sends no webhooks")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """The delivery id (for dedupe) and the events a verified delivery carries."""
+        raise WebhookRejected(f"{self.tool} sends no webhooks")
+
+    def webhook_probe(self, query: Mapping[str, str]) -> str | None:
+        """Answer to a subscription probe (GET), e.g. Productboard's validationToken."""
+        return None
+
+    def stats(self) -> dict[str, int]:
+        """Request counters for the run summary: requests, retries, ..."""
+        return {}
