@@ -183,6 +183,8 @@ sync_runs = Table(
     Column("finished_at", UTCDateTime),
     Column("counts", Text, nullable=False, server_default="{}"),
     Column("error", Text),
+    # Records that failed to map: [{"native_id", "error"}], capped (the run goes on past them).
+    Column("record_errors", Text, nullable=False, server_default="[]"),
     Column("cursor", Text),
     Index("ix_sync_runs_source", "source", "started_at"),
 )
@@ -208,6 +210,8 @@ webhook_inbox = Table(
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("error", Text),
+    Column("claimed_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime),
     Column("processed_at", UTCDateTime),
     UniqueConstraint("source", "delivery_id"),
     Index("ix_webhook_inbox_status", "status", "id"),

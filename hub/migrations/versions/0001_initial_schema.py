@@ -135,6 +135,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("counts", sa.Text(), server_default="{}", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("record_errors", sa.Text(), server_default="[]", nullable=False),
         sa.Column("cursor", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_runs")),
     )
@@ -161,6 +162,8 @@ def upgrade() -> None:
         ),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_inbox")),
         sa.UniqueConstraint(
