@@ -96,10 +96,16 @@ class ImportReport:
     deleted: int = 0
     errors: int = 0
 
-    def add(self, result: ApplyResult) -> None:
-        self.upserted += result.upserted
-        self.unchanged += result.unchanged
-        self.deleted += result.deleted
+    def add(self, result: ApplyResult, *, tombstone: bool = False) -> None:
+        if not tombstone:
+            self.upserted += result.upserted
+            self.unchanged += result.unchanged
+        elif result.deleted:  # one line, two writes (upsert + tombstone): count the line once
+            self.deleted += 1
+        elif result.upserted:
+            self.upserted += 1
+        else:
+            self.unchanged += 1
 
     def summary(self, name: str) -> str:
         return (
@@ -130,10 +136,8 @@ def parse_line(line: bytes) -> WorkItem:
         raise ValueError(f"{where}: {first['msg']}{more}") from None
 
 
-def _ops(item: WorkItem) -> list[WorkItem | ItemDeletion]:
+def _tombstone(item: WorkItem) -> list[WorkItem | ItemDeletion]:
     """A record with `deleted: true` (e.g. exported from another hub) lands as a tombstone."""
-    if not item.deleted:
-        return [item]
     return [item, ItemDeletion(source=item.source, native_id=item.native_id, deleted_at=item.updated_at)]
 
 
@@ -169,25 +173,31 @@ def import_items(
         if stop_on_error:
             raise StopImport
 
+    def apply_one(number: int, item: WorkItem) -> None:
+        try:
+            if item.deleted:
+                report.add(store.items.apply(_tombstone(item)), tombstone=True)
+            else:
+                report.add(store.items.apply([item]))
+        except OperationalError:
+            raise  # the database is gone: not the line's fault
+        except SQLAlchemyError as exc:
+            error(number, f"refused by the store: {one_line(exc)}")
+
     def flush() -> None:
         if not batch:
             return
         pending = list(batch)
         batch.clear()
         try:
-            report.add(store.items.apply(op for _, item in pending for op in _ops(item)))
+            report.add(store.items.apply(item for _, item in pending))
             return
         except OperationalError:
-            raise  # the database is gone: not the lines' fault
+            raise
         except SQLAlchemyError:
             pass
         for number, item in pending:  # find the line(s) the store refuses
-            try:
-                report.add(store.items.apply(_ops(item)))
-            except OperationalError:
-                raise
-            except SQLAlchemyError as exc:
-                error(number, f"refused by the store: {one_line(exc)}")
+            apply_one(number, item)
 
     try:
         for number, line in lines:
@@ -197,6 +207,10 @@ def import_items(
             except ValueError as exc:
                 flush()
                 error(number, str(exc))
+                continue
+            if item.deleted:  # rare: applied on its own, in file order, so it is counted exactly
+                flush()
+                apply_one(number, item)
                 continue
             batch.append((number, item))
             if len(batch) >= batch_size:
