@@ -1,0 +1,602 @@
+"""The mapping engine: load a tool's spec, merge a source's overrides, check, compile, map.
+
+    spec = merge_overrides(load_spec("jira"), source_config.mapping)
+    mapper = Mapper(spec, await connector.mapping_context())   # compile once per source
+    item = mapper.map(raw_issue)                               # WorkItem, or MappingError
+
+Compiling resolves every path, custom field name, table and transform once, into plain
+closures, so mapping a record is a walk over prepared getters plus one validation of the
+finished WorkItem.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hub.schema import Container, Estimate, Iteration, PersonRef, Priority, Release, Rice, Status, WorkItem
+from mappings import transforms
+from mappings.context import MappingContext
+from mappings.errors import MappingError, SpecError
+from mappings.spec import (
+    REQUIRED_FIELDS,
+    TARGET_FIELDS,
+    VOCABULARIES,
+    MappingSpec,
+    Rule,
+    available_tools,
+    parse_spec,
+    read_spec,
+)
+
+Getter = Callable[[Any], Any]
+
+# Shape of the objects a rule may build, for checking `object` keys.
+_OBJECT_MODELS: dict[str, type[BaseModel]] = {
+    "status": Status,
+    "priority": Priority,
+    "container": Container,
+    "estimate": Estimate,
+    "iteration": Iteration,
+    "release": Release,
+    "rice": Rice,
+    "reporter": PersonRef,
+}
+# Override keys that are not a table or a custom field role.
+RESERVED_OVERRIDE_KEYS = ("custom", "fields", "params")
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_spec(tool: str) -> MappingSpec:
+    return read_spec(tool)
+
+
+def load_spec(tool: str) -> MappingSpec:
+    """The tool's spec from `mappings/{tool}.yaml` (a fresh copy: callers may change it)."""
+    return _cached_spec(tool).model_copy(deep=True)
+
+
+# -------------------------------------------------------------------------- overrides
+
+
+def _display_names(value: Any) -> list[str] | None:
+    if isinstance(value, str) and value.strip():
+        return [value.strip()]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    return None
+
+
+def _q(key: str) -> str:
+    """A key as it appears in an error path: bare when simple, quoted otherwise."""
+    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+
+
+def _override_errors(spec: MappingSpec, overrides: Mapping[str, Any], where: str) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(overrides, Mapping):
+        return [f"{where}: must be a table of overrides, got {type(overrides).__name__}"]
+    targets = _table_targets(spec)
+    for key, value in overrides.items():
+        at = f"{where}.{_q(key)}"
+        if key in spec.tables:
+            if not isinstance(value, Mapping):
+                errors.append(f"{at}: must be a table of name = value, got {value!r}")
+                continue
+            for name, mapped in value.items():
+                for target in sorted(targets.get(key, ())):
+                    vocab = VOCABULARIES.get(target)
+                    if vocab and mapped not in vocab:
+                        errors.append(
+                            f"{at}.{_q(str(name))}: {mapped!r} is not a valid {target} "
+                            f"(expected one of {', '.join(vocab)})"
+                        )
+        elif key in spec.custom_fields:
+            if isinstance(value, Mapping):
+                for sub in value:
+                    if sub == "field":
+                        continue
+                    if sub == "unit" and f"{key}_unit" in spec.params:
+                        if value[sub] not in VOCABULARIES["estimate.unit"]:
+                            errors.append(
+                                f"{at}.unit: {value[sub]!r} is not a valid unit "
+                                f"(expected one of {', '.join(VOCABULARIES['estimate.unit'])})"
+                            )
+                        continue
+                    allowed = "field, unit" if f"{key}_unit" in spec.params else "field"
+                    errors.append(f"{at}.{_q(str(sub))}: unknown key (allowed: {allowed})")
+                if "field" not in value:
+                    errors.append(f"{at}: missing `field` (the custom field's display name)")
+                elif _display_names(value["field"]) is None:
+                    errors.append(f"{at}.field: must be a display name or a list of them, got {value['field']!r}")
+            elif _display_names(value) is None:
+                errors.append(f"{at}: must be a display name, a list of them, or {{ field = ... }}, got {value!r}")
+        elif key == "custom":
+            if not isinstance(value, Mapping):
+                errors.append(f"{at}: must be a table of friendly name = custom field display name")
+                continue
+            for name, rule in value.items():
+                errors += _rule_input_errors(rule, f"{at}.{_q(str(name))}")
+        elif key == "fields":
+            if not isinstance(value, Mapping):
+                errors.append(f"{at}: must be a table of WorkItem field = rule")
+                continue
+            for name, rule in value.items():
+                if name not in TARGET_FIELDS:
+                    errors.append(f"{at}.{_q(str(name))}: unknown WorkItem field (known: {', '.join(TARGET_FIELDS)})")
+                    continue
+                errors += _rule_input_errors(rule, f"{at}.{_q(str(name))}")
+        elif key == "params":
+            if not isinstance(value, Mapping):
+                errors.append(f"{at}: must be a table of name = value")
+                continue
+            for name in value:
+                if name not in spec.params:
+                    errors.append(
+                        f"{at}.{_q(str(name))}: unknown parameter (known: {', '.join(spec.params) or 'none'})"
+                    )
+        else:
+            known = sorted({*spec.tables, *spec.custom_fields, *RESERVED_OVERRIDE_KEYS})
+            errors.append(f"{at}: unknown override (known: {', '.join(known)})")
+    return errors
+
+
+def _rule_input_errors(rule: Any, at: str) -> list[str]:
+    if isinstance(rule, str):
+        return [] if rule.strip() else [f"{at}: empty"]
+    if not isinstance(rule, Mapping):
+        return [f"{at}: must be a display name or a rule table, got {rule!r}"]
+    data = _custom_rule_data(rule, None)
+    try:
+        Rule.model_validate(data)
+    except ValidationError as exc:
+        return [f"{at}{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
+    return []
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+    return "".join(f".{p}" for p in parts)
+
+
+def _custom_rule_data(rule: Any, transform: str | None) -> Any:
+    """`"Team"` / `{field = "Team"}` -> a rule reading that custom field."""
+    if isinstance(rule, str):
+        data: dict[str, Any] = {"path": f"field:{rule.strip()}"}
+        if transform:
+            data["transform"] = transform
+        return data
+    if isinstance(rule, Mapping) and "field" in rule:
+        data = {k: v for k, v in rule.items() if k != "field"}
+        data["path"] = f"field:{rule['field']}"
+        if transform and "transform" not in data:
+            data["transform"] = transform
+        return data
+    return dict(rule) if isinstance(rule, Mapping) else rule
+
+
+def merge_overrides(spec: MappingSpec, overrides: Mapping[str, Any] | None) -> MappingSpec:
+    """The spec with a source's overrides applied (see mappings/README.md); SpecError if invalid."""
+    if not overrides:
+        return spec
+    errors = _override_errors(spec, overrides, "mapping")
+    if errors:
+        raise SpecError(errors)
+    data = spec.model_dump(exclude_unset=True)
+    data.setdefault("tables", {})
+    data.setdefault("custom_fields", {})
+    data.setdefault("params", {})
+    for key, value in overrides.items():
+        if key in spec.tables:
+            data["tables"][key] = {**data["tables"].get(key, {}), **{str(k): v for k, v in value.items()}}
+        elif key in spec.custom_fields:
+            names = _display_names(value["field"] if isinstance(value, Mapping) else value)
+            data["custom_fields"][key] = names
+            if isinstance(value, Mapping) and "unit" in value:
+                data["params"][f"{key}_unit"] = value["unit"]
+        elif key == "params":
+            data["params"].update(value)
+        elif key == "fields":
+            data["fields"].update({name: rule for name, rule in value.items()})
+        elif key == "custom":
+            custom = data["fields"].setdefault("custom", {"object": {}})
+            if "object" not in custom:
+                raise SpecError(["mapping.custom: the spec's custom rule is not an object; override fields.custom"])
+            default_transform = spec.params.get("custom_transform")
+            for name, rule in value.items():
+                custom["object"][str(name)] = _custom_rule_data(rule, default_transform)
+    merged = parse_spec(data, "mapping")
+    problems = check(merged)
+    if problems:
+        raise SpecError(problems)
+    return merged
+
+
+# ------------------------------------------------------------------------------ check
+
+
+def _walk(rule: Rule, target: str) -> Iterable[tuple[Rule, str, str]]:
+    """Every rule under `rule` with its WorkItem target path and its path in the spec."""
+    stack: list[tuple[Rule, str, str]] = [(rule, target, f"fields.{target}")]
+    while stack:
+        current, tgt, where = stack.pop()
+        yield current, tgt, where
+        for i, sub in enumerate(current.first or ()):
+            stack.append((sub, tgt, f"{where}.first[{i}]"))
+        for key, sub in (current.object or {}).items():
+            stack.append((sub, f"{tgt}.{key}", f"{where}.object.{_q(key)}"))
+
+
+def _table_targets(spec: MappingSpec) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name, rule in spec.fields.items():
+        for sub, target, _ in _walk(rule, name):
+            if sub.table:
+                out.setdefault(sub.table, set()).add(target)
+    return out
+
+
+def _field_names(path: str, spec: MappingSpec) -> list[str]:
+    name = path[len("field:") :].strip()
+    return spec.custom_fields.get(name, [name])
+
+
+def check(
+    spec: MappingSpec,
+    overrides: Mapping[str, Any] | None = None,
+    field_catalog: Iterable[Mapping[str, Any]] | None = None,
+) -> list[str]:
+    """Every problem with a spec (and a source's overrides), one line each with the key's path.
+
+    With `field_catalog` (the tool's field list), display names a source set that the
+    catalog lacks are reported too.
+    """
+    errors: list[str] = []
+    if overrides:
+        errors = _override_errors(spec, overrides, "mapping")
+        if errors:
+            return errors
+        try:
+            spec = merge_overrides(spec, overrides)
+        except SpecError as exc:
+            return exc.errors
+    registry = transforms.registry()
+    clash = set(spec.tables) & set(spec.custom_fields)
+    if clash:
+        errors.append(f"tables and custom_fields share names: {', '.join(sorted(clash))}")
+    for name in REQUIRED_FIELDS:
+        if name not in spec.fields:
+            errors.append(f"fields.{name}: missing (every WorkItem needs it)")
+    for name, top in spec.fields.items():
+        if name not in TARGET_FIELDS:
+            errors.append(f"fields.{_q(name)}: unknown WorkItem field (known: {', '.join(TARGET_FIELDS)})")
+            continue
+        for rule, target, where in _walk(top, name):
+            if rule.path is not None:
+                segments = rule.path[len("field:") :] if rule.path.startswith("field:") else rule.path
+                if not segments.strip() or (not rule.path.startswith("field:") and "" in rule.path.split(".")):
+                    errors.append(f"{where}.path: malformed path {rule.path!r}")
+            if rule.transform is not None:
+                if rule.transform not in registry:
+                    errors.append(
+                        f"{where}.transform: unknown transform {rule.transform!r} "
+                        f"(known: {', '.join(sorted(registry))})"
+                    )
+                else:
+                    problem = transforms.bad_args(rule.transform, rule.args)
+                    if problem:
+                        errors.append(f"{where}.args: {problem}")
+            elif rule.args:
+                errors.append(f"{where}.args: given without a transform")
+            if rule.table is not None and rule.table not in spec.tables:
+                errors.append(f"{where}.table: unknown table {rule.table!r} (known: {', '.join(sorted(spec.tables))})")
+            if rule.param is not None and rule.param not in spec.params:
+                errors.append(f"{where}.param: unknown parameter {rule.param!r}")
+            vocab = VOCABULARIES.get(target)
+            if vocab:
+                for label, value in (("const", rule.const), ("default", rule.default)):
+                    if value is not None and value not in vocab:
+                        errors.append(
+                            f"{where}.{label}: {value!r} is not a valid {target} (expected one of {', '.join(vocab)})"
+                        )
+                if rule.param is not None and spec.params.get(rule.param) not in (None, *vocab):
+                    errors.append(
+                        f"params.{rule.param}: {spec.params[rule.param]!r} is not a valid {target} "
+                        f"(expected one of {', '.join(vocab)})"
+                    )
+                if rule.table in spec.tables:
+                    for key, value in spec.tables[rule.table].items():
+                        if value not in vocab:
+                            errors.append(
+                                f"tables.{rule.table}.{_q(str(key))}: {value!r} is not a valid {target} "
+                                f"(expected one of {', '.join(vocab)})"
+                            )
+            model = _OBJECT_MODELS.get(target)
+            if rule.object is not None and model is not None:
+                for key in rule.object:
+                    if key not in model.model_fields:
+                        errors.append(
+                            f"{where}.object.{_q(key)}: {target} has no field {key!r} (fields: {', '.join(model.model_fields)})"
+                        )
+            for key in rule.required or ():
+                if rule.object is None or key not in rule.object:
+                    errors.append(f"{where}.required: {key!r} is not a key of this rule's object")
+    if field_catalog is not None and overrides:
+        known = {str(f.get("name", "")).strip().casefold() for f in field_catalog} | {
+            str(f.get("id", "")) for f in field_catalog
+        }
+        for key, value in overrides.items():
+            if key in spec.custom_fields:
+                names = _display_names(value["field"] if isinstance(value, Mapping) else value) or []
+                missing = [n for n in names if n.casefold() not in known]
+                if missing and len(missing) == len(names):
+                    errors.append(
+                        f"mapping.{_q(key)}.field: no custom field named {' or '.join(map(repr, missing))} in the field catalog"
+                    )
+            elif key == "custom" and isinstance(value, Mapping):
+                for name, rule in value.items():
+                    display = (
+                        rule if isinstance(rule, str) else rule.get("field") if isinstance(rule, Mapping) else None
+                    )
+                    if isinstance(display, str) and display.strip().casefold() not in known:
+                        errors.append(
+                            f"mapping.custom.{_q(str(name))}: no custom field named {display!r} in the field catalog"
+                        )
+    return list(dict.fromkeys(errors))
+
+
+def check_all(specs_and_overrides: Mapping[str, tuple[str, Mapping[str, Any] | None]] | None = None) -> list[str]:
+    """Check every shipped spec, then each source's overrides: `{source: (tool, overrides)}`.
+
+    Lines are prefixed with the spec file or `sources.<name>.` so they point at the config key.
+    """
+    errors: list[str] = []
+    for tool in available_tools():
+        try:
+            spec = load_spec(tool)
+        except SpecError as exc:
+            errors += exc.errors
+            continue
+        errors += [f"{tool}.yaml: {e}" for e in check(spec)]
+    for source, (tool, overrides) in (specs_and_overrides or {}).items():
+        try:
+            spec = load_spec(tool)
+        except SpecError as exc:
+            errors += [f"sources.{source}: {e}" for e in exc.errors]
+            continue
+        errors += [
+            f"sources.{source}.{e}" if e.startswith("mapping") else f"sources.{source}: {e}"
+            for e in check(spec, overrides)
+        ]
+    return errors
+
+
+# ---------------------------------------------------------------------------- compile
+
+
+def _path_getter(parts: tuple[str | int, ...]) -> Getter:
+    if not parts:
+        return lambda raw: raw
+    if len(parts) == 1 and isinstance(parts[0], str):
+        only = parts[0]
+        return lambda raw: raw.get(only) if raw.__class__ is dict else None
+    if len(parts) == 2 and all(isinstance(p, str) for p in parts):
+        a, b = parts
+
+        def get2(raw: Any) -> Any:
+            if raw.__class__ is not dict:
+                return None
+            mid = raw.get(a)
+            return mid.get(b) if mid.__class__ is dict else None
+
+        return get2
+
+    def get(raw: Any) -> Any:
+        value = raw
+        for part in parts:
+            if value.__class__ is dict:
+                value = value.get(part)
+            elif value.__class__ is list and part.__class__ is int:
+                value = value[part] if -len(value) <= part < len(value) else None
+            else:
+                return None
+            if value is None:
+                return None
+        return value
+
+    return get
+
+
+def _none(raw: Any) -> Any:
+    return None
+
+
+class _Compiler:
+    def __init__(self, spec: MappingSpec, ctx: MappingContext) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.field_ids = ctx.field_ids_by_name()
+        self.unresolved: list[str] = []
+        self.tables = {name: self._table(table) for name, table in spec.tables.items()}
+
+    @staticmethod
+    def _table(table: Mapping[Any, Any]) -> dict[str, Any]:
+        # Exact keys first, then case-folded ones: a hit costs one dict lookup.
+        out = {str(k).strip().casefold(): v for k, v in table.items()}
+        out.update({str(k): v for k, v in table.items()})
+        return out
+
+    def path(self, path: str) -> Getter:
+        if path == "$":
+            return _path_getter(())
+        if path.startswith("field:"):
+            names = _field_names(path, self.spec)
+            for name in names:
+                fid = self.field_ids.get(name.casefold())
+                if fid is None and name.startswith("customfield_"):
+                    fid = name
+                if fid is not None:
+                    return _path_getter(("fields", fid))
+            self.unresolved.append(path)
+            return _none
+        parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in path.split("."))
+        return _path_getter(parts)
+
+    def rule(self, rule: Rule) -> Getter:
+        source = self._source(rule)
+        fn = transforms.bind(rule.transform, self.ctx, rule.args) if rule.transform else None
+        table = self.tables[rule.table] if rule.table else None
+        default = rule.default
+        if fn is None and table is None:
+            if default is None:
+                return source
+            return lambda raw: d if (d := source(raw)) is not None else default
+
+        def run(raw: Any) -> Any:
+            value = source(raw)
+            if value is None:
+                return default
+            if fn is not None:
+                value = fn(value)
+                if value is None:
+                    return default
+            if table is not None:
+                hit = table.get(value) if value.__class__ is str else None
+                if hit is None:
+                    hit = table.get(str(value).strip().casefold())
+                value = hit
+            return default if value is None else value
+
+        return run
+
+    def _source(self, rule: Rule) -> Getter:
+        if rule.path is not None:
+            return self.path(rule.path)
+        if rule.first is not None:
+            options = [self.rule(r) for r in rule.first]
+
+            def first(raw: Any) -> Any:
+                for option in options:
+                    value = option(raw)
+                    if value is not None:
+                        return value
+                return None
+
+            return first
+        if rule.object is not None:
+            parts = [(key, self.rule(sub)) for key, sub in rule.object.items()]
+            required = tuple(rule.required or ())
+
+            def build(raw: Any) -> Any:
+                out = {}
+                for key, getter in parts:
+                    value = getter(raw)
+                    if value is not None:
+                        out[key] = value
+                if not out:
+                    return None
+                for key in required:
+                    if key not in out:
+                        return None
+                return out
+
+            return build
+        if rule.param is not None:
+            constant = self.spec.params.get(rule.param)
+            return lambda raw: constant
+        constant = rule.const
+        return lambda raw: constant
+
+
+class Mapper:
+    """A spec compiled for one source: `map(raw) -> WorkItem`. Build once per source and reuse."""
+
+    def __init__(
+        self, spec: MappingSpec, context: MappingContext | Mapping[str, Any], *, keep_raw: bool = True
+    ) -> None:
+        problems = check(spec)
+        if problems:
+            raise SpecError(problems)
+        self.spec = spec
+        self.context = MappingContext.coerce(context)
+        self.keep_raw = keep_raw
+        compiler = _Compiler(spec, self.context)
+        self._fields = tuple((name, compiler.rule(rule)) for name, rule in spec.fields.items())
+        self._native_id = dict(self._fields)["native_id"]
+        self.unresolved = sorted(set(compiler.unresolved))
+        """Custom field references the source's field catalog has no field for."""
+
+    def map(self, raw: Mapping[str, Any]) -> WorkItem:
+        """The WorkItem for one raw record; MappingError (with the record's id) if it cannot be mapped."""
+        if not isinstance(raw, dict):
+            raise MappingError(None, f"a record must be a JSON object, got {type(raw).__name__}")
+        out: dict[str, Any] = {"source": self.context.source, "tool": self.spec.tool}
+        name = ""
+        try:
+            for name, getter in self._fields:
+                value = getter(raw)
+                if value is not None:
+                    out[name] = value
+        except Exception as exc:  # a transform met a shape it cannot handle
+            raise MappingError(_native(out, raw), f"{name}: {type(exc).__name__}: {exc}") from exc
+        native_id = out.get("native_id")
+        if native_id is None:
+            raise MappingError(None, "no native id in the record")
+        if "updated_at" not in out:
+            raise MappingError(native_id, "no update time in the record (updated_at)")
+        try:
+            item = WorkItem.model_validate(out)
+        except ValidationError as exc:
+            raise MappingError(native_id, _describe(exc)) from None
+        if self.keep_raw:
+            item.raw = raw
+        return item
+
+    def native_id(self, raw: Mapping[str, Any]) -> str | None:
+        """The record's native id, as the spec finds it (for error reports)."""
+        try:
+            value = self._native_id(raw)
+        except Exception:  # noqa: BLE001 - only used to label errors
+            return None
+        return None if value is None else str(value)
+
+
+def _native(out: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
+    value = out.get("native_id", raw.get("id"))
+    return None if value is None else str(value)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "item"
+        parts.append(f"{where}: {err['msg']} (got {err.get('input')!r:.80})")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def mapper_for(
+    tool: str, context: MappingContext | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> Mapper:
+    """The compiled mapper for a source: its tool's spec with its overrides, on its context."""
+    return Mapper(merge_overrides(load_spec(tool), overrides), context)
+
+
+def preview(
+    tool: str,
+    raw: Mapping[str, Any],
+    context: MappingContext | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+) -> WorkItem:
+    """The WorkItem a raw record becomes (for `opshub mappings preview`); raw is left out."""
+    mapper = Mapper(merge_overrides(load_spec(tool), overrides), context, keep_raw=False)
+    return mapper.map(raw)

@@ -1,0 +1,63 @@
+"""Named transforms: the small pure functions a mapping spec refers to by name.
+
+A transform takes the value found at a rule's path (never None: the engine stops at a
+missing value), the source's `MappingContext`, and the keyword arguments written under
+the rule's `args`; it returns the mapped value or None. A transform returns plain data
+(str, number, date, dict, list), never schema models: the engine validates once at the end.
+
+Register one with `@transform("name")`. A new tool's transforms live in a module of this
+package that is imported below, so that `registry()` sees them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from mappings.context import MappingContext
+
+TransformFn = Callable[..., Any]
+
+_REGISTRY: dict[str, TransformFn] = {}
+
+
+def transform(name: str) -> Callable[[TransformFn], TransformFn]:
+    """Register `fn(value, ctx, **args)` under `name`."""
+
+    def register(fn: TransformFn) -> TransformFn:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"transform {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def registry() -> dict[str, TransformFn]:
+    """All registered transforms by name."""
+    return _REGISTRY
+
+
+def bad_args(name: str, args: dict[str, Any]) -> str | None:
+    """Why `args` do not fit transform `name` (None when they do)."""
+    fn = _REGISTRY[name]
+    try:
+        inspect.signature(fn).bind(None, None, **args)
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+def bind(name: str, ctx: MappingContext, args: dict[str, Any]) -> Callable[[Any], Any]:
+    """The transform with its context and arguments fixed: `value -> result`."""
+    fn = _REGISTRY[name]
+    if not args:
+        return lambda value: fn(value, ctx)
+    return lambda value: fn(value, ctx, **args)
+
+
+# Built-in transforms register themselves on import.
+from mappings.transforms import adf, common, jira  # noqa: E402
+
+__all__ = ["TransformFn", "adf", "bad_args", "bind", "common", "jira", "registry", "transform"]

@@ -1,0 +1,381 @@
+"""Atlassian Document Format (ADF) -> Markdown (GitHub flavoured).
+
+ADF is the JSON tree Jira Cloud REST v3 uses for rich text (`{"type": "doc", "version": 1,
+"content": [...]}`; node reference: developer.atlassian.com/cloud/jira/platform/apis/document/structure/).
+Block nodes become Markdown blocks separated by a blank line; inline nodes become text with
+marks. A node this module does not know is rendered as the text it contains, so a new ADF
+node type degrades to plain text instead of failing the record. Text passes through as is
+(webhooks deliver descriptions as wiki-markup strings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mappings.context import MappingContext
+from mappings.transforms import transform
+
+Node = dict[str, Any]
+
+_ESCAPE = re.compile(r"([\\`*_\[\]])")
+_NEEDS_ESCAPE = frozenset("\\`*_[]")
+_LINE_START = re.compile(r"^(\s{0,3})([#>+-]|\d+[.)])(?=\s)", re.MULTILINE)
+
+_PANEL_LABELS = {
+    "info": "NOTE",
+    "note": "NOTE",
+    "success": "TIP",
+    "warning": "WARNING",
+    "error": "CAUTION",
+    "custom": "NOTE",
+}
+
+
+def _escape(text: str) -> str:
+    if not _NEEDS_ESCAPE.isdisjoint(text):
+        text = _ESCAPE.sub(r"\\\1", text)
+    return text
+
+
+def _attrs(node: Node) -> dict[str, Any]:
+    attrs = node.get("attrs")
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _children(node: Node) -> list[Node]:
+    content = node.get("content")
+    if content.__class__ is not list:
+        return []
+    for child in content:
+        if child.__class__ is not dict:  # rare: drop malformed children
+            return [c for c in content if isinstance(c, dict)]
+    return content
+
+
+def plain_text(node: Any) -> str:
+    """All the text under a node, without formatting (for unknown nodes)."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return str(node.get("text") or "")
+    inline = _INLINE.get(str(node.get("type")))
+    if inline is not None and not node.get("content"):
+        return inline(node)
+    return "".join(plain_text(c) for c in _children(node))
+
+
+# ------------------------------------------------------------------------ inline nodes
+
+
+def _wrap(text: str, left: str, right: str) -> str:
+    """Put delimiters around text, keeping its outer whitespace outside (`** a**` is not bold)."""
+    stripped = text.strip()
+    if not stripped:
+        return text
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return f"{lead}{left}{stripped}{right}{trail}"
+
+
+def _code_span(text: str) -> str:
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _text(node: Node) -> str:
+    raw = str(node.get("text") or "")
+    marks = node.get("marks")
+    if not marks:
+        return _escape(raw)
+    kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
+    text = _code_span(raw) if "code" in kinds else _escape(raw)
+    if "strike" in kinds:
+        text = _wrap(text, "~~", "~~")
+    if "em" in kinds:
+        text = _wrap(text, "*", "*")
+    if "strong" in kinds:
+        text = _wrap(text, "**", "**")
+    link = kinds.get("link")
+    if link is not None:
+        href = _attrs(link).get("href")
+        if href:
+            text = f"[{text}]({_url(href)})"
+    return text
+
+
+def _url(href: str) -> str:
+    return f"<{href}>" if (" " in href or ")" in href) else href
+
+
+def _mention(node: Node) -> str:
+    attrs = _attrs(node)
+    name = str(attrs.get("text") or attrs.get("id") or "")
+    return name if name.startswith("@") else f"@{name}"
+
+
+def _emoji(node: Node) -> str:
+    attrs = _attrs(node)
+    return str(attrs.get("text") or attrs.get("shortName") or "")
+
+
+def _card_url(node: Node) -> str:
+    attrs = _attrs(node)
+    url = attrs.get("url")
+    if not url and isinstance(attrs.get("data"), dict):
+        url = attrs["data"].get("url")
+    return str(url or "")
+
+
+def _inline_card(node: Node) -> str:
+    url = _card_url(node)
+    return f"<{url}>" if url else ""
+
+
+def _date(node: Node) -> str:
+    stamp = _attrs(node).get("timestamp")
+    try:
+        return datetime.fromtimestamp(int(str(stamp)) / 1000, tz=UTC).date().isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _status(node: Node) -> str:
+    text = str(_attrs(node).get("text") or "")
+    return _code_span(text) if text else ""
+
+
+def _media(node: Node) -> str:
+    alt = _attrs(node).get("alt")
+    return f"[attachment: {_escape(str(alt))}]" if alt else ""
+
+
+_INLINE: dict[str, Callable[[Node], str]] = {
+    "text": _text,
+    "hardBreak": lambda node: "\\\n",
+    "mention": _mention,
+    "emoji": _emoji,
+    "inlineCard": _inline_card,
+    "date": _date,
+    "status": _status,
+    "media": _media,
+    "mediaInline": _media,
+    "placeholder": lambda node: "",
+    "inlineExtension": lambda node: str(_attrs(node).get("text") or ""),
+}
+
+
+def _inline(nodes: list[Node]) -> str:
+    parts = []
+    for node in nodes:
+        render = _INLINE.get(node.get("type"))  # type: ignore[arg-type]
+        if render is not None:
+            parts.append(render(node))
+        elif node.get("type") in _BLOCK:
+            parts.append(_escape(plain_text(node)))
+        else:
+            parts.append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------- block nodes
+
+
+def _indent(text: str, prefix: str, first: str | None = None) -> str:
+    lines = text.split("\n")
+    head = (first if first is not None else prefix) + lines[0]
+    rest = [(prefix + line) if line else line for line in lines[1:]]
+    return "\n".join([head, *rest])
+
+
+def _paragraph(node: Node) -> str:
+    text = _inline(_children(node))
+    # A paragraph starting with "# ", "> ", "- ", "1. " would become another block.
+    return _LINE_START.sub(r"\1\\\2", text) if text[:1] in "#>+-0123456789 " else text
+
+
+def _heading(node: Node) -> str:
+    try:
+        level = min(max(int(_attrs(node).get("level") or 1), 1), 6)
+    except (TypeError, ValueError):
+        level = 1
+    text = _inline(_children(node)).replace("\\\n", " ")
+    return f"{'#' * level} {text}" if text else ""
+
+
+def _list_item(node: Node, marker: str) -> str:
+    parts: list[str] = []
+    for child in _children(node):
+        rendered = _block(child)
+        if not rendered:
+            continue
+        # Nested lists stay tight under their item; other blocks are separate paragraphs.
+        sep = "\n" if child.get("type") in _LISTS or not parts else "\n\n"
+        parts.append(sep + rendered if parts else rendered)
+    body = "".join(parts)
+    return _indent(body, " " * len(marker), marker) if body else marker.rstrip()
+
+
+def _bullet_list(node: Node) -> str:
+    return "\n".join(_list_item(item, "- ") for item in _children(node))
+
+
+def _ordered_list(node: Node) -> str:
+    try:
+        start = int(_attrs(node).get("order") or 1)
+    except (TypeError, ValueError):
+        start = 1
+    return "\n".join(_list_item(item, f"{start + i}. ") for i, item in enumerate(_children(node)))
+
+
+def _task_list(node: Node) -> str:
+    lines = []
+    for item in _children(node):
+        if item.get("type") == "taskList":
+            lines.append(_indent(_task_list(item), "  "))
+            continue
+        box = "[x]" if _attrs(item).get("state") == "DONE" else "[ ]"
+        lines.append(f"- {box} {_inline(_children(item))}")
+    return "\n".join(lines)
+
+
+def _decision_list(node: Node) -> str:
+    return "\n".join(f"- {_inline(_children(item))}" for item in _children(node))
+
+
+def _code_block(node: Node) -> str:
+    code = "".join(str(c.get("text") or "") for c in _children(node))
+    language = str(_attrs(node).get("language") or "")
+    fence = "```"
+    while fence in code:
+        fence += "`"
+    return f"{fence}{language}\n{code}\n{fence}"
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+def _blockquote(node: Node) -> str:
+    body = _blocks(_children(node))
+    return _quote(body) if body else ""
+
+
+def _panel(node: Node) -> str:
+    label = _PANEL_LABELS.get(str(_attrs(node).get("panelType") or "info"), "NOTE")
+    body = _blocks(_children(node))
+    return _quote(f"[!{label}]\n{body}" if body else f"[!{label}]")
+
+
+def _cell(node: Node) -> str:
+    text = "<br>".join(b for b in (_block(c) for c in _children(node)) if b)
+    return text.replace("\\\n", "<br>").replace("\n", "<br>").replace("|", "\\|")
+
+
+def _table(node: Node) -> str:
+    rows = [[_cell(c) for c in _children(row)] for row in _children(node) if row.get("type") == "tableRow"]
+    rows = [r for r in rows if r]
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * width]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def _expand(node: Node) -> str:
+    title = str(_attrs(node).get("title") or "")
+    body = _blocks(_children(node))
+    head = f"**{_escape(title)}**" if title else ""
+    return "\n\n".join(p for p in (head, body) if p)
+
+
+def _card(node: Node) -> str:
+    url = _card_url(node)
+    return f"<{url}>" if url else ""
+
+
+def _container(node: Node) -> str:
+    return _blocks(_children(node))
+
+
+_LISTS = frozenset({"bulletList", "orderedList", "taskList", "decisionList"})
+_BLOCK: dict[str, Callable[[Node], str]] = {
+    "doc": _container,
+    "paragraph": _paragraph,
+    "heading": _heading,
+    "bulletList": _bullet_list,
+    "orderedList": _ordered_list,
+    "taskList": _task_list,
+    "decisionList": _decision_list,
+    "codeBlock": _code_block,
+    "blockquote": _blockquote,
+    "panel": _panel,
+    "rule": lambda node: "---",
+    "table": _table,
+    "expand": _expand,
+    "nestedExpand": _expand,
+    "blockCard": _card,
+    "embedCard": _card,
+    "mediaSingle": _container,
+    "mediaGroup": _container,
+    "layoutSection": _container,
+    "layoutColumn": _container,
+    "bodiedExtension": _container,
+    "extension": lambda node: str(_attrs(node).get("text") or ""),
+}
+
+
+def _block(node: Node) -> str:
+    render = _BLOCK.get(str(node.get("type")))
+    if render is not None:
+        return render(node)
+    if node.get("type") in _INLINE:
+        return _inline([node])
+    # Unknown node: its text, keeping any blocks inside it apart.
+    children = _children(node)
+    if any(c.get("type") in _BLOCK for c in children):
+        return _blocks(children)
+    return _escape(plain_text(node))
+
+
+def _blocks(nodes: list[Node]) -> str:
+    out: list[str] = []
+    run: list[Node] = []  # inline nodes met at block level are gathered into one paragraph
+    for node in nodes:
+        kind = node.get("type")
+        render = _BLOCK.get(kind)  # type: ignore[arg-type]
+        if render is None and kind in _INLINE:
+            run.append(node)
+            continue
+        if run:
+            out.append(_inline(run))
+            run = []
+        rendered = render(node) if render is not None else _block(node)
+        if rendered:
+            out.append(rendered)
+    if run:
+        out.append(_inline(run))
+    return "\n\n".join(part for part in out if part)
+
+
+def to_markdown(document: Any) -> str | None:
+    """Markdown for an ADF document (or any ADF node); text is returned unchanged."""
+    if isinstance(document, str):
+        return document
+    if not isinstance(document, dict):
+        return None
+    text = _block(document).strip("\n")
+    return text or None
+
+
+@transform("adf_to_markdown")
+def adf_to_markdown(value: Any, ctx: MappingContext) -> str | None:
+    """Rich text as Markdown: ADF documents are converted, text passes through."""
+    return to_markdown(value)

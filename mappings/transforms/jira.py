@@ -1,0 +1,218 @@
+"""Jira Cloud transforms: people, sprints, fix versions, issue links, browse URLs, epic links.
+
+Shapes follow Jira Cloud REST v3 (`GET /rest/api/3/search/jql`, `/issue/{key}`) and the
+v2-style issue inside webhook deliveries, which differ in places (sprints as strings in old
+deliveries, descriptions as wiki text): every transform accepts both and treats any
+unexpected shape as "no value" rather than failing the record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mappings.context import MappingContext
+from mappings.transforms import transform
+from mappings.transforms.common import parse_datetime
+
+
+def _person(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    # Cloud identifies people by accountId; emailAddress is present only when the user's
+    # profile visibility allows it. Server-era payloads carry `key`/`name` instead.
+    native = value.get("accountId") or value.get("key") or value.get("name")
+    email = value.get("emailAddress") or None
+    if not (native or email):
+        return None
+    out: dict[str, Any] = {"native_id": native, "name": value.get("displayName") or value.get("name")}
+    if email:
+        out["email"] = email
+    return out
+
+
+@transform("jira_person")
+def jira_person(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
+    """A Jira user object as a PersonRef: native_id = accountId, name, email when visible."""
+    return _person(value)
+
+
+@transform("jira_people")
+def jira_people(value: Any, ctx: MappingContext) -> list[dict[str, Any]] | None:
+    """One user (assignee) or a list of users (multi-user picker) as a list of PersonRefs."""
+    items = value if isinstance(value, list) else [value]
+    people = [p for p in (_person(v) for v in items) if p is not None]
+    return people or None
+
+
+# Before 2020 Jira sent sprints as Java toString() text, e.g.
+# "com.atlassian.greenhopper.service.sprint.Sprint@38c6bd04[id=1,state=ACTIVE,name=S 1,...]".
+_SPRINT_TEXT = re.compile(r"\[(.*)\]\s*$", re.DOTALL)
+_SPRINT_PAIR = re.compile(r"(\w+)=(.*?)(?=,\w+=|$)", re.DOTALL)
+
+
+def _sprint_from_text(text: str) -> dict[str, Any] | None:
+    found = _SPRINT_TEXT.search(text)
+    if not found:
+        return None
+    pairs = {k: (None if v == "<null>" else v) for k, v in _SPRINT_PAIR.findall(found.group(1))}
+    return pairs if pairs.get("id") else None
+
+
+def _sprint_order(sprint: dict[str, Any]) -> tuple[int, int]:
+    try:
+        ident = int(sprint["id"])
+    except (TypeError, ValueError):
+        ident = -1
+    return (1 if str(sprint.get("state") or "").lower() == "active" else 0, ident)
+
+
+@transform("jira_sprint")
+def jira_sprint(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
+    """The Sprint field (a list of sprints) as one iteration: the active sprint, else the newest.
+
+    "Newest" is the highest sprint id: Jira numbers sprints in creation order, and a future
+    sprint has no start date to compare.
+    """
+    items = value if isinstance(value, list) else [value]
+    sprints = []
+    for item in items:
+        sprint = _sprint_from_text(item) if isinstance(item, str) else item
+        if isinstance(sprint, dict) and sprint.get("id") is not None:
+            sprints.append(sprint)
+    if not sprints:
+        return None
+    best = max(sprints, key=_sprint_order)
+    start, end = parse_datetime(best.get("startDate")), parse_datetime(best.get("endDate"))
+    return {
+        "id": str(best["id"]),
+        "name": best.get("name"),
+        "starts_on": start.date() if start else None,
+        "ends_on": end.date() if end else None,
+    }
+
+
+@transform("jira_release")
+def jira_release(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
+    """fixVersions as one release: the first unreleased version, else the newest released one."""
+    if not isinstance(value, list):
+        return None
+    versions = [v for v in value if isinstance(v, dict) and v.get("id") is not None]
+    if not versions:
+        return None
+    unreleased = [v for v in versions if not v.get("released") and not v.get("archived")]
+    if unreleased:
+        best = unreleased[0]
+    else:
+        # Newest by release date; versions without a date sort first, list order breaks ties.
+        best = max(enumerate(versions), key=lambda iv: (str(iv[1].get("releaseDate") or ""), iv[0]))[1]
+    release_date = best.get("releaseDate")
+    return {
+        "id": str(best["id"]),
+        "name": best.get("name"),
+        "release_on": release_date[:10] if isinstance(release_date, str) and release_date else None,
+    }
+
+
+# Link type name (case-folded) -> (type of a link to an outwardIssue, to an inwardIssue).
+# The record is the link's *inward* end when the other issue is its outwardIssue: in a
+# "Blocks" link (outward "blocks", inward "is blocked by") holding an outwardIssue, this
+# issue blocks that one.
+DEFAULT_LINK_TYPES: dict[str, list[str]] = {
+    "blocks": ["blocks", "blocked_by"],
+    "duplicate": ["duplicates", "duplicated_by"],
+    "relates": ["relates", "relates"],
+    "cloners": ["relates", "relates"],
+    "implements": ["implements", "implemented_by"],
+    # Jira Product Discovery's idea <-> delivery link ("implements" / "is implemented by").
+    "polaris work item link": ["implements", "implemented_by"],
+}
+# Fallback on the phrases a custom link type shows, for types not in the table.
+_PHRASES = {
+    "blocks": "blocks",
+    "is blocked by": "blocked_by",
+    "duplicates": "duplicates",
+    "is duplicated by": "duplicated_by",
+    "implements": "implements",
+    "is implemented by": "implemented_by",
+    "relates to": "relates",
+}
+
+
+@transform("jira_links")
+def jira_links(
+    value: Any, ctx: MappingContext, types: dict[str, list[str]] | None = None, other: str | None = "relates"
+) -> list[dict[str, Any]] | None:
+    """issuelinks as links to `{source}:{linked issue id}`, typed by the link type's direction.
+
+    `types` adds or replaces entries of the link type table (name -> [outward, inward]);
+    a type in neither the table nor the phrase fallback becomes `other` (None = dropped).
+    """
+    if not isinstance(value, list):
+        return None
+    table = DEFAULT_LINK_TYPES
+    if types:
+        table = {**table, **{k.casefold(): v for k, v in types.items()}}
+    out: list[dict[str, Any]] = []
+    for link in value:
+        if not isinstance(link, dict):
+            continue
+        ltype: dict[str, Any] = link["type"] if isinstance(link.get("type"), dict) else {}
+        if isinstance(link.get("outwardIssue"), dict):
+            target, side = link["outwardIssue"], 0
+        elif isinstance(link.get("inwardIssue"), dict):
+            target, side = link["inwardIssue"], 1
+        else:
+            continue
+        if target.get("id") is None:
+            continue
+        pair = table.get(str(ltype.get("name") or "").casefold())
+        kind = (
+            pair[side] if pair else _PHRASES.get(str(ltype.get("outward" if side == 0 else "inward") or "").casefold())
+        )
+        kind = kind or other
+        if kind is None:
+            continue
+        out.append({"type": kind, "target_id": f"{ctx.source}:{target['id']}"})
+    return out or None
+
+
+@transform("jira_browse_url")
+def jira_browse_url(value: Any, ctx: MappingContext) -> str | None:
+    """The issue's web page, `{base_url}/browse/{KEY}`."""
+    if not ctx.base_url or not isinstance(value, str) or not value:
+        return None
+    return f"{ctx.base_url}/browse/{value}"
+
+
+_ISSUE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*-\d+$")
+
+
+@transform("jira_issue_ref")
+def jira_issue_ref(value: Any, ctx: MappingContext) -> str | None:
+    """A reference to another issue as its hub id: an issue object, a numeric id, or a key.
+
+    The classic Epic Link field holds the epic's key (`PROJ-7`), not its id; a key becomes a
+    hub id only when the context's `key_index` knows its id (else None; the key itself is
+    kept in `custom.parent_key` by the Jira spec).
+    """
+    if isinstance(value, dict):
+        value = value.get("id") or value.get("key")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{ctx.source}:{value}"
+    if not isinstance(value, str) or not value:
+        return None
+    if value.isdigit():
+        return f"{ctx.source}:{value}"
+    if _ISSUE_KEY.match(value):
+        native = ctx.key_index.get(value)
+        return f"{ctx.source}:{native}" if native else None
+    return None
+
+
+@transform("jira_issue_key")
+def jira_issue_key(value: Any, ctx: MappingContext) -> str | None:
+    """A reference to another issue as its key (issue object or key text)."""
+    if isinstance(value, dict):
+        value = value.get("key")
+    return value if isinstance(value, str) and _ISSUE_KEY.match(value) else None
