@@ -13,6 +13,7 @@ from typing import Any
 
 from mappings.context import MappingContext
 from mappings.transforms import transform
+from mappings.transforms.adf import to_markdown
 from mappings.transforms.common import parse_datetime
 
 
@@ -216,3 +217,29 @@ def jira_issue_key(value: Any, ctx: MappingContext) -> str | None:
     if isinstance(value, dict):
         value = value.get("key")
     return value if isinstance(value, str) and _ISSUE_KEY.match(value) else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        items = [_plain(v) for v in value]
+        return [v for v in items if v is not None] or None
+    if isinstance(value, dict):
+        if value.get("type") == "doc":
+            return to_markdown(value)
+        if "accountId" in value or "emailAddress" in value:
+            return value.get("displayName") or value.get("emailAddress") or value.get("accountId")
+        for label in ("value", "name", "key", "id"):  # select option, version/component, issue
+            if value.get(label) is not None:
+                child = value.get("child")  # cascading select: "Parent / Child"
+                if label == "value" and isinstance(child, dict) and child.get("value"):
+                    return f"{value['value']} / {child['value']}"
+                return value[label]
+        return None
+    return value
+
+
+@transform("field_value")
+def field_value(value: Any, ctx: MappingContext) -> Any:
+    """A custom field's value as plain JSON for `custom`: options as their label, users as their
+    name, rich text as Markdown, lists element by element."""
+    return _plain(value)
