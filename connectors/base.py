@@ -15,12 +15,15 @@ twice. `cursor=None` means a full sync. Cursors are opaque strings to the hub.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ConnectorConfig(BaseModel):
@@ -106,9 +109,20 @@ class Connector(ABC):
     tool: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
 
-    def __init__(self, name: str, config: ConnectorConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ConnectorConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        """`transport` (e.g. `httpx.ASGITransport(fake.app)`) and `sleep` (a recorder) are for
+        tests and benchmarks; the hub passes neither."""
         self.name = name
         self.config = config
+        self.transport = transport
+        self.sleep = sleep
 
     async def __aenter__(self) -> Connector:
         return self

@@ -1,0 +1,396 @@
+"""Jira Cloud: enhanced JQL search for pulls, signed webhooks for pushes.
+
+API reference (REST v3):
+- search: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get
+- issue:  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
+- fields: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get
+- myself: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
+- rate limits: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
+- webhooks: https://developer.atlassian.com/cloud/jira/platform/webhooks/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import orjson
+
+from connectors.base import (
+    Connector,
+    ConnectorConfig,
+    ConnectorError,
+    DeleteRecord,
+    IgnoreEvent,
+    Page,
+    RefetchRecord,
+    UpsertRecord,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookRejected,
+)
+from connectors.cursors import DatetimeCursor, parse_duration, parse_time
+from connectors.http import SourceClient, iso_reset_hint
+from connectors.jira.config import JiraConfig
+from connectors.paging import PageTokenPaginator
+
+SEARCH = "/rest/api/3/search/jql"
+FIELDS = "/rest/api/3/field"
+MYSELF = "/rest/api/3/myself"
+ISSUE = "/rest/api/3/issue/{}"
+
+# The navigable fields the mapping reads. Asking for them explicitly (rather than `*all`)
+# keeps pages small: comments, worklogs and attachments can be megabytes per issue.
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "summary",
+    "description",
+    "status",
+    "priority",
+    "issuetype",
+    "project",
+    "assignee",
+    "reporter",
+    "labels",
+    "parent",
+    "fixVersions",
+    "issuelinks",
+    "components",
+    "subtasks",
+    "created",
+    "updated",
+    "resolution",
+    "resolutiondate",
+    "duedate",
+)
+# Custom fields have site-specific ids (customfield_10016 on one site, _10028 on another), so
+# they are resolved by display name through /rest/api/3/field. Missing ones are skipped.
+CUSTOM_FIELD_NAMES: tuple[str, ...] = (
+    "Story Points",
+    "Story point estimate",
+    "Sprint",
+    "Epic Link",
+    "Start date",
+    "Reach",
+    "Impact",
+    "Confidence",
+    "Effort",
+)
+# JQL date literals have minute precision and are read in the API user's time zone.
+JQL_TIME_FORMAT = "%Y/%m/%d %H:%M"
+# When the user's zone is unknown, widen the window by the largest UTC offset instead of guessing.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
+COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_deleted"})
+LINK_EVENTS = frozenset({"issuelink_created", "issuelink_deleted"})
+
+
+class _BearerAuth(httpx.Auth):
+    """`Authorization: Bearer ...` added per request, so the token never sits in client headers."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+class JiraConnector(Connector):
+    tool: ClassVar[str] = "jira"
+    config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
+    supports_webhooks: ClassVar[bool] = True
+    ids_page_size: ClassVar[int] = 1000
+
+    config: JiraConfig
+
+    def __init__(
+        self,
+        name: str,
+        config: ConnectorConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not isinstance(config, JiraConfig):
+            config = JiraConfig.model_validate(config.model_dump())
+        super().__init__(name, config, transport=transport, sleep=sleep)
+        auth: httpx.Auth
+        if config.bearer_token is not None:
+            auth = _BearerAuth(config.bearer_token.get_secret_value())
+            hint = (
+                f"sources.{name}.bearer_token: an OAuth 2.0 access token with read:jira-work and read:jira-user "
+                f"scopes, for a user allowed to browse the projects in scope"
+            )
+        else:
+            assert config.email is not None
+            assert config.api_token is not None
+            auth = httpx.BasicAuth(config.email, config.api_token.get_secret_value())
+            hint = (
+                f"sources.{name}.email and api_token: an Atlassian API token "
+                f"(https://id.atlassian.com/manage-profile/security/api-tokens) belonging to that email, "
+                f"for a user with Browse Projects permission on the projects in scope"
+            )
+        self.http = SourceClient.for_source(
+            name,
+            config,
+            auth=auth,
+            auth_hint=hint,
+            wait_hints=[iso_reset_hint("X-RateLimit-Reset")],
+            transport=transport,
+            sleep=sleep,
+        )
+        self.overlap = parse_duration(config.overlap)
+        self._zone: ZoneInfo | None = None
+        self._zone_known = False
+        self._catalog: list[dict[str, Any]] | None = None
+        self._fields: list[str] | None = None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return self.http.stats()
+
+    # -------------------------------------------------------- facts from the site (cached per run)
+
+    async def field_catalog(self) -> list[dict[str, Any]]:
+        """`GET /rest/api/3/field`: every system and custom field with its id and display name."""
+        if self._catalog is None:
+            data, _ = await self.http.get_json(FIELDS)
+            if not isinstance(data, list):
+                raise ConnectorError(f"{self.name}: {FIELDS} did not return a list of fields")
+            self._catalog = data
+        return self._catalog
+
+    async def request_fields(self) -> list[str]:
+        """The `fields` parameter: system fields, custom fields resolved by name, config extras."""
+        if self._fields is not None:
+            return self._fields
+        catalog = await self.field_catalog()
+        ids = {str(f.get("id")) for f in catalog}
+        by_name: dict[str, list[str]] = {}
+        for f in catalog:
+            by_name.setdefault(str(f.get("name", "")).casefold(), []).append(str(f.get("id")))
+        wanted: list[str] = list(SYSTEM_FIELDS)
+
+        def add(field_ids: Iterable[str]) -> None:
+            for fid in field_ids:
+                if fid not in wanted:
+                    wanted.append(fid)
+
+        for name in CUSTOM_FIELD_NAMES:
+            add(by_name.get(name.casefold(), []))
+        # Fields named in mapping overrides are added when the site has them (the mapping
+        # reports a missing one itself); fields listed in the config must exist.
+        for name in _override_field_names(self.config.mapping):
+            add([name] if name in ids else by_name.get(name.casefold(), []))
+        for name in self.config.fields:
+            if name in ids or name in SYSTEM_FIELDS:
+                add([name])
+            elif name.casefold() in by_name:
+                add(by_name[name.casefold()])
+            else:
+                raise ConnectorError(
+                    f"source {self.name!r}: field {name!r} is neither a field id nor a field name on this Jira site "
+                    f"(see GET {FIELDS}); fix sources.{self.name}.fields or the mapping override"
+                )
+        self._fields = wanted
+        return wanted
+
+    async def user_zone(self) -> ZoneInfo | None:
+        """The API user's time zone (`GET /rest/api/3/myself`), in which Jira reads JQL dates."""
+        if not self._zone_known:
+            data, _ = await self.http.get_json(MYSELF)
+            name = data.get("timeZone") if isinstance(data, dict) else None
+            try:
+                self._zone = ZoneInfo(name) if name else None
+            except (ZoneInfoNotFoundError, ValueError):
+                self._zone = None
+            self._zone_known = True
+        return self._zone
+
+    async def jql_time(self, since: datetime) -> str:
+        """A UTC instant as a JQL date literal in the user's zone, rounded down to the minute."""
+        zone = await self.user_zone()
+        if zone is None:
+            return (since - MAX_UTC_OFFSET).astimezone(UTC).strftime(JQL_TIME_FORMAT)
+        return since.astimezone(zone).strftime(JQL_TIME_FORMAT)
+
+    async def mapping_context(self) -> dict[str, Any]:
+        context = await super().mapping_context()
+        context["fields"] = await self.field_catalog()
+        return context
+
+    # -------------------------------------------------------- pull
+
+    def scope_jql(self) -> str:
+        if self.config.projects:
+            keys = ", ".join(f'"{key}"' for key in self.config.projects)
+            return f"project in ({keys})"
+        return f"({self.config.jql})"
+
+    async def search_jql(self, cursor: DatetimeCursor) -> str:
+        """`(<scope>) [AND updated >= "<since in user zone>"] ORDER BY updated ASC, id ASC`."""
+        jql = self.scope_jql()
+        since = cursor.since(self.overlap)
+        if since is not None:
+            jql += f' AND updated >= "{await self.jql_time(since)}"'
+        return jql + " ORDER BY updated ASC, id ASC"
+
+    async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Issues in ascending `updated` order; each page's cursor is the newest (updated, id) so far.
+
+        Why a token and not `startAt`: the enhanced search has no offsets, and offsets would skip
+        records that move while paging. Resuming from a page's cursor re-reads from
+        `updated - overlap`, so nothing between pages is lost.
+        """
+        state = DatetimeCursor.parse(cursor)
+        jql = await self.search_jql(state)
+        fields = ",".join(await self.request_fields())
+        paginator = PageTokenPaginator()
+        while paginator.has_more:
+            params: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": self.config.page_size}
+            if paginator.current_value:
+                params["nextPageToken"] = paginator.current_value
+            data, response = await self.http.get_json(SEARCH, params)
+            issues = self._issues(data)
+            for issue in issues:
+                updated = (issue.get("fields") or {}).get("updated")
+                if updated:
+                    state.observe(parse_time(updated), str(issue["id"]))
+            paginator.advance(response, data)
+            yield Page(records=issues, cursor=state.serialize() or cursor)
+
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        fields = ",".join(await self.request_fields())
+        data, _ = await self.http.get_json(ISSUE.format(native_id), {"fields": fields}, allow_404=True)
+        return data if isinstance(data, dict) else None
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        """Every issue id in scope, cheaply: `fields=id` and large pages."""
+        jql = self.scope_jql() + " ORDER BY id ASC"
+        paginator = PageTokenPaginator()
+        while paginator.has_more:
+            params: dict[str, Any] = {"jql": jql, "fields": "id", "maxResults": self.ids_page_size}
+            if paginator.current_value:
+                params["nextPageToken"] = paginator.current_value
+            data, response = await self.http.get_json(SEARCH, params)
+            for issue in self._issues(data):
+                yield str(issue["id"])
+            paginator.advance(response, data)
+
+    def native_id(self, record: dict[str, Any]) -> str:
+        return str(record["id"])
+
+    def _issues(self, data: Any) -> list[dict[str, Any]]:
+        issues = data.get("issues") if isinstance(data, dict) else None
+        if not isinstance(issues, list) or not all(isinstance(i, dict) and "id" in i for i in issues):
+            raise ConnectorError(f"{self.name}: {SEARCH} answered without an 'issues' list of issues with ids")
+        return issues
+
+    # -------------------------------------------------------- push
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with the webhook secret."""
+        secret = self.config.webhook_secret
+        if secret is None:
+            if self.config.webhook_unsigned:
+                return
+            raise WebhookRejected(
+                f"source {self.name!r} has no webhook_secret: set the same secret in the Jira webhook and in "
+                f"sources.{self.name}.webhook_secret (or webhook_unsigned = true if the endpoint is protected otherwise)"
+            )
+        signature = _header(headers, "X-Hub-Signature")
+        if not signature:
+            raise WebhookRejected("missing X-Hub-Signature header")
+        method, _, given = signature.partition("=")
+        if method.strip().lower() != "sha256" or not given:
+            raise WebhookRejected("X-Hub-Signature must be sha256=<hex>")
+        expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, given.strip().lower()):
+            raise WebhookRejected("X-Hub-Signature does not match the body")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Route a verified delivery to events. Raises ValueError when the body is not a JSON object.
+
+        Issue created/updated become `UpsertRecord` of the issue as delivered. Webhooks carry the
+        REST v2 issue bean (description as wiki text, not ADF); the mapping accepts both, and the
+        store's upsert-if-newer on `fields.updated` keeps a late delivery from rolling anything
+        back. Refetching instead would cost one API call per event and fail during the very rate
+        limit storms webhooks help with. Comment and link events change no field we store on the
+        delivered issue bean reliably, so they ask for a refetch.
+        """
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"webhook body is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("webhook body is not a JSON object")
+        delivery_id = _header(headers, "X-Atlassian-Webhook-Identifier") or "sha256:" + hashlib.sha256(body).hexdigest()
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
+
+    def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:
+        event = str(payload.get("webhookEvent", ""))
+        issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else None
+        issue_id = str(issue["id"]) if issue and issue.get("id") is not None else None
+        if event in ISSUE_EVENTS:
+            if issue is None or issue_id is None:
+                return [IgnoreEvent(f"{event} without an issue")]
+            project = ((issue.get("fields") or {}).get("project") or {}).get("key")
+            if self.config.projects and project and project not in self.config.projects:
+                return [IgnoreEvent(f"issue {issue.get('key')} is in project {project}, outside this source's scope")]
+            if not isinstance(issue.get("fields"), dict) or "updated" not in issue["fields"]:
+                return [RefetchRecord(issue_id)]
+            return [UpsertRecord(issue)]
+        if event == "jira:issue_deleted":
+            if issue_id is None:
+                return [IgnoreEvent(f"{event} without an issue id")]
+            return [DeleteRecord(issue_id, at=_timestamp(payload.get("timestamp")))]
+        if event in COMMENT_EVENTS:
+            if issue_id is None:
+                return [IgnoreEvent(f"{event} without an issue id")]
+            return [RefetchRecord(issue_id)]
+        if event in LINK_EVENTS:
+            link = payload.get("issueLink") or {}
+            ids = [str(link[k]) for k in ("sourceIssueId", "destinationIssueId") if link.get(k) is not None]
+            return [RefetchRecord(i) for i in ids] or [IgnoreEvent(f"{event} without issue ids")]
+        return [IgnoreEvent(f"Jira event {event or '(none)'!r} is not synced")]
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return None
+
+
+def _override_field_names(mapping: Mapping[str, Any]) -> list[str]:
+    """Field names a mapping override refers to (`estimate = { field = "Story Points" }`)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key == "field" and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(mapping)
+    return found
