@@ -1,0 +1,31 @@
+# OpsHub API server. Build: docker build -t opshub .   Run: docker run -p 8000:8000 -v opshub-data:/data opshub
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY hub ./hub
+COPY connectors ./connectors
+COPY mappings ./mappings
+RUN pip install . \
+    && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin opshub \
+    && mkdir -p /data \
+    && chown opshub:opshub /data
+
+# The SQLite file lives in the volume; set HUB_DATABASE_URL=postgresql://... to use PostgreSQL instead.
+ENV HUB_DATABASE_URL=sqlite:////data/opshub.db \
+    HUB_HOST=0.0.0.0 \
+    HUB_PORT=8000
+VOLUME ["/data"]
+WORKDIR /data
+USER opshub
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HUB_PORT', '8000'), timeout=4)"]
+
+CMD ["opshub", "serve", "--host", "0.0.0.0"]
