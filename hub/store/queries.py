@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -69,8 +70,10 @@ def decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         position = (to_utc(datetime.fromisoformat(data["u"])), str(data["i"]))
         owner = data["f"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeEncodeError) as exc:
         raise InvalidCursor("the cursor is not one this API issued") from exc
+    if "\x00" in position[1]:  # only a forged cursor has one, and PostgreSQL text cannot
+        raise InvalidCursor("the cursor is not one this API issued")
     if owner != fingerprint:
         raise InvalidCursor("the cursor belongs to a query with other filters or sort; start again without it")
     return position
@@ -181,7 +184,7 @@ class ItemQueries:
         return found[0] if found else None
 
     @staticmethod
-    def _with_identities(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    def _with_identities(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
         if not rows:
             return []
         ident = person_identities.c
@@ -210,7 +213,7 @@ class ItemQueries:
 
     def list_sources(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     select(items.c.source, func.count()).where(items.c.deleted == false()).group_by(items.c.source)
                 ).all()

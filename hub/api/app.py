@@ -1,0 +1,96 @@
+"""The FastAPI application: the unified read API under /v1 plus open health probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, FastAPI
+
+from hub import __version__
+from hub.api.deps import require_scope
+from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
+from hub.api.routes import changes, health, items, people, sources
+from hub.settings import Settings, get_settings
+from hub.store import Store
+from hub.store.keys import Scope
+
+DESCRIPTION = """\
+One API over every product tool's work items, in the OpsHub shared schema v1.
+
+Every `/v1` route needs `Authorization: Bearer <key>` (a key with scope `read` or `admin`).
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the API app.
+
+    With no `store`, the app opens one from `settings.database_url` at startup (migrating
+    when `settings.migrate_on_start`) and closes it at shutdown; a store passed in stays
+    the caller's to close.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened: Store | None = None
+        if app.state.store is None:
+            # Store.open blocks (connects, migrates): keep it off the event loop.
+            opened = await to_thread.run_sync(
+                partial(Store.open, settings.database_url, migrate_schema=settings.migrate_on_start)
+            )
+            app.state.store = opened
+        try:
+            yield
+        finally:
+            if opened is not None:
+                app.state.store = None
+                opened.close()
+
+    app = FastAPI(title="OpsHub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.store = store
+    app.state.settings = settings
+    install_problem_handlers(app)
+
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(require_scope(Scope.read))],
+        responses=problem_responses(401, 403, 500),
+    )
+    for module in (items, people, sources, changes):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router, responses=problem_responses(500))
+    app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
+    return app
+
+
+def _problem_openapi(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Wrap FastAPI's OpenAPI generator so that error responses say what we really send.
+
+    FastAPI files every response model under application/json and documents 422 with its
+    own HTTPValidationError body; our errors are all the Problem model as problem+json.
+    """
+    done = False
+
+    def openapi() -> dict[str, Any]:
+        nonlocal done
+        schema = generate()  # cached by FastAPI after the first call; rewrite it once
+        if not done:
+            problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            for path_item in schema.get("paths", {}).values():
+                for operation in path_item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        if status[:1] in ("4", "5"):
+                            response["content"] = dict(problem)
+            component_schemas = schema.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                component_schemas.pop(unused, None)
+            done = True
+        return schema
+
+    return openapi

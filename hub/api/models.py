@@ -1,0 +1,90 @@
+"""Response models of the read API: what each endpoint returns, named by role.
+
+The item, person and change models are the shared schema's own models under public
+names, so the OpenAPI document describes exactly the documents the store hands out.
+"""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hub.schema import Change, Person, WorkItem
+
+
+class ItemPublic(WorkItem):
+    """A work item in the shared schema v1 (`raw` only with `include=raw`)."""
+
+
+class ItemPage(BaseModel):
+    """One page of items; pass `next_cursor` as `cursor` to get the next one."""
+
+    items: list[ItemPublic]
+    next_cursor: str | None = Field(description="Cursor of the next page; null on the last page.")
+
+
+class PersonPublic(Person):
+    """One person, merged across tools by email, with their per-tool identities."""
+
+
+class PersonPage(BaseModel):
+    """One page of people, ordered by id; pass `next_cursor` as `cursor` for the next one."""
+
+    people: list[PersonPublic]
+    next_cursor: str | None = Field(description="Cursor of the next page; null on the last page.")
+
+
+class SourcePublic(BaseModel):
+    """A configured source (one tool account) and how many live items the hub holds for it."""
+
+    name: str
+    tool: str
+    status: str
+    status_message: str | None
+    item_count: int = Field(ge=0, description="Items of this source that are not tombstoned.")
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class SourceList(BaseModel):
+    """Every configured source, ordered by name."""
+
+    sources: list[SourcePublic]
+
+
+class ChangePublic(Change):
+    """One change-log entry."""
+
+
+class ChangePage(BaseModel):
+    """Changes after a sequence number, oldest first."""
+
+    changes: list[ChangePublic]
+    next_after: int = Field(
+        ge=0, description="Pass as `after` to poll for what comes next (the last seq seen, or the `after` given)."
+    )
+
+
+class HealthStatus(BaseModel):
+    """The process (healthz) or the process and its database (readyz) are fine."""
+
+    status: str = Field(examples=["ok"])
+
+
+class ProblemFieldError(BaseModel):
+    """One invalid request parameter."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    in_: str = Field(alias="in", description="Where the parameter is: query, path or header.")
+    name: str = Field(description="The parameter's name.")
+    detail: str = Field(description="What is wrong with it.")
+
+
+class Problem(BaseModel):
+    """An error as RFC 9457 `application/problem+json`."""
+
+    type: str = Field(default="about:blank", description="URI of the problem type.")
+    title: str = Field(description="Short summary of the problem type.")
+    status: int = Field(ge=400, le=599, description="The HTTP status code.")
+    detail: str | None = Field(default=None, description="What went wrong this time.")
+    errors: list[ProblemFieldError] | None = Field(default=None, description="Each invalid parameter (422 only).")

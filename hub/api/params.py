@@ -1,0 +1,33 @@
+"""Constrained request parameter types, checked at the edge so bad input is a 422, not a 500."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+from hub.schema import to_utc
+
+# PostgreSQL text cannot hold NUL characters; refuse them here instead of failing in the driver.
+NO_NUL = r"^[^\x00]*$"
+
+FilterText = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
+"""A string filter value (source, label, ids ...)."""
+
+SearchText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+"""Free text matched inside item keys and titles."""
+
+CursorText = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
+"""An opaque page cursor, exactly as a previous page returned it."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    try:
+        return to_utc(value)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:00:00-05:00 lies past datetime.max in UTC
+        raise ValueError("datetime is out of range once converted to UTC") from exc
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime, normalised to UTC (one without an offset is taken to be UTC)."""

@@ -1,0 +1,1 @@
+"""Route modules of the API: thin functions that call the store."""
