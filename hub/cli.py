@@ -144,7 +144,7 @@ def import_(
     store = _state(ctx).open_store()
     progress = Progress(
         TextColumn("importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        console=err_console, transient=True, disable=not err_console.is_terminal,
     )
     try:
         with progress:
@@ -201,7 +201,8 @@ def keys_list(ctx: typer.Context) -> None:
     finally:
         store.close()
     table = Table("id", "name", "scope", "created", "last used", "revoked")
-    table.columns[0].no_wrap = True
+    for column in table.columns:
+        column.no_wrap = column.header != "name"
 
     def when(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
