@@ -201,8 +201,7 @@ def keys_list(ctx: typer.Context) -> None:
     finally:
         store.close()
     table = Table("id", "name", "scope", "created", "last used", "revoked")
-    for column in table.columns:
-        column.no_wrap = column.header != "name"
+    table.columns[0].no_wrap = True
 
     def when(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
@@ -213,7 +212,8 @@ def keys_list(ctx: typer.Context) -> None:
     if not found:
         err_console.print("no API keys yet: opshub keys create --scope read")
         return
-    console.print(table)
+    # Piped or captured output has no width: use one the table fits in rather than wrap at 80.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)
 
 
 @keys_app.command("revoke")
