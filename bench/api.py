@@ -42,13 +42,13 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.schema import WorkItem
-from hub.store import Store
+from hub.store import ItemQuery, Store
 from hub.store.keys import Scope
 
 console = Console(highlight=False, width=150)
@@ -242,6 +242,9 @@ def seed(store: Store, total: int, seed_value: int) -> tuple[float, float]:
             apply_s += time.perf_counter() - t1
             assert result.upserted == len(batch), result
             progress.advance(task, len(batch))
+            done = int(progress.tasks[0].completed)
+            if not console.is_terminal and done % max(BATCH, total // 10 // BATCH * BATCH) == 0:
+                console.print(f"  seeded {done:,} items, apply {done / apply_s:,.0f} items/s so far")
     return total / apply_s, total / gen_s
 
 
@@ -249,6 +252,52 @@ def analyze(store: Store) -> None:
     with store.engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()
+
+
+def explain(store: Store, seed_value: int, deep_pages: int) -> None:
+    """Print the query plan of each combination's first and deep page (PostgreSQL: EXPLAIN ANALYZE)."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "FROM items" in statement and "LIMIT" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    pg = store.engine.dialect.name == "postgresql"
+    try:
+        for name, filters in combinations(seed_value):
+            values: dict[str, list[str]] = {}
+            for key, value in filters:
+                values.setdefault(key, []).append(value)
+            sort = values.pop("sort", ["-updated_at"])[0]
+            query = ItemQuery(**{k: (v if k not in SINGLE else (parse_time(v[0]) if "updated" in k else v[0]))
+                                 for k, v in values.items()})
+            cursor = None
+            for pages in range(1, deep_pages + 1):
+                captured.clear()
+                _, next_cursor = store.queries.list_items(query, sort=sort, limit=PAGE, cursor=cursor)
+                if pages == 1 or next_cursor is None or pages == deep_pages:
+                    statement, parameters = captured[-1]
+                    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if pg else "EXPLAIN QUERY PLAN "
+                    with store.engine.connect() as conn:
+                        t0 = time.perf_counter()
+                        plan = conn.exec_driver_sql(prefix + statement, parameters).all()
+                        took = (time.perf_counter() - t0) * 1000
+                    console.print(f"\n[bold]{name}[/] page {pages} ({took:.1f} ms):", markup=True)
+                    for row in plan:
+                        console.print("    " + (str(row[0]) if pg else str(row[-1])), markup=False)
+                if next_cursor is None:
+                    break
+                cursor = next_cursor
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+
+
+SINGLE = ("updated_after", "updated_before", "q", "include_deleted")
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # ---------------------------------------------------------------------- serving
@@ -395,11 +444,15 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             analyze(store)
             console.print(f"  ANALYZE took {time.perf_counter() - t0:.1f} s")
-        _, token = store.keys.create(Scope.read, "bench")
-        proc, base = start_server(backend.url)
-        console.print(f"  API: uvicorn (separate process) on {base}; {args.requests} requests per row")
-        rows = bench_api(base, token, args.requests, args.deep_pages, args.seed)
+        rows: list[Row] = []
+        if not args.skip_api:
+            _, token = store.keys.create(Scope.read, "bench")
+            proc, base = start_server(backend.url)
+            console.print(f"  API: uvicorn (separate process) on {base}; {args.requests} requests per row")
+            rows = bench_api(base, token, args.requests, args.deep_pages, args.seed)
         print_table(backend.name, args.items, apply_rate, gen_rate, rows)
+        if args.explain:
+            explain(store, args.seed, args.deep_pages)
     finally:
         if proc is not None:
             proc.terminate()
@@ -424,6 +477,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where the SQLite file goes (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     parser.add_argument("--no-analyze", action="store_true")
+    parser.add_argument("--explain", action="store_true", help="print each combination's query plans afterwards")
+    parser.add_argument("--skip-api", action="store_true", help="seed (and explain) only")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
