@@ -327,3 +327,17 @@ def test_engine_is_tool_neutral() -> None:
 def test_registry_has_the_named_transforms() -> None:
     names = set(engine.transforms.registry())
     assert {"adf_to_markdown", "jira_sprint", "jira_links", "date", "datetime", "jira_release", "jira_people"} <= names
+
+
+def test_mappings_depend_only_on_the_shared_schema() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(engine.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for line in path.read_text().splitlines():
+            found = re.match(r"\s*(?:from|import)\s+(hub|connectors)(\.\w+)*", line)
+            if found and not line.strip().startswith("from hub.schema import"):
+                offenders.append(f"{path.name}: {line.strip()}")
+    assert offenders == []

@@ -93,7 +93,11 @@ def _text(node: Node) -> str:
     marks = node.get("marks")
     if not marks:
         return _escape(raw)
-    kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
+    if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
+        only = marks[0]
+        kinds = {only.get("type"): only}
+    else:
+        kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
     text = _code_span(raw) if "code" in kinds else _escape(raw)
     if "strike" in kinds:
         text = _wrap(text, "~~", "~~")
