@@ -423,6 +423,7 @@ class _Compiler:
         self.ctx = ctx
         self.field_ids = ctx.field_ids_by_name()
         self.unresolved: list[str] = []
+        self.read: set[str] = set()
         self.tables = {name: self._table(table) for name, table in spec.tables.items()}
 
     @staticmethod
@@ -442,10 +443,12 @@ class _Compiler:
                 if fid is None and name.startswith("customfield_"):
                     fid = name
                 if fid is not None:
+                    self.read.add(f"fields.{fid}")
                     return _path_getter(("fields", fid))
             self.unresolved.append(path)
             return _none
         parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in path.split("."))
+        self.read.add(".".join(str(p) for p in parts[:2]))
         return _path_getter(parts)
 
     def rule(self, rule: Rule) -> Getter:
@@ -558,6 +561,8 @@ class Mapper:
         self._native_id = dict(self._fields)["native_id"]
         self.unresolved = sorted(set(compiler.unresolved))
         """Custom field references the source's field catalog has no field for."""
+        self.fields_read = sorted(p.split(".", 1)[1] for p in compiler.read if p.startswith("fields."))
+        """Field ids the spec reads under `fields` (for Jira's explicit `fields=` search parameter)."""
 
     def map(self, raw: Mapping[str, Any]) -> WorkItem:
         """The WorkItem for one raw record; MappingError (with the record's id) if it cannot be mapped."""

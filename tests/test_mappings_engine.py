@@ -269,6 +269,8 @@ def test_fields_null_and_no_catalog() -> None:
 
 def test_unresolved_custom_fields_are_reported() -> None:
     mapper = Mapper(load_spec("jira"), CONTEXT)
+    assert {"summary", "status", "customfield_10016", "issuelinks", "parent", "fixVersions"} <= set(mapper.fields_read)
+    assert "customfield_10028" not in mapper.fields_read
     assert "field:sprint" in mapper.unresolved
     assert "field:estimate" not in mapper.unresolved
 
