@@ -1,0 +1,381 @@
+"""ItemStore.apply: upsert-if-newer, tombstones, force, checkpoints, people, side tables.
+
+Every test runs on SQLite and on PostgreSQL (the `store` fixture).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select, text
+
+from hub.db.tables import changes, cursors, item_assignees, item_labels, items, people, person_identities
+from hub.schema import ItemDeletion, WorkItem
+from hub.store import Checkpoint, Store
+from tests.factories import BASE_TIME, make_item
+
+
+def change_rows(store: Store) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(changes).order_by(changes.c.seq)).mappings().all()
+    return [{**row, "fields": orjson.loads(row["fields"])} for row in rows]
+
+
+def labels_of(store: Store, item_id: str) -> list[str]:
+    with store.engine.connect() as conn:
+        return sorted(conn.execute(select(item_labels.c.label).where(item_labels.c.item_id == item_id)).scalars())
+
+
+def assignees_of(store: Store, item_id: str) -> list[str]:
+    with store.engine.connect() as conn:
+        stmt = select(item_assignees.c.person_id).where(item_assignees.c.item_id == item_id)
+        return sorted(conn.execute(stmt).scalars())
+
+
+def person(native_id: str | None = None, email: str | None = None, name: str | None = None) -> dict[str, Any]:
+    return {"native_id": native_id, "email": email, "name": name}
+
+
+def deletion(native_id: str, minutes: int | None = None, source: str = "acme-jira") -> ItemDeletion:
+    at = None if minutes is None else BASE_TIME + timedelta(minutes=minutes)
+    return ItemDeletion(source=source, native_id=native_id, deleted_at=at)
+
+
+# ---------------------------------------------------------------- upsert if newer
+
+
+def test_insert_then_newer_update_writes_changed_fields(store: Store) -> None:
+    first = store.items.apply([make_item(1, minutes=0)])
+    assert (first.upserted, first.unchanged, first.seqs) == (1, 0, [1])
+    second = store.items.apply([make_item(1, minutes=5, title="Renamed")])
+    assert (second.upserted, second.seqs) == (1, [2])
+
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["title"] == "Renamed"
+    assert doc["version"] == 2
+    assert doc["deleted"] is False
+    log = change_rows(store)
+    assert [(c["seq"], c["op"]) for c in log] == [(1, "upsert"), (2, "upsert")]
+    assert log[1]["fields"] == ["title", "updated_at"]
+    assert "title" in log[0]["fields"]
+    assert "status" in log[0]["fields"]
+
+
+def test_older_or_equal_version_is_a_noop(store: Store) -> None:
+    store.items.apply([make_item(1, minutes=10, title="Newest")])
+    result = store.items.apply([make_item(1, minutes=10, title="Same time"), make_item(1, minutes=3, title="Old")])
+    assert (result.upserted, result.unchanged, result.seqs) == (0, 2, [])
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["title"] == "Newest"
+    assert doc["version"] == 1
+    assert len(change_rows(store)) == 1
+
+
+def test_several_versions_in_one_batch(store: Store) -> None:
+    result = store.items.apply([make_item(1, minutes=1), make_item(1, minutes=3, title="v3"), make_item(1, minutes=2)])
+    assert (result.upserted, result.unchanged, result.seqs) == (2, 1, [1, 2])
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["title"] == "v3"
+    assert doc["version"] == 2
+
+
+def test_caller_times_in_other_zones_compare_as_utc(store: Store) -> None:
+    from datetime import timezone
+
+    plus2 = timezone(timedelta(hours=2))
+    store.items.apply([make_item(1, updated_at=(BASE_TIME + timedelta(minutes=10)).astimezone(plus2))])
+    older = make_item(1, updated_at=(BASE_TIME + timedelta(minutes=5)).astimezone(plus2), title="older")
+    assert store.items.apply([older]).unchanged == 1
+    newer = make_item(1, updated_at=(BASE_TIME + timedelta(minutes=11)).astimezone(plus2), title="newer")
+    assert store.items.apply([newer]).upserted == 1
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["title"] == "newer"
+    assert doc["updated_at"].startswith("2026-01-01T00:11:00")
+
+
+def test_columns_and_raw_payload_are_stored(store: Store) -> None:
+    item = make_item(
+        7,
+        kind="bug",
+        priority={"level": "high", "name": "P1"},
+        container={"id": "c1", "key": "PROJ", "name": "Project"},
+        parent_id="acme-jira:1",
+        rice={"reach": 10, "impact": 2, "confidence": 0.5, "effort": 2},
+        created_at=BASE_TIME,
+        raw={"id": "7", "fields": {"summary": "Item 7"}},
+    )
+    store.items.apply([item])
+    with store.engine.connect() as conn:
+        row = conn.execute(select(items).where(items.c.id == "acme-jira:7")).one()
+    assert (row.kind, row.status_category, row.priority_level) == ("bug", "todo", "high")
+    assert (row.container_id, row.container_key, row.parent_id, row.rice_score) == ("c1", "PROJ", "acme-jira:1", 5.0)
+    assert row.created_at == BASE_TIME
+    assert row.updated_at == BASE_TIME
+    assert orjson.loads(row.raw) == {"id": "7", "fields": {"summary": "Item 7"}}
+    doc = store.items.get("acme-jira:7", include_raw=True)
+    assert doc is not None
+    assert doc["raw"] == {"id": "7", "fields": {"summary": "Item 7"}}
+    assert "raw" not in (store.items.get("acme-jira:7") or {})
+    # The stored document validates back into the schema.
+    WorkItem.model_validate({k: v for k, v in doc.items() if k not in ("version", "synced_at")})
+
+
+def test_time_filters_see_bulk_written_times(store: Store) -> None:
+    """The bulk path binds times itself; they must compare like SQLAlchemy-bound times."""
+    store.items.apply([make_item(n, minutes=n) for n in range(5)])
+    cutoff = BASE_TIME + timedelta(minutes=2)
+    with store.engine.connect() as conn:
+        later = conn.execute(select(items.c.native_id).where(items.c.updated_at > cutoff)).scalars().all()
+        at_cutoff = conn.execute(select(items.c.native_id).where(items.c.updated_at == cutoff)).scalars().all()
+    assert sorted(later) == ["3", "4"]
+    assert at_cutoff == ["2"]
+    assert store.items.live_ids("acme-jira", cutoff) == {"0", "1"}
+    assert store.items.live_ids("acme-jira") == {"0", "1", "2", "3", "4"}
+
+
+# ---------------------------------------------------------------- tombstones
+
+
+def test_delete_tombstones_and_logs_a_delete(store: Store) -> None:
+    store.items.apply([make_item(1, minutes=0, labels=["a"])])
+    result = store.items.apply([deletion("1", minutes=5)])
+    assert (result.deleted, result.seqs) == (1, [2])
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["deleted"] is True
+    assert doc["version"] == 2
+    assert doc["title"] == "Item 1"
+    assert [(c["op"], c["fields"]) for c in change_rows(store)][-1] == ("delete", ["deleted"])
+    assert labels_of(store, "acme-jira:1") == ["a"]  # a tombstone keeps its side rows
+    assert store.items.live_ids("acme-jira") == set()
+    # Deleting again is a no-op.
+    assert store.items.apply([deletion("1", minutes=6)]).unchanged == 1
+    assert len(change_rows(store)) == 2
+
+
+def test_delete_of_unknown_item_is_a_noop(store: Store) -> None:
+    result = store.items.apply([deletion("404")])
+    assert (result.deleted, result.unchanged, result.seqs) == (0, 1, [])
+    assert store.items.get("acme-jira:404") is None
+    assert change_rows(store) == []
+
+
+def test_stale_update_does_not_resurrect_but_newer_one_does(store: Store) -> None:
+    store.items.apply([make_item(1, minutes=0)])
+    store.items.apply([deletion("1", minutes=10)])
+    for minutes in (5, 10):  # older than the delete, and equal to it: the delete wins
+        assert store.items.apply([make_item(1, minutes=minutes, title="stale")]).unchanged == 1
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["deleted"] is True
+    assert doc["title"] == "Item 1"
+
+    result = store.items.apply([make_item(1, minutes=11, title="back")])
+    assert result.upserted == 1
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["deleted"] is False
+    assert doc["title"] == "back"
+    assert "deleted" in change_rows(store)[-1]["fields"]
+
+
+def test_delete_older_than_stored_version_is_a_noop(store: Store) -> None:
+    store.items.apply([make_item(1, minutes=10)])
+    assert store.items.apply([deletion("1", minutes=5)]).unchanged == 1
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["deleted"] is False
+
+
+def test_insert_and_delete_in_one_batch(store: Store) -> None:
+    result = store.items.apply([make_item(1, minutes=0, labels=["x"]), deletion("1", minutes=1)])
+    assert (result.upserted, result.deleted, result.seqs) == (1, 1, [1, 2])
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["deleted"] is True
+    assert doc["version"] == 2
+    assert labels_of(store, "acme-jira:1") == ["x"]
+
+
+# ---------------------------------------------------------------- force
+
+
+def test_force_rewrites_equal_time_only_when_content_differs(store: Store) -> None:
+    store.items.apply([make_item(1, minutes=5, title="a")])
+    assert store.items.apply([make_item(1, minutes=5, title="b")]).unchanged == 1  # not forced: no-op
+    assert store.items.apply([make_item(1, minutes=5, title="a")], force=True).unchanged == 1  # same content
+    forced = store.items.apply([make_item(1, minutes=5, title="b")], force=True)
+    assert forced.upserted == 1
+    assert change_rows(store)[-1]["fields"] == ["title"]
+    assert store.items.apply([make_item(1, minutes=4, title="c")], force=True).unchanged == 1  # older stays a no-op
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["title"] == "b"
+    assert doc["version"] == 2
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_is_saved_with_the_batch(store: Store) -> None:
+    store.items.apply([make_item(1)], checkpoint=Checkpoint("acme-jira", "items", "page-2"))
+    assert store.items.load_cursor("acme-jira", "items") == "page-2"
+    # A batch with no effective write still moves the cursor.
+    store.items.apply([make_item(1)], checkpoint=Checkpoint("acme-jira", "items", "page-3"))
+    assert store.items.load_cursor("acme-jira", "items") == "page-3"
+    assert store.items.load_cursor("acme-jira", "other") is None
+
+
+def test_checkpoint_rolls_back_with_a_failed_batch(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.items.apply([make_item(1)], checkpoint=Checkpoint("acme-jira", "items", "page-1"))
+
+    class Boom(RuntimeError):
+        pass
+
+    real_insert = store.items._bulk.insert
+
+    def failing_insert(conn: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+        real_insert(conn, table, *args, **kwargs)
+        if table is changes:  # items, labels and changes are written by now
+            raise Boom
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.items._bulk, "insert", failing_insert)
+        with pytest.raises(Boom):
+            store.items.apply([make_item(2, labels=["x"])], checkpoint=Checkpoint("acme-jira", "items", "page-2"))
+    # The caller's own transaction failing after apply rolls it back too.
+    with pytest.raises(Boom), store.items.write_transaction() as conn:  # noqa: PT012
+        store.items.apply([make_item(3)], checkpoint=Checkpoint("acme-jira", "items", "page-3"), conn=conn)
+        raise Boom
+
+    assert store.items.load_cursor("acme-jira", "items") == "page-1"
+    assert store.items.get("acme-jira:2") is None
+    assert store.items.get("acme-jira:3") is None
+    assert labels_of(store, "acme-jira:2") == []
+    assert [c["seq"] for c in change_rows(store)] == [1]
+    # The counter did not move either: the next seq follows with no gap.
+    assert store.items.apply([make_item(4)]).seqs == [2]
+
+
+# ---------------------------------------------------------------- people and side tables
+
+
+def test_people_merge_by_email_across_sources(store: Store) -> None:
+    jira = make_item(1, assignees=[person("u-1", "Ann@Example.com", "Ann")])
+    linear = make_item(1, source="acme-linear", tool="linear", assignees=[person("lin-9", "ann@example.com", "Ann B")])
+    store.items.apply([jira])
+    store.items.apply([linear])
+    with store.engine.connect() as conn:
+        people_rows = conn.execute(select(people)).all()
+        identities = conn.execute(select(person_identities).order_by(person_identities.c.source)).all()
+    assert len(people_rows) == 1
+    assert people_rows[0].email == "ann@example.com"
+    assert [(i.source, i.native_id, i.person_id) for i in identities] == [
+        ("acme-jira", "u-1", people_rows[0].id),
+        ("acme-linear", "lin-9", people_rows[0].id),
+    ]
+    for item_id in ("acme-jira:1", "acme-linear:1"):
+        doc = store.items.get(item_id)
+        assert doc is not None
+        assert doc["assignees"][0]["id"] == people_rows[0].id
+        assert assignees_of(store, item_id) == [people_rows[0].id]
+
+
+def test_identity_without_email_joins_the_email_owner_later(store: Store) -> None:
+    store.items.apply([make_item(1, assignees=[person("u-1", "bob@example.com")])])
+    # GitHub hides the email at first: a separate person until it shows.
+    gh = {"source": "acme-github", "tool": "github"}
+    store.items.apply([make_item(1, **gh, assignees=[person("gh-7", None, "bob")])])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(people)).scalar() == 2
+    store.items.apply([make_item(1, minutes=1, **gh, assignees=[person("gh-7", "bob@example.com", "bob")])])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(people)).scalar() == 1
+        owner = conn.execute(select(people.c.id)).scalar_one()
+        ids = set(conn.execute(select(person_identities.c.person_id)).scalars())
+    assert ids == {owner}
+    assert assignees_of(store, "acme-github:1") == [owner]
+
+
+def test_known_identity_gains_email_owned_by_a_person_new_in_the_same_batch(store: Store) -> None:
+    """Regression: the merge must not point the identity at a person not inserted yet (FK)."""
+    gh = {"source": "acme-github", "tool": "github"}
+    store.items.apply([make_item(1, **gh, assignees=[person("gh-7", None, "carl")])])
+    batch = [
+        make_item(2, assignees=[person("u-3", "carl@example.com")]),  # new identity and email first
+        make_item(1, minutes=1, **gh, assignees=[person("gh-7", "carl@example.com")]),
+    ]
+    store.items.apply(batch)
+    with store.engine.connect() as conn:
+        person_ids = set(conn.execute(select(person_identities.c.person_id)).scalars())
+        emails = conn.execute(select(people.c.email)).scalars().all()
+    assert len(person_ids) == 1
+    assert emails == ["carl@example.com"]
+
+
+def test_email_found_through_an_identity_when_the_person_has_another(store: Store) -> None:
+    """A person whose identity switched to a second email is still found by that email later."""
+    store.items.apply([make_item(1, assignees=[person("u-1", "old@example.com")])])
+    store.items.apply([make_item(1, minutes=1, assignees=[person("u-1", "new@example.com")])])
+    store.items.apply([make_item(2, source="acme-linear", tool="linear", assignees=[person("l-1", "new@example.com")])])
+    with store.engine.connect() as conn:
+        assert len(set(conn.execute(select(person_identities.c.person_id)).scalars())) == 1
+        assert conn.execute(select(func.count()).select_from(people)).scalar() == 1
+
+
+def test_people_without_ids_get_email_identities(store: Store) -> None:
+    store.items.apply([make_item(1, reporter=person(None, "dee@example.com"))])
+    with store.engine.connect() as conn:
+        row = conn.execute(select(person_identities)).one()
+    assert row.native_id == "email:dee@example.com"
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert doc["reporter"]["id"] == row.person_id
+
+
+def test_labels_and_assignees_are_rewritten_on_update(store: Store) -> None:
+    store.items.apply(
+        [make_item(1, labels=["a", "b"], assignees=[person("u-1", "a@example.com"), person("u-2", "b@example.com")])]
+    )
+    first = assignees_of(store, "acme-jira:1")
+    assert labels_of(store, "acme-jira:1") == ["a", "b"]
+    assert len(first) == 2
+    store.items.apply([make_item(1, minutes=1, labels=["c"], assignees=[person("u-2", "b@example.com")])])
+    assert labels_of(store, "acme-jira:1") == ["c"]
+    assert len(assignees_of(store, "acme-jira:1")) == 1
+    assert assignees_of(store, "acme-jira:1")[0] in first
+    store.items.apply([make_item(1, minutes=2)])
+    assert labels_of(store, "acme-jira:1") == []
+    assert assignees_of(store, "acme-jira:1") == []
+    # A stale version does not touch them.
+    store.items.apply([make_item(1, minutes=1, labels=["stale"])])
+    assert labels_of(store, "acme-jira:1") == []
+
+
+def test_large_batch_is_one_transaction(store: Store) -> None:
+    batch = [make_item(n, labels=[f"l{n % 3}"], assignees=[person(f"u{n % 7}", f"u{n % 7}@example.com")]) for n in range(1200)]
+    result = store.items.apply(batch)
+    assert result.upserted == 1200
+    assert result.seqs == list(range(1, 1201))
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT last_seq FROM change_counter")).scalar() == 1200
+        assert conn.execute(select(func.count()).select_from(item_labels)).scalar() == 1200
+        assert conn.execute(select(func.count()).select_from(people)).scalar() == 7
+    # Every item's version is the seq of its own change.
+    with store.engine.connect() as conn:
+        pairs = conn.execute(select(items.c.id, items.c.version)).all()
+        log = dict(conn.execute(select(changes.c.item_id, changes.c.seq)).all())
+    assert all(log[item_id] == version for item_id, version in pairs)
+
+
+def test_cursor_table_untouched_without_checkpoint(store: Store) -> None:
+    store.items.apply([make_item(1)])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(cursors)).scalar() == 0
