@@ -30,6 +30,9 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorConfig
 from connectors.registry import connector_class
+from mappings import check as check_mapping
+from mappings import load_spec
+from mappings.errors import SpecError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -105,8 +108,6 @@ def _first_error(exc: ValidationError, where: str) -> str:
 
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> HubConfig:
-    from mappings.engine import check_overrides  # mappings depend only on the schema
-
     unknown = set(data) - {"sources"}
     if unknown:
         raise ConfigError(f"{path or 'config'}: unknown top-level key {sorted(unknown)[0]!r} (expected [sources.NAME])")
@@ -138,9 +139,12 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> HubConfig:
                     parse_duration(text)
                 except ValueError as exc:
                     raise ConfigError(f"{where}.{key}: {exc}") from None
-        problems = check_overrides(tool, source_config.mapping)
+        try:
+            problems = check_mapping(load_spec(tool), source_config.mapping)
+        except (SpecError, FileNotFoundError) as exc:
+            problems = [f"mapping: no usable mapping spec for tool {tool!r} ({exc})"]
         if problems:
-            raise ConfigError(f"{where}.mapping.{problems[0]}")
+            raise ConfigError(f"{where}.{problems[0]}")
         config.sources[name] = SourceDefinition(name, tool, cls, source_config)
     return config
 

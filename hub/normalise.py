@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mappings.engine import Mapper, MappingError, build_mapper
-
 from hub.schema import WorkItem
+from mappings import Mapper, MappingError, mapper_for
 
 
 class Normaliser:
     def __init__(self, tool: str, context: dict[str, Any], overrides: dict[str, Any]) -> None:
         self.tool = tool
-        self._mapper: Mapper = build_mapper(tool, context, overrides)
+        self._mapper: Mapper = mapper_for(tool, context, overrides)
 
     def map(self, record: dict[str, Any]) -> WorkItem:
         """One record; raises MappingError when it cannot be mapped."""

@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.engine import MappingError
-
 from connectors.base import (
     Connector,
     DeleteRecord,
@@ -35,6 +33,7 @@ from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
 from hub.store.inbox import DONE, FAILED, IGNORED, InboxDelivery, InboxStore
+from mappings import MappingError
 
 log = logging.getLogger("opshub.webhooks")
 
