@@ -19,15 +19,19 @@ from hub.store.keys import ApiKey, Scope
 # lower the limit with HUB_PAGE_LIMIT_MAX (checked per request), not raise it past this.
 PAGE_LIMIT_CEILING = 500
 
+# Dependencies that do no I/O are `async def`: FastAPI runs those on the event loop instead
+# of handing each one to the thread pool, which costs more than the work itself. Those that
+# touch the database (key checks) and the routes stay sync and run in the thread pool.
 
-def get_store(request: Request) -> Store:
+
+async def get_store(request: Request) -> Store:
     store: Store | None = getattr(request.app.state, "store", None)
     if store is None:  # the lifespan has not opened it (app served without its lifespan)
         raise ProblemError(503, detail="the store is not open")
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -78,7 +82,7 @@ ReadKey = Annotated[ApiKey, Depends(require_scope(Scope.read))]
 AdminKey = Annotated[ApiKey, Depends(require_scope(Scope.admin))]
 
 
-def page_limit(
+async def page_limit(
     settings: SettingsDep,
     limit: Annotated[
         int | None,

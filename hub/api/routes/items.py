@@ -18,7 +18,7 @@ from hub.store import ItemQuery
 router = APIRouter(tags=["items"])
 
 
-def item_query(
+async def item_query(
     source: Annotated[list[FilterText] | None, Query(description="Configured source name.")] = None,
     tool: Annotated[list[FilterText] | None, Query(description="Tool kind, e.g. jira.")] = None,
     kind: Annotated[list[ItemKind] | None, Query()] = None,
