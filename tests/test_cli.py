@@ -19,8 +19,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "items.jsonl"
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+def url(db_url: str) -> str:
+    """An empty migrated database: a SQLite file, then the session's PostgreSQL database."""
+    return db_url
+
+
+@pytest.fixture
+def fresh_url(tmp_path: Path) -> str:
+    """A SQLite file that does not exist yet (no schema)."""
+    return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
 @pytest.fixture
@@ -227,7 +234,8 @@ def test_schema_prints_valid_json_schema(runner: CliRunner) -> None:
     assert "score" not in validation["$defs"]["Rice"]["properties"]
 
 
-def test_migrate_is_idempotent(runner: CliRunner, url: str) -> None:
+def test_migrate_is_idempotent(runner: CliRunner, fresh_url: str) -> None:
+    url = fresh_url
     first = run(runner, url, "migrate")
     assert first.exit_code == 0, first.output
     assert "migrated" in first.stdout
