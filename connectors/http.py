@@ -9,7 +9,8 @@ What every connector gets from it, so no connector re-implements it:
 - waits: exponential backoff with jitter, unless the tool says how long to wait. `Retry-After`
   (seconds or an HTTP date) is always honoured; tools' own reset headers plug in as
   `WaitHint`s (`epoch_reset_hint("x-ratelimit-reset")` for GitHub,
-  `iso_reset_hint("X-RateLimit-Reset")` for Jira);
+  `iso_reset_hint("X-RateLimit-Reset")` for Jira); `rate_limited` marks other answers as rate
+  limits (GitHub's primary limit answers 403 with `x-ratelimit-remaining: 0`);
 - a per-source concurrency limit (`asyncio.Semaphore`) and a request budget per run
   (`BudgetExceeded`); counters for the run summary (`stats()`);
 - an injectable `sleep` (tests assert the waits without sleeping) and `transport` (tests and
@@ -41,6 +42,9 @@ Clock = Callable[[], float]
 
 WaitHint = Callable[[httpx.Response, float], float | None]
 """Seconds the tool asks us to wait before retrying this response (None: no opinion)."""
+
+RateLimited = Callable[[httpx.Response], bool]
+"""Says a non-429 answer is a rate limit (GitHub answers 403 with `x-ratelimit-remaining: 0`)."""
 
 
 # ---------------------------------------------------------------- errors
@@ -190,6 +194,7 @@ class SourceClient:
         retry: RetryPolicy | None = None,
         wait_hints: Iterable[WaitHint] = (),
         auth_hint: str = "the credentials",
+        rate_limited: RateLimited | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         clock: Clock = time.time,
@@ -198,8 +203,9 @@ class SourceClient:
         self.retry = retry or RetryPolicy()
         self.request_budget = request_budget
         self.auth_hint = auth_hint
+        self.rate_limited = rate_limited
         self.wait_hints: tuple[WaitHint, ...] = (retry_after_hint, *wait_hints)
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._clock = clock
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._stats = HttpStats()
@@ -308,7 +314,7 @@ class SourceClient:
     def _check(self, method: str, path: str, response: httpx.Response, allow_404: bool) -> tuple[Any, httpx.Response]:
         status = response.status_code
         where = f"{method} {response.request.url.path}"
-        if status == 429 or status >= 500:
+        if status == 429 or status >= 500 or (self.rate_limited is not None and self.rate_limited(response)):
             if status >= 500:
                 self._stats.server_errors += 1
             raise _Retryable(f"HTTP {status} from {where}", wait_hint=self._hint(response), status=status)
@@ -355,6 +361,7 @@ __all__ = [
     "BudgetExceeded",
     "Clock",
     "HttpStats",
+    "RateLimited",
     "RequestFailed",
     "RetryPolicy",
     "Sleep",

@@ -1,0 +1,55 @@
+"""The connector registry of the conformance suite: one `ConformanceCase` per connector.
+
+Adding a connector to the suite is one entry in `CASES`: the connector class, a config for
+a given fake base URL, and a factory for its fake server (a `fakes.common.FakeTool`). The
+hub-level conformance tests may import `CASES` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.base import Connector, ConnectorConfig
+from connectors.jira import JiraConnector
+from fakes.common import FakeTool
+from fakes.jira import FakeJira
+
+WEBHOOK_SECRET = "conformance-secret"
+
+
+@dataclass(frozen=True)
+class ConformanceCase:
+    id: str
+    connector: type[Connector]
+    config: Callable[[FakeTool], dict[str, Any]]
+    """Raw source config (as in opshub.toml) for a connector talking to this fake."""
+    fake: Callable[[int], FakeTool]
+    """A fake serving `n` records."""
+    setup_requests: int = 0
+    """Most requests a sync makes besides the listing pages (catalogs, time zone ...)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def make_config(self, fake: FakeTool, **overrides: Any) -> ConnectorConfig:
+        raw = {**self.config(fake), "webhook_secret": WEBHOOK_SECRET, **overrides}
+        return self.connector.config_model.model_validate(raw)
+
+
+def _jira_config(fake: FakeTool) -> dict[str, Any]:
+    assert isinstance(fake, FakeJira)
+    return {
+        "tool": "jira",
+        "base_url": fake.base_url,
+        "email": fake.email,
+        "api_token": fake.api_token,
+        "projects": list(fake.projects),
+        "page_size": 50,
+    }
+
+
+CASES: list[ConformanceCase] = [
+    ConformanceCase(
+        "jira", JiraConnector, _jira_config, lambda n: FakeJira(n, time_zone="Europe/Berlin"), setup_requests=2
+    ),
+]

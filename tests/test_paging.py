@@ -1,0 +1,191 @@
+"""Paginators (with the repeated-token guard) and the shared datetime cursor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.cursors import DatetimeCursor, InvalidCursor, parse_duration, parse_time
+from connectors.paging import (
+    LinkHeaderPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    PageTokenPaginator,
+    RelayCursorPaginator,
+    RepeatedPageToken,
+)
+
+
+def response(headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(200, headers=headers or {}, request=httpx.Request("GET", "https://tool.example/list"))
+
+
+def walk(paginator: Any, pages: list[tuple[dict[str, str], Any]]) -> list[Any]:
+    tokens = []
+    for headers, data in pages:
+        assert paginator.has_more
+        tokens.append(paginator.advance(response(headers), data))
+    return tokens
+
+
+# ---------------------------------------------------------------- page token (Jira)
+
+
+def test_page_token_until_absent() -> None:
+    p = PageTokenPaginator()
+    assert p.current_value is None
+    tokens = walk(p, [({}, {"nextPageToken": "a", "issues": []}), ({}, {"nextPageToken": "b"}), ({}, {"issues": []})])
+    assert tokens == ["a", "b", None]
+    assert not p.has_more
+    assert p.count == 3
+
+
+def test_page_token_is_last_wins_and_empty_token_ends() -> None:
+    p = PageTokenPaginator()
+    assert p.advance(response(), {"nextPageToken": "x", "isLast": True}) is None
+    assert not p.has_more
+    q = PageTokenPaginator()
+    assert q.advance(response(), {"nextPageToken": ""}) is None
+
+
+def test_page_token_repeated_is_refused() -> None:
+    p = PageTokenPaginator()
+    p.advance(response(), {"nextPageToken": "a"})
+    p.advance(response(), {"nextPageToken": "b"})
+    with pytest.raises(RepeatedPageToken, match="'a' repeated after 3 pages"):
+        p.advance(response(), {"nextPageToken": "a"})
+
+
+def test_finished_paginator_cannot_advance() -> None:
+    p = PageTokenPaginator()
+    p.advance(response(), {})
+    with pytest.raises(RuntimeError):
+        p.advance(response(), {})
+
+
+# ---------------------------------------------------------------- offset (Redmine) and page number (GitLab)
+
+
+def test_offset_with_total_count() -> None:
+    p = OffsetPaginator(2, records=lambda d: d["issues"])
+    tokens = walk(
+        p,
+        [
+            ({}, {"issues": [1, 2], "total_count": 5, "offset": 0}),
+            ({}, {"issues": [3, 4], "total_count": 5, "offset": 2}),
+            ({}, {"issues": [5], "total_count": 5, "offset": 4}),
+        ],
+    )
+    assert tokens == [2, 4, None]
+
+
+def test_offset_without_total_stops_on_short_or_empty_page() -> None:
+    p = OffsetPaginator(2, records=lambda d: d, total_path=None)
+    assert walk(p, [({}, [1, 2]), ({}, [3])]) == [2, None]
+    q = OffsetPaginator(2, records=lambda d: d, total_path=None)
+    assert walk(q, [({}, [1, 2]), ({}, [])]) == [2, None]
+
+
+def test_offset_guard() -> None:
+    p = OffsetPaginator(2, records=lambda d: d["issues"])
+    assert p.advance(response(), {"issues": [1, 2], "total_count": 10}) == 2
+    p.current_value = 0  # a caller that rewinds would re-request a page already read
+    with pytest.raises(RepeatedPageToken):
+        p.advance(response(), {"issues": [1, 2], "total_count": 10})
+
+
+def test_page_number_header_and_fallback() -> None:
+    p = PageNumberPaginator(2, records=lambda d: d)
+    assert walk(p, [({"x-next-page": "2"}, [1, 2]), ({"x-next-page": ""}, [3])]) == [2, None]
+    q = PageNumberPaginator(2, records=lambda d: d)
+    assert walk(q, [({}, [1, 2]), ({}, [3, 4]), ({}, [5])]) == [2, 3, None]
+    r = PageNumberPaginator(2, records=lambda d: d)
+    r.advance(response({"x-next-page": "2"}), [1, 2])
+    with pytest.raises(RepeatedPageToken):
+        r.advance(response({"x-next-page": "2"}), [1, 2])
+
+
+# ---------------------------------------------------------------- Link header (GitHub, GitLab)
+
+
+def test_link_header_next() -> None:
+    p = LinkHeaderPaginator()
+    page1 = {
+        "link": '<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
+        '<https://api.github.com/repositories/1/issues?page=5>; rel="last"'
+    }
+    page2 = {"link": '<https://api.github.com/repositories/1/issues?page=1>; rel="prev"'}
+    assert walk(p, [(page1, []), (page2, [])]) == ["https://api.github.com/repositories/1/issues?page=2", None]
+
+
+def test_link_header_repeat() -> None:
+    p = LinkHeaderPaginator()
+    same = {"link": '<https://x.example/?page=2>; rel="next"'}
+    p.advance(response(same), [])
+    with pytest.raises(RepeatedPageToken):
+        p.advance(response(same), [])
+
+
+# ---------------------------------------------------------------- relay cursor (Linear)
+
+
+def test_relay_cursor() -> None:
+    path = ("data", "issues", "pageInfo")
+    p = RelayCursorPaginator(path)
+
+    def page(has_next: bool, cursor: str | None) -> dict[str, Any]:
+        return {"data": {"issues": {"nodes": [], "pageInfo": {"hasNextPage": has_next, "endCursor": cursor}}}}
+
+    assert walk(p, [({}, page(True, "c1")), ({}, page(True, "c2")), ({}, page(False, "c3"))]) == ["c1", "c2", None]
+    q = RelayCursorPaginator(path)
+    q.advance(response(), page(True, "c1"))
+    with pytest.raises(RepeatedPageToken):
+        q.advance(response(), page(True, "c1"))
+
+
+# ---------------------------------------------------------------- cursors
+
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_cursor_keeps_newest_with_id_tie_break_and_round_trips() -> None:
+    c = DatetimeCursor()
+    assert c.serialize() is None
+    assert c.since(timedelta(minutes=5)) is None
+    c.observe(T0, "9")
+    c.observe(T0, "10")  # numeric ids compare as numbers
+    c.observe(T0 - timedelta(seconds=1), "99")
+    assert (c.updated, c.last_id) == (T0, "10")
+    text = c.serialize()
+    assert text is not None
+    back = DatetimeCursor.parse(text)
+    assert back == c
+    assert back.since(timedelta(minutes=5)) == T0 - timedelta(minutes=5)
+
+
+def test_cursor_converts_to_utc() -> None:
+    c = DatetimeCursor()
+    c.observe(parse_time("2026-01-01T13:00:00.000+0100"), "1")
+    assert c.updated == T0
+    assert DatetimeCursor.parse(None) == DatetimeCursor()
+
+
+@pytest.mark.parametrize("bad", ["", "not json", '{"v": 2, "updated": "x"}', '{"v": 1}', "[]"])
+def test_unreadable_cursor(bad: str) -> None:
+    with pytest.raises(InvalidCursor, match="full sync"):
+        DatetimeCursor.parse(bad)
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("5m") == timedelta(minutes=5)
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("1h") == timedelta(hours=1)
+    assert parse_duration("2d") == timedelta(days=2)
+    assert parse_duration("250ms") == timedelta(milliseconds=250)
+    assert parse_duration(30) == timedelta(seconds=30)
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("five minutes")
