@@ -269,9 +269,9 @@ class JiraConnector(Connector):
             data, response = await self.http.get_json(SEARCH, params)
             issues = self._issues(data)
             for issue in issues:
-                updated = (issue.get("fields") or {}).get("updated")
-                if updated:
-                    state.observe(parse_time(updated), str(issue["id"]))
+                updated = _updated(issue)
+                if updated is not None:
+                    state.observe(updated, str(issue["id"]))
             paginator.advance(response, data)
             yield Page(records=issues, cursor=state.serialize() or cursor)
 
@@ -369,6 +369,18 @@ class JiraConnector(Connector):
             ids = [str(link[k]) for k in ("sourceIssueId", "destinationIssueId") if link.get(k) is not None]
             return [RefetchRecord(i) for i in ids] or [IgnoreEvent(f"{event} without issue ids")]
         return [IgnoreEvent(f"Jira event {event or '(none)'!r} is not synced")]
+
+
+def _updated(issue: dict[str, Any]) -> datetime | None:
+    """`fields.updated`, or None when absent or unreadable (the mapping reports such records;
+    the cursor just does not advance on them)."""
+    value = (issue.get("fields") or {}).get("updated")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
 
 
 def _timestamp(value: Any) -> datetime | None:
