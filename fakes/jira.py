@@ -212,6 +212,7 @@ class FakeJira:
         self._deleted: set[int] = set()
         self._last_idx = issues
         self._delivery = itertools.count(1)
+        self._sprints: dict[tuple[str, int, bool], dict[str, Any]] = {}
         self._users = [
             {
                 "accountId": f"5b10a2844c20165700ede{k:03d}",
@@ -458,17 +459,7 @@ class FakeJira:
             if rng.random() < 0.3
             else None,
             CF_STORY_POINTS: float(rng.choice([1, 2, 3, 5, 8, 13])) if kind in ("Story", "Bug", "Task") else None,
-            CF_SPRINT: [
-                {
-                    "id": sprint_no,
-                    "name": f"{project} Sprint {sprint_no}",
-                    "state": "closed" if category == "done" else "active",
-                    "boardId": 1,
-                    "goal": "",
-                    "startDate": self._fmt(self.start_ms + (sprint_no - 1) * 14 * 86_400_000),
-                    "endDate": self._fmt(self.start_ms + sprint_no * 14 * 86_400_000),
-                }
-            ]
+            CF_SPRINT: [self._sprint(project, sprint_no, category == "done")]
             if kind != "Epic" and kind != "Idea"
             else None,
             CF_EPIC_LINK: epic_link,
@@ -491,6 +482,22 @@ class FakeJira:
             "key": key,
             "fields": fields,
         }
+
+    def _sprint(self, project: str, number: int, closed: bool) -> dict[str, Any]:
+        """Sprints repeat across issues: built once each (shared dicts, serialised per page)."""
+        key = (project, number, closed)
+        sprint = self._sprints.get(key)
+        if sprint is None:
+            sprint = self._sprints[key] = {
+                "id": number,
+                "name": f"{project} Sprint {number}",
+                "state": "closed" if closed else "active",
+                "boardId": 1,
+                "goal": "",
+                "startDate": self._fmt(self.start_ms + (number - 1) * 14 * 86_400_000),
+                "endDate": self._fmt(self.start_ms + number * 14 * 86_400_000),
+            }
+        return sprint
 
     def _ref(self, idx: int) -> dict[str, Any]:
         """The short issue bean Jira nests for parents and links."""
