@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 from hub.config import HubConfig
 from hub.store import Store
 from hub.store.items import utcnow
 from hub.store.runs import RunInProgress
 from hub.sync import RunSummary, SyncEngine, due_sources
-from hub.webhooks import InboxWorker, WebhookIntake
+from hub.webhooks import ConnectorFactory, InboxWorker, WebhookIntake, default_connector
 
 log = logging.getLogger("opshub.runtime")
 
@@ -31,16 +33,17 @@ class HubRuntime:
         inbox_poll_seconds: float = 1.0,
         schedule_poll_seconds: float = 15.0,
         background: bool = True,
+        connector_factory: ConnectorFactory = default_connector,
     ) -> None:
         self.store = store
         self.config = config
-        self.sync = SyncEngine(store, config)
-        self.intake = WebhookIntake(store, config)
-        self.worker = InboxWorker(store, config)
+        self.sync = SyncEngine(store, config, connector_factory=connector_factory)
+        self.intake = WebhookIntake(store, config, connector_factory=connector_factory)
+        self.worker = InboxWorker(store, config, connector_factory=connector_factory)
         self.inbox_poll_seconds = inbox_poll_seconds
         self.schedule_poll_seconds = schedule_poll_seconds
         self.background = background
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_worker = asyncio.Event()
 
     async def start(self) -> None:
@@ -60,8 +63,8 @@ class HubRuntime:
         await self.intake.aclose()
         await self.worker.aclose()
 
-    def _spawn(self, coro: object) -> asyncio.Task[object]:
-        task: asyncio.Task[object] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

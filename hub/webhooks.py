@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from connectors.base import (
     UpsertRecord,
     WebhookRejected,
 )
-from hub.config import HubConfig
+from hub.config import HubConfig, SourceDefinition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
@@ -55,18 +55,33 @@ class IntakeResult:
     duplicate: bool
 
 
+ConnectorFactory = Callable[[SourceDefinition], Connector]
+
+
+def default_connector(source: SourceDefinition) -> Connector:
+    return source.connector()
+
+
 class WebhookIntake:
-    def __init__(self, store: Store, config: HubConfig, *, max_body_bytes: int = 5 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: HubConfig,
+        *,
+        max_body_bytes: int = 5 * 1024 * 1024,
+        connector_factory: ConnectorFactory = default_connector,
+    ) -> None:
         self.inbox = InboxStore(store.engine)
         self.config = config
         self.max_body_bytes = max_body_bytes
+        self._connector_factory = connector_factory
         self._connectors: dict[str, Connector] = {}
 
     def connector(self, source_name: str) -> Connector:
         if source_name not in self.config.sources:
             raise IntakeError(404, "Unknown source", f"no source named {source_name!r} is configured")
         if source_name not in self._connectors:
-            self._connectors[source_name] = self.config.sources[source_name].connector()
+            self._connectors[source_name] = self._connector_factory(self.config.sources[source_name])
         connector = self._connectors[source_name]
         if not connector.supports_webhooks:
             raise IntakeError(404, "No webhooks", f"{connector.tool} sources receive no webhooks; they are polled")
@@ -106,9 +121,12 @@ class WebhookIntake:
 class InboxWorker:
     """Applies stored deliveries. Safe to run in several processes (rows are claimed)."""
 
-    def __init__(self, store: Store, config: HubConfig) -> None:
+    def __init__(
+        self, store: Store, config: HubConfig, *, connector_factory: ConnectorFactory = default_connector
+    ) -> None:
         self.store = store
         self.config = config
+        self._connector_factory = connector_factory
         self.inbox = InboxStore(store.engine)
         self._connectors: dict[str, Connector] = {}
         self._normalisers: dict[str, Normaliser] = {}
@@ -116,7 +134,7 @@ class InboxWorker:
     async def _tools(self, source_name: str) -> tuple[Connector, Normaliser]:
         if source_name not in self._connectors:
             source = self.config.source(source_name)
-            connector = source.connector()
+            connector = self._connector_factory(source)
             self._connectors[source_name] = connector
             self._normalisers[source_name] = Normaliser(
                 source.tool, await connector.mapping_context(), source.config.mapping
