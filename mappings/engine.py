@@ -417,6 +417,46 @@ def _none(raw: Any) -> Any:
     return None
 
 
+def _inline_field_getter(entries: Getter, names: list[str]) -> Getter:
+    """`field:NAME` for records that carry custom fields inline as `[{id, name, value}]`."""
+    wanted = [n.strip().casefold() for n in names]
+
+    def get(raw: Any) -> Any:
+        found = entries(raw)
+        if found.__class__ is not list:
+            return None
+        by_key: dict[str, Any] = {}
+        for entry in found:
+            if entry.__class__ is dict:
+                for key in (entry.get("name"), entry.get("id")):
+                    if key is not None:
+                        by_key.setdefault(str(key).strip().casefold(), entry)
+        for name in wanted:
+            entry = by_key.get(name)
+            if entry is not None:
+                value = entry.get("value")
+                return None if value == "" or value == [] else value
+        return None
+
+    return get
+
+
+def _table_hit(table: Mapping[str, Any], value: Any) -> Any:
+    """A value table lookup: exact, then case-folded; a list gives its first item that hits."""
+    hit = table.get(value) if value.__class__ is str else None
+    if hit is not None:
+        return hit
+    if value.__class__ is list:
+        for item in value:
+            hit = _table_hit(table, item)
+            if hit is not None:
+                return hit
+        return None
+    if value.__class__ is dict:
+        return None
+    return table.get(str(value).strip().casefold())
+
+
 class _Compiler:
     def __init__(self, spec: MappingSpec, ctx: MappingContext) -> None:
         self.spec = spec
@@ -438,6 +478,8 @@ class _Compiler:
             return _path_getter(())
         if path.startswith("field:"):
             names = _field_names(path, self.spec)
+            if self.spec.custom_field_list:
+                return _inline_field_getter(self.path(self.spec.custom_field_list), names)
             for name in names:
                 fid = self.field_ids.get(name.casefold())
                 if fid is None and name.startswith("customfield_"):
@@ -483,7 +525,7 @@ class _Compiler:
                     return default
                 hit = lookup.get(value) if value.__class__ is str else None
                 if hit is None:
-                    hit = lookup.get(str(value).strip().casefold())
+                    hit = _table_hit(lookup, value)
                 return default if hit is None else hit
 
             return run_table
@@ -499,7 +541,7 @@ class _Compiler:
             if table is not None:
                 hit = table.get(value) if value.__class__ is str else None
                 if hit is None:
-                    hit = table.get(str(value).strip().casefold())
+                    hit = _table_hit(table, value)
                 value = hit
             return default if value is None else value
 

@@ -14,10 +14,14 @@ A spec (`mappings/<tool>.yaml`) has:
   - or `const` / `param` (a value from `params`).
 
   Then, in this order: `transform` (a registered function, with `args`), `table` (look the
-  value up in a value table, case-insensitively; a miss is "no value"), `default`.
+  value up in a value table, case-insensitively; a miss is "no value"; a list value gives
+  its first item that the table has, e.g. the first label with a rule), `default`.
   A string rule is short for `{path: ...}`.
 - `tables`: named value tables (status name -> category, priority name -> level ...).
 - `custom_fields`: role -> display names tried in order (a source overrides them by role).
+- `custom_field_list`: for tools whose records carry their custom fields inline as a list of
+  `{id, name, value}` (Redmine's `custom_fields`), the path of that list: `field:NAME` then
+  reads the `value` of the entry whose name (case-insensitive) or id is NAME, with no catalog.
 - `params`: named constants rules can refer to (e.g. the estimate's unit).
 """
 
@@ -116,6 +120,7 @@ class MappingSpec(BaseModel):
     fields: dict[str, Rule]
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     custom_fields: dict[str, list[str]] = Field(default_factory=dict)
+    custom_field_list: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -60,4 +60,11 @@ def bind(name: str, ctx: MappingContext, args: dict[str, Any]) -> Callable[[Any]
 # Built-in transforms register themselves on import.
 from mappings.transforms import adf, common, jira  # noqa: E402
 
+# isort: split
+import mappings.transforms.github  # noqa: E402
+import mappings.transforms.gitlab  # noqa: E402
+import mappings.transforms.linear  # noqa: E402
+import mappings.transforms.redmine  # noqa: E402
+import mappings.transforms.textile  # noqa: E402, F401
+
 __all__ = ["TransformFn", "adf", "bad_args", "bind", "common", "jira", "registry", "transform"]
