@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     page_limit_default: int = 50
     page_limit_max: int = 500
+    webhook_max_bytes: int = Field(default=5 * 1024 * 1024, description="Largest webhook body accepted (413 past it).")
+    background_tasks: bool = Field(
+        default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."
+    )
+    inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
 
 
 @lru_cache

@@ -27,24 +27,25 @@ from tests.factories import make_item
 SETTINGS = Settings(database_url="sqlite://")
 
 
-def _v1_paths(app: FastAPI) -> list[str]:
-    """A concrete URL for every documented /v1 route (so a new route cannot skip auth)."""
+def _v1_paths(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, concrete URL) for every documented /v1 operation (so a new route cannot skip auth)."""
     fill = {"{item_id}": "x:1", "{person_id}": "p", "{name}": "s"}
-    paths = []
-    for path in app.openapi()["paths"]:
+    operations = []
+    for path, path_item in app.openapi()["paths"].items():
         if path.startswith("/v1"):
             for placeholder, value in fill.items():
                 path = path.replace(placeholder, value)
             assert "{" not in path, f"give {path} a value in _v1_paths"
-            paths.append(path)
-    return paths
+            operations.extend((method.upper(), path) for method in path_item)
+    return operations
 
 
 V1_PATHS = _v1_paths(create_app(settings=SETTINGS))
 
 
 def test_every_v1_route_is_listed() -> None:
-    assert {p.split("/")[2] for p in V1_PATHS} == {"items", "people", "sources", "changes"}
+    assert {p.split("/")[2] for _, p in V1_PATHS} == {"items", "people", "sources", "changes"}
+    assert ("POST", "/v1/sources/s/sync") in V1_PATHS
 
 
 @pytest.fixture
@@ -53,9 +54,9 @@ def anonymous(store: Store) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.mark.parametrize("path", V1_PATHS)
-def test_every_v1_route_without_key_is_401(anonymous: TestClient, path: str) -> None:
-    response = anonymous.get(path)
+@pytest.mark.parametrize(("method", "path"), V1_PATHS)
+def test_every_v1_route_without_key_is_401(anonymous: TestClient, method: str, path: str) -> None:
+    response = anonymous.request(method, path)
     body = assert_problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
     assert body["title"] == "Unauthorized"
@@ -88,16 +89,28 @@ def test_right_secret_with_wrong_key_id_and_revoked_key_are_401(anonymous: TestC
     assert anonymous.get("/v1/items", headers=bearer(other_token)).status_code == 200
 
 
+ADMIN_ONLY = {("POST", "/v1/sources/s/sync")}
+
+
 @pytest.mark.parametrize("scope", [Scope.read, Scope.admin])
-@pytest.mark.parametrize("path", V1_PATHS)
-def test_read_and_admin_keys_reach_every_v1_route(store: Store, scope: Scope, path: str) -> None:
+@pytest.mark.parametrize(("method", "path"), sorted(set(V1_PATHS) - ADMIN_ONLY))
+def test_read_and_admin_keys_reach_every_read_route(store: Store, scope: Scope, method: str, path: str) -> None:
     store.items.apply([make_item(1)])
     with api_client(store, scope=scope) as client:
-        response = client.get(path)
+        response = client.request(method, path)
     # Some paths name things that do not exist: authorised, then not found.
     assert response.status_code in (200, 404), response.text
     if response.status_code == 404:
         assert response.headers["content-type"] == PROBLEM_JSON
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ADMIN_ONLY))
+def test_admin_routes_refuse_read_keys(store: Store, method: str, path: str) -> None:
+    with api_client(store, scope=Scope.read) as client:
+        assert_problem(client.request(method, path), 403)
+    with api_client(store, scope=Scope.admin) as client:
+        # Authorised; the source "s" is not configured.
+        assert_problem(client.request(method, path), 404)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
@@ -293,8 +306,9 @@ def test_openapi_documents_security_and_problem_responses() -> None:
     }
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    for path, item in doc["paths"].items():
-        operation = item["get"]
+    operations = [(path, op) for path, item in doc["paths"].items() for op in item.values()]
+    assert len(operations) > len(doc["paths"])  # POST routes are checked too
+    for path, operation in operations:
         responses = operation["responses"]
         for status, response in responses.items():
             if status >= "400":
@@ -302,6 +316,10 @@ def test_openapi_documents_security_and_problem_responses() -> None:
         if path.startswith("/v1"):
             assert operation["security"] == [{"ApiKey": []}]
             assert {"401", "403"} <= responses.keys()
+        elif path.startswith("/webhooks"):
+            # Deliveries are verified by the tool's signature, never by an API key.
+            assert "security" not in operation
+            assert "404" in responses
         else:
             assert "security" not in operation
         if "{" in path:

@@ -13,10 +13,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from hub import __version__
 from hub.api.deps import require_scope
 from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
-from hub.api.routes import changes, health, items, people, sources
+from hub.api.routes import changes, health, items, people, sources, sync, webhooks
+from hub.config import HubConfig, load_config
+from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
+from hub.webhooks import ConnectorFactory, default_connector
 
 DESCRIPTION = """\
 One API over every product tool's work items, in the OpsHub shared schema v1.
@@ -26,14 +29,22 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
-def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(
+    store: Store | None = None,
+    settings: Settings | None = None,
+    *,
+    config: HubConfig | None = None,
+    connector_factory: ConnectorFactory = default_connector,
+) -> FastAPI:
     """Build the API app.
 
     With no `store`, the app opens one from `settings.database_url` at startup (migrating
     when `settings.migrate_on_start`) and closes it at shutdown; a store passed in stays
-    the caller's to close.
+    the caller's to close. With no `config`, sources are read from `settings.config` (or
+    ./opshub.toml); a bad file raises ConfigError here, before anything starts.
     """
     settings = settings or get_settings()
+    config = config if config is not None else load_config(settings.config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,9 +55,21 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
                 partial(Store.open, settings.database_url, migrate_schema=settings.migrate_on_start)
             )
             app.state.store = opened
+        runtime = HubRuntime(
+            app.state.store,
+            config,
+            background=settings.background_tasks,
+            inbox_poll_seconds=settings.inbox_poll_seconds,
+            connector_factory=connector_factory,
+        )
+        runtime.intake.max_body_bytes = settings.webhook_max_bytes
+        await runtime.start()
+        app.state.runtime = runtime
         try:
             yield
         finally:
+            app.state.runtime = None
+            await runtime.stop()
             if opened is not None:
                 app.state.store = None
                 opened.close()
@@ -54,6 +77,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app = FastAPI(title="OpsHub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.store = store
     app.state.settings = settings
+    app.state.config = config
+    app.state.runtime = None
     install_problem_handlers(app)
 
     v1 = APIRouter(
@@ -61,9 +86,10 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         dependencies=[Depends(require_scope(Scope.read))],
         responses=problem_responses(401, 403, 500),
     )
-    for module in (items, people, sources, changes):
+    for module in (items, people, sources, sync, changes):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(webhooks.router, responses=problem_responses(500))
     app.include_router(health.router, responses=problem_responses(500))
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.api.models import ProblemFieldError
 from hub.api.problems import ProblemError
+from hub.runtime import HubRuntime
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.keys import ApiKey, Scope
@@ -36,7 +37,15 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_runtime(request: Request) -> HubRuntime:
+    runtime: HubRuntime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise ProblemError(503, detail="the hub runtime is not started")
+    return runtime
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+RuntimeDep = Annotated[HubRuntime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 # auto_error=False: a missing or malformed header must be our 401 problem (with

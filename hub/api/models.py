@@ -88,3 +88,33 @@ class Problem(BaseModel):
     status: int = Field(ge=400, le=599, description="The HTTP status code.")
     detail: str | None = Field(default=None, description="What went wrong this time.")
     errors: list[ProblemFieldError] | None = Field(default=None, description="Each invalid parameter (422 only).")
+
+
+class RunPublic(BaseModel):
+    """One sync run of a source."""
+
+    id: str
+    source: str
+    mode: str = Field(description="full or incremental")
+    status: str = Field(description="running, succeeded, failed or abandoned")
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None
+    counts: dict[str, float] = Field(
+        description="fetched, changed, unchanged, deleted, failed_records, pages, requests, retries, seconds"
+    )
+    error: str | None
+    cursor: str | None = Field(description="Where the next incremental run resumes (the tool's opaque cursor).")
+    record_errors: list[dict[str, str]] = Field(description="Records that failed to map: native_id and error.")
+
+
+class RunList(BaseModel):
+    runs: list[RunPublic]
+
+
+class SyncStarted(BaseModel):
+    run: RunPublic
+
+
+class WebhookAccepted(BaseModel):
+    delivery_id: str = Field(description="The tool's delivery id (or a hash of the body when it sends none).")
+    duplicate: bool = Field(description="True when this delivery was received before; it has no second effect.")

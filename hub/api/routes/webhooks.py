@@ -1,0 +1,60 @@
+"""POST /webhooks/{source}: deliveries from the tools (no API key: the connector verifies).
+
+The body is read with a size cap (413 past it), handed to the intake, which verifies the
+signature and commits the raw delivery to the inbox; only then is it 202. The inbox worker
+applies it in the background. No secret ever travels in the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import PlainTextResponse
+
+from hub.api.deps import RuntimeDep
+from hub.api.models import WebhookAccepted
+from hub.api.params import NO_NUL
+from hub.api.problems import ProblemError, problem_responses
+from hub.webhooks import IntakeError, header_dict
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+SourceName = Annotated[str, Path(description="Configured source name.", pattern=NO_NUL, max_length=100)]
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProblemError(413, detail=f"webhook bodies are limited to {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError(413, detail=f"webhook bodies are limited to {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/{source}", status_code=202, responses=problem_responses(400, 401, 404, 413))
+async def receive_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> WebhookAccepted:
+    """Verify and durably store one delivery; 202 only once it is committed."""
+    body = await _read_capped(request, runtime.intake.max_body_bytes)
+    try:
+        result = await to_thread.run_sync(runtime.intake.receive, source, header_dict(request.headers.items()), body)
+    except IntakeError as exc:
+        raise ProblemError(exc.status, title=exc.title, detail=exc.detail) from None
+    if not result.duplicate:
+        runtime.wake_worker()
+    return WebhookAccepted(delivery_id=result.delivery_id, duplicate=result.duplicate)
+
+
+@router.get("/{source}", response_class=PlainTextResponse, responses=problem_responses(404, 405))
+def probe_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> str:
+    """Subscription probes (e.g. Productboard's `validationToken`), answered as plain text."""
+    try:
+        return runtime.intake.probe(source, dict(request.query_params))
+    except IntakeError as exc:
+        raise ProblemError(exc.status, title=exc.title, detail=exc.detail) from None
