@@ -1,0 +1,262 @@
+"""Redmine: REST pulls only (Redmine has no outbound webhooks: polling plus the id sweep).
+
+API reference:
+- REST API overview, auth, paging: https://www.redmine.org/projects/redmine/wiki/Rest_api
+- issues (list filters, sort, one issue): https://www.redmine.org/projects/redmine/wiki/Rest_Issues
+- projects: https://www.redmine.org/projects/redmine/wiki/Rest_Projects
+- current user: https://www.redmine.org/projects/redmine/wiki/Rest_Users#GET-2
+
+Filters use Redmine's generic query syntax (`f[]=field&op[field]=...&v[field][]=...`), the
+same the web UI sends, because the short form (`updated_on=>=...`) cannot combine several
+projects: `project_id` in the short form names one project and is resolved before filtering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.base import Connector, ConnectorConfig, ConnectorError, Page
+from connectors.cursors import DatetimeCursor, parse_duration, parse_time
+from connectors.http import SourceClient
+from connectors.paging import RepeatedPageToken
+from connectors.redmine.config import RedmineConfig
+
+ISSUES = "/issues.json"
+ISSUE = "/issues/{}.json"
+PROJECT = "/projects/{}.json"
+CURRENT_USER = "/users/current.json"
+# Redmine 1.x answered `2011/01/12 16:00:31 -0800`; 2.x and later ISO 8601 with `Z`.
+_OLD_TIME_FORMAT = "%Y/%m/%d %H:%M:%S %z"
+
+
+class _ApiKeyAuth(httpx.Auth):
+    """`X-Redmine-API-Key` added per request, so the key never sits in the client's headers."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Redmine-API-Key"] = self._key
+        yield request
+
+
+def redmine_time(value: Any) -> datetime | None:
+    """A Redmine timestamp (ISO 8601, or 1.x's `2011/01/12 16:00:31 -0800`) as aware UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.strptime(value, _OLD_TIME_FORMAT).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def filter_time(when: datetime) -> str:
+    """A filter value Redmine accepts for `updated_on` (whole seconds, UTC, rounded down)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RedmineConnector(Connector):
+    tool: ClassVar[str] = "redmine"
+    config_model: ClassVar[type[ConnectorConfig]] = RedmineConfig
+    supports_webhooks: ClassVar[bool] = False
+
+    config: RedmineConfig
+
+    def __init__(
+        self,
+        name: str,
+        config: ConnectorConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not isinstance(config, RedmineConfig):
+            config = RedmineConfig.model_validate(config.model_dump())
+        super().__init__(name, config, transport=transport, sleep=sleep)
+        self.http = SourceClient.for_source(
+            name,
+            config,
+            auth=_ApiKeyAuth(config.api_key.get_secret_value()),
+            auth_hint=(
+                f"sources.{name}.api_key: the API access key of a Redmine user who can view the issues in scope "
+                f"(My account > API access key), and that the REST API is enabled (Administration > Settings > API)"
+            ),
+            transport=transport,
+            sleep=sleep,
+        )
+        self.overlap = parse_duration(config.overlap)
+        self._checked = False
+        self._project_ids: list[int] | None = None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return self.http.stats()
+
+    # -------------------------------------------------------- scope
+
+    async def check_access(self) -> None:
+        """`GET /users/current.json` once per run.
+
+        Redmine answers a wrong or revoked key on `/issues.json` with 200 and the issues an
+        anonymous visitor may see (often none): a listing with a bad key looks like mass
+        deletion to the id sweep. `/users/current.json` answers 401 instead, which the HTTP
+        layer turns into `AuthFailed`.
+        """
+        if not self._checked:
+            await self.http.get_json(CURRENT_USER)
+            self._checked = True
+
+    async def project_ids(self) -> list[int]:
+        """Numeric ids of the configured projects (the generic `project_id` filter takes ids)."""
+        if self._project_ids is None:
+            ids: list[int] = []
+            for identifier in self.config.projects:
+                data, _ = await self.http.get_json(PROJECT.format(identifier), allow_404=True)
+                project = data.get("project") if isinstance(data, dict) else None
+                if not isinstance(project, dict) or not isinstance(project.get("id"), int):
+                    raise ConnectorError(
+                        f"source {self.name!r}: Redmine project {identifier!r} does not exist or is not visible to "
+                        f"this API key; fix sources.{self.name}.projects"
+                    )
+                ids.append(project["id"])
+            self._project_ids = ids
+        return self._project_ids
+
+    async def _filters(self, **extra: tuple[str, list[str]]) -> dict[str, Any]:
+        """Generic filter params: every status (`status_id` `*`), the project scope, and `extra`."""
+        fields = ["status_id"]
+        params: dict[str, Any] = {"op[status_id]": "*"}
+        ids = await self.project_ids()
+        if ids:
+            fields.append("project_id")
+            params["op[project_id]"] = "="
+            params["v[project_id][]"] = [str(i) for i in ids]
+        for field, (op, values) in extra.items():
+            fields.append(field)
+            params[f"op[{field}]"] = op
+            params[f"v[{field}][]"] = values
+        params["f[]"] = fields
+        return params
+
+    # -------------------------------------------------------- pull
+
+    async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Issues in ascending `(updated_on, id)` order, `limit` at a time.
+
+        Why the offset restarts at every page: plain offset paging over a list sorted by
+        `updated_on` is not safe. An issue edited while we page jumps to the end of the list,
+        every row after its old place moves up one, and the row that moved across the page
+        boundary is never read; the final cursor then lies past it (the edited issue is the
+        newest), so the overlap window does not bring it back either. Upsert-if-newer makes
+        re-reads harmless but cannot recover a row that was never read. So each page is asked
+        for as `updated_on >= <updated_on of the last row read>` (a keyset on time) and the
+        offset only skips the rows of that same second already read (Redmine filters and
+        shows whole seconds). An edit then moves a row *out of* the window behind us or to its
+        end, and a deletion removes one; neither shifts an unread row into the part skipped,
+        except within one second's ties, which the next run's overlap re-reads.
+        """
+        await self.check_access()
+        state = DatetimeCursor.parse(cursor)
+        since = state.since(self.overlap)
+        anchor = filter_time(since) if since is not None else None
+        skip = 0
+        previous: set[tuple[str, str]] = set()
+        limit = self.config.page_size
+        while True:
+            extra = {"updated_on": (">=", [anchor])} if anchor is not None else {}
+            params = await self._filters(**extra)
+            params.update({"sort": "updated_on,id", "offset": skip, "limit": limit})
+            data, _ = await self.http.get_json(ISSUES, params)
+            issues = self._issues(data)
+            if not issues:
+                return
+            keys = {(str(i["id"]), str(i.get("updated_on"))) for i in issues}
+            if keys <= previous:
+                raise RepeatedPageToken(
+                    f"{self.name}: Redmine answered offset {skip} after {anchor} with the page it gave before; stopping"
+                )
+            previous = keys
+            for issue in issues:
+                updated = redmine_time(issue.get("updated_on"))
+                if updated is not None:
+                    state.observe(updated, str(issue["id"]))
+            yield Page(records=issues, cursor=state.serialize() or cursor)
+            total = data.get("total_count")
+            if len(issues) < limit or (isinstance(total, int) and skip + len(issues) >= total):
+                return
+            last = redmine_time(issues[-1].get("updated_on"))
+            if last is None:
+                # An unreadable time (mapping reports it): fall back to a plain offset step.
+                skip += len(issues)
+                continue
+            new_anchor = filter_time(last)
+            ties = sum(1 for i in issues if _second(i.get("updated_on")) == new_anchor)
+            skip = (skip if new_anchor == anchor else 0) + ties
+            anchor = new_anchor
+
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        """`GET /issues/{id}.json`; None when the issue is gone (404) or no longer visible."""
+        await self.check_access()
+        data, _ = await self.http.get_json(ISSUE.format(native_id), allow_404=True)
+        issue = data.get("issue") if isinstance(data, dict) else None
+        if not isinstance(issue, dict):
+            return None
+        project = (issue.get("project") or {}).get("id")
+        if self.config.projects and project is not None and project not in await self.project_ids():
+            return None
+        return issue
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        """Every issue id in scope, ascending, as a keyset on the id (`issue_id >= last + 1`).
+
+        Redmine cannot select fields, so each page carries whole issues; only the ids are kept.
+        A keyset rather than offsets, because a deletion during an offset listing shifts an
+        unread id into the part already read, and the sweep would tombstone a live issue.
+        """
+        await self.check_access()
+        after = 0
+        limit = self.config.page_size
+        while True:
+            params = await self._filters(issue_id=(">=", [str(after + 1)]))
+            params.update({"sort": "id", "limit": limit})
+            data, _ = await self.http.get_json(ISSUES, params)
+            issues = self._issues(data)
+            if not issues:
+                return
+            ids = [int(i["id"]) for i in issues]
+            if max(ids) <= after:
+                raise RepeatedPageToken(f"{self.name}: Redmine listed ids up to {after} again; stopping")
+            for native_id in ids:
+                if native_id > after:
+                    yield str(native_id)
+            after = max(ids)
+            total = data.get("total_count")
+            if len(issues) < limit or (isinstance(total, int) and len(issues) >= total):
+                return
+
+    def native_id(self, record: dict[str, Any]) -> str:
+        return str(record["id"])
+
+    def _issues(self, data: Any) -> list[dict[str, Any]]:
+        issues = data.get("issues") if isinstance(data, dict) else None
+        if not isinstance(issues, list) or not all(isinstance(i, dict) and "id" in i for i in issues):
+            raise ConnectorError(f"{self.name}: {ISSUES} answered without an 'issues' list of issues with ids")
+        return issues
+
+
+def _second(value: Any) -> str | None:
+    when = redmine_time(value)
+    return filter_time(when) if when is not None else None
+
+
+__all__ = ["RedmineConnector", "filter_time", "redmine_time"]
