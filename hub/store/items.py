@@ -67,6 +67,8 @@ _EMPTY: tuple[Any, ...] = (None, [], {}, "")
 # Column order of the rows `_write_items` builds (tuples, not dicts: see module doc).
 _ITEM_COLUMNS = tuple(c.name for c in items.columns)
 _CHANGE_COLUMNS = ("seq", "item_id", "op", "fields", "at")
+_PEOPLE_COLUMNS = ("id", "name", "email", "created_at", "updated_at")
+_IDENTITY_COLUMNS = ("source", "native_id", "person_id", "name", "email")
 
 
 def utcnow() -> datetime:
@@ -140,7 +142,7 @@ class _Bulk:
     def __init__(self, dialect: Any) -> None:
         self.postgres = dialect.name == "postgresql"
         self.dialect = dialect
-        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
 
     def insert(
         self,
@@ -149,11 +151,14 @@ class _Bulk:
         columns: Sequence[str],
         rows: Sequence[Sequence[Any]],
         *,
-        upsert_on: tuple[str, ...] = (),
+        conflict: tuple[str, ...] = (),
+        update: bool = True,
     ) -> None:
+        """Insert `rows` (tuples in `columns` order). On a clash on the `conflict` columns,
+        overwrite the other columns (`update`) or keep the stored row (not `update`)."""
         if not rows:
             return
-        sql = self._statement(table, tuple(columns), upsert_on)
+        sql = self._statement(table, tuple(columns), conflict, update)
         cursor = conn.connection.cursor()  # same DBAPI connection, so same transaction
         try:
             if self.postgres:
@@ -163,20 +168,24 @@ class _Bulk:
         finally:
             cursor.close()
 
-    def _statement(self, table: Table, columns: tuple[str, ...], upsert_on: tuple[str, ...]) -> str:
-        key = (table.name, columns, upsert_on)
+    def _statement(self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool) -> str:
+        key = (table.name, columns, conflict, update)
         sql = self._sql.get(key)
         if sql is None:
             quote = self.dialect.identifier_preparer.quote
             names = ", ".join(quote(c) for c in columns)
             if self.postgres:
+                # %b: binary parameters. psycopg's text format escapes every array element
+                # with a regex, which costs more than the whole insert for KB-sized documents.
                 arrays = ", ".join(f"%b::{table.c[c].type.compile(dialect=self.dialect)}[]" for c in columns)
                 sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from metadata
             else:
                 sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
-            if upsert_on:
-                sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in upsert_on)
-                sql += f" ON CONFLICT ({', '.join(upsert_on)}) DO UPDATE SET {sets}"
+            if conflict and update:
+                sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in conflict)
+                sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+            elif conflict:
+                sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
             self._sql[key] = sql
         return sql
 
@@ -367,35 +376,54 @@ class ItemStore:
         for source, key in refs:
             keys_by_source[source].append(key)
         for source, keys in keys_by_source.items():  # a batch rarely holds more than one source
-            for row in conn.execute(select(person_identities).where(ident.source == source, self._any_of(ident.native_id, keys))):
-                known[(row.source, row.native_id)] = row
-        emails = sorted({r.email for r in refs.values() if r.email})
+            stmt = select(ident.source, ident.native_id, ident.person_id, ident.name, ident.email).where(
+                ident.source == source, self._any_of(ident.native_id, keys)
+            )
+            for identity in conn.execute(stmt):
+                known[(identity.source, identity.native_id)] = identity
+        # Owners of emails are looked up only for what needs one: a new identity or one whose
+        # email changed. Once a team's people are known, a batch skips both queries.
+        emails = sorted(
+            {
+                ref.email
+                for pair, ref in refs.items()
+                if ref.email and (pair not in known or known[pair].email != ref.email)
+            }
+        )
         by_email: dict[str, str] = {}
         if emails:
-            stmt = select(ident.email, ident.person_id).where(self._any_of(ident.email, emails))
-            for row in conn.execute(stmt.order_by(ident.source, ident.native_id)):
-                by_email.setdefault(row.email, row.person_id)
-            for row in conn.execute(select(people.c.id, people.c.email).where(self._any_of(people.c.email, emails))):
-                by_email[row.email] = row.id  # the person whose own email it is wins
+            owners = select(ident.email, ident.person_id).where(self._any_of(ident.email, emails))
+            for email, person_id in conn.execute(owners.order_by(ident.source, ident.native_id)):
+                by_email.setdefault(email, person_id)
+            own = select(people.c.email, people.c.id).where(self._any_of(people.c.email, emails))
+            for email, person_id in conn.execute(own):
+                by_email[email] = person_id  # the person whose own email it is wins
 
         resolved: dict[tuple[str, str], str] = {}
+        renamed: list[dict[str, Any]] = []
         # Known identities first: merging one into an email's owner must only ever point it
         # at a person already in the database (the new people below are inserted last).
         for (source, key), ref in refs.items():
-            identity = known.get((source, key))
-            if identity is None:
+            stored = known.get((source, key))
+            if stored is None:
                 continue
-            person_id = identity.person_id
-            if ref.email and ref.email != identity.email:
-                person_id = self._attach_email(conn, identity, ref, by_email, now)
-            elif ref.name and ref.name != identity.name:
-                conn.execute(
-                    update(person_identities).where(ident.source == source, ident.native_id == key).values(name=ref.name)
-                )
+            person_id = stored.person_id
+            if ref.email and ref.email != stored.email:
+                person_id = self._attach_email(conn, stored, ref, by_email, now)
+            elif ref.name and ref.name != stored.name:
+                renamed.append({"s": source, "k": key, "n": ref.name})
             resolved[(source, key)] = person_id
+        if renamed:
+            conn.execute(
+                update(person_identities)
+                .where(ident.source == bindparam("s"), ident.native_id == bindparam("k"))
+                .values(name=bindparam("n")),
+                renamed,
+            )
 
-        new_people: dict[str, dict[str, Any]] = {}
-        new_identities: list[dict[str, Any]] = []
+        new_people: dict[str, tuple[Any, ...]] = {}
+        new_identities: list[tuple[Any, ...]] = []
+        t = self._time(now)
         for (source, key), ref in refs.items():
             if (source, key) in resolved:
                 continue
@@ -404,20 +432,15 @@ class ItemStore:
                 person_id = person_id_for(source, ref)
                 if ref.email:
                     by_email[ref.email] = person_id
-                new_people.setdefault(
-                    person_id, {"id": person_id, "name": ref.name, "email": ref.email, "created_at": now, "updated_at": now}
-                )
-            new_identities.append(
-                {"source": source, "native_id": key, "person_id": person_id, "name": ref.name, "email": ref.email}
-            )
+                new_people.setdefault(person_id, (person_id, ref.name, ref.email, t, t))
+            new_identities.append((source, key, person_id, ref.name, ref.email))
             resolved[(source, key)] = person_id
-        if new_people:
-            conn.execute(self._insert(people).on_conflict_do_nothing(index_elements=["id"]), list(new_people.values()))
-        if new_identities:
-            conn.execute(
-                self._insert(person_identities).on_conflict_do_nothing(index_elements=["source", "native_id"]),
-                new_identities,
-            )
+        self._bulk.insert(
+            conn, people, _PEOPLE_COLUMNS, list(new_people.values()), conflict=("id",), update=False
+        )
+        self._bulk.insert(
+            conn, person_identities, _IDENTITY_COLUMNS, new_identities, conflict=("source", "native_id"), update=False
+        )
         return resolved
 
     def _attach_email(
@@ -510,7 +533,7 @@ class ItemStore:
             person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
             assignee_rows.extend((item_id, pid) for pid in person_ids)
 
-        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, upsert_on=("id",))
+        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
         if tombstoned:
             conn.execute(
                 update(items)
