@@ -69,9 +69,9 @@ class HubRuntime:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def start_sync(self, source_name: str, *, full: bool = False) -> RunSummary:
+    async def start_sync(self, source_name: str, *, full: bool = False) -> RunSummary:
         """Open a run now (RunInProgress / KeyError are raised here) and carry it out in the background."""
-        summary = self.sync.open_run(source_name, full=full)
+        summary = await asyncio.to_thread(self.sync.open_run, source_name, full=full)
         self._spawn(self.sync.execute(summary))
         return summary
 

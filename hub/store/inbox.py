@@ -54,9 +54,10 @@ class InboxStore:
             )
             .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         )
+        # RETURNING, not rowcount: psycopg reports a row count for a skipped conflicting insert.
         with self.engine.begin() as conn:
-            result = conn.execute(stmt)
-        return bool(result.rowcount)
+            inserted = conn.execute(stmt.returning(webhook_inbox.c.id)).first()
+        return inserted is not None
 
     def claim(self, limit: int = 50) -> list[InboxDelivery]:
         now = utcnow()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query
 
 from hub.api.deps import RuntimeDep, StoreDep, require_scope
@@ -24,7 +25,7 @@ SourceName = Annotated[str, Path(description="Configured source name.", pattern=
     dependencies=[Depends(require_scope(Scope.admin))],
     responses=problem_responses(404, 409),
 )
-def start_sync(
+async def start_sync(
     name: SourceName,
     runtime: RuntimeDep,
     full: Annotated[bool, Query(description="Re-read everything instead of resuming from the cursor.")] = False,
@@ -33,10 +34,10 @@ def start_sync(
     if name not in runtime.config.sources:
         raise ProblemError(404, detail=f"no source named {name!r} is configured")
     try:
-        summary = runtime.start_sync(name, full=full)
+        summary = await runtime.start_sync(name, full=full)
     except RunInProgress as exc:
         raise ProblemError(409, title="Run in progress", detail=str(exc)) from None
-    run = RunStore(runtime.store.engine).get(summary.run_id)
+    run = await to_thread.run_sync(RunStore(runtime.store.engine).get, summary.run_id)
     assert run is not None
     return SyncStarted(run=RunPublic.model_validate(run.as_dict()))
 
