@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import Connector, ConnectorConfig
+from connectors.github import GitHubConnector
 from connectors.jira import JiraConnector
 from fakes.common import FakeTool
+from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
 
 WEBHOOK_SECRET = "conformance-secret"
@@ -53,3 +55,18 @@ CASES: list[ConformanceCase] = [
         "jira", JiraConnector, _jira_config, lambda n: FakeJira(n, time_zone="Europe/Berlin"), setup_requests=2
     ),
 ]
+
+
+def _github_config(fake: FakeTool) -> dict[str, Any]:
+    assert isinstance(fake, FakeGitHub)
+    return {
+        "tool": "github",
+        "base_url": fake.base_url,
+        "token": fake.token,
+        "repositories": list(fake.repositories),
+        "page_size": 50,
+    }
+
+
+# Two repositories with pull requests mixed in: 120 issues take 4 list requests, not 3.
+CASES.append(ConformanceCase("github", GitHubConnector, _github_config, lambda n: FakeGitHub(n), setup_requests=3))
