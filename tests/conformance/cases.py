@@ -14,9 +14,13 @@ from typing import Any
 from connectors.base import Connector, ConnectorConfig
 from connectors.github import GitHubConnector
 from connectors.jira import JiraConnector
+from connectors.linear import LinearConnector
+from connectors.redmine import RedmineConnector
 from fakes.common import FakeTool
 from fakes.github import FakeGitHub
 from fakes.jira import FakeJira
+from fakes.linear import FakeLinear
+from fakes.redmine import FakeRedmine
 
 WEBHOOK_SECRET = "conformance-secret"
 
@@ -70,3 +74,27 @@ def _github_config(fake: FakeTool) -> dict[str, Any]:
 
 # Two repositories with pull requests mixed in: 120 issues take 4 list requests, not 3.
 CASES.append(ConformanceCase("github", GitHubConnector, _github_config, lambda n: FakeGitHub(n), setup_requests=3))
+
+
+def _linear_config(fake: FakeTool) -> dict[str, Any]:
+    assert isinstance(fake, FakeLinear)
+    return {"tool": "linear", "base_url": fake.base_url, "api_key": fake.api_key, "page_size": 50}
+
+
+# Setup: the id scan (one page of 250 ids covers the suite's 120 issues).
+CASES.append(ConformanceCase("linear", LinearConnector, _linear_config, lambda n: FakeLinear(n), setup_requests=1))
+
+
+def _redmine_config(fake: FakeTool) -> dict[str, Any]:
+    assert isinstance(fake, FakeRedmine)
+    return {
+        "tool": "redmine",
+        "base_url": fake.base_url,
+        "api_key": fake.api_key,
+        "projects": list(fake.projects),
+        "page_size": 50,
+    }
+
+
+# Setup: /users/current.json (the key check) and one /projects/{identifier}.json per project.
+CASES.append(ConformanceCase("redmine", RedmineConnector, _redmine_config, lambda n: FakeRedmine(n), setup_requests=3))
