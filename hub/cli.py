@@ -21,6 +21,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from hub.cli_support import CliError, CliState, err_console, import_items, read_lines, user_errors
+from hub.cli_sync import mappings_app, sync_command
 from hub.db.engine import migrate as migrate_engine
 from hub.db.engine import schema_status
 from hub.schema import SCHEMA_VERSION, Change, Person, WorkItem
@@ -35,6 +36,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys (shown once at creation, stored only as hashes).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(mappings_app, name="mappings")
+app.command("sync")(sync_command)
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -51,8 +54,12 @@ def main(
         str | None,
         typer.Option("--database-url", help="SQLAlchemy URL; overrides HUB_DATABASE_URL.", show_default=False),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Sources file; overrides HUB_CONFIG [default: ./opshub.toml].", show_default=False),
+    ] = None,
 ) -> None:
-    ctx.obj = CliState(database_url=database_url)
+    ctx.obj = CliState(database_url=database_url, config=config)
 
 
 @app.command()

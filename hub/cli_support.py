@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
 import orjson
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from hub.config import ConfigError, HubConfig, load_config
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings, get_settings
 from hub.store import ApplyResult, Store
@@ -52,7 +54,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except CliError as exc:
+        except (CliError, ConfigError) as exc:
             raise fail(str(exc)) from None
         except (ArgumentError, NoSuchModuleError) as exc:
             raise fail(f"bad database URL: {one_line(exc)}") from None
@@ -71,11 +73,19 @@ class CliState:
     """Options given before the command (`opshub --database-url URL COMMAND`)."""
 
     database_url: str | None = None
+    config: Path | None = None
 
     def settings(self) -> Settings:
+        overrides: dict[str, Any] = {}
         if self.database_url:
-            return Settings(database_url=self.database_url)
-        return get_settings()
+            overrides["database_url"] = self.database_url
+        if self.config:
+            overrides["config"] = self.config
+        return Settings(**overrides) if overrides else get_settings()
+
+    def hub_config(self) -> HubConfig:
+        """The sources file (--config, HUB_CONFIG, or ./opshub.toml if present)."""
+        return load_config(self.settings().config)
 
     def open_store(self, *, migrate_schema: bool = True) -> Store:
         url = self.settings().database_url
