@@ -13,11 +13,13 @@ from typing import Any
 
 from connectors.base import Connector, ConnectorConfig
 from connectors.github import GitHubConnector
+from connectors.gitlab import GitLabConnector
 from connectors.jira import JiraConnector
 from connectors.linear import LinearConnector
 from connectors.redmine import RedmineConnector
 from fakes.common import FakeTool
 from fakes.github import FakeGitHub
+from fakes.gitlab import FakeGitLab
 from fakes.jira import FakeJira
 from fakes.linear import FakeLinear
 from fakes.redmine import FakeRedmine
@@ -98,3 +100,29 @@ def _redmine_config(fake: FakeTool) -> dict[str, Any]:
 
 # Setup: /users/current.json (the key check) and one /projects/{identifier}.json per project.
 CASES.append(ConformanceCase("redmine", RedmineConnector, _redmine_config, lambda n: FakeRedmine(n), setup_requests=3))
+
+
+def _gitlab_config(fake: FakeTool) -> dict[str, Any]:
+    assert isinstance(fake, FakeGitLab)
+    (first_id, _), (_, second_path) = fake.projects[:2]
+    return {
+        "tool": "gitlab",
+        "base_url": fake.base_url,
+        "token": fake.token,
+        "projects": [first_id, second_path],  # a numeric id and a full path
+        "page_size": 50,
+        "webhook_signing_token": WEBHOOK_SECRET,  # X-Gitlab-Token alone does not bind the body
+    }
+
+
+# GitLab sends no webhook when an issue is deleted (the deletion sweep finds it).
+CASES.append(
+    ConformanceCase(
+        "gitlab",
+        GitLabConnector,
+        _gitlab_config,
+        lambda n: FakeGitLab(n),
+        setup_requests=2,
+        extra={"webhook_deletes": False},
+    )
+)

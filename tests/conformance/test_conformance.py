@@ -232,10 +232,11 @@ async def test_webhook_events_and_stable_delivery_ids(case: ConformanceCase) -> 
     native_id = fake.ids()[7]
     async with connected(case, fake, Sleeps()) as connector:
         skip_without_webhooks(connector)
-        deliveries = {
-            kind: fake.webhook(kind, native_id, secret=WEBHOOK_SECRET)
-            for kind in ("upsert", "delete", "refetch", "ignore")
-        }
+        # Some tools send no delivery when a record is deleted (GitLab): the sweep finds those.
+        kinds = ["upsert", "refetch", "ignore"]
+        if case.extra.get("webhook_deletes", True):
+            kinds.insert(1, "delete")
+        deliveries = {kind: fake.webhook(kind, native_id, secret=WEBHOOK_SECRET) for kind in kinds}
         parsed = {kind: connector.parse(*delivery) for kind, delivery in deliveries.items()}
 
         (upsert,) = parsed["upsert"].events
@@ -244,10 +245,11 @@ async def test_webhook_events_and_stable_delivery_ids(case: ConformanceCase) -> 
             assert connector.native_id(upsert.record) == native_id
         else:
             assert upsert.native_id == native_id
-        assert parsed["delete"].events == [DeleteRecord(native_id, at=parsed["delete"].events[0].at)]  # type: ignore[union-attr]
+        if "delete" in parsed:
+            assert parsed["delete"].events == [DeleteRecord(native_id, at=parsed["delete"].events[0].at)]  # type: ignore[union-attr]
         assert parsed["refetch"].events == [RefetchRecord(native_id)]
         assert all(isinstance(e, IgnoreEvent) for e in parsed["ignore"].events)
 
         again = connector.parse(*deliveries["upsert"])
         assert again.delivery_id == parsed["upsert"].delivery_id
-        assert len({p.delivery_id for p in parsed.values()}) == 4
+        assert len({p.delivery_id for p in parsed.values()}) == len(kinds)

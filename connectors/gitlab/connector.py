@@ -1,0 +1,390 @@
+"""GitLab (REST v4): project or group issues for pulls, token-checked webhooks for pushes.
+
+API reference:
+- list issues (project, group): https://docs.gitlab.com/api/issues/#list-project-issues
+- single project issue:         https://docs.gitlab.com/api/issues/#single-project-issue
+- pagination (offset, keyset):  https://docs.gitlab.com/api/rest/#pagination
+- rate limits:                  https://docs.gitlab.com/security/rate_limits/
+- webhooks:                     https://docs.gitlab.com/user/project/integrations/webhooks/
+- webhook events:               https://docs.gitlab.com/user/project/integrations/webhook_events/
+
+Native id. A record's native id is the issue's global `id` (mappings/gitlab.yaml's
+`native_id`), not `group/project#iid`: the id survives project renames and transfers of the
+project. Only administrators may read `GET /issues/:id`, so the connector keeps an index
+id -> (project id, iid), filled by everything that sees an issue (fetch, list_ids, webhook
+parsing; the hub's inbox worker parses a delivery with the same connector right before it
+refetches), and `fetch_one` of an unknown id lists the scope once to rebuild it.
+
+Epics and iterations come only as the issue JSON carries them (`epic`, `iteration` on
+Premium); no extra calls. Deleted issues send no webhook: the deletion sweep finds them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from connectors.base import (
+    Connector,
+    ConnectorConfig,
+    ConnectorError,
+    IgnoreEvent,
+    Page,
+    RefetchRecord,
+    UpsertRecord,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookRejected,
+)
+from connectors.cursors import parse_duration, parse_time
+from connectors.gitlab.config import GitLabConfig
+from connectors.http import SourceClient, epoch_reset_hint
+from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
+from connectors.paging import LinkHeaderPaginator, PageNumberPaginator, Paginator
+
+API = "/api/v4"
+MAX_PER_PAGE = 100  # GitLab's ceiling for per_page
+INDEX_FRESH = 60.0  # seconds a complete id listing is trusted to answer "unknown id = gone"
+SIGNATURE_TOLERANCE = 300  # seconds between webhook-timestamp and now
+
+ISSUE_HOOKS = frozenset({"Issue Hook", "Confidential Issue Hook"})
+NOTE_HOOKS = frozenset({"Note Hook", "Confidential Note Hook"})
+# Work item types the issues API lists (others, e.g. Epic or Objective, are not issues here).
+ISSUE_WORK_ITEM_TYPES = frozenset({"issue", "incident", "task", "test case", "test_case", "ticket"})
+
+
+class _TokenAuth(httpx.Auth):
+    """`PRIVATE-TOKEN: ...` (access tokens) or `Authorization: Bearer ...` (OAuth), per request."""
+
+    def __init__(self, token: str, bearer: bool) -> None:
+        self._token = token
+        self._bearer = bearer
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._bearer:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        else:
+            request.headers["PRIVATE-TOKEN"] = self._token
+        yield request
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _ref(id_or_path: str | int) -> str:
+    """A project or group as a path segment: 42, or `group%2Fproject` (URL-encoded full path)."""
+    return quote(str(id_or_path), safe="")
+
+
+def _updated(issue: dict[str, Any]) -> datetime | None:
+    value = issue.get("updated_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _order_key(issue: dict[str, Any]) -> OrderKey:
+    ident = issue.get("id")
+    return (_updated(issue) or epoch(), ident if isinstance(ident, int) else 0)
+
+
+class _IssueStream(RecordStream):
+    """One project's (or group's) issues in ascending `updated_at` order."""
+
+    def __init__(self, connector: GitLabConnector, path: str, scope: str, since: datetime | None) -> None:
+        super().__init__(scope)
+        self.connector = connector
+        self.path = path
+        self.params: dict[str, Any] = {
+            "scope": "all",
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": connector.per_page,
+        }
+        if since is not None:
+            self.params["updated_after"] = (
+                since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            )
+        self.paginator: Paginator[Any] = connector.paginator()
+        if connector.config.pagination == "keyset":
+            self.params["pagination"] = "keyset"
+
+    @property
+    def has_more(self) -> bool:
+        return self.paginator.has_more
+
+    async def fetch_page(self) -> None:
+        data, response = await self.connector.get_page(self.path, self.params, self.paginator)
+        self.pending.extend(self.connector.issues_of(data, self.path))
+        self.paginator.advance(response, data)
+
+
+class GitLabConnector(Connector):
+    tool: ClassVar[str] = "gitlab"
+    config_model: ClassVar[type[ConnectorConfig]] = GitLabConfig
+    supports_webhooks: ClassVar[bool] = True
+
+    config: GitLabConfig
+
+    def __init__(
+        self,
+        name: str,
+        config: ConnectorConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(config, GitLabConfig):
+            config = GitLabConfig.model_validate(config.model_dump())
+        super().__init__(name, config, transport=transport, sleep=sleep)
+        self.http = SourceClient.for_source(
+            name,
+            config,
+            auth=_TokenAuth(config.token.get_secret_value(), config.oauth),
+            auth_hint=(
+                f"sources.{name}.token: a GitLab access token with the read_api scope and at least Reporter "
+                f"(Guest for public projects) on the projects/groups in scope"
+                + ("" if config.oauth else " (oauth = true for OAuth tokens)")
+            ),
+            # GitLab sends RateLimit-Reset (epoch seconds) with its 429s, beside Retry-After.
+            wait_hints=[epoch_reset_hint("ratelimit-reset", remaining_header="ratelimit-remaining")],
+            transport=transport,
+            sleep=sleep,
+        )
+        self.overlap: timedelta = parse_duration(config.overlap)
+        self.per_page = min(config.page_size, MAX_PER_PAGE)
+        self._clock = clock
+        self._index: dict[str, tuple[str, int]] = {}  # issue id -> (project id, iid)
+        self._index_complete_at: float | None = None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def stats(self) -> dict[str, int]:
+        return self.http.stats()
+
+    # -------------------------------------------------------- scope and paging
+
+    def scopes(self) -> list[tuple[str, str]]:
+        """(list path, cursor name) of each project or group in scope."""
+        if self.config.projects:
+            return [(f"{API}/projects/{_ref(p)}/issues", f"project:{p}") for p in self.config.projects]
+        return [(f"{API}/groups/{_ref(g)}/issues", f"group:{g}") for g in self.config.groups]
+
+    def paginator(self) -> Paginator[Any]:
+        """Keyset: the Link header's next URL. Offset: `X-Next-Page` (empty on the last page)."""
+        if self.config.pagination == "keyset":
+            return LinkHeaderPaginator()
+        return PageNumberPaginator(self.per_page, lambda data: data if isinstance(data, list) else [])
+
+    async def get_page(self, path: str, params: Mapping[str, Any], paginator: Paginator[Any]) -> tuple[Any, Any]:
+        token = paginator.current_value
+        if isinstance(token, str):  # keyset: the next URL carries every parameter
+            return await self.http.get_json(token)
+        query = dict(params)
+        if isinstance(token, int) and token > 1:
+            query["page"] = token
+        return await self.http.get_json(path, query)
+
+    def in_scope(self, project: Mapping[str, Any] | None, project_id: Any) -> bool:
+        """Whether a hook's project is in scope. Groups named by numeric id cannot be checked
+        offline (hooks carry the namespace path only): deliveries for them are accepted."""
+        ids = {str(project_id)} if project_id is not None else set()
+        path = ""
+        if isinstance(project, Mapping):
+            if project.get("id") is not None:
+                ids.add(str(project["id"]))
+            path = str(project.get("path_with_namespace") or "").lower()
+        if self.config.projects:
+            wanted = {p.lower() for p in self.config.projects}
+            return bool(ids & wanted) or (path != "" and path in wanted)
+        if any(g.isdigit() for g in self.config.groups):
+            return True
+        return any(path.startswith(g.lower() + "/") for g in self.config.groups)
+
+    # -------------------------------------------------------- records
+
+    def issues_of(self, data: Any, path: str) -> list[dict[str, Any]]:
+        if not isinstance(data, list) or not all(isinstance(i, dict) and "id" in i for i in data):
+            raise ConnectorError(f"{self.name}: {path} did not return a list of issues with ids")
+        for issue in data:
+            self._remember(issue.get("id"), issue.get("project_id"), issue.get("iid"))
+        return data
+
+    def _remember(self, issue_id: Any, project_id: Any, iid: Any) -> None:
+        if issue_id is not None and project_id is not None and isinstance(iid, int):
+            self._index[str(issue_id)] = (str(project_id), iid)
+
+    def native_id(self, record: dict[str, Any]) -> str:
+        attrs = record.get("object_attributes")
+        if isinstance(attrs, dict) and "id" in attrs:  # an Issue Hook delivery (hook_upsert)
+            return str(attrs["id"])
+        return str(record["id"])
+
+    # -------------------------------------------------------- pull
+
+    async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
+        """Issues updated on or after each scope's cursor minus the overlap, merged across
+        projects/groups into ascending `updated_at` order (`connectors.multi`).
+
+        Offset pages (`page=N`) shift when an issue changes while paging (it moves to the
+        end), so the issue at a page boundary can be skipped by that run; keyset pagination
+        does not have that problem where the instance offers it.
+        """
+        state = ScopeCursors.parse(cursor)
+        streams = [
+            _IssueStream(self, path, scope, state.get(scope).since(self.overlap)) for path, scope in self.scopes()
+        ]
+        async for page in merged_pages(
+            streams, state, page_size=self.config.page_size, order_key=_order_key, native_id=self.native_id
+        ):
+            yield page
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        """Every issue id in scope, 100 a page; rebuilds the id index as it goes."""
+        started = self._clock()
+        for path, _ in self.scopes():
+            paginator = self.paginator()
+            params: dict[str, Any] = {"scope": "all", "order_by": "created_at", "sort": "asc", "per_page": 100}
+            if self.config.pagination == "keyset":
+                params["pagination"] = "keyset"
+            while paginator.has_more:
+                data, response = await self.get_page(path, params, paginator)
+                for issue in self.issues_of(data, path):
+                    yield str(issue["id"])
+                paginator.advance(response, data)
+        self._index_complete_at = started
+
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        """`GET /projects/:id/issues/:iid` for the issue the id index names (404: gone)."""
+        where = self._index.get(native_id)
+        fresh = self._index_complete_at is not None and self._clock() - self._index_complete_at <= INDEX_FRESH
+        if where is None and not fresh:
+            async for _ in self.list_ids():
+                pass
+            where = self._index.get(native_id)
+        if where is None:
+            return None
+        project_id, iid = where
+        data, _ = await self.http.get_json(f"{API}/projects/{_ref(project_id)}/issues/{iid}", allow_404=True)
+        if not isinstance(data, dict) or str(data.get("id")) != native_id:
+            self._index.pop(native_id, None)
+            return None
+        return data
+
+    # -------------------------------------------------------- push
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """`X-Gitlab-Token` equals the webhook's secret token (constant time); with a signing
+        token configured, the body's signature must hold too (the token alone does not bind the
+        body: anyone who saw one delivery could replay it with another body)."""
+        secret = self.config.webhook_secret
+        if secret is None:
+            raise WebhookRejected(
+                f"source {self.name!r} has no webhook_secret: set the same secret token in the GitLab webhook and "
+                f"in sources.{self.name}.webhook_secret"
+            )
+        given = _header(headers, "X-Gitlab-Token")
+        if not given:
+            raise WebhookRejected("missing X-Gitlab-Token header")
+        if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+            raise WebhookRejected("X-Gitlab-Token does not match the webhook secret")
+        if self.config.webhook_signing_token is not None:
+            self._verify_signature(headers, body, self.config.webhook_signing_token.get_secret_value())
+
+    def _verify_signature(self, headers: Mapping[str, str], body: bytes, token: str) -> None:
+        """GitLab's signing token (Standard Webhooks): `webhook-signature: v1,<base64 HMAC-SHA256
+        of "{webhook-id}.{webhook-timestamp}.{body}">`, timestamp within 5 minutes of now.
+        https://www.standardwebhooks.com/ (a `whsec_` token is the base64 of the key)."""
+        msg_id, stamp = _header(headers, "webhook-id"), _header(headers, "webhook-timestamp")
+        signatures = _header(headers, "webhook-signature")
+        if not (msg_id and stamp and signatures):
+            raise WebhookRejected("missing webhook-id, webhook-timestamp or webhook-signature header")
+        try:
+            sent_at = int(stamp)
+        except ValueError:
+            raise WebhookRejected("webhook-timestamp is not a number") from None
+        if abs(self._clock() - sent_at) > SIGNATURE_TOLERANCE:
+            raise WebhookRejected("webhook-timestamp is more than 5 minutes away from now")
+        key = base64.b64decode(token[len("whsec_") :]) if token.startswith("whsec_") else token.encode()
+        signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+        for candidate in signatures.split():
+            version, _, value = candidate.partition(",")
+            if version == "v1" and hmac.compare_digest(expected, value.encode()):
+                return
+        raise WebhookRejected("webhook-signature does not match the body")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Route a verified delivery to events.
+
+        Delivery id: `Idempotency-Key` (the same on GitLab's retries of one event), else
+        `X-Gitlab-Event-UUID`, else a hash of the body. `Issue Hook` deliveries become a
+        refetch of the issue: the hook's `object_attributes` name milestone and iteration by
+        id only and carry no epic, so applying them would drop what the REST issue gives
+        (`hook_upsert = true` applies them as delivered; mappings/gitlab.yaml reads both
+        shapes). A `Note Hook` on an issue refetches the issue; anything else is ignored.
+        """
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"webhook body is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("webhook body is not a JSON object")
+        delivery_id = (
+            _header(headers, "Idempotency-Key")
+            or _header(headers, "X-Gitlab-Event-UUID")
+            or "sha256:" + hashlib.sha256(body).hexdigest()
+        )
+        event = (_header(headers, "X-Gitlab-Event") or "").strip()
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
+
+    def _events(self, event: str, payload: dict[str, Any]) -> list[WebhookEvent]:
+        kind = str(payload.get("object_kind") or "")
+        attrs = payload.get("object_attributes")
+        attrs = attrs if isinstance(attrs, dict) else {}
+        project = payload.get("project") if isinstance(payload.get("project"), dict) else None
+        if event in ISSUE_HOOKS or kind in ("issue", "work_item"):
+            action = attrs.get("action") or "(no action)"
+            if attrs.get("id") is None:
+                return [IgnoreEvent(f"{event or kind} {action} without object_attributes.id")]
+            work_type = str(attrs.get("type") or "issue").lower()
+            if kind == "work_item" and work_type not in ISSUE_WORK_ITEM_TYPES:
+                return [IgnoreEvent(f"work item of type {attrs.get('type')!r} is not an issue")]
+            project_id = attrs.get("project_id", (project or {}).get("id"))
+            if not self.in_scope(project, project_id):
+                where = (project or {}).get("path_with_namespace") or project_id
+                return [IgnoreEvent(f"issue {attrs.get('iid')} of project {where} is outside this source's scope")]
+            self._remember(attrs["id"], project_id, attrs.get("iid"))
+            if self.config.hook_upsert and attrs.get("updated_at") and attrs.get("state"):
+                return [UpsertRecord(payload)]
+            return [RefetchRecord(str(attrs["id"]))]
+        if event in NOTE_HOOKS or kind == "note":
+            noteable = attrs.get("noteable_type")
+            issue = payload.get("issue")
+            if noteable != "Issue" or not isinstance(issue, dict) or issue.get("id") is None:
+                return [IgnoreEvent(f"comment on {noteable or 'something other than an issue'} is not synced")]
+            project_id = issue.get("project_id", payload.get("project_id"))
+            if not self.in_scope(project, project_id):
+                return [IgnoreEvent(f"comment on issue {issue.get('iid')} outside this source's scope")]
+            self._remember(issue["id"], project_id, issue.get("iid"))
+            return [RefetchRecord(str(issue["id"]))]
+        return [IgnoreEvent(f"GitLab event {event or kind or '(no X-Gitlab-Event)'!r} is not synced")]
