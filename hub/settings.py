@@ -29,6 +29,7 @@ class Settings(BaseSettings):
         default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."
     )
     inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
+    schedule_poll_seconds: float = Field(default=15.0, gt=0, description="How often `serve` checks which sources are due.")
 
 
 @lru_cache

@@ -74,6 +74,11 @@ def test_wrong_token_fails_with_an_actionable_line(
     assert result.exit_code == 1
     assert "acme-jira" in result.output and "Traceback" not in result.output  # type: ignore[attr-defined]
     assert "wrong" not in result.output  # the secret is never echoed  # type: ignore[attr-defined]
+    store = Store.open(f"sqlite:///{tmp_path / 'hub.db'}")
+    source = store.queries.get_source("acme-jira")
+    store.close()
+    assert source is not None and source["status"] == "failing"
+    assert source["status_message"] and "acme-jira" in source["status_message"]
 
 
 @pytest.mark.parametrize(

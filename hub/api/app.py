@@ -60,6 +60,7 @@ def create_app(
             config,
             background=settings.background_tasks,
             inbox_poll_seconds=settings.inbox_poll_seconds,
+            schedule_poll_seconds=settings.schedule_poll_seconds,
             connector_factory=connector_factory,
         )
         runtime.intake.max_body_bytes = settings.webhook_max_bytes
