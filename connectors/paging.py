@@ -129,17 +129,34 @@ class PageNumberPaginator(Paginator[int]):
     """`page=N` paging (GitLab's offset pagination): the `X-Next-Page` header when present,
     else "a full page means there may be another".
     https://docs.gitlab.com/api/rest/#offset-based-pagination
+
+    With `block_path`, a pagination block in the body wins: `{current_page, total_pages}`
+    (Aha!'s `pagination`), the next page being the *answered* page + 1, so a server that keeps
+    answering page 1 trips the repeated-token guard.
+    https://www.aha.io/api#pagination
     """
 
     def __init__(
-        self, page_size: int, records: Callable[[Any], Sequence[Any]], *, start: int = 1, header: str = "x-next-page"
+        self,
+        page_size: int,
+        records: Callable[[Any], Sequence[Any]],
+        *,
+        start: int = 1,
+        header: str = "x-next-page",
+        block_path: Sequence[str] | None = None,
     ) -> None:
         super().__init__(start)
         self.page_size = page_size
         self.records = records
         self.header = header
+        self.block_path = tuple(block_path) if block_path else None
 
     def get_next(self, response: httpx.Response, data: Any) -> int | None:
+        block = dig(data, self.block_path) if self.block_path else None
+        if isinstance(block, dict):
+            current, total = block.get("current_page"), block.get("total_pages")
+            if isinstance(current, int) and isinstance(total, int):
+                return current + 1 if current < total else None
         if self.header in response.headers:
             value = response.headers[self.header].strip()
             return int(value) if value else None

@@ -428,7 +428,7 @@ def _inline_field_getter(entries: Getter, names: list[str]) -> Getter:
         by_key: dict[str, Any] = {}
         for entry in found:
             if entry.__class__ is dict:
-                for key in (entry.get("name"), entry.get("id")):
+                for key in (entry.get("name"), entry.get("id"), entry.get("key")):
                     if key is not None:
                         by_key.setdefault(str(key).strip().casefold(), entry)
         for name in wanted:
@@ -436,6 +436,19 @@ def _inline_field_getter(entries: Getter, names: list[str]) -> Getter:
             if entry is not None:
                 value = entry.get("value")
                 return None if value == "" or value == [] else value
+        return None
+
+    return get
+
+
+def _first_of(getters: list[Getter]) -> Getter:
+    """The first getter's value that is not None."""
+
+    def get(raw: Any) -> Any:
+        for getter in getters:
+            value = getter(raw)
+            if value is not None:
+                return value
         return None
 
     return get
@@ -478,8 +491,11 @@ class _Compiler:
             return _path_getter(())
         if path.startswith("field:"):
             names = _field_names(path, self.spec)
-            if self.spec.custom_field_list:
-                return _inline_field_getter(self.path(self.spec.custom_field_list), names)
+            lists = self.spec.custom_field_list
+            if isinstance(lists, str):
+                return _inline_field_getter(self.path(lists), names)
+            if lists:
+                return _first_of([_inline_field_getter(self.path(p), names) for p in lists])
             for name in names:
                 fid = self.field_ids.get(name.casefold())
                 if fid is None and name.startswith("customfield_"):

@@ -21,7 +21,8 @@ A spec (`mappings/<tool>.yaml`) has:
 - `custom_fields`: role -> display names tried in order (a source overrides them by role).
 - `custom_field_list`: for tools whose records carry their custom fields inline as a list of
   `{id, name, value}` (Redmine's `custom_fields`), the path of that list: `field:NAME` then
-  reads the `value` of the entry whose name (case-insensitive) or id is NAME, with no catalog.
+  reads the `value` of the entry whose name (case-insensitive), id or `key` is NAME, with no
+  catalog. A list of paths is searched in order (Aha!: `[score_facts, custom_fields]`).
 - `params`: named constants rules can refer to (e.g. the estimate's unit).
 """
 
@@ -120,7 +121,7 @@ class MappingSpec(BaseModel):
     fields: dict[str, Rule]
     tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     custom_fields: dict[str, list[str]] = Field(default_factory=dict)
-    custom_field_list: str | None = None
+    custom_field_list: str | list[str] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -214,8 +214,10 @@ async def test_webhook_signature_is_verified(case: ConformanceCase) -> None:
         skip_without_webhooks(connector)
         headers, body = fake.webhook("upsert", native_id, secret=WEBHOOK_SECRET)
         connector.verify(headers, body)
-        with pytest.raises(WebhookRejected):
-            connector.verify(headers, body + b" ")
+        # Tools that sign nothing (Aha!: a shared secret in a header) cannot bind the body.
+        if case.extra.get("webhook_body_bound", True):
+            with pytest.raises(WebhookRejected):
+                connector.verify(headers, body + b" ")
         forged, _ = fake.webhook("upsert", native_id, secret="not-the-secret")
         with pytest.raises(WebhookRejected):
             connector.verify(forged, body)
