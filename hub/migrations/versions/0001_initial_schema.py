@@ -177,12 +177,6 @@ def upgrade() -> None:
         "item_assignees",
         sa.Column("item_id", sa.String(length=320), nullable=False),
         sa.Column("person_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["items.id"],
-            name=op.f("fk_item_assignees_item_id_items"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("item_id", "person_id", name=op.f("pk_item_assignees")),
     )
     with op.batch_alter_table("item_assignees", schema=None) as batch_op:
@@ -194,12 +188,6 @@ def upgrade() -> None:
         "item_labels",
         sa.Column("item_id", sa.String(length=320), nullable=False),
         sa.Column("label", sa.String(length=255), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["items.id"],
-            name=op.f("fk_item_labels_item_id_items"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("item_id", "label", name=op.f("pk_item_labels")),
     )
     with op.batch_alter_table("item_labels", schema=None) as batch_op:
