@@ -126,3 +126,43 @@ CASES.append(
         extra={"webhook_deletes": False},
     )
 )
+
+
+def _aha_config(fake: FakeTool) -> dict[str, Any]:
+    from fakes.aha import FakeAha
+
+    assert isinstance(fake, FakeAha)
+    return {
+        "tool": "aha",
+        "base_url": fake.base_url,
+        "api_key": fake.api_key,
+        "products": list(fake.products),
+        "page_size": 50,
+    }
+
+
+def _aha_fake(n: int) -> FakeTool:
+    from fakes.aha import FakeAha
+
+    return FakeAha(n)
+
+
+def _aha_connector() -> type[Connector]:
+    from connectors.aha import AhaConnector
+
+    return AhaConnector
+
+
+# One stream per record type (initiatives, epics, features, ideas): 120 records take 5 list
+# requests (features need two pages), and an unchanged incremental run still asks each type
+# once. Aha! signs nothing: its shared secret travels in a header and does not bind the body.
+CASES.append(
+    ConformanceCase(
+        "aha",
+        _aha_connector(),
+        _aha_config,
+        _aha_fake,
+        setup_requests=3,
+        extra={"webhook_binds_body": False},
+    )
+)

@@ -215,7 +215,7 @@ async def test_webhook_signature_is_verified(case: ConformanceCase) -> None:
         headers, body = fake.webhook("upsert", native_id, secret=WEBHOOK_SECRET)
         connector.verify(headers, body)
         # Tools that sign nothing (Aha!: a shared secret in a header) cannot bind the body.
-        if case.extra.get("webhook_body_bound", True):
+        if case.extra.get("webhook_binds_body", True):
             with pytest.raises(WebhookRejected):
                 connector.verify(headers, body + b" ")
         forged, _ = fake.webhook("upsert", native_id, secret="not-the-secret")
