@@ -128,6 +128,43 @@ CASES.append(
 )
 
 
+def _productboard_config(fake: FakeTool) -> dict[str, Any]:
+    from fakes.productboard import FakeProductboard
+
+    assert isinstance(fake, FakeProductboard)
+    return {"tool": "productboard", "base_url": fake.base_url, "token": fake.token, "page_size": 50}
+
+
+def _productboard_fake(n: int) -> FakeTool:
+    from fakes.productboard import FakeProductboard
+
+    return FakeProductboard(n)
+
+
+def _productboard_connector() -> type[Connector]:
+    from connectors.productboard import ProductboardConnector
+
+    return ProductboardConnector
+
+
+# GET /features has no "updated since" filter: every run lists all features (3 pages of 50 for
+# 120), then the auxiliary listings it joins: statuses, components, products, releases,
+# assignments, custom fields, their values (5 pages of 100 for this fake's 120 features), Jira
+# integrations and one integration's connections = 13. Setup = those 13 + the 2 listing pages
+# beyond the one an incremental run of a tool with an "updated since" filter would read.
+# Productboard signs nothing: its Authorization value does not bind the body.
+CASES.append(
+    ConformanceCase(
+        "productboard",
+        _productboard_connector(),
+        _productboard_config,
+        _productboard_fake,
+        setup_requests=15,
+        extra={"webhook_binds_body": False},
+    )
+)
+
+
 def _aha_config(fake: FakeTool) -> dict[str, Any]:
     from fakes.aha import FakeAha
 
