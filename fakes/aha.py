@@ -44,7 +44,18 @@ from fakes.common import FaultInjectionMiddleware, FaultPlan, RequestLog, Webhoo
 TYPES = ("initiatives", "epics", "features", "ideas")
 SINGULAR = {"initiatives": "initiative", "epics": "epic", "features": "feature", "ideas": "idea"}
 # idx % 10 -> record type: 60% features, 20% epics, 10% initiatives, 10%... ideas get the rest.
-_TYPE_BY_SLOT = ("initiatives", "epics", "features", "features", "ideas", "features", "epics", "features", "ideas", "features")
+_TYPE_BY_SLOT = (
+    "initiatives",
+    "epics",
+    "features",
+    "features",
+    "ideas",
+    "features",
+    "epics",
+    "features",
+    "ideas",
+    "features",
+)
 _FEATURE_STATUSES = [
     ("Under consideration", False),
     ("Ready to develop", False),
@@ -53,7 +64,13 @@ _FEATURE_STATUSES = [
     ("Shipped", True),
     ("Will not implement", True),
 ]
-_IDEA_STATUSES = [("New", False), ("Needs review", False), ("Planned", False), ("Shipped", True), ("Already exists", True)]
+_IDEA_STATUSES = [
+    ("New", False),
+    ("Needs review", False),
+    ("Planned", False),
+    ("Shipped", True),
+    ("Already exists", True),
+]
 _USERS = [
     ("1049303076", "George Gently", "george@example.com"),
     ("16338845", "John Smith", "john.smith@example.com"),
@@ -257,7 +274,9 @@ class FakeAha:
         }
 
     def _name(self, rec: _Rec) -> str:
-        return str(rec.changes.get("name") or f"{_WORDS[rec.idx % len(_WORDS)].capitalize()} {SINGULAR[rec.kind]} {rec.number}")
+        return str(
+            rec.changes.get("name") or f"{_WORDS[rec.idx % len(_WORDS)].capitalize()} {SINGULAR[rec.kind]} {rec.number}"
+        )
 
     def _full(self, rec: _Rec) -> dict[str, Any]:
         prefix = self.products[rec.product]
@@ -300,7 +319,13 @@ class FakeAha:
             ]
             + ([{"id": str(rec.ident + 3), "value": 100 * (rec.idx % 9 + 1), "name": "Reach"}] if rec.idx % 2 else []),
             "custom_fields": [
-                {"id": 424324947, "key": "customer", "name": "Customer", "value": f"Acme {rec.idx % 3}", "type": "string"}
+                {
+                    "id": 424324947,
+                    "key": "customer",
+                    "name": "Customer",
+                    "value": f"Acme {rec.idx % 3}",
+                    "type": "string",
+                }
             ],
             "integration_fields": [],
         }

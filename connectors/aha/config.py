@@ -27,10 +27,14 @@ class AhaConfig(ConnectorConfig):
     the header named by `webhook_header` (see AhaConnector.verify)."""
 
     tool: Literal["aha"] = "aha"
-    base_url: str = Field(default="", description="https://SUBDOMAIN.aha.io/api/v1 (derived from subdomain when empty).")
+    base_url: str = Field(
+        default="", description="https://SUBDOMAIN.aha.io/api/v1 (derived from subdomain when empty)."
+    )
     subdomain: str | None = Field(default=None, description="acme for https://acme.aha.io")
     api_key: SecretStr
-    products: list[str] = Field(description='Workspaces in scope: reference prefixes or ids, e.g. ["PRJ1", "131414752"].')
+    products: list[str] = Field(
+        description='Workspaces in scope: reference prefixes or ids, e.g. ["PRJ1", "131414752"].'
+    )
     record_types: list[RecordType] = Field(
         default_factory=lambda: list(RECORD_TYPES), description="Which record types to sync (all four by default)."
     )

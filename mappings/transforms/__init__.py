@@ -61,6 +61,7 @@ def bind(name: str, ctx: MappingContext, args: dict[str, Any]) -> Callable[[Any]
 from mappings.transforms import adf, common, jira  # noqa: E402
 
 # isort: split
+import mappings.transforms.aha  # noqa: E402
 import mappings.transforms.github  # noqa: E402
 import mappings.transforms.gitlab  # noqa: E402
 import mappings.transforms.linear  # noqa: E402
