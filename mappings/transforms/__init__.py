@@ -65,6 +65,7 @@ import mappings.transforms.aha  # noqa: E402
 import mappings.transforms.github  # noqa: E402
 import mappings.transforms.gitlab  # noqa: E402
 import mappings.transforms.linear  # noqa: E402
+import mappings.transforms.productboard  # noqa: E402
 import mappings.transforms.redmine  # noqa: E402
 import mappings.transforms.textile  # noqa: E402, F401
 
