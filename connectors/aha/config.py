@@ -28,7 +28,9 @@ class AhaConfig(ConnectorConfig):
 
     tool: Literal["aha"] = "aha"
     base_url: str = Field(
-        default="", description="https://SUBDOMAIN.aha.io/api/v1 (derived from subdomain when empty)."
+        default="",
+        validate_default=True,
+        description="https://SUBDOMAIN.aha.io/api/v1 (derived from subdomain when empty).",
     )
     subdomain: str | None = Field(default=None, description="acme for https://acme.aha.io")
     api_key: SecretStr

@@ -362,6 +362,8 @@ class AhaConnector(Connector):
                     given = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[2]
                 except (binascii.Error, UnicodeDecodeError):
                     given = ""
+            else:
+                given = ""  # Authorization needs a scheme: Bearer or Basic
         if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
             raise WebhookRejected(f"{self.config.webhook_header} does not carry the webhook secret")
 
