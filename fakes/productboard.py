@@ -161,6 +161,7 @@ class FakeProductboard:
             "id": fid,
             "type": kind,
             "name": name,
+            "description": f"{name} of a feature",
             "links": {"self": f"{API_HOST}/hierarchy-entities/custom-fields/{fid}"},
         }
         if kind == "dropdown":
@@ -410,7 +411,10 @@ class FakeProductboard:
             rows.append(
                 {
                     "customField": {"id": field_id},
-                    "hierarchyEntity": {"id": entity, "type": self.features[entity]["type"]},
+                    "hierarchyEntity": {
+                        "id": entity,
+                        "type": "feature",
+                    },  # subfeatures too (enum: feature, component, product)
                     "type": field["type"],
                     "value": value,
                     "links": {

@@ -513,8 +513,11 @@ def _add_assignments(aux: Auxiliary, rows: list[dict[str, Any]]) -> None:
 
 def _add_values(aux: Auxiliary, rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        entity = (row.get("hierarchyEntity") or {}).get("id")
-        if entity:
+        entity_ref = row.get("hierarchyEntity") or {}
+        entity = entity_ref.get("id")
+        # Values of components and products share the listing (and, in the API's own example,
+        # even an id with a feature): only feature values are joined.
+        if entity and entity_ref.get("type") in (None, "feature", "subfeature"):
             aux.values.setdefault(str(entity), []).append(row)
 
 
