@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from connectors.base import (
@@ -160,6 +161,11 @@ class InboxWorker:
             connector, normaliser = await self._tools(delivery.source)
             events = connector.parse(delivery.headers, delivery.body).events
             ops: list[WorkItem | ItemDeletion] = []
+            # Records fetched fresh from the tool are its current state. Some tools do not
+            # bump their update time for every change (Productboard: a release assignment),
+            # so these are applied with `force`: written when the content differs at an
+            # equal update time. Force never writes an older version, so order still holds.
+            refetched: list[WorkItem | ItemDeletion] = []
             ignored: list[str] = []
             for event in events:
                 if isinstance(event, UpsertRecord):
@@ -169,13 +175,16 @@ class InboxWorker:
                 elif isinstance(event, RefetchRecord):
                     record = await connector.fetch_one(event.native_id)
                     if record is None:
-                        ops.append(ItemDeletion(source=delivery.source, native_id=event.native_id))
+                        refetched.append(ItemDeletion(source=delivery.source, native_id=event.native_id))
                     else:
-                        ops.append(normaliser.map(record))
+                        refetched.append(normaliser.map(record))
                 elif isinstance(event, IgnoreEvent):
                     ignored.append(event.reason)
             if ops:
                 await asyncio.to_thread(self.store.items.apply, ops)
+            if refetched:
+                await asyncio.to_thread(partial(self.store.items.apply, refetched, force=True))
+            ops += refetched
             if not ops and ignored:
                 return IGNORED, "; ".join(ignored)
             return DONE, None

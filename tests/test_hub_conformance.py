@@ -279,15 +279,15 @@ def test_webhook_delete_and_ignore(api: tuple[TestClient, Harness]) -> None:
     headers, body = h.fake.webhook("upsert", native_id, secret=WEBHOOK_SECRET)
     client.post(f"/webhooks/{SOURCE}", headers=headers, content=body)
     _drain(client)
-    h.fake.delete(native_id)
-    headers, body = h.fake.webhook("delete", native_id, secret=WEBHOOK_SECRET)
-    assert client.post(f"/webhooks/{SOURCE}", headers=headers, content=body).status_code == 202
-    _drain(client)
-    assert client.get(f"/v1/items/{SOURCE}:{native_id}").status_code == 404 or (
-        client.get(f"/v1/items/{SOURCE}:{native_id}").json()["deleted"] is True
-    )
-    listed = client.get("/v1/items", params={"include_deleted": "true", "source": SOURCE}).json()["items"]
-    assert [i["deleted"] for i in listed if i["native_id"] == native_id] == [True]
+    if h.case.extra.get("webhook_deletes", True):
+        # Built before the fake forgets the record; the tool sends it after deleting.
+        headers, body = h.fake.webhook("delete", native_id, secret=WEBHOOK_SECRET)
+        h.fake.delete(native_id)
+        assert client.post(f"/webhooks/{SOURCE}", headers=headers, content=body).status_code == 202
+        _drain(client)
+        assert client.get(f"/v1/items/{SOURCE}:{native_id}").json()["deleted"] is True
+        listed = client.get("/v1/items", params={"include_deleted": "true", "source": SOURCE}).json()["items"]
+        assert [i["deleted"] for i in listed if i["native_id"] == native_id] == [True]
 
     headers, body = h.fake.webhook("ignore", native_id, secret=WEBHOOK_SECRET)
     response = client.post(f"/webhooks/{SOURCE}", headers=headers, content=body)

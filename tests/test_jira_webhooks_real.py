@@ -199,3 +199,34 @@ def test_tampered_body_is_rejected(client: TestClient) -> None:
     response = client.post(f"/webhooks/{SOURCE}", content=body.replace(b"Story", b"Epic"), headers=headers)
     assert response.status_code == 401
     assert client.get(f"/v1/items/{SOURCE}:{json.loads(body)['issue']['id']}").status_code == 404
+
+
+def test_refetch_writes_changes_the_tool_did_not_timestamp(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refetched record is the tool's current state: equal update time, new content -> written."""
+    (path,) = _fixtures("webhook-comment_created.json")
+    payload = json.loads(path.read_text())
+    issue_id, key = payload["issue"]["id"], payload["issue"]["key"]
+    REFETCH_KEYS[issue_id] = key
+    _post(client, payload, "first")
+    assert _item(client, issue_id)["title"] == f"Refetched {key}"
+
+    original = _refetched_issue
+
+    def renamed(issue_id: str, key: str) -> dict[str, Any]:
+        issue = original(issue_id, key)
+        issue["fields"]["summary"] = "Renamed without a new update time"
+        return issue
+
+    monkeypatch.setattr(f"{__name__}._refetched_issue", renamed)
+    _post(client, payload, "second")
+    assert _item(client, issue_id)["title"] == "Renamed without a new update time"
+
+    def older(issue_id: str, key: str) -> dict[str, Any]:
+        issue = original(issue_id, key)
+        issue["fields"]["summary"] = "Stale"
+        issue["fields"]["updated"] = "2025-01-01T10:00:00.000+0000"
+        return issue
+
+    monkeypatch.setattr(f"{__name__}._refetched_issue", older)
+    _post(client, payload, "third")
+    assert _item(client, issue_id)["title"] == "Renamed without a new update time"  # never rolled back
