@@ -14,7 +14,7 @@ projects: `project_id` in the short form names one project and is resolved befor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -151,58 +151,66 @@ class RedmineConnector(Connector):
     # -------------------------------------------------------- pull
 
     async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
-        """Issues in ascending `(updated_on, id)` order, `limit` at a time.
+        """Issues in ascending `updated_on` order, about `page_size` at a time.
 
-        Why the offset restarts at every page: plain offset paging over a list sorted by
-        `updated_on` is not safe. An issue edited while we page jumps to the end of the list,
-        every row after its old place moves up one, and the row that moved across the page
-        boundary is never read; the final cursor then lies past it (the edited issue is the
-        newest), so the overlap window does not bring it back either. Upsert-if-newer makes
-        re-reads harmless but cannot recover a row that was never read. So each page is asked
-        for as `updated_on >= <updated_on of the last row read>` (a keyset on time) and the
-        offset only skips the rows of that same second already read (Redmine filters and
-        shows whole seconds). An edit then moves a row *out of* the window behind us or to its
-        end, and a deletion removes one; neither shifts an unread row into the part skipped,
-        except within one second's ties, which the next run's overlap re-reads.
+        Why not plain `offset` paging: over a list sorted by `updated_on` it is not safe. An
+        issue edited while we page jumps to the end of the list, every row after its old place
+        moves up one, and the row that crosses the page boundary is never read. The run's
+        final cursor then lies past that row (the edited issue is the newest), so the overlap
+        window does not bring it back either; upsert-if-newer makes re-reads harmless but
+        cannot recover a row that was never read (a full sync over years of history would
+        lose it for good). So each page is asked for as `updated_on >= <second of the last row
+        read>` (a keyset on time), from offset 0. Edits and deletions behind that point then
+        cannot shift unread rows out of reach. The offset only grows while one second holds
+        more than a page of rows (bulk edits).
+
+        Redmine's `>=` on a time is in fact "later than the second before" and the database
+        may keep sub-second times (SQLite does), so a window also returns rows of the second
+        before, in sub-second rather than id order: rows already read are recognised by
+        `(id, updated_on)` and dropped, never counted. Each yielded page's cursor is the
+        newest `(updated_on, id)` read so far.
         """
         await self.check_access()
         state = DatetimeCursor.parse(cursor)
         since = state.since(self.overlap)
         anchor = filter_time(since) if since is not None else None
-        skip = 0
-        previous: set[tuple[str, str]] = set()
+        offset = 0
         limit = self.config.page_size
+        seen: dict[tuple[str, str], str] = {}  # (id, updated_on) -> second, of recent rows
+        previous: set[tuple[str, str]] = set()
         while True:
             extra = {"updated_on": (">=", [anchor])} if anchor is not None else {}
             params = await self._filters(**extra)
-            params.update({"sort": "updated_on,id", "offset": skip, "limit": limit})
+            params.update({"sort": "updated_on,id", "offset": offset, "limit": limit})
             data, _ = await self.http.get_json(ISSUES, params)
             issues = self._issues(data)
-            if not issues:
-                return
-            keys = {(str(i["id"]), str(i.get("updated_on"))) for i in issues}
-            if keys <= previous:
+            keys = [(str(i["id"]), str(i.get("updated_on"))) for i in issues]
+            if offset > 0 and issues and set(keys) == previous:
                 raise RepeatedPageToken(
-                    f"{self.name}: Redmine answered offset {skip} after {anchor} with the page it gave before; stopping"
+                    f"{self.name}: Redmine answered offset {offset} after {anchor} with the page it gave before; stopping"
                 )
-            previous = keys
-            for issue in issues:
-                updated = redmine_time(issue.get("updated_on"))
-                if updated is not None:
-                    state.observe(updated, str(issue["id"]))
-            yield Page(records=issues, cursor=state.serialize() or cursor)
+            previous = set(keys)
+            fresh = [issue for issue, key in zip(issues, keys, strict=True) if key not in seen]
+            for key in keys:
+                seen[key] = _second(key[1]) or ""
+            if fresh:
+                for issue in fresh:
+                    updated = redmine_time(issue.get("updated_on"))
+                    if updated is not None:
+                        state.observe(updated, str(issue["id"]))
+                yield Page(records=fresh, cursor=state.serialize() or cursor)
             total = data.get("total_count")
-            if len(issues) < limit or (isinstance(total, int) and skip + len(issues) >= total):
+            if len(issues) < limit or (isinstance(total, int) and offset + len(issues) >= total):
                 return
-            last = redmine_time(issues[-1].get("updated_on"))
-            if last is None:
-                # An unreadable time (mapping reports it): fall back to a plain offset step.
-                skip += len(issues)
-                continue
-            new_anchor = filter_time(last)
-            ties = sum(1 for i in issues if _second(i.get("updated_on")) == new_anchor)
-            skip = (skip if new_anchor == anchor else 0) + ties
-            anchor = new_anchor
+            last = _second(issues[-1].get("updated_on"))
+            if last is None or (anchor is not None and last <= anchor):
+                # Still inside the window's first second(s): never move the anchor back (the
+                # fuzzy `>=` can end a page on the second before), step the offset instead.
+                offset += len(issues)
+            else:
+                anchor, offset = last, 0
+                floor = filter_time(parse_time(last) - timedelta(seconds=2))
+                seen = {k: s for k, s in seen.items() if s >= floor}
 
     async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
         """`GET /issues/{id}.json`; None when the issue is gone (404) or no longer visible."""
