@@ -217,6 +217,8 @@ class RedmineConnector(Connector):
         await self.check_access()
         data, _ = await self.http.get_json(ISSUE.format(native_id), allow_404=True)
         issue = data.get("issue") if isinstance(data, dict) else None
+        if issue is None and isinstance(data, dict) and "id" in data and "subject" in data:
+            issue = data  # some 1.x servers answered the issue unwrapped
         if not isinstance(issue, dict):
             return None
         project = (issue.get("project") or {}).get("id")
