@@ -28,9 +28,11 @@ import argparse
 import base64
 import bisect
 import itertools
+import operator
 import random
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -426,7 +428,7 @@ class FakeLinear:
             for selection in operations[0].selection_set.selections:
                 if not isinstance(selection, FieldNode):
                     raise GraphQLFailure("fragments are not supported by the fake")
-                args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in selection.arguments}
+                args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in selection.arguments or ()}
                 name = selection.name.value
                 out = selection.alias.value if selection.alias else name
                 if name == "issues":
@@ -519,36 +521,46 @@ def _untoken(token: str) -> tuple[str, list[str]]:
     return kind, rest.split(":") if kind == "u" else [rest]
 
 
-def _compile_filter(filt: dict[str, Any]) -> Any:
+Predicate = Callable[[dict[str, Any]], bool]
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "gte": operator.ge,
+    "gt": operator.gt,
+    "lte": operator.le,
+    "lt": operator.lt,
+}
+
+
+def _updated_test(compare: Callable[[int, int], bool], bound: int) -> Predicate:
+    return lambda issue: compare(_parse_iso(issue["updatedAt"]), bound)
+
+
+def _member_test(path: tuple[str, ...], allowed: frozenset[Any]) -> Predicate:
+    def test(issue: dict[str, Any]) -> bool:
+        value: Any = issue
+        for key in path:
+            value = value[key]
+        return value in allowed
+
+    return test
+
+
+def _compile_filter(filt: dict[str, Any]) -> Predicate:
     """A predicate for the IssueFilter subset connectors send; anything else is refused."""
-    tests = []
+    tests: list[Predicate] = []
     for field, condition in filt.items():
         if field == "updatedAt":
             for op, value in condition.items():
-                bound = _parse_iso(str(value))
-                compare = {
-                    "gte": lambda a, b: a >= b,
-                    "gt": lambda a, b: a > b,
-                    "lte": lambda a, b: a <= b,
-                    "lt": lambda a, b: a < b,
-                }.get(op)
-                if compare is None:
+                if op not in _COMPARE:
                     raise GraphQLFailure(f"the fake does not support updatedAt.{op}")
-                tests.append(lambda i, c=compare, b=bound: c(_parse_iso(i["updatedAt"]), b))
-        elif field == "id":
-            for op, value in condition.items():
-                if op == "eq":
-                    tests.append(lambda i, v=value: i["id"] == v)
-                elif op == "in":
-                    tests.append(lambda i, v=frozenset(value): i["id"] in v)
-                else:
-                    raise GraphQLFailure(f"the fake does not support id.{op}")
-        elif field == "team" and set(condition) == {"key"}:
-            for op, value in condition["key"].items():
-                keys = frozenset([value] if op == "eq" else value if op == "in" else [])
+                tests.append(_updated_test(_COMPARE[op], _parse_iso(str(value))))
+        elif field in ("id", "team"):
+            path, comparator = (("id",), condition) if field == "id" else (("team", "key"), condition.get("key"))
+            if not isinstance(comparator, dict) or (field == "team" and set(condition) != {"key"}):
+                raise GraphQLFailure(f"the fake does not support this {field} filter")
+            for op, value in comparator.items():
                 if op not in ("eq", "in"):
-                    raise GraphQLFailure(f"the fake does not support team.key.{op}")
-                tests.append(lambda i, k=keys: i["team"]["key"] in k)
+                    raise GraphQLFailure(f"the fake does not support {'.'.join(path)}.{op}")
+                tests.append(_member_test(path, frozenset([value] if op == "eq" else value)))
         else:
             raise GraphQLFailure(f"the fake does not support filtering on {field!r}")
     return lambda issue: all(t(issue) for t in tests)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,16 @@ def _fmt(seconds: int) -> str:
 
 def _parse(value: str) -> int:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+
+
+def _in_projects(ids: set[int]) -> Callable[[dict[str, Any]], bool]:
+    return lambda issue: issue["project"]["id"] in ids
+
+
+def _at_least(field: str, bound: int) -> Callable[[dict[str, Any]], bool]:
+    if field == "updated_on":
+        return lambda issue: _parse(issue["updated_on"]) >= bound
+    return lambda issue: int(issue[field]) >= bound
 
 
 class FakeRedmine:
@@ -172,21 +183,18 @@ class FakeRedmine:
         offset = int(q.get("offset", "0"))
         if not self._authorised(request):
             return self._json({"issues": [], "total_count": 0, "offset": offset, "limit": limit})
-        tests = []
+        tests: list[Callable[[dict[str, Any]], bool]] = []
         for field in q.getlist("f[]"):
             op = q.get(f"op[{field}]")
             values = q.getlist(f"v[{field}][]")
             if field == "status_id" and op == "*":
                 continue
             if field == "project_id" and op == "=":
-                ids = {int(v) for v in values}
-                tests.append(lambda i, ids=ids: i["project"]["id"] in ids)
+                tests.append(_in_projects({int(v) for v in values}))
             elif field == "updated_on" and op == ">=":
-                bound = _parse(values[0])
-                tests.append(lambda i, b=bound: _parse(i["updated_on"]) >= b)
+                tests.append(_at_least("updated_on", _parse(values[0])))
             elif field == "issue_id" and op == ">=":
-                low = int(values[0])
-                tests.append(lambda i, low=low: i["id"] >= low)
+                tests.append(_at_least("id", int(values[0])))
             else:
                 return self._json({"errors": [f"fake Redmine: unsupported filter {field} {op}"]}, 422)
         if q.get("status_id") or q.get("updated_on"):
