@@ -132,6 +132,22 @@ item_assignees = Table(
     Index("ix_item_assignees_person", "person_id", "item_id"),
 )
 
+# One row per link an item states. `target` is the hub id (target_id) or the URL the tool
+# gave; `target_tool`/`target_key` is what that URL or URN names (hub/links.py), matched
+# against items' keys at read time, so a link resolves whichever side arrives first.
+item_links = Table(
+    "item_links",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("type", String(20), primary_key=True),
+    Column("target", String(1000), primary_key=True),
+    Column("target_id", String(320)),
+    Column("target_tool", String(50)),
+    Column("target_key", String(200)),
+    Index("ix_item_links_target_id", "target_id"),
+    Index("ix_item_links_target_key", "target_tool", "target_key"),
+)
+
 people = Table(
     "people",
     metadata,

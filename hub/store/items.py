@@ -53,12 +53,14 @@ from hub.db.tables import (
     cursors,
     item_assignees,
     item_labels,
+    item_links,
     items,
     people,
     person_identities,
     sources,
 )
-from hub.schema import ChangeOp, ItemDeletion, PersonRef, WorkItem, to_utc
+from hub.links import ref_from_url
+from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, WorkItem, to_utc
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
@@ -72,6 +74,23 @@ _serialize = WorkItem.__pydantic_serializer__.to_json
 _CHANGE_COLUMNS = ("seq", "item_id", "op", "fields", "at")
 _PEOPLE_COLUMNS = ("id", "name", "email", "created_at", "updated_at")
 _IDENTITY_COLUMNS = ("source", "native_id", "person_id", "name", "email")
+
+
+_LINK_COLUMNS = ("item_id", "type", "target", "target_id", "target_tool", "target_key")
+
+
+def _unique_links(links: Sequence[Link]) -> list[Link]:
+    seen: dict[tuple[str, str], Link] = {}
+    for link in links:
+        seen.setdefault((link.type.value, link.target_id or link.url or ""), link)
+    return list(seen.values())
+
+
+def link_row(item_id: str, link: Link) -> tuple[str, str, str, str | None, str | None, str | None]:
+    """The item_links row of one link: its hub target, or what its URL names (hub/links.py)."""
+    ref = ref_from_url(link.url) if link.url and not link.target_id else None
+    target = link.target_id or link.url or ""
+    return (item_id, link.type.value, target, link.target_id, ref.tool if ref else None, ref.key if ref else None)
 
 
 def utcnow() -> datetime:
@@ -526,7 +545,8 @@ class ItemStore:
         tombstoned: list[dict[str, Any]] = []  # stored items this batch only deleted
         label_rows: list[tuple[str, str]] = []
         assignee_rows: list[tuple[str, str]] = []
-        replaced: list[str] = []  # existing items whose label/assignee rows are rewritten
+        link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = []
+        replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
         for item_id, version in touched.items():
             cur = current[item_id]
             item = cur.item
@@ -565,6 +585,7 @@ class ItemStore:
             label_rows.extend((item_id, label) for label in dict.fromkeys(item.labels))
             person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
             assignee_rows.extend((item_id, pid) for pid in person_ids)
+            link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
         if tombstoned:
@@ -577,8 +598,10 @@ class ItemStore:
         if replaced:  # new items have no rows to delete: skip two statements for them
             conn.execute(delete(item_labels).where(self._any_of(item_labels.c.item_id, replaced)))
             conn.execute(delete(item_assignees).where(self._any_of(item_assignees.c.item_id, replaced)))
+            conn.execute(delete(item_links).where(self._any_of(item_links.c.item_id, replaced)))
         self._bulk.insert(conn, item_labels, ("item_id", "label"), label_rows)
         self._bulk.insert(conn, item_assignees, ("item_id", "person_id"), assignee_rows)
+        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
 
     def save_cursor(self, conn: Connection, checkpoint: Checkpoint, now: datetime | None = None) -> None:
         stmt = self._insert(cursors).values(

@@ -20,8 +20,18 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, exists, false, func, or_, select, tuple_
 
-from hub.db.tables import changes, item_assignees, item_labels, items, people, person_identities, sources
-from hub.schema import to_utc
+from hub.db.tables import (
+    changes,
+    item_assignees,
+    item_labels,
+    item_links,
+    items,
+    people,
+    person_identities,
+    sources,
+)
+from hub.links import INVERSE, normalise_key, ref_from_url
+from hub.schema import LinkType, to_utc
 from hub.store.items import READ_COLUMNS, item_document
 
 
@@ -56,19 +66,23 @@ class ItemQuery:
         return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-SORTS = ("updated_at", "-updated_at")
+SORTS = ("updated_at", "-updated_at", "rice_score", "-rice_score")
+SortValue = datetime | float
 
 
-def encode_cursor(fingerprint: str, updated_at: datetime, item_id: str) -> str:
-    payload = orjson.dumps({"f": fingerprint, "u": to_utc(updated_at).isoformat(), "i": item_id})
+def encode_cursor(fingerprint: str, value: SortValue, item_id: str) -> str:
+    """The opaque cursor after (sort value, id): a time (`u`) or a RICE score (`r`)."""
+    position: dict[str, Any] = {"u": to_utc(value).isoformat()} if isinstance(value, datetime) else {"r": float(value)}
+    payload = orjson.dumps({"f": fingerprint, **position, "i": item_id})
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, fingerprint: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str, fingerprint: str) -> tuple[SortValue, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        position = (to_utc(datetime.fromisoformat(data["u"])), str(data["i"]))
+        value: SortValue = to_utc(datetime.fromisoformat(data["u"])) if "u" in data else float(data["r"])
+        position = (value, str(data["i"]))
         owner = data["f"]
     except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeEncodeError) as exc:
         raise InvalidCursor("the cursor is not one this API issued") from exc
@@ -94,9 +108,11 @@ class ItemQueries:
         emails = [r.strip().lower() for r in refs if "@" in r]
         if emails:
             ids += conn.execute(select(people.c.id).where(people.c.email.in_(emails))).scalars().all()
-            ids += conn.execute(
-                select(person_identities.c.person_id).where(person_identities.c.email.in_(emails))
-            ).scalars().all()
+            ids += (
+                conn.execute(select(person_identities.c.person_id).where(person_identities.c.email.in_(emails)))
+                .scalars()
+                .all()
+            )
         return sorted(set(ids))
 
     def _conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
@@ -114,9 +130,7 @@ class ItemQueries:
         if query.container:
             cond.append(or_(items.c.container_id.in_(query.container), items.c.container_key.in_(query.container)))
         if query.label:
-            cond.append(
-                exists().where(item_labels.c.item_id == items.c.id, item_labels.c.label.in_(query.label))
-            )
+            cond.append(exists().where(item_labels.c.item_id == items.c.id, item_labels.c.label.in_(query.label)))
         if query.assignee:
             person_ids = self._person_ids(conn, query.assignee)
             cond.append(
@@ -138,33 +152,57 @@ class ItemQueries:
     def list_items(
         self, query: ItemQuery, *, sort: str = "-updated_at", limit: int = 50, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of items and the cursor of the next page (None on the last page)."""
+        """One page of items and the cursor of the next page (None on the last page).
+
+        Sorting by `rice_score` ranks the items that have a score (every RICE input mapped);
+        an item missing an input has none and says which in `rice.missing`.
+        """
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}")
         fingerprint = query.fingerprint(sort)
         descending = sort.startswith("-")
+        column = items.c.rice_score if sort.endswith("rice_score") else items.c.updated_at
         with self.engine.connect() as conn:
-            stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, items.c.updated_at)
+            stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
             conditions = self._conditions(conn, query)
+            if column is items.c.rice_score:
+                conditions.append(items.c.rice_score.is_not(None))
             if cursor:
-                after_time, after_id = decode_cursor(cursor, fingerprint)
-                position = tuple_(items.c.updated_at, items.c.id)
-                bound = tuple_(after_time, after_id)
+                after_value, after_id = decode_cursor(cursor, fingerprint)
+                if isinstance(after_value, datetime) != (column is items.c.updated_at):
+                    raise InvalidCursor("the cursor belongs to a query with another sort")
+                position = tuple_(column, items.c.id)
+                bound = tuple_(after_value, after_id)
                 conditions.append(position < bound if descending else position > bound)
             if conditions:
                 stmt = stmt.where(and_(*conditions))
-            order = (items.c.updated_at.desc(), items.c.id.desc()) if descending else (items.c.updated_at, items.c.id)
+            order = (column.desc(), items.c.id.desc()) if descending else (column, items.c.id)
             rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).all()
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            next_cursor = encode_cursor(fingerprint, last.updated_at, last.id)
-        return [item_document(row) for row in rows], next_cursor
+            next_cursor = None
+            if len(rows) > limit:
+                rows = rows[:limit]
+                last = rows[-1]
+                next_cursor = encode_cursor(fingerprint, last.sort_value, last.id)
+            docs = [item_document(row) for row in rows]
+            resolve_links(conn, docs)
+        return docs, next_cursor
+
+    def get_item(self, item_id: str, *, include_raw: bool = False) -> dict[str, Any] | None:
+        """One item (tombstoned or not) with its links resolved in both directions."""
+        cols = [*READ_COLUMNS, items.c.raw] if include_raw else list(READ_COLUMNS)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*cols).where(items.c.id == item_id)).first()
+            if row is None:
+                return None
+            doc = item_document(row, include_raw=include_raw)
+            resolve_links(conn, [doc])
+        return doc
 
     # ------------------------------------------------------------------ people
 
-    def list_people(self, *, limit: int = 50, after: str | None = None, email: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list_people(
+        self, *, limit: int = 50, after: str | None = None, email: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         with self.engine.connect() as conn:
             stmt = select(people.c.id, people.c.name, people.c.email).order_by(people.c.id).limit(limit + 1)
             if after:
@@ -179,7 +217,9 @@ class ItemQueries:
 
     def get_person(self, person_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(people.c.id, people.c.name, people.c.email).where(people.c.id == person_id)).all()
+            rows = conn.execute(
+                select(people.c.id, people.c.name, people.c.email).where(people.c.id == person_id)
+            ).all()
             found = self._with_identities(conn, rows)
         return found[0] if found else None
 
@@ -196,16 +236,16 @@ class ItemQueries:
         )
         for r in conn.execute(stmt):
             native_id = None if r.native_id.startswith("email:") else r.native_id
-            by_person[r.person_id].append({"source": r.source, "native_id": native_id, "name": r.name, "email": r.email})
+            by_person[r.person_id].append(
+                {"source": r.source, "native_id": native_id, "name": r.name, "email": r.email}
+            )
         return [{"id": r.id, "name": r.name, "email": r.email, "identities": by_person[r.id]} for r in rows]
 
     # ------------------------------------------------------------------ changes, sources
 
     def list_changes(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(changes).where(changes.c.seq > after).order_by(changes.c.seq).limit(limit)
-            ).all()
+            rows = conn.execute(select(changes).where(changes.c.seq > after).order_by(changes.c.seq).limit(limit)).all()
         return [
             {"seq": int(r.seq), "item_id": r.item_id, "op": r.op, "fields": orjson.loads(r.fields), "at": r.at}
             for r in rows
@@ -234,3 +274,60 @@ class ItemQueries:
 
     def get_source(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.list_sources() if s["name"] == name), None)
+
+
+def resolve_links(conn: Connection, docs: list[dict[str, Any]]) -> None:
+    """Complete the links of these item documents, in place, from what the store knows now.
+
+    - A link stated by URL or key gets the target's hub id once that item is stored.
+    - A link another item states about one of these appears here as its inverse
+      (a Jira issue shows `implements` for the Productboard feature it implements).
+    Both are read-time joins, so neither side has to arrive first.
+    """
+    if not docs:
+        return
+    by_id = {doc["id"]: doc for doc in docs}
+    wanted: set[tuple[str, str]] = set()
+    for doc in docs:
+        for link in doc.get("links") or []:
+            if not link.get("target_id") and link.get("url"):
+                ref = ref_from_url(link["url"])
+                if ref is not None:
+                    wanted.add(ref)
+    found: dict[tuple[str, str], str] = {}
+    if wanted:
+        rows = conn.execute(
+            select(items.c.id, items.c.tool, items.c.key).where(
+                tuple_(items.c.tool, items.c.key).in_(sorted(wanted)), items.c.deleted == false()
+            )
+        )
+        for r in rows:
+            found.setdefault((r.tool, r.key), r.id)
+    for doc in docs:
+        for link in doc.get("links") or []:
+            if not link.get("target_id") and link.get("url"):
+                ref = ref_from_url(link["url"])
+                if ref is not None and ref in found:
+                    link["target_id"] = found[ref]
+
+    own_refs = {(doc["tool"], normalise_key(doc["tool"], doc["key"])): doc["id"] for doc in docs if doc.get("key")}
+    incoming = select(
+        item_links.c.item_id,
+        item_links.c.type,
+        item_links.c.target_id,
+        item_links.c.target_tool,
+        item_links.c.target_key,
+    )
+    clauses = [item_links.c.target_id.in_(list(by_id))]
+    if own_refs:
+        clauses.append(tuple_(item_links.c.target_tool, item_links.c.target_key).in_(sorted(own_refs)))
+    for stated in conn.execute(incoming.where(or_(*clauses))):
+        target = (
+            stated.target_id if stated.target_id in by_id else own_refs.get((stated.target_tool, stated.target_key))
+        )
+        if target is None or target not in by_id or stated.item_id == target:
+            continue
+        inverse = INVERSE[LinkType(stated.type)].value
+        links = by_id[target].setdefault("links", [])
+        if not any(link.get("type") == inverse and link.get("target_id") == stated.item_id for link in links):
+            links.append({"type": inverse, "target_id": stated.item_id, "url": None})

@@ -63,9 +63,10 @@ def list_items(
     query: ItemQueryDep,
     store: StoreDep,
     limit: PageLimit,
-    sort: Annotated[Literal["updated_at", "-updated_at"], Query(description="By the tool's updated_at.")] = (
-        "-updated_at"
-    ),
+    sort: Annotated[
+        Literal["updated_at", "-updated_at", "rice_score", "-rice_score"],
+        Query(description="By the tool's updated_at, or by RICE score (lists only items that have one)."),
+    ] = "-updated_at",
     cursor: Annotated[CursorText | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
     """Items matching the filters, one keyset page at a time.
@@ -85,7 +86,7 @@ def get_item(
     include: Annotated[list[Literal["raw"]] | None, Query(description="`raw` adds the tool's payload.")] = None,
 ) -> Response:
     """One item by hub id, tombstoned or not."""
-    doc = store.items.get(item_id, include_raw="raw" in (include or []))
+    doc = store.queries.get_item(item_id, include_raw="raw" in (include or []))
     if doc is None:
         raise ProblemError(404, detail=f"no item with id {item_id!r}")
     return _json(doc)

@@ -105,6 +105,20 @@ def upgrade() -> None:
         batch_op.create_index("ix_items_updated", ["updated_at", "id"], unique=False)
 
     op.create_table(
+        "item_links",
+        sa.Column("item_id", sa.String(length=320), nullable=False),
+        sa.Column("type", sa.String(length=20), nullable=False),
+        sa.Column("target", sa.String(length=1000), nullable=False),
+        sa.Column("target_id", sa.String(length=320), nullable=True),
+        sa.Column("target_tool", sa.String(length=50), nullable=True),
+        sa.Column("target_key", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("item_id", "type", "target", name=op.f("pk_item_links")),
+    )
+    with op.batch_alter_table("item_links", schema=None) as batch_op:
+        batch_op.create_index("ix_item_links_target_id", ["target_id"], unique=False)
+        batch_op.create_index("ix_item_links_target_key", ["target_tool", "target_key"], unique=False)
+
+    op.create_table(
         "people",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
@@ -242,6 +256,11 @@ def downgrade() -> None:
     op.drop_table("sync_runs")
     op.drop_table("sources")
     op.drop_table("people")
+    with op.batch_alter_table("item_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_item_links_target_key")
+        batch_op.drop_index("ix_item_links_target_id")
+
+    op.drop_table("item_links")
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_index("ix_items_updated")
         batch_op.drop_index("ix_items_status_updated")
