@@ -184,11 +184,10 @@ class Rice(_Model):
     @property
     def score(self) -> float | None:
         """reach x impact x confidence / effort, or None while an input is missing."""
-        if self.missing:
+        reach, impact, confidence, effort = self.reach, self.impact, self.confidence, self.effort
+        if reach is None or impact is None or confidence is None or not effort:
             return None
-        assert self.reach is not None and self.impact is not None
-        assert self.confidence is not None and self.effort is not None
-        return self.reach * self.impact * self.confidence / self.effort
+        return reach * impact * confidence / effort
 
     @model_validator(mode="before")
     @classmethod

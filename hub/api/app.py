@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from hub import __version__
 from hub.api.deps import require_scope
 from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
-from hub.api.routes import changes, health, items, people, sources, sync, webhooks
+from hub.api.routes import changes, health, items, people, roadmap, sources, sync, webhooks
 from hub.config import HubConfig, load_config
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
@@ -87,7 +87,8 @@ def create_app(
         dependencies=[Depends(require_scope(Scope.read))],
         responses=problem_responses(401, 403, 500),
     )
-    for module in (items, people, sources, sync, changes):
+    # roadmap first: its /items/{id}/tree must match before items' /items/{id:path}.
+    for module in (roadmap, items, people, sources, sync, changes):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.schema import Change, Person, WorkItem
+from hub.schema import Change, ItemKind, Link, Person, Status, WorkItem
 
 
 class ItemPublic(WorkItem):
@@ -118,3 +118,51 @@ class SyncStarted(BaseModel):
 class WebhookAccepted(BaseModel):
     delivery_id: str = Field(description="The tool's delivery id (or a hash of the body when it sends none).")
     duplicate: bool = Field(description="True when this delivery was received before; it has no second effect.")
+
+
+class ItemSummary(BaseModel):
+    """The few fields of an item that rollups and trees show."""
+
+    id: str
+    source: str
+    tool: str
+    key: str | None
+    title: str
+    kind: ItemKind
+    status: Status
+    url: str | None
+    updated_at: AwareDatetime
+
+
+class RoadmapProgress(BaseModel):
+    by_count: float | None = Field(description="Done / (all - cancelled) delivery items; null when there are none.")
+    by_estimate: float | None = Field(description="Estimate of done items / estimate of all non-cancelled ones.")
+    estimate_done: float
+    estimate_total: float
+    estimated_items: int = Field(description="Delivery items that carry an estimate.")
+
+
+class RoadmapEntry(BaseModel):
+    item: ItemSummary
+    delivery_total: int = Field(description="Delivery items covered (children and implementers, any depth).")
+    by_status: dict[str, int] = Field(description="Delivery items per status category.")
+    progress: RoadmapProgress
+    blocked: list[str] = Field(description="Open delivery items blocked by an open (or unknown) item.")
+    newest_activity: AwareDatetime = Field(description="Latest tool update of the item or anything it covers.")
+    delivery_items: list[ItemSummary]
+
+
+class UncoveredItems(BaseModel):
+    count: int = Field(description="Delivery items no roadmap item covers.")
+    items: list[ItemSummary] = Field(description="The most recently updated of them.")
+
+
+class Roadmap(BaseModel):
+    roadmap: list[RoadmapEntry]
+    uncovered: UncoveredItems
+
+
+class TreeNode(ItemSummary):
+    via: str | None = Field(description="How the parent covers it: parent, implemented_by or implements.")
+    links: list[Link]
+    children: list[TreeNode]
