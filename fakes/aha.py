@@ -79,6 +79,9 @@ _USERS = [
 ]
 _WORDS = ["roadmap", "export", "billing", "search", "sync", "alerts", "mobile", "onboarding", "SSO", "reports"]
 _THIN = ("id", "reference_num", "name", "created_at", "url", "resource")
+# `edit`/`add` changes read by name while building a record (`status` = the workflow status
+# name); every other change key replaces the record field of that name.
+_DERIVED_CHANGES = ("name", "status")
 
 
 @dataclass
@@ -173,6 +176,8 @@ class FakeAha:
         return self.now
 
     def edit(self, native_id: str, **changes: Any) -> dict[str, Any]:
+        """Change a record (default: its name): `name`, `status` (workflow status name), or any
+        record field served as is (`integration_fields=[...]`, `epic=None` ...)."""
         rec = self._rec(native_id)
         rec.changes.update(changes or {"name": f"Edited {SINGULAR[rec.kind]} {rec.number} at {_iso(self.now)}"})
         rec.updated = self._tick()
@@ -182,6 +187,7 @@ class FakeAha:
         self._rec(native_id).deleted = True
 
     def add(self, **changes: Any) -> dict[str, Any]:
+        """A new record (`kind`: features by default); `changes` as for `edit`."""
         kind = str(changes.pop("kind", "features"))
         return self._full(self._append(kind, self._tick(), dict(changes)))
 
@@ -372,6 +378,8 @@ class FakeAha:
             feature = self._earlier(rec, "features")
             if rec.number % 5 == 0 and feature is not None:
                 out["feature"] = self._ref(feature)
+        # Any other change replaces that record field as served (e.g. `integration_fields`, `epic`).
+        out.update({k: v for k, v in rec.changes.items() if k not in _DERIVED_CHANGES})
         return out
 
     # -------------------------------------------------------- HTTP

@@ -265,6 +265,13 @@ class FakeProductboard:
         """Put a feature into one release (None: take it out of all)."""
         self.assignments[feature_id] = {release_id} if release_id else set()
 
+    def connect_jira(self, feature_id: str, issue_key: str | None, issue_id: str | None = None) -> None:
+        """Connect a feature to one Jira issue through the Jira integration (None: disconnect)."""
+        if issue_key is None:
+            self.jira.pop(feature_id, None)
+        else:
+            self.jira[feature_id] = (issue_key, issue_id or str(10000 + self._count))
+
     def set_value(self, field_name: str, feature_id: str, value: Any) -> None:
         field = next(f for f in self.custom_fields if f["name"] == field_name)
         if value is None:

@@ -95,8 +95,9 @@ def test_detail_answers_map_to_values_taken_from_them(name: str) -> None:
         assert item.custom["fields"]["expected_completion_date"] == "2019-01-01"
     if key == "epic":
         assert item.parent_id == f"acme-aha:{raw['initiative']['id']}"
-        assert item.custom["jira_keys"] == ["JRA-1222223"]  # a key without a stored URL: no link
-        assert item.links == []
+        assert item.custom["jira_keys"] == ["JRA-1222223"]
+        # A key without a stored URL links by the URN the hub resolves by key.
+        assert [(link.type.value, link.url) for link in item.links] == [("implemented_by", "jira:JRA-1222223")]
     if "duplicate_of" in raw:
         assert ("duplicates", f"acme-aha:{raw['duplicate_of']['id']}") in [
             (link.type.value, link.target_id) for link in item.links

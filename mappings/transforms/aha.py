@@ -130,7 +130,7 @@ def aha_links(
 
     - `integration_fields` of `services` (default: jira) -> `implemented_by` with the `url` Aha!
       stored; a Jira `key` without a url becomes `{jira_base_url}/browse/{key}` when
-      `jira_base_url` is given, else no link (the key stays in `custom.jira_keys`);
+      `jira_base_url` is given, else the URN `jira:{key}` (the hub resolves it by key);
     - `duplicate_of {id}` (a merged idea) -> `duplicates` the idea it was merged into;
     - `feature` / `epic` of an idea (promoted) -> `implemented_by` that record.
     """
@@ -147,8 +147,8 @@ def aha_links(
             keys.append(v)
     base = (jira_base_url or "").rstrip("/")
     for key in keys:
-        if base and not any(u.rstrip("/").endswith("/" + key) for u in urls):
-            urls.append(f"{base}/browse/{key}")
+        if not any(u.rstrip("/").endswith("/" + key) for u in urls):
+            urls.append(f"{base}/browse/{key}" if base else f"jira:{key}")
     links += [{"type": "implemented_by", "url": u} for u in dict.fromkeys(urls)]
     original = value.get("duplicate_of")
     if isinstance(original, dict) and original.get("id") is not None:
