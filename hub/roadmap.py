@@ -234,6 +234,16 @@ class RoadmapService:
             resolve_links(conn, [graph.docs[r] for r in roots])
             graph.expand(roots)
             below = {root: graph.descendants(root) for root in roots}
+            covered_ids = {i for ids in below.values() for i in ids}
+            resolve_links(conn, [graph.docs[i] for i in covered_ids])
+            # A blocker may sit outside every roadmap item's subtree: read it from the store
+            # (a blocker that is not stored at all stays unknown, and counts as open).
+            graph.load(
+                link["target_id"]
+                for i in covered_ids
+                for link in graph.docs[i].get("links") or []
+                if link.get("type") == "blocked_by" and link.get("target_id")
+            )
             rows = [rollup(graph.docs, graph.docs[root], below[root]) for root in roots]
             covered = {i for ids in below.values() for i in ids if graph.docs[i]["kind"] in DELIVERY_KINDS}
             uncovered = self._uncovered(conn, covered, uncovered_limit)

@@ -369,14 +369,6 @@ def test_roadmap_progress_per_feature(scenario: Scenario) -> None:
     assert scenario.names([i["id"] for i in uncovered["items"]]) == {"PROJ-8", "gh#3"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hub/roadmap.py rollup() looks a blocked_by target up in the roadmap graph's docs only "
-        "(roadmap items and what they cover); a blocker that is stored and done but under no roadmap "
-        "item (PROJ-8) is taken for unknown, so PROJ-7 is reported blocked"
-    ),
-)
 def test_blocker_outside_every_roadmap_item_still_counts_as_known(scenario: Scenario) -> None:
     """PROJ-7 is blocked by PROJ-8, which is stored and done but under no roadmap item: PROJ-7 is
     not blocked, so neither feature above it lists a blocked item."""
