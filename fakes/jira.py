@@ -9,6 +9,8 @@ issues cost a few megabytes. Endpoints (the shapes follow Jira Cloud's v3 API):
 - `GET /rest/api/3/search/jql`        enhanced search, `nextPageToken` paging, `fields`,
                                       the JQL subset connectors emit (see `_parse_jql`)
 - `GET /rest/api/3/issue/{idOrKey}`   one issue, 404 when deleted
+- `GET /rest/api/3/issue/{idOrKey}/remotelink`  the issue's remote links (none unless set with
+                                      `set_remote_links`), `globalId` to pick one; 404 when deleted
 
 JQL date literals are read in the API user's time zone, as Jira does, so a connector that
 sends UTC times unconverted re-reads or misses records. Control methods (`edit`, `delete`,
@@ -117,6 +119,8 @@ _WORDS = [
 ]
 _LABELS = ["backend", "frontend", "ux", "tech-debt", "customer", "q3-goal", "security", "performance"]
 
+_GITHUB_ISSUE = re.compile(r"^https?://github\.com/(?P<repo>[^/]+/[^/]+)/issues/(?P<num>\d+)")
+_SITE = re.compile(r"^https?://(?P<host>[^/?#]+)")
 _JQL_ORDER = re.compile(r"\s+ORDER\s+BY\s+(?P<order>.+?)\s*$", re.IGNORECASE)
 _JQL_UPDATED = re.compile(r'\bupdated\s*>=\s*"(?P<when>[^"]+)"', re.IGNORECASE)
 _JQL_PROJECT_IN = re.compile(r"\bproject\s+in\s*\((?P<keys>[^)]*)\)", re.IGNORECASE)
@@ -213,6 +217,8 @@ class FakeJira:
         self._last_idx = issues
         self._delivery = itertools.count(1)
         self._sprints: dict[tuple[str, int, bool], dict[str, Any]] = {}
+        self._remote_links: dict[int, list[dict[str, Any]]] = {}  # idx -> remote link objects
+        self._remote_link_ids = itertools.count(10000)
         self._users = [
             {
                 "accountId": f"5b10a2844c20165700ede{k:03d}",
@@ -308,6 +314,66 @@ class FakeJira:
         self._changed[idx] = (ms, dict(changes))
         bisect.insort(self._changed_keys, (ms, idx))
         return self._issue(idx)
+
+    def set_remote_links(
+        self,
+        native_id: str,
+        links: list[str | dict[str, Any]],
+        *,
+        relationship: str | None = None,
+        touch: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Replace an issue's remote links. A URL becomes the object Jira stores for a link made
+        through the API/UI (`{id, self, globalId, relationship?, object: {url, title, icon},
+        application?}`, with GitHub's application for github.com URLs); a dict is taken as the
+        whole remote link object. `relationship` applies to every URL given (None: no
+        relationship, as for a plain web link). `touch` bumps `updated`, so an incremental sync
+        sees the issue again (Jira's own behaviour here is not documented: a full resync is the
+        safe way to pick up remote links added without any other change)."""
+        idx = self._idx(native_id)
+        if idx is None:
+            raise KeyError(native_id)
+        key = self._issue(idx)["key"]
+        made: list[dict[str, Any]] = []
+        for link in links:
+            if isinstance(link, dict):
+                made.append(dict(link))
+                continue
+            link_id = next(self._remote_link_ids)
+            github = _GITHUB_ISSUE.match(link)
+            site = _SITE.match(link)
+            obj: dict[str, Any] = {
+                "url": link,
+                "title": f"{github['repo']}#{github['num']}" if github else link,
+                "icon": {"url16x16": f"{site.group(0)}/favicon.ico", "title": site["host"]} if site else {},
+            }
+            made_link: dict[str, Any] = {
+                "id": link_id,
+                "self": f"{self.base_url}{API}/issue/{key}/remotelink/{link_id}",
+                "globalId": f"system={link}",
+                "object": obj,
+            }
+            if relationship is not None:
+                made_link["relationship"] = relationship
+            if github:
+                made_link["application"] = {"type": "com.github.integration", "name": "GitHub"}
+            made.append(made_link)
+        if made:
+            self._remote_links[idx] = made
+        else:
+            self._remote_links.pop(idx, None)
+        if touch:
+            old = self._changed.pop(idx, None)
+            if old:
+                self._changed_keys.remove((old[0], idx))
+            ms = self._tick()
+            self._changed[idx] = (ms, dict(old[1]) if old else {})
+            bisect.insort(self._changed_keys, (ms, idx))
+        return [dict(link) for link in made]
+
+    def remote_links(self, native_id: str) -> list[dict[str, Any]]:
+        idx = self._idx(native_id)
+        return [] if idx is None else [dict(link) for link in self._remote_links.get(idx, [])]
 
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["fields"]["updated"]).astimezone(UTC)
@@ -717,6 +783,24 @@ class FakeJira:
         fields = [f.strip() for f in fields_param.split(",")] if fields_param else None
         return self._json(self._select(self._issue(idx), fields))
 
+    async def _get_remote_links(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        idx = self._idx(request.path_params["id_or_key"])
+        if idx is None:
+            return self._json(
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}},
+                404,
+            )
+        links = self._remote_links.get(idx, [])
+        global_id = request.query_params.get("globalId")
+        if global_id is not None:
+            hit = next((link for link in links if link.get("globalId") == global_id), None)
+            if hit is None:
+                return self._json({"errorMessages": ["No remote link with the given global ID."], "errors": {}}, 404)
+            return self._json(hit)
+        return self._json(links)
+
     def _starlette(self) -> Starlette:
         return Starlette(
             routes=[
@@ -724,6 +808,7 @@ class FakeJira:
                 Route(f"{API}/field", self._fields),
                 Route(f"{API}/search/jql", self._search),
                 Route(API + "/issue/{id_or_key}", self._get_issue),
+                Route(API + "/issue/{id_or_key}/remotelink", self._get_remote_links),
             ]
         )
 

@@ -28,6 +28,15 @@ class JiraConfig(ConnectorConfig):
     fields: list[str] = Field(
         default_factory=list, description="Extra fields to fetch, by id (customfield_10042) or display name."
     )
+    remote_links: bool = Field(
+        default=False,
+        description=(
+            "Read each changed issue's remote links (GET /rest/api/3/issue/{id}/remotelink: web links, "
+            "GitHub/GitLab/Confluence links) and map their URLs to links. Jira's search does not return "
+            "remote links, so this costs one extra request per changed issue (and issue webhooks become "
+            "refetches); off by default."
+        ),
+    )
     webhook_unsigned: bool = Field(
         default=False,
         description=(

@@ -5,12 +5,14 @@ API reference (REST v3):
 - issue:  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
 - fields: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get
 - myself: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
+- remote links: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-remote-links/#api-rest-api-3-issue-issueidorkey-remotelink-get
 - rate limits: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
 - webhooks: https://developer.atlassian.com/cloud/jira/platform/webhooks/
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
@@ -43,6 +45,7 @@ SEARCH = "/rest/api/3/search/jql"
 FIELDS = "/rest/api/3/field"
 MYSELF = "/rest/api/3/myself"
 ISSUE = "/rest/api/3/issue/{}"
+REMOTE_LINKS = "/rest/api/3/issue/{}/remotelink"
 
 # The navigable fields the mapping reads. Asking for them explicitly (rather than `*all`)
 # keeps pages small: comments, worklogs and attachments can be megabytes per issue.
@@ -273,12 +276,50 @@ class JiraConnector(Connector):
                 if updated is not None:
                     state.observe(updated, str(issue["id"]))
             paginator.advance(response, data)
+            if self.config.remote_links:
+                await self.attach_remote_links(issues)
             yield Page(records=issues, cursor=state.serialize() or cursor)
 
     async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
         fields = ",".join(await self.request_fields())
         data, _ = await self.http.get_json(ISSUE.format(native_id), {"fields": fields}, allow_404=True)
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        if self.config.remote_links:
+            await self.attach_remote_links([data])
+        return data
+
+    async def remote_links(self, issue_id: str) -> list[dict[str, Any]]:
+        """`GET /rest/api/3/issue/{id}/remotelink`: the issue's remote links as the API returns them,
+        `{id, globalId?, relationship?, object: {url, title, ...}, application?: {type, name}}`.
+        A 404 (the issue is gone or hidden from this user) counts as no links."""
+        path = REMOTE_LINKS.format(issue_id)
+        data, _ = await self.http.get_json(path, allow_404=True)
+        if data is None:
+            return []
+        if isinstance(data, dict):  # the single-link answer (asked with globalId); accepted all the same
+            data = [data]
+        if not isinstance(data, list):
+            raise ConnectorError(f"{self.name}: {path} did not return a list of remote links")
+        return [link for link in data if isinstance(link, dict)]
+
+    async def attach_remote_links(self, issues: list[dict[str, Any]]) -> None:
+        """Set `issue["_opshub"]["remote_links"]` on each issue, one request per issue, run
+        concurrently (the source's `max_concurrency` bounds them). The first failure cancels the
+        rest and propagates as it is, so the page fails the way a failed search page does."""
+        if not issues:
+            return
+        tasks = [asyncio.ensure_future(self.remote_links(str(issue["id"]))) for issue in issues]
+        try:
+            found = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for issue, links in zip(issues, found, strict=True):
+            extra = issue.get("_opshub")
+            issue["_opshub"] = {**(extra if isinstance(extra, dict) else {}), "remote_links": links}
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope, cheaply: `fields=id` and large pages."""
@@ -332,7 +373,8 @@ class JiraConnector(Connector):
         store's upsert-if-newer on `fields.updated` keeps a late delivery from rolling anything
         back. Refetching instead would cost one API call per event and fail during the very rate
         limit storms webhooks help with. Comment and link events change no field we store on the
-        delivered issue bean reliably, so they ask for a refetch.
+        delivered issue bean reliably, so they ask for a refetch. With `remote_links` on, issue
+        created/updated are refetches too (see `_events`).
         """
         try:
             payload = orjson.loads(body)
@@ -354,6 +396,12 @@ class JiraConnector(Connector):
             if self.config.projects and project and project not in self.config.projects:
                 return [IgnoreEvent(f"issue {issue.get('key')} is in project {project}, outside this source's scope")]
             if not isinstance(issue.get("fields"), dict) or "updated" not in issue["fields"]:
+                return [RefetchRecord(issue_id)]
+            if self.config.remote_links:
+                # The delivered issue bean carries no remote links (Jira never includes them in an
+                # issue representation). Upserting it would map to an item without the remote-link
+                # links the last sync stored, and being newer it would replace that item: the links
+                # would vanish until the next sync. A refetch reads the issue and its remote links.
                 return [RefetchRecord(issue_id)]
             return [UpsertRecord(issue)]
         if event == "jira:issue_deleted":

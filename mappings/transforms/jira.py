@@ -1,4 +1,4 @@
-"""Jira Cloud transforms: people, sprints, fix versions, issue links, browse URLs, epic links.
+"""Jira Cloud transforms: people, sprints, fix versions, issue and remote links, browse URLs, epic links.
 
 Shapes follow Jira Cloud REST v3 (`GET /rest/api/3/search/jql`, `/issue/{key}`) and the
 v2-style issue inside webhook deliveries, which differ in places (sprints as strings in old
@@ -176,6 +176,78 @@ def jira_links(
             continue
         out.append({"type": kind, "target_id": f"{ctx.source}:{target['id']}"})
     return out or None
+
+
+# Remote link `relationship` text (case-folded) -> link type. Jira stores whatever text the
+# creator sent (the UI's web links send none; Confluence sends "mentioned in"), so anything not
+# in the table, and a missing relationship, becomes the `other` type (default `relates`).
+DEFAULT_REMOTE_RELATIONSHIPS: dict[str, str] = {
+    "implements": "implements",
+    "is implemented by": "implemented_by",
+    "implemented by": "implemented_by",
+    "blocks": "blocks",
+    "is blocked by": "blocked_by",
+    "blocked by": "blocked_by",
+    "duplicates": "duplicates",
+    "is duplicated by": "duplicated_by",
+    "duplicated by": "duplicated_by",
+    "relates to": "relates",
+}
+
+
+@transform("jira_remote_links")
+def jira_remote_links(
+    value: Any, ctx: MappingContext, relationships: dict[str, str] | None = None, other: str | None = "relates"
+) -> list[dict[str, Any]] | None:
+    """Remote links (`GET /rest/api/3/issue/{id}/remotelink`, which the connector puts in
+    `_opshub.remote_links`) as links by URL: `{type, url: object.url}`, http(s) URLs only.
+
+    The type comes from the link's `relationship` text through `DEFAULT_REMOTE_RELATIONSHIPS`,
+    to which `relationships` adds or replaces entries (text -> link type); text in neither, or
+    no relationship, becomes `other` (None = dropped). The hub resolves URLs that name another
+    tool's item (a GitHub issue URL ...) to that item's hub id once it is stored.
+    """
+    if not isinstance(value, list):
+        return None
+    table = DEFAULT_REMOTE_RELATIONSHIPS
+    if relationships:
+        table = {**table, **{str(k).strip().casefold(): v for k, v in relationships.items()}}
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for link in value:
+        if not isinstance(link, dict) or not isinstance(link.get("object"), dict):
+            continue
+        url = link["object"].get("url")
+        if not isinstance(url, str) or not url.strip().lower().startswith(("https://", "http://")):
+            continue
+        url = url.strip()
+        relationship = link.get("relationship")
+        kind = table.get(relationship.strip().casefold()) if isinstance(relationship, str) else None
+        kind = kind or other
+        if kind is None or (kind, url) in seen:
+            continue
+        seen.add((kind, url))
+        out.append({"type": kind, "url": url})
+    return out or None
+
+
+@transform("jira_all_links")
+def jira_all_links(
+    value: Any,
+    ctx: MappingContext,
+    types: dict[str, list[str]] | None = None,
+    other: str | None = "relates",
+    relationships: dict[str, str] | None = None,
+    remote_other: str | None = "relates",
+) -> list[dict[str, Any]] | None:
+    """`{issuelinks: [...], remote_links: [...]}` -> issue links (`jira_links`, args `types`,
+    `other`) followed by remote links (`jira_remote_links`, args `relationships`, and
+    `remote_other` for its `other`)."""
+    if not isinstance(value, dict):
+        return None
+    links = jira_links(value.get("issuelinks"), ctx, types=types, other=other) or []
+    links += jira_remote_links(value.get("remote_links"), ctx, relationships=relationships, other=remote_other) or []
+    return links or None
 
 
 @transform("jira_browse_url")
