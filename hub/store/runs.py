@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from hub.db.tables import sources, sync_runs
 from hub.store.items import utcnow
@@ -111,13 +111,20 @@ class RunStore:
             )
         return run_id
 
-    def heartbeat(self, run_id: str, counts: dict[str, Any], cursor: str | None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(sync_runs)
-                .where(sync_runs.c.id == run_id)
-                .values(heartbeat_at=utcnow(), counts=orjson.dumps(counts).decode(), cursor=cursor)
-            )
+    def heartbeat(
+        self, run_id: str, counts: dict[str, Any], cursor: str | None, *, conn: Connection | None = None
+    ) -> None:
+        """Record progress; with `conn`, inside the caller's transaction (the page's own)."""
+        stmt = (
+            update(sync_runs)
+            .where(sync_runs.c.id == run_id)
+            .values(heartbeat_at=utcnow(), counts=orjson.dumps(counts).decode(), cursor=cursor)
+        )
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self.engine.begin() as own:
+            own.execute(stmt)
 
     def finish(
         self,
