@@ -40,7 +40,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -48,6 +48,7 @@ import httpx
 import orjson
 
 from connectors.aha.config import RECORD_TYPES, AhaConfig
+from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -136,25 +137,6 @@ AUDITABLE: dict[str, str] = {
 _PREFIX = re.compile(r"^([A-Z][A-Z0-9]*)-")
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer ...` added per request, so the key never sits in client headers."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def _updated(record: Mapping[str, Any]) -> datetime | None:
     value = record.get("updated_at")
     if not isinstance(value, str):
@@ -223,7 +205,7 @@ class AhaConnector(Connector):
         self.http = SourceClient.for_source(
             name,
             config,
-            auth=_BearerAuth(config.api_key.get_secret_value()),
+            auth=BearerAuth(config.api_key.get_secret_value()),
             auth_hint=(
                 f"sources.{name}.api_key: an Aha! API key (Settings > Personal > Developer > API keys) of a user "
                 f"who can see the workspaces {', '.join(config.products)}"
@@ -349,7 +331,7 @@ class AhaConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set one in sources.{self.name}.webhook_secret and "
                 f"send it in the {self.config.webhook_header} header (Aha! signs nothing)"
             )
-        value = _header(headers, self.config.webhook_header)
+        value = header_value(headers, self.config.webhook_header)
         if not value:
             raise WebhookRejected(f"missing {self.config.webhook_header} header")
         given = value.strip()

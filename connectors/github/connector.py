@@ -28,13 +28,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
 import orjson
 
+from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -85,17 +86,6 @@ UPSERT_ACTIONS = frozenset(
 )
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer ...` added per request, so the token never sits in client headers."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
 def _secondary_limit(response: httpx.Response) -> bool:
     return response.status_code == 403 and b"secondary rate limit" in response.content.lower()
 
@@ -114,14 +104,6 @@ def secondary_limit_hint(response: httpx.Response, now: float) -> float | None:
     """A secondary limit without `retry-after`: GitHub asks for at least a minute's pause."""
     if _secondary_limit(response) and "retry-after" not in response.headers:
         return SECONDARY_LIMIT_WAIT
-    return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
     return None
 
 
@@ -197,7 +179,7 @@ class GitHubConnector(Connector):
         self.http = SourceClient.for_source(
             name,
             config,
-            auth=_BearerAuth(config.token.get_secret_value()),
+            auth=BearerAuth(config.token.get_secret_value()),
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": config.api_version},
             auth_hint=(
                 f"sources.{name}.token: a GitHub token with read access to issues (fine-grained: "
@@ -352,7 +334,7 @@ class GitHubConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set the same secret in the GitHub webhook and in "
                 f"sources.{self.name}.webhook_secret"
             )
-        signature = _header(headers, "X-Hub-Signature-256")
+        signature = header_value(headers, "X-Hub-Signature-256")
         if not signature:
             raise WebhookRejected("missing X-Hub-Signature-256 header")
         method, _, given = signature.partition("=")
@@ -377,8 +359,8 @@ class GitHubConnector(Connector):
             raise ValueError(f"webhook body is not JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise ValueError("webhook body is not a JSON object")
-        delivery_id = _header(headers, "X-GitHub-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
-        event = (_header(headers, "X-GitHub-Event") or "").strip()
+        delivery_id = header_value(headers, "X-GitHub-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        event = (header_value(headers, "X-GitHub-Event") or "").strip()
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
 
     def _events(self, event: str, payload: dict[str, Any]) -> list[WebhookEvent]:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from connectors.auth import header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -75,14 +76,6 @@ class _TokenAuth(httpx.Auth):
         else:
             request.headers["PRIVATE-TOKEN"] = self._token
         yield request
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
 
 
 def _ref(id_or_path: str | int) -> str:
@@ -302,7 +295,7 @@ class GitLabConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set the same secret token in the GitLab webhook and "
                 f"in sources.{self.name}.webhook_secret"
             )
-        given = _header(headers, "X-Gitlab-Token")
+        given = header_value(headers, "X-Gitlab-Token")
         if not given:
             raise WebhookRejected("missing X-Gitlab-Token header")
         if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
@@ -314,8 +307,8 @@ class GitLabConnector(Connector):
         """GitLab's signing token (Standard Webhooks): `webhook-signature: v1,<base64 HMAC-SHA256
         of "{webhook-id}.{webhook-timestamp}.{body}">`, timestamp within 5 minutes of now.
         https://www.standardwebhooks.com/ (a `whsec_` token is the base64 of the key)."""
-        msg_id, stamp = _header(headers, "webhook-id"), _header(headers, "webhook-timestamp")
-        signatures = _header(headers, "webhook-signature")
+        msg_id, stamp = header_value(headers, "webhook-id"), header_value(headers, "webhook-timestamp")
+        signatures = header_value(headers, "webhook-signature")
         if not (msg_id and stamp and signatures):
             raise WebhookRejected("missing webhook-id, webhook-timestamp or webhook-signature header")
         try:
@@ -350,11 +343,11 @@ class GitLabConnector(Connector):
         if not isinstance(payload, dict):
             raise ValueError("webhook body is not a JSON object")
         delivery_id = (
-            _header(headers, "Idempotency-Key")
-            or _header(headers, "X-Gitlab-Event-UUID")
+            header_value(headers, "Idempotency-Key")
+            or header_value(headers, "X-Gitlab-Event-UUID")
             or "sha256:" + hashlib.sha256(body).hexdigest()
         )
-        event = (_header(headers, "X-Gitlab-Event") or "").strip()
+        event = (header_value(headers, "X-Gitlab-Event") or "").strip()
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
 
     def _events(self, event: str, payload: dict[str, Any]) -> list[WebhookEvent]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import orjson
 
+from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -93,25 +94,6 @@ COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_delet
 LINK_EVENTS = frozenset({"issuelink_created", "issuelink_deleted"})
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer ...` added per request, so the token never sits in client headers."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 class JiraConnector(Connector):
     tool: ClassVar[str] = "jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
@@ -133,7 +115,7 @@ class JiraConnector(Connector):
         super().__init__(name, config, transport=transport, sleep=sleep)
         auth: httpx.Auth
         if config.bearer_token is not None:
-            auth = _BearerAuth(config.bearer_token.get_secret_value())
+            auth = BearerAuth(config.bearer_token.get_secret_value())
             hint = (
                 f"sources.{name}.bearer_token: an OAuth 2.0 access token with read:jira-work and read:jira-user "
                 f"scopes, for a user allowed to browse the projects in scope"
@@ -355,7 +337,7 @@ class JiraConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set the same secret in the Jira webhook and in "
                 f"sources.{self.name}.webhook_secret (or webhook_unsigned = true if the endpoint is protected otherwise)"
             )
-        signature = _header(headers, "X-Hub-Signature")
+        signature = header_value(headers, "X-Hub-Signature")
         if not signature:
             raise WebhookRejected("missing X-Hub-Signature header")
         method, _, given = signature.partition("=")
@@ -382,7 +364,9 @@ class JiraConnector(Connector):
             raise ValueError(f"webhook body is not JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise ValueError("webhook body is not a JSON object")
-        delivery_id = _header(headers, "X-Atlassian-Webhook-Identifier") or "sha256:" + hashlib.sha256(body).hexdigest()
+        delivery_id = (
+            header_value(headers, "X-Atlassian-Webhook-Identifier") or "sha256:" + hashlib.sha256(body).hexdigest()
+        )
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

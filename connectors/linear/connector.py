@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from connectors.auth import header_value
 from connectors.base import (
     AuthFailed,
     Connector,
@@ -98,14 +99,6 @@ def rate_limit_hint(response: httpx.Response, now: float) -> float | None:
         return max(waits[k] for k in exhausted)
     if waits and is_rate_limited(response):
         return max(waits.values())
-    return None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
     return None
 
 
@@ -285,7 +278,7 @@ class LinearConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: copy the webhook's signing secret from Linear "
                 f"(Settings > API > Webhooks) into sources.{self.name}.webhook_secret"
             )
-        given = _header(headers, "Linear-Signature")
+        given = header_value(headers, "Linear-Signature")
         if not given:
             raise WebhookRejected("missing Linear-Signature header")
         expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
@@ -320,7 +313,7 @@ class LinearConnector(Connector):
             raise ValueError(f"webhook body is not JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise ValueError("webhook body is not a JSON object")
-        delivery_id = _header(headers, "Linear-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        delivery_id = header_value(headers, "Linear-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

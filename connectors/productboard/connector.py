@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -51,6 +51,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 import orjson
 
+from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -93,25 +94,6 @@ LINKED_EVENTS = {
 }
 
 
-class _BearerAuth(httpx.Auth):
-    """`Authorization: Bearer ...` added per request, so the token never sits in client headers."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 @dataclass
 class Auxiliary:
     """What a run joins onto features: read once per run (fetch) or per `aux_ttl` (fetch_one)."""
@@ -151,7 +133,7 @@ class ProductboardConnector(Connector):
         self.http = SourceClient.for_source(
             name,
             config,
-            auth=_BearerAuth(config.token.get_secret_value()),
+            auth=BearerAuth(config.token.get_secret_value()),
             headers={"X-Version": API_VERSION},
             auth_hint=(
                 f"sources.{name}.token: a Productboard Public API access token "
@@ -443,7 +425,7 @@ class ProductboardConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: create the Productboard webhook with "
                 f"notification.headers.authorization set, and put the same value in sources.{self.name}.webhook_secret"
             )
-        given = _header(headers, "Authorization")
+        given = header_value(headers, "Authorization")
         if not given:
             raise WebhookRejected("missing Authorization header")
         if not hmac.compare_digest(given.strip().encode(), secret.get_secret_value().strip().encode()):
