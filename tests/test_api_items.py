@@ -234,20 +234,33 @@ def test_list_documents_are_the_public_item_shape(client: TestClient, store: Sto
 # ---------------------------------------------------------------- cursor under concurrent writes
 
 
+# Filters that drive the page from another index than items' updated_at: an assignee or label
+# (their side tables' copies of updated_at) and containers (id and key branches joined).
+TRAVERSAL_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"label": ["alpha", "gamma"]},
+    {"container": ["c1", "K2"]},
+    {"assignee": "alice@example.com"},
+    {"assignee": "alice@example.com", "label": "gamma", "container": "c0"},
+]
+
+
 @pytest.mark.parametrize("sort", ["updated_at", "-updated_at"])
 @pytest.mark.parametrize("rng_seed", [1, 2, 3])
+@pytest.mark.parametrize("filters", TRAVERSAL_FILTERS, ids=[str(f) for f in TRAVERSAL_FILTERS])
 def test_cursor_returns_every_unwritten_item_exactly_once_despite_writes(
-    client: TestClient, store: Store, sort: str, rng_seed: int
+    client: TestClient, store: Store, sort: str, rng_seed: int, filters: dict[str, Any]
 ) -> None:
     rng = random.Random(rng_seed)
-    seed(store, count=40)
+    seeded = seed(store, count=40)
     start_ids = set(_ids(fetch_all(client, {}, limit=100)))
+    matching = set(_ids(fetch_all(client, filters, limit=100)))
     written: set[str] = set()
     seen: list[str] = []
     cursor: str | None = None
     fresh = 1000
     for _ in range(100):
-        params: dict[str, Any] = {"sort": sort, "limit": 6}
+        params: dict[str, Any] = {**filters, "sort": sort, "limit": 3 if filters else 6}
         if cursor:
             params["cursor"] = cursor
         body = client.get("/v1/items", params=params).json()
@@ -266,10 +279,13 @@ def test_cursor_returns_every_unwritten_item_exactly_once_despite_writes(
                 ops.append(ItemDeletion(source=source, native_id=native, deleted_at=datetime(2030, 1, 1).astimezone()))
             else:
                 shift = rng.choice([-10_000, 10_000, rng.randint(-30, 30)])
-                ops.append(make_item(native, source=source, minutes=100_000 + shift, title=f"moved {n}"))
+                # Every field but the time and title kept: the item stays in (or out of) the filter.
+                moved_at = BASE_TIME + timedelta(minutes=100_000 + shift)
+                ops.append(seeded.items[victim].model_copy(update={"updated_at": moved_at, "title": f"moved {n}"}))
             written.add(victim)
         fresh += 1
-        new = make_item(fresh, minutes=rng.randint(0, 25))
+        new_at = BASE_TIME + timedelta(minutes=rng.randint(0, 25))
+        new = _seed_item(fresh).model_copy(update={"updated_at": new_at})
         ops.append(new)
         written.add(new.id)
         result = store.items.apply(ops)
@@ -279,8 +295,12 @@ def test_cursor_returns_every_unwritten_item_exactly_once_despite_writes(
 
     untouched = start_ids - written
     assert untouched, "the test must leave some items unwritten"
+    assert matching & untouched, "the filter must match some unwritten items"
     for item_id in untouched:
-        assert seen.count(item_id) == 1, item_id
+        assert seen.count(item_id) == (1 if item_id in matching else 0), item_id
+    # Unwritten items keep their sort key, so they come in the requested order across pages.
+    order = [(seeded.items[i].updated_at, i) for i in seen if i in untouched]
+    assert order == sorted(order, reverse=sort.startswith("-"))
 
 
 def test_cursor_from_another_query_or_sort_is_a_400(client: TestClient, store: Store) -> None:

@@ -105,8 +105,8 @@ items = Table(
     Index("ix_items_source_updated", "source", "updated_at", "id"),
     Index("ix_items_kind_updated", "kind", "updated_at", "id"),
     Index("ix_items_status_updated", "status_category", "updated_at", "id"),
-    Index("ix_items_container", "container_id", "updated_at"),
-    Index("ix_items_container_key", "container_key", "updated_at"),
+    Index("ix_items_container", "container_id", "updated_at", "id"),
+    Index("ix_items_container_key", "container_key", "updated_at", "id"),
     Index("ix_items_parent", "parent_id"),
     Index("ix_items_key", "key"),
     Index("ix_items_rice", "rice_score", "id"),
@@ -116,12 +116,16 @@ items = Table(
 # transaction as the item row, and items are never hard-deleted (tombstones). A foreign key
 # would only add a per-row check, which measured as about half the cost of these inserts
 # on PostgreSQL (store.apply's throughput target is 10,000 items/s).
+# `updated_at` is a copy of the item's, written with the row (store.apply rewrites the rows on
+# every upsert; a tombstone keeps updated_at). It lets a label or assignee filter walk its
+# (value, updated_at, item_id) index in page order instead of probing every item in turn.
 item_labels = Table(
     "item_labels",
     metadata,
     Column("item_id", String(320), primary_key=True),
     Column("label", String(255), primary_key=True),
-    Index("ix_item_labels_label", "label", "item_id"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_item_labels_label", "label", "updated_at", "item_id"),
 )
 
 item_assignees = Table(
@@ -129,7 +133,8 @@ item_assignees = Table(
     metadata,
     Column("item_id", String(320), primary_key=True),
     Column("person_id", String(64), primary_key=True),
-    Index("ix_item_assignees_person", "person_id", "item_id"),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_item_assignees_person", "person_id", "updated_at", "item_id"),
 )
 
 # One row per link an item states. `target` is the hub id (target_id) or the URL the tool

@@ -517,7 +517,8 @@ class ItemStore:
             )
             by_email[ref.email] = person_id
             return person_id
-        # Merge: this identity's person becomes the email owner's.
+        # Merge: this identity's person becomes the email owner's. The moved assignee rows keep
+        # their updated_at (their item's), so the (person_id, updated_at, item_id) index stays right.
         conn.execute(update(person_identities).where(where_ident).values(email=ref.email, person_id=owner))
         old = person_id
         still_used = conn.execute(select(exists().where(ident.person_id == old))).scalar()
@@ -543,18 +544,20 @@ class ItemStore:
         synced_at = t(now)
         rows: list[tuple[Any, ...]] = []
         tombstoned: list[dict[str, Any]] = []  # stored items this batch only deleted
-        label_rows: list[tuple[str, str]] = []
-        assignee_rows: list[tuple[str, str]] = []
+        label_rows: list[tuple[str, str, Any]] = []  # (item_id, label, updated_at)
+        assignee_rows: list[tuple[str, str, Any]] = []  # (item_id, person_id, updated_at)
         link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = []
         replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
         for item_id, version in touched.items():
             cur = current[item_id]
             item = cur.item
             if item is None:
-                # Only the tombstone changed: the document, labels and assignees stay.
+                # Only the tombstone changed: the document, labels and assignees stay, and so
+                # does updated_at, which their rows copy (they stay in step).
                 tombstoned.append({"i": item_id, "d": cur.deleted_at, "v": version, "s": now})
                 continue
             container, rice = item.container, item.rice
+            updated_at = t(cur.updated_at)
             rows.append(
                 (  # in _ITEM_COLUMNS order
                     item_id,
@@ -571,7 +574,7 @@ class ItemStore:
                     item.parent_id,
                     rice.score if rice else None,
                     t(item.created_at),
-                    t(cur.updated_at),
+                    updated_at,
                     cur.deleted,
                     t(cur.deleted_at),
                     version,
@@ -582,9 +585,10 @@ class ItemStore:
             )
             if not cur.is_new:
                 replaced.append(item_id)
-            label_rows.extend((item_id, label) for label in dict.fromkeys(item.labels))
+            # The side rows carry the item's updated_at (the list queries walk them in page order).
+            label_rows.extend((item_id, label, updated_at) for label in dict.fromkeys(item.labels))
             person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
-            assignee_rows.extend((item_id, pid) for pid in person_ids)
+            assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
@@ -599,8 +603,8 @@ class ItemStore:
             conn.execute(delete(item_labels).where(self._any_of(item_labels.c.item_id, replaced)))
             conn.execute(delete(item_assignees).where(self._any_of(item_assignees.c.item_id, replaced)))
             conn.execute(delete(item_links).where(self._any_of(item_links.c.item_id, replaced)))
-        self._bulk.insert(conn, item_labels, ("item_id", "label"), label_rows)
-        self._bulk.insert(conn, item_assignees, ("item_id", "person_id"), assignee_rows)
+        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
+        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
         self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
 
     def save_cursor(self, conn: Connection, checkpoint: Checkpoint, now: datetime | None = None) -> None:

@@ -18,7 +18,20 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, exists, false, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from hub.db.tables import (
     changes,
@@ -115,7 +128,17 @@ class ItemQueries:
             )
         return sorted(set(ids))
 
-    def _conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
+    def _conditions(
+        self,
+        query: ItemQuery,
+        person_ids: list[str],
+        *,
+        time_column: ColumnElement[Any] = items.c.updated_at,
+        skip: frozenset[str] = frozenset(),
+    ) -> list[ColumnElement[bool]]:
+        """The WHERE terms of `query` on `items`, leaving out the filters in `skip` (the one a
+        keyed query drives from); updated_after/before bound `time_column`, a copy of
+        items.updated_at in a side table when the query walks that table's index."""
         cond: list[ColumnElement[bool]] = []
         for column, values in (
             (items.c.source, query.source),
@@ -127,21 +150,20 @@ class ItemQueries:
         ):
             if values:
                 cond.append(column.in_(values) if len(values) > 1 else column == values[0])
-        if query.container:
+        if query.container and "container" not in skip:
             cond.append(or_(items.c.container_id.in_(query.container), items.c.container_key.in_(query.container)))
-        if query.label:
+        if query.label and "label" not in skip:
             cond.append(exists().where(item_labels.c.item_id == items.c.id, item_labels.c.label.in_(query.label)))
-        if query.assignee:
-            person_ids = self._person_ids(conn, query.assignee)
+        if query.assignee and "assignee" not in skip:
             cond.append(
                 exists().where(item_assignees.c.item_id == items.c.id, item_assignees.c.person_id.in_(person_ids))
                 if person_ids
                 else false()
             )
         if query.updated_after is not None:
-            cond.append(items.c.updated_at > to_utc(query.updated_after))
+            cond.append(time_column > to_utc(query.updated_after))
         if query.updated_before is not None:
-            cond.append(items.c.updated_at < to_utc(query.updated_before))
+            cond.append(time_column < to_utc(query.updated_before))
         if query.q:
             pattern = _like_pattern(query.q)
             cond.append(or_(items.c.key.ilike(pattern, escape="\\"), items.c.title.ilike(pattern, escape="\\")))
@@ -162,22 +184,21 @@ class ItemQueries:
         fingerprint = query.fingerprint(sort)
         descending = sort.startswith("-")
         column = items.c.rice_score if sort.endswith("rice_score") else items.c.updated_at
+        after: tuple[SortValue, str] | None = None
+        if cursor:
+            after = decode_cursor(cursor, fingerprint)
+            if isinstance(after[0], datetime) != (column is items.c.updated_at):
+                raise InvalidCursor("the cursor belongs to a query with another sort")
         with self.engine.connect() as conn:
-            stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
-            conditions = self._conditions(conn, query)
-            if column is items.c.rice_score:
-                conditions.append(items.c.rice_score.is_not(None))
-            if cursor:
-                after_value, after_id = decode_cursor(cursor, fingerprint)
-                if isinstance(after_value, datetime) != (column is items.c.updated_at):
-                    raise InvalidCursor("the cursor belongs to a query with another sort")
-                position = tuple_(column, items.c.id)
-                bound = tuple_(after_value, after_id)
-                conditions.append(position < bound if descending else position > bound)
-            if conditions:
-                stmt = stmt.where(and_(*conditions))
-            order = (column.desc(), items.c.id.desc()) if descending else (column, items.c.id)
-            rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).all()
+            person_ids = self._person_ids(conn, query.assignee) if query.assignee else []
+            keyed = column is items.c.updated_at and (
+                bool(person_ids) or bool(query.label) or (bool(query.container) and not query.assignee)
+            )
+            if keyed:
+                stmt = self._keyed_page(query, person_ids, descending, limit, after)
+            else:
+                stmt = self._plain_page(query, person_ids, column, descending, limit, after)
+            rows = conn.execute(stmt).all()
             next_cursor = None
             if len(rows) > limit:
                 rows = rows[:limit]
@@ -186,6 +207,102 @@ class ItemQueries:
             docs = [item_document(row) for row in rows]
             resolve_links(conn, docs)
         return docs, next_cursor
+
+    def _plain_page(
+        self,
+        query: ItemQuery,
+        person_ids: list[str],
+        column: ColumnElement[Any],
+        descending: bool,
+        limit: int,
+        after: tuple[SortValue, str] | None,
+    ) -> Select[Any]:
+        """One statement on `items` in (sort value, id) order: the sort's own index, or the
+        index of a plain equality filter, with the other filters checked row by row."""
+        stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
+        conditions = self._conditions(query, person_ids)
+        if column is items.c.rice_score:
+            conditions.append(items.c.rice_score.is_not(None))
+        if after is not None:
+            position = tuple_(column, items.c.id)
+            bound = tuple_(after[0], after[1])
+            conditions.append(position < bound if descending else position > bound)
+        if conditions:
+            stmt = stmt.where(and_(*conditions))
+        order = (column.desc(), items.c.id.desc()) if descending else (column, items.c.id)
+        return stmt.order_by(*order).limit(limit + 1)
+
+    def _keyed_page(
+        self,
+        query: ItemQuery,
+        person_ids: list[str],
+        descending: bool,
+        limit: int,
+        after: tuple[SortValue, str] | None,
+    ) -> Select[Any]:
+        """A page sorted by updated_at, driven from the index of one filter's values.
+
+        The query walks (value, updated_at, id) for each value of the driving filter: an
+        assignee (`item_assignees`), else a label (`item_labels`), else a container
+        (`items.container_id` and `items.container_key`). Each value is one branch, ordered
+        and limited to the page on its own index; the branches are joined with UNION ALL and
+        the page is the first limit+1 distinct (updated_at, id) of them. An item in several
+        branches (two matching labels) has the same (updated_at, id) in each, so it appears
+        once. The other filters (the non-driving label or assignee as EXISTS) are checked on
+        the joined items row. The keyset bound applies per branch, so pages keep the plain
+        query's semantics: every item not written during a traversal comes back exactly once.
+        """
+        branches: list[tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[bool], str]] = []
+        if person_ids:
+            a = item_assignees.alias("s")
+            branches = [(a, a.c.item_id, a.c.updated_at, a.c.person_id == p, "assignee") for p in person_ids]
+        elif query.label:
+            lb = item_labels.alias("s")
+            labels = list(dict.fromkeys(query.label))
+            branches = [(lb, lb.c.item_id, lb.c.updated_at, lb.c.label == v, "label") for v in labels]
+        else:
+            values = list(dict.fromkeys(query.container))
+            # A container value matches container_id or container_key; the key branches leave
+            # out items whose container_id matched already, so no item is in two branches.
+            other_id = or_(items.c.container_id.is_(None), items.c.container_id.not_in(values))
+            branches = [(None, items.c.id, items.c.updated_at, items.c.container_id == v, "container") for v in values]
+            branches += [
+                (None, items.c.id, items.c.updated_at, and_(items.c.container_key == v, other_id), "container")
+                for v in values
+            ]
+
+        selects: list[Select[Any]] = []
+        for side, id_col, time_col, match, driving in branches:
+            conditions = [match, *self._conditions(query, person_ids, time_column=time_col, skip=frozenset({driving}))]
+            if after is not None:
+                position = tuple_(time_col, id_col)
+                bound = tuple_(after[0], after[1])
+                conditions.append(position < bound if descending else position > bound)
+            source = items if side is None else side.join(items, items.c.id == id_col)
+            order = (time_col.desc(), id_col.desc()) if descending else (time_col, id_col)
+            selects.append(
+                select(id_col.label("id"), time_col.label("sort_value"))
+                .select_from(source)
+                .where(and_(*conditions))
+                .order_by(*order)
+                .limit(limit + 1)
+            )
+        if len(selects) == 1:
+            page = selects[0].subquery("page")
+        else:
+            # SQLite takes no ORDER BY/LIMIT on a compound's members: each is a subquery.
+            members = [select(sub.c.id, sub.c.sort_value) for sub in (s.subquery() for s in selects)]
+            merged = union_all(*members).subquery("merged")
+            order = (merged.c.sort_value.desc(), merged.c.id.desc()) if descending else (merged.c.sort_value, merged.c.id)
+            page = (
+                select(merged.c.id, merged.c.sort_value).distinct().order_by(*order).limit(limit + 1).subquery("page")
+            )
+        order = (page.c.sort_value.desc(), page.c.id.desc()) if descending else (page.c.sort_value, page.c.id)
+        return (
+            select(*READ_COLUMNS, items.c.id, page.c.sort_value)
+            .select_from(page.join(items, items.c.id == page.c.id))
+            .order_by(*order)
+        )
 
     def get_item(self, item_id: str, *, include_raw: bool = False) -> dict[str, Any] | None:
         """One item (tombstoned or not) with its links resolved in both directions."""

@@ -83,10 +83,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_items_container", ["container_id", "updated_at"], unique=False
+            "ix_items_container", ["container_id", "updated_at", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_items_container_key", ["container_key", "updated_at"], unique=False
+            "ix_items_container_key", ["container_key", "updated_at", "id"], unique=False
         )
         batch_op.create_index("ix_items_key", ["key"], unique=False)
         batch_op.create_index(
@@ -191,22 +191,24 @@ def upgrade() -> None:
         "item_assignees",
         sa.Column("item_id", sa.String(length=320), nullable=False),
         sa.Column("person_id", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("item_id", "person_id", name=op.f("pk_item_assignees")),
     )
     with op.batch_alter_table("item_assignees", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_item_assignees_person", ["person_id", "item_id"], unique=False
+            "ix_item_assignees_person", ["person_id", "updated_at", "item_id"], unique=False
         )
 
     op.create_table(
         "item_labels",
         sa.Column("item_id", sa.String(length=320), nullable=False),
         sa.Column("label", sa.String(length=255), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("item_id", "label", name=op.f("pk_item_labels")),
     )
     with op.batch_alter_table("item_labels", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_item_labels_label", ["label", "item_id"], unique=False
+            "ix_item_labels_label", ["label", "updated_at", "item_id"], unique=False
         )
 
     op.create_table(
