@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -201,6 +202,102 @@ class RelayCursorPaginator(Paginator[str]):
         return str(cursor)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RowKey = tuple[str, str]
+
+
+class UpdatedSinceWindow:
+    """Paging a list sorted by update time, ascending, as a keyset on time (Redmine, GitHub,
+    GitLab's offset mode): every request asks `updated >= anchor` from the window's start.
+
+    Why not plain offset or page-number paging: over a list sorted by update time it is not
+    safe. A record edited while we page jumps to the end of the list, every row after its old
+    place moves up one, and the row that crosses the page boundary is never read. The run's
+    final cursor then lies past that row (the edited record is the newest), so the incremental
+    overlap does not bring it back either, and upsert-if-newer cannot recover a row that was
+    never read. Anchoring each request on the newest time read so far makes edits and
+    deletions behind the anchor harmless: they cannot shift unread rows out of reach.
+
+    - `anchor` (floored to the tool's filter `resolution`) and `offset` are what the next
+      request asks for; the offset only grows while one anchor holds more than a page of rows
+      (bulk edits) and is always a whole number of pages (`page_number` for `page=N` tools).
+    - Rows at the anchor come again: they are recognised by a key (id, update time as sent) and
+      dropped by `take`, never counted twice. A tool whose `>=` is fuzzy (Redmine's means
+      "later than the second before") may also send rows of the previous step: the keys of
+      the last two resolution steps before the anchor are kept for that.
+    - The repeated-page guard: an offset step that answers exactly the rows of the step before
+      (a server that ignores the paging parameters) raises `RepeatedPageToken`.
+    """
+
+    def __init__(
+        self,
+        since: datetime | None,
+        *,
+        page_size: int,
+        resolution: timedelta = timedelta(seconds=1),
+        what: str = "the list",
+    ) -> None:
+        self.page_size = page_size
+        self.resolution = resolution
+        self.what = what
+        self.anchor = self.floor(since) if since is not None else None
+        self.offset = 0
+        self.has_more = True
+        self._seen: dict[RowKey, datetime | None] = {}
+        self._previous: set[RowKey] = set()
+
+    def floor(self, when: datetime) -> datetime:
+        """`when` rounded down to the filter's resolution (a filter never asks for later)."""
+        step = self.resolution // timedelta(microseconds=1)
+        micros = (when - _EPOCH) // timedelta(microseconds=1)
+        return _EPOCH + timedelta(microseconds=micros - micros % step)
+
+    @property
+    def page_number(self) -> int:
+        """The 1-based page number of `offset`, for tools that take `page=N`."""
+        return self.offset // self.page_size + 1
+
+    def take(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        key: Callable[[dict[str, Any]], RowKey],
+        updated: Callable[[dict[str, Any]], datetime | None],
+        more: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rows of one answer not read before, in order; moves the window on.
+
+        `more`: whether the tool says another page follows (a total, a next link, a next-page
+        header); None means a full page may have a successor.
+        """
+        keys = [key(row) for row in rows]
+        if self.offset > 0 and rows and set(keys) == self._previous:
+            raise RepeatedPageToken(
+                f"{self.what}: offset {self.offset} after {self.anchor} answered the page it gave before; stopping"
+            )
+        self._previous = set(keys)
+        fresh: list[dict[str, Any]] = []
+        for row, row_key in zip(rows, keys, strict=True):
+            if row_key not in self._seen:
+                fresh.append(row)
+            when = updated(row)
+            self._seen[row_key] = self.floor(when) if when is not None else None
+        if more is False or (more is None and len(rows) < self.page_size) or not rows:
+            self.has_more = False
+            return fresh
+        when = updated(rows[-1])
+        last = self.floor(when) if when is not None else None
+        if last is None or (self.anchor is not None and last <= self.anchor):
+            # Still inside the anchor's step(s): never move the anchor back (a fuzzy `>=` can
+            # end a page on the step before); take the next page of this window instead.
+            self.offset += len(rows)
+        else:
+            self.anchor, self.offset = last, 0
+            keep_from = last - 2 * self.resolution
+            self._seen = {k: t for k, t in self._seen.items() if t is not None and t >= keep_from}
+        return fresh
+
+
 __all__ = [
     "LinkHeaderPaginator",
     "OffsetPaginator",
@@ -209,5 +306,6 @@ __all__ = [
     "Paginator",
     "RelayCursorPaginator",
     "RepeatedPageToken",
+    "UpdatedSinceWindow",
     "dig",
 ]

@@ -385,6 +385,9 @@ class FakeGitHub:
                 )
         per_page = max(1, min(100, self._int(q.get("per_page"), 30)))
         page = max(1, self._int(q.get("page"), 1))
+        if self.stuck_paging:
+            # A server (or proxy) that drops the paging parameters: always the first page.
+            since, page = None, 1
         items = [i for i in self._items if i.repo == repo and not i.deleted]
         if since is not None:
             items = [i for i in items if i.updated >= since]

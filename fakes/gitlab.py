@@ -392,7 +392,8 @@ class FakeGitLab:
             return self._json({"error": "sort does not have a valid value"}, 400)
         per_page = max(1, min(100, self._int(q.get("per_page"), 20)))
         items = [i for i in self._items if i.project_id in project_ids and not i.deleted]
-        if q.get("updated_after"):
+        offset_stuck = self.stuck_paging and q.get("pagination") != "keyset"
+        if q.get("updated_after") and not offset_stuck:  # stuck: the paging parameters are dropped
             try:
                 after = _parse_ms(q["updated_after"])
             except ValueError:
@@ -410,7 +411,7 @@ class FakeGitLab:
             if not keyset_allowed:
                 return self._json({"error": "Keyset pagination is not yet available for this type of request"}, 405)
             return self._keyset(request, items, per_page, by_updated)
-        page = max(1, self._int(q.get("page"), 1))
+        page = 1 if offset_stuck else max(1, self._int(q.get("page"), 1))
         total = len(items)
         pages = max(1, -(-total // per_page))
         chunk = [self._issue(i) for i in items[(page - 1) * per_page : page * per_page]]

@@ -91,30 +91,76 @@ def test_config_needs_exactly_one_scope_and_real_repository_names() -> None:
 # ---------------------------------------------------------------- pulling
 
 
+def serve_issues(rows: list[dict[str, Any]]) -> Any:
+    """A respx side effect answering like GitHub: `since` (inclusive, whole seconds) over the
+    rows sorted by update time, `per_page` and `page`, a `Link` next while pages remain."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        since = params.get("since")
+        chosen = sorted((r for r in rows if since is None or r["updated_at"] >= since), key=lambda r: r["updated_at"])
+        per_page, page = int(params.get("per_page", "30")), int(params.get("page", "1"))
+        chunk = chosen[(page - 1) * per_page : page * per_page]
+        more = page * per_page < len(chosen)
+        headers = {"Link": f'<{request.url.copy_set_param("page", str(page + 1))}>; rel="next"'} if more else {}
+        return httpx.Response(200, json=chunk, headers=headers)
+
+    return answer
+
+
 @respx.mock
-async def test_pull_requests_are_dropped_and_pages_follow_the_link_header() -> None:
-    first = respx.get(f"{API}/repos/octo/api/issues").mock(
-        return_value=httpx.Response(
-            200,
-            json=[
-                issue(1, 1, "2025-01-01T00:00:00Z"),
-                issue(2, 2, "2025-01-01T00:00:01Z", pull_request={"url": "x"}),
-            ],
-            headers={"Link": f'<{API}/repositories/9/issues?page=2>; rel="next"'},
-        )
-    )
-    second = respx.get(f"{API}/repositories/9/issues", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=[issue(3, 3, "2025-01-01T00:00:02Z")])
-    )
-    async with connector() as gh:
+async def test_pull_requests_are_dropped_and_each_page_starts_at_the_newest_second_read() -> None:
+    rows = [
+        issue(1, 1, "2025-01-01T00:00:00Z"),
+        issue(2, 2, "2025-01-01T00:00:01Z", pull_request={"url": "x"}),
+        issue(3, 3, "2025-01-01T00:00:02Z"),
+        issue(4, 4, "2025-01-01T00:00:02Z"),
+        issue(5, 5, "2025-01-01T00:00:03Z"),
+    ]
+    route = respx.get(f"{API}/repos/octo/api/issues").mock(side_effect=serve_issues(rows))
+    async with connector(page_size=2) as gh:
         pages = [page async for page in gh.fetch(None)]
-    assert [r["id"] for p in pages for r in p.records] == [1, 3]
-    assert first.calls[0].request.url.params["state"] == "all"
-    assert first.calls[0].request.url.params["sort"] == "updated"
-    assert first.calls[0].request.url.params["direction"] == "asc"
-    assert first.calls[0].request.headers["authorization"] == "Bearer ghp_test"
-    assert first.calls[0].request.headers["x-github-api-version"] == "2022-11-28"
-    assert second.called
+    assert [r["id"] for p in pages for r in p.records] == [1, 3, 4, 5]
+    first = route.calls[0].request
+    assert first.url.params["state"] == "all"
+    assert first.url.params["sort"] == "updated"
+    assert first.url.params["direction"] == "asc"
+    assert "since" not in first.url.params
+    assert first.headers["authorization"] == "Bearer ghp_test"
+    assert first.headers["x-github-api-version"] == "2022-11-28"
+    # The pull request counts in the page; the next page starts at its second (re-read, dropped).
+    # Second 02 fills a whole page (3, 4): its next page is asked by number.
+    asked = [(c.request.url.params.get("since"), c.request.url.params.get("page")) for c in route.calls]
+    assert asked == [
+        (None, None),
+        ("2025-01-01T00:00:01Z", None),
+        ("2025-01-01T00:00:02Z", None),
+        ("2025-01-01T00:00:02Z", "2"),
+    ]
+
+
+@respx.mock
+async def test_an_edit_behind_the_page_boundary_skips_nothing() -> None:
+    rows = [issue(n, n, f"2025-01-01T00:00:{n:02d}Z") for n in range(1, 8)]
+    route = respx.get(f"{API}/repos/octo/api/issues").mock(side_effect=serve_issues(rows))
+    seen: list[int] = []
+    async with connector(page_size=3) as gh:
+        async for page in gh.fetch(None):
+            seen.extend(r["id"] for r in page.records)
+            rows[0]["updated_at"] = f"2025-01-01T00:01:{len(route.calls):02d}Z"  # issue 1 edited: moves to the end
+    assert set(seen) == set(range(1, 8))
+
+
+@respx.mock
+async def test_a_second_with_more_than_a_page_of_issues_is_paged_by_number() -> None:
+    rows = [issue(n, n, "2025-01-01T00:00:05Z") for n in range(1, 6)] + [issue(9, 9, "2025-01-01T00:00:06Z")]
+    route = respx.get(f"{API}/repos/octo/api/issues").mock(side_effect=serve_issues(rows))
+    async with connector(page_size=2) as gh:
+        records = [r async for page in gh.fetch(None) for r in page.records]
+    assert sorted(r["id"] for r in records) == [1, 2, 3, 4, 5, 9]
+    assert len(records) == 6
+    asked = [(c.request.url.params.get("since"), c.request.url.params.get("page")) for c in route.calls]
+    assert asked[1:3] == [("2025-01-01T00:00:05Z", None), ("2025-01-01T00:00:05Z", "2")]
 
 
 @respx.mock
@@ -332,7 +378,7 @@ def test_a_transfer_to_a_repository_outside_the_scope_only_deletes() -> None:
 
 
 @respx.mock
-async def test_real_2024_issue_list_drops_its_pull_requests_and_follows_its_link_header() -> None:
+async def test_real_2024_issue_list_drops_its_pull_requests_and_pages_on_by_since() -> None:
     folder = shared_fixtures("github")
     items = json.loads((folder / "rest-list-repo-issues-2024-mixed-with-prs.pygithub-replay.json").read_text())
     meta = json.loads(
@@ -340,20 +386,20 @@ async def test_real_2024_issue_list_drops_its_pull_requests_and_follows_its_link
     )
     # the recorded headers describe the wire (gzip, length): keep GitHub's own ones
     headers = {k: v for k, v in meta["response_headers"] if k.lower() == "link" or k.lower().startswith("x-")}
-    respx.get(f"{API}/repos/PyGithub/PyGithub/issues").mock(
-        return_value=httpx.Response(200, json=items, headers=headers)
-    )
-    page2 = respx.get(f"{API}/repositories/3544490/issues", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=[])
-    )
-    async with connector(repositories=["PyGithub/PyGithub"]) as gh:
+    assert 'rel="next"' in headers.get("Link", headers.get("link", ""))
+    route = respx.get(f"{API}/repos/PyGithub/PyGithub/issues")
+    # The recorded page answers the first request; the follow-up (since the newest second
+    # read) finds nothing newer.
+    route.side_effect = [httpx.Response(200, json=items, headers=headers), httpx.Response(200, json=[])]
+    async with connector(repositories=["PyGithub/PyGithub"], page_size=30) as gh:
         records = [r async for page in gh.fetch(None) for r in page.records]
     assert len(items) == 30
     assert len(records) == 21 == len([i for i in items if "pull_request" not in i])
     assert all("pull_request" not in r for r in records)
     # one repository: its items pass through in the order GitHub sent them
     assert records == [i for i in items if "pull_request" not in i]
-    assert page2.called
+    assert route.call_count == 2
+    assert route.calls[1].request.url.params["since"] == items[-1]["updated_at"]
 
 
 @respx.mock

@@ -72,25 +72,56 @@ def test_config_scope_ids_and_paths() -> None:
 # ---------------------------------------------------------------- pulling
 
 
+def serve_issues(rows: list[dict[str, Any]]) -> Any:
+    """A respx side effect answering like GitLab's offset pagination: `updated_after`
+    (inclusive) over the rows sorted by `updated_at`, `per_page`, `page`, `x-next-page`."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        after = params.get("updated_after")
+        chosen = sorted((r for r in rows if after is None or r["updated_at"] >= after), key=lambda r: r["updated_at"])
+        per_page, page = int(params.get("per_page", "20")), int(params.get("page", "1"))
+        more = page * per_page < len(chosen)
+        headers = {"x-page": str(page), "x-next-page": str(page + 1) if more else ""}
+        return httpx.Response(200, json=chosen[(page - 1) * per_page : page * per_page], headers=headers)
+
+    return answer
+
+
 @respx.mock
-async def test_offset_pages_follow_x_next_page_with_updated_after() -> None:
-    route = respx.get(f"{API}/projects/acme%2Fapi/issues").mock(
-        side_effect=[
-            httpx.Response(200, json=[issue(1, 1, "2025-01-01T00:00:00.000Z")], headers={"x-next-page": "2"}),
-            httpx.Response(200, json=[issue(2, 2, "2025-01-02T00:00:00.000Z")], headers={"x-next-page": ""}),
-        ]
-    )
-    async with connector(projects=["acme/api"], overlap="0s") as gl:
+async def test_offset_pages_start_at_the_newest_millisecond_read_with_updated_after() -> None:
+    rows = [
+        issue(1, 1, "2025-01-01T00:00:00.000Z"),
+        issue(2, 2, "2025-01-01T00:00:01.000Z"),
+        issue(3, 3, "2025-01-01T00:00:02.500Z"),
+    ]
+    route = respx.get(f"{API}/projects/acme%2Fapi/issues").mock(side_effect=serve_issues(rows))
+    async with connector(projects=["acme/api"], overlap="0s", page_size=2) as gl:
         pages = [page async for page in gl.fetch(None)]
-        assert [r["id"] for p in pages for r in p.records] == [1, 2]
+        assert [r["id"] for p in pages for r in p.records] == [1, 2, 3]
         first = route.calls[0].request
         assert first.url.raw_path.startswith(b"/api/v4/projects/acme%2Fapi/issues")
         assert first.headers["private-token"] == "glpat-x"
         assert first.url.params["order_by"] == "updated_at" and first.url.params["sort"] == "asc"
-        assert route.calls[1].request.url.params["page"] == "2"
-        route.side_effect = [httpx.Response(200, json=[])]
+        assert "updated_after" not in first.url.params
+        # The next page is asked from the newest time read (that row comes again and is dropped).
+        assert route.calls[1].request.url.params["updated_after"] == "2025-01-01T00:00:01.000Z"
+        assert "page" not in route.calls[1].request.url.params
+        assert route.call_count == 2
         [page async for page in gl.fetch(pages[-1].cursor)]
-    assert route.calls[-1].request.url.params["updated_after"] == "2025-01-02T00:00:00.000Z"
+    assert route.calls[-1].request.url.params["updated_after"] == "2025-01-01T00:00:02.500Z"
+
+
+@respx.mock
+async def test_offset_paging_skips_nothing_when_an_issue_read_is_edited() -> None:
+    rows = [issue(n, n, f"2025-01-01T00:00:{n:02d}.000Z") for n in range(1, 8)]
+    route = respx.get(f"{API}/projects/acme%2Fapi/issues").mock(side_effect=serve_issues(rows))
+    seen: list[int] = []
+    async with connector(projects=["acme/api"], page_size=3) as gl:
+        async for page in gl.fetch(None):
+            seen.extend(r["id"] for r in page.records)
+            rows[0]["updated_at"] = f"2025-01-01T00:01:{len(route.calls):02d}.000Z"  # moves to the end
+    assert set(seen) == set(range(1, 8))
 
 
 @respx.mock

@@ -16,6 +16,7 @@ from connectors.paging import (
     PageTokenPaginator,
     RelayCursorPaginator,
     RepeatedPageToken,
+    UpdatedSinceWindow,
 )
 
 
@@ -189,3 +190,110 @@ def test_parse_duration() -> None:
     assert parse_duration(30) == timedelta(seconds=30)
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("five minutes")
+
+
+# ---------------------------------------------------------------- UpdatedSinceWindow
+
+W0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def row(ident: int, seconds: float) -> dict[str, Any]:
+    return {"id": ident, "updated": W0 + timedelta(seconds=seconds)}
+
+
+def _key(r: dict[str, Any]) -> tuple[str, str]:
+    return str(r["id"]), r["updated"].isoformat()
+
+
+def _updated(r: dict[str, Any]) -> datetime:
+    return r["updated"]  # type: ignore[no-any-return]
+
+
+class TimeSortedList:
+    """A tool's list sorted by update time: `updated >= anchor` (optionally fuzzy: from the
+    second before), paged by offset. Records can be edited between requests."""
+
+    def __init__(self, rows: list[dict[str, Any]], *, fuzzy: bool = False) -> None:
+        self.rows = rows
+        self.fuzzy = fuzzy
+        self.requests = 0
+
+    def answer(self, anchor: datetime | None, offset: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        self.requests += 1
+        low = None if anchor is None else anchor - timedelta(seconds=1 if self.fuzzy else 0)
+        chosen = sorted(
+            (r for r in self.rows if low is None or r["updated"] > low or (not self.fuzzy and r["updated"] >= low)),
+            key=lambda r: (r["updated"], r["id"]),
+        )
+        return chosen[offset : offset + limit], offset + limit < len(chosen)
+
+
+def drain(window: UpdatedSinceWindow, tool: TimeSortedList, between: Any = None) -> list[int]:
+    read: list[int] = []
+    while window.has_more:
+        rows, more = tool.answer(window.anchor, window.offset, window.page_size)
+        read.extend(r["id"] for r in window.take(rows, key=_key, updated=_updated, more=more))
+        if between:
+            between()
+        assert tool.requests < 100
+    return read
+
+
+def test_window_reads_every_row_once_when_rows_already_read_are_edited() -> None:
+    tool = TimeSortedList([row(n, n) for n in range(1, 21)])
+    edits = iter(range(1, 21))
+
+    def edit_one_read_row() -> None:
+        victim = next(edits)
+        tool.rows[victim - 1]["updated"] = W0 + timedelta(seconds=100 + victim)
+
+    read = drain(UpdatedSinceWindow(None, page_size=4), tool, edit_one_read_row)
+    assert set(read) == set(range(1, 21))
+
+
+def test_plain_offsets_would_have_skipped_a_row() -> None:
+    """The failure the window exists for, shown on the same list with offsets alone."""
+    tool = TimeSortedList([row(n, n) for n in range(1, 21)])
+    read: list[int] = []
+    offset = 0
+    while True:
+        rows, more = tool.answer(None, offset, 4)
+        read.extend(r["id"] for r in rows)
+        tool.rows[len(read) // 4 - 1]["updated"] = W0 + timedelta(seconds=100 + len(read))
+        offset += 4
+        if not more:
+            break
+    assert set(range(1, 21)) - set(read)
+
+
+def test_a_second_holding_more_than_a_page_steps_the_offset_in_whole_pages() -> None:
+    tool = TimeSortedList([row(n, 5) for n in range(1, 10)] + [row(20, 6), row(21, 7)])
+    window = UpdatedSinceWindow(None, page_size=3)
+    read = drain(window, tool)
+    assert sorted(read) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 20, 21]
+    assert len(read) == len(set(read))
+
+
+def test_a_fuzzy_greater_or_equal_brings_back_the_second_before_without_duplicates() -> None:
+    tool = TimeSortedList([row(n, n // 2) for n in range(1, 30)], fuzzy=True)
+    read = drain(UpdatedSinceWindow(None, page_size=5), tool)
+    assert sorted(read) == list(range(1, 30))
+
+
+def test_since_is_floored_to_the_resolution_and_pages_are_numbered() -> None:
+    window = UpdatedSinceWindow(W0 + timedelta(seconds=3, milliseconds=999), page_size=50)
+    assert window.anchor == W0 + timedelta(seconds=3)
+    ms = UpdatedSinceWindow(W0 + timedelta(microseconds=1_500), page_size=50, resolution=timedelta(milliseconds=1))
+    assert ms.anchor == W0 + timedelta(milliseconds=1)
+    assert window.page_number == 1
+    window.take([row(n, 3) for n in range(50)], key=_key, updated=_updated, more=True)
+    assert (window.offset, window.page_number) == (50, 2)
+
+
+def test_a_server_that_ignores_the_window_trips_the_repeated_page_guard() -> None:
+    page = [row(n, 1) for n in range(1, 4)]
+    window = UpdatedSinceWindow(None, page_size=3, what="acme: /issues")
+    window.take(page, key=_key, updated=_updated, more=True)
+    window.take(page, key=_key, updated=_updated, more=True)  # the anchor's first page: all read before
+    with pytest.raises(RepeatedPageToken, match="acme: /issues: offset 3"):
+        window.take(page, key=_key, updated=_updated, more=True)

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -53,7 +53,7 @@ from connectors.cursors import parse_duration, parse_time
 from connectors.github.config import GitHubConfig
 from connectors.http import RequestFailed, SourceClient, epoch_reset_hint
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
-from connectors.paging import LinkHeaderPaginator
+from connectors.paging import LinkHeaderPaginator, UpdatedSinceWindow
 
 ISSUES = "/repos/{}/issues"
 ISSUE = "/repos/{}/issues/{}"
@@ -122,6 +122,10 @@ def _order_key(issue: dict[str, Any]) -> OrderKey:
     return (_updated(issue) or epoch(), ident if isinstance(ident, int) else 0)
 
 
+def _row_key(issue: dict[str, Any]) -> tuple[str, str]:
+    return str(issue.get("id")), str(issue.get("updated_at"))
+
+
 def _repo_of(issue: dict[str, Any]) -> str | None:
     """`owner/repo` from an issue's `repository_url` (.../repos/OWNER/REPO)."""
     url = issue.get("repository_url")
@@ -131,29 +135,43 @@ def _repo_of(issue: dict[str, Any]) -> str | None:
 
 
 class _RepoStream(RecordStream):
-    """One repository's issues in ascending update order, a page at a time (Link header)."""
+    """One repository's issues in ascending update order, a page at a time.
+
+    Not by following the `Link` header's page numbers: pages of a list sorted by update time
+    shift when an issue already read is edited while we page, and the issue at the boundary
+    would be skipped for good. Each request is `since=<second of the newest row read>`
+    (`since` is inclusive and GitHub's times are whole seconds) with `page` stepping only
+    through a second that holds more than a page (`connectors.paging.UpdatedSinceWindow`).
+    The `Link` header still says whether a next page exists.
+    """
 
     def __init__(self, connector: GitHubConnector, repo: str, since: datetime | None) -> None:
         super().__init__(repo)
         self.connector = connector
-        self.since = since
-        self.paginator = LinkHeaderPaginator()
+        self.path = ISSUES.format(repo)
+        self.window = UpdatedSinceWindow(since, page_size=connector.per_page, what=f"{connector.name}: {self.path}")
 
     @property
     def has_more(self) -> bool:
-        return self.paginator.has_more
+        return self.window.has_more
 
     async def fetch_page(self) -> None:
-        params: dict[str, Any] | None = None
-        path = self.paginator.current_value
-        if path is None:
-            path = ISSUES.format(self.scope)
-            params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": self.connector.per_page}
-            if self.since is not None:
-                params["since"] = self.since.astimezone(UTC).strftime(_SINCE_FORMAT)
-        data, response = await self.connector.http.get_json(path, params)
-        self.pending.extend(self.connector.issues_of(data, path, self.scope))
-        self.paginator.advance(response, data)
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": self.window.page_size,
+        }
+        if self.window.anchor is not None:
+            params["since"] = self.window.anchor.strftime(_SINCE_FORMAT)
+        if self.window.page_number > 1:
+            params["page"] = self.window.page_number
+        data, response = await self.connector.http.get_json(self.path, params)
+        if not isinstance(data, list) or not all(isinstance(i, dict) and "id" in i for i in data):
+            raise ConnectorError(f"{self.connector.name}: {self.path} did not return a list of issues with ids")
+        # Pull requests count in GitHub's page size, so the window sees every row.
+        rows = self.window.take(data, key=_row_key, updated=_updated, more="next" in response.links)
+        self.pending.extend(self.connector.issues_of(rows, self.path, self.scope))
 
 
 class GitHubConnector(Connector):

@@ -50,7 +50,7 @@ from connectors.cursors import parse_duration, parse_time
 from connectors.gitlab.config import GitLabConfig
 from connectors.http import SourceClient, epoch_reset_hint
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
-from connectors.paging import LinkHeaderPaginator, PageNumberPaginator, Paginator
+from connectors.paging import LinkHeaderPaginator, PageNumberPaginator, Paginator, UpdatedSinceWindow
 
 API = "/api/v4"
 MAX_PER_PAGE = 100  # GitLab's ceiling for per_page
@@ -99,7 +99,15 @@ def _order_key(issue: dict[str, Any]) -> OrderKey:
 
 
 class _IssueStream(RecordStream):
-    """One project's (or group's) issues in ascending `updated_at` order."""
+    """One project's (or group's) issues in ascending `updated_at` order.
+
+    Keyset pagination (where the instance offers it) follows the `Link` header: GitLab's
+    keyset is on (updated_at, id), which edits cannot shift. Offset pagination is not asked by
+    page number alone: a page-numbered list sorted by update time shifts when an issue already
+    read is edited, and the issue at the boundary would be skipped for good. Each request is
+    `updated_after=<millisecond of the newest row read>` (inclusive), with `page` stepping
+    only through a millisecond that holds more than a page (`UpdatedSinceWindow`).
+    """
 
     def __init__(self, connector: GitLabConnector, path: str, scope: str, since: datetime | None) -> None:
         super().__init__(scope)
@@ -111,22 +119,50 @@ class _IssueStream(RecordStream):
             "sort": "asc",
             "per_page": connector.per_page,
         }
-        if since is not None:
-            self.params["updated_after"] = (
-                since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            )
-        self.paginator: Paginator[Any] = connector.paginator()
+        self.window: UpdatedSinceWindow | None = None
+        self.paginator: Paginator[Any] | None = None
         if connector.config.pagination == "keyset":
             self.params["pagination"] = "keyset"
+            if since is not None:
+                self.params["updated_after"] = _gitlab_time(since)
+            self.paginator = connector.paginator()
+        else:
+            self.window = UpdatedSinceWindow(
+                since,
+                page_size=connector.per_page,
+                resolution=timedelta(milliseconds=1),
+                what=f"{connector.name}: {path}",
+            )
 
     @property
     def has_more(self) -> bool:
-        return self.paginator.has_more
+        return self.paginator.has_more if self.paginator is not None else bool(self.window and self.window.has_more)
 
     async def fetch_page(self) -> None:
-        data, response = await self.connector.get_page(self.path, self.params, self.paginator)
-        self.pending.extend(self.connector.issues_of(data, self.path))
-        self.paginator.advance(response, data)
+        if self.paginator is not None:
+            data, response = await self.connector.get_page(self.path, self.params, self.paginator)
+            self.pending.extend(self.connector.issues_of(data, self.path))
+            self.paginator.advance(response, data)
+            return
+        assert self.window is not None
+        params = dict(self.params)
+        if self.window.anchor is not None:
+            params["updated_after"] = _gitlab_time(self.window.anchor)
+        if self.window.page_number > 1:
+            params["page"] = self.window.page_number
+        data, response = await self.connector.http.get_json(self.path, params)
+        issues = self.connector.issues_of(data, self.path)
+        next_page = response.headers.get("x-next-page")
+        more = bool(next_page.strip()) if next_page is not None else None
+        self.pending.extend(self.window.take(issues, key=_row_key, updated=_updated, more=more))
+
+
+def _gitlab_time(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _row_key(issue: dict[str, Any]) -> tuple[str, str]:
+    return str(issue.get("id")), str(issue.get("updated_at"))
 
 
 class GitLabConnector(Connector):
@@ -238,9 +274,7 @@ class GitLabConnector(Connector):
         """Issues updated on or after each scope's cursor minus the overlap, merged across
         projects/groups into ascending `updated_at` order (`connectors.multi`).
 
-        Offset pages (`page=N`) shift when an issue changes while paging (it moves to the
-        end), so the issue at a page boundary can be skipped by that run; keyset pagination
-        does not have that problem where the instance offers it.
+        Both paging modes are safe against issues edited while we page (`_IssueStream`).
         """
         state = ScopeCursors.parse(cursor)
         streams = [

@@ -14,7 +14,7 @@ projects: `project_id` in the short form names one project and is resolved befor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -22,7 +22,7 @@ import httpx
 from connectors.base import Connector, ConnectorConfig, ConnectorError, Page
 from connectors.cursors import DatetimeCursor, parse_duration, parse_time
 from connectors.http import SourceClient
-from connectors.paging import RepeatedPageToken
+from connectors.paging import RepeatedPageToken, UpdatedSinceWindow
 from connectors.redmine.config import RedmineConfig
 
 ISSUES = "/issues.json"
@@ -153,64 +153,36 @@ class RedmineConnector(Connector):
     async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
         """Issues in ascending `updated_on` order, about `page_size` at a time.
 
-        Why not plain `offset` paging: over a list sorted by `updated_on` it is not safe. An
-        issue edited while we page jumps to the end of the list, every row after its old place
-        moves up one, and the row that crosses the page boundary is never read. The run's
-        final cursor then lies past that row (the edited issue is the newest), so the overlap
-        window does not bring it back either; upsert-if-newer makes re-reads harmless but
-        cannot recover a row that was never read (a full sync over years of history would
-        lose it for good). So each page is asked for as `updated_on >= <second of the last row
-        read>` (a keyset on time), from offset 0. Edits and deletions behind that point then
-        cannot shift unread rows out of reach. The offset only grows while one second holds
-        more than a page of rows (bulk edits).
-
-        Redmine's `>=` on a time is in fact "later than the second before" and the database
-        may keep sub-second times (SQLite does), so a window also returns rows of the second
-        before, in sub-second rather than id order: rows already read are recognised by
-        `(id, updated_on)` and dropped, never counted. Each yielded page's cursor is the
-        newest `(updated_on, id)` read so far.
+        Not plain `offset` paging, which skips a row whenever an issue already read is edited
+        while we page: each page is asked for as `updated_on >= <second of the last row read>`
+        from offset 0 (`connectors.paging.UpdatedSinceWindow` says why and how). Redmine's
+        `>=` on a time is in fact "later than the second before" and the database may keep
+        sub-second times (SQLite does), so a window also returns rows of the second before, in
+        sub-second rather than id order: the window recognises rows already read by
+        `(id, updated_on)`. Each yielded page's cursor is the newest `(updated_on, id)` read so far.
         """
         await self.check_access()
         state = DatetimeCursor.parse(cursor)
-        since = state.since(self.overlap)
-        anchor = filter_time(since) if since is not None else None
-        offset = 0
-        limit = self.config.page_size
-        seen: dict[tuple[str, str], str] = {}  # (id, updated_on) -> second, of recent rows
-        previous: set[tuple[str, str]] = set()
-        while True:
-            extra = {"updated_on": (">=", [anchor])} if anchor is not None else {}
+        window = UpdatedSinceWindow(
+            state.since(self.overlap), page_size=self.config.page_size, what=f"{self.name}: Redmine {ISSUES}"
+        )
+        while window.has_more:
+            extra = {"updated_on": (">=", [filter_time(window.anchor)])} if window.anchor is not None else {}
             params = await self._filters(**extra)
-            params.update({"sort": "updated_on,id", "offset": offset, "limit": limit})
+            params.update({"sort": "updated_on,id", "offset": window.offset, "limit": window.page_size})
             data, _ = await self.http.get_json(ISSUES, params)
             issues = self._issues(data)
-            keys = [(str(i["id"]), str(i.get("updated_on"))) for i in issues]
-            if offset > 0 and issues and set(keys) == previous:
-                raise RepeatedPageToken(
-                    f"{self.name}: Redmine answered offset {offset} after {anchor} with the page it gave before; stopping"
-                )
-            previous = set(keys)
-            fresh = [issue for issue, key in zip(issues, keys, strict=True) if key not in seen]
-            for key in keys:
-                seen[key] = _second(key[1]) or ""
+            total = data.get("total_count")
+            more = window.offset + len(issues) < total if isinstance(total, int) else None
+            fresh = window.take(
+                issues, key=lambda i: (str(i["id"]), str(i.get("updated_on"))), updated=_updated, more=more
+            )
             if fresh:
                 for issue in fresh:
-                    updated = redmine_time(issue.get("updated_on"))
+                    updated = _updated(issue)
                     if updated is not None:
                         state.observe(updated, str(issue["id"]))
                 yield Page(records=fresh, cursor=state.serialize() or cursor)
-            total = data.get("total_count")
-            if len(issues) < limit or (isinstance(total, int) and offset + len(issues) >= total):
-                return
-            last = _second(issues[-1].get("updated_on"))
-            if last is None or (anchor is not None and last <= anchor):
-                # Still inside the window's first second(s): never move the anchor back (the
-                # fuzzy `>=` can end a page on the second before), step the offset instead.
-                offset += len(issues)
-            else:
-                anchor, offset = last, 0
-                floor = filter_time(parse_time(last) - timedelta(seconds=2))
-                seen = {k: s for k, s in seen.items() if s >= floor}
 
     async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
         """`GET /issues/{id}.json`; None when the issue is gone (404) or no longer visible."""
@@ -264,9 +236,8 @@ class RedmineConnector(Connector):
         return issues
 
 
-def _second(value: Any) -> str | None:
-    when = redmine_time(value)
-    return filter_time(when) if when is not None else None
+def _updated(issue: dict[str, Any]) -> datetime | None:
+    return redmine_time(issue.get("updated_on"))
 
 
 __all__ = ["RedmineConnector", "filter_time", "redmine_time"]

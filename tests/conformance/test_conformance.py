@@ -162,6 +162,23 @@ async def test_resume_from_any_page_cursor_has_no_gap(case: ConformanceCase) -> 
             assert all(fake.updated_at(r) >= newest - overlap - MINUTE for r in reread)
 
 
+async def test_records_edited_between_pages_hide_no_other_record(case: ConformanceCase) -> None:
+    """A record already read changes while the run pages on: in a list sorted by update time
+    it moves to the end and every unread record moves up one place. Offset or page-number
+    paging then never reads the record that crossed the page boundary, and the run's cursor
+    (past the edited record) leaves it behind for good. Every record must still come."""
+    fake, sleeps = case.fake(N), Sleeps()
+    async with connected(case, fake, sleeps) as connector:
+        before = set(fake.ids())
+        seen: list[str] = []
+        async for page in connector.fetch(None):
+            seen.extend(connector.native_id(r) for r in page.records)
+            if page.records:
+                fake.edit(connector.native_id(page.records[0]))
+    missing = before - set(seen)
+    assert not missing, f"{len(missing)} record(s) never read: {sorted(missing)[:5]}"
+
+
 async def test_incremental_returns_changed_records_plus_overlap_only(case: ConformanceCase) -> None:
     fake, sleeps = case.fake(N), Sleeps()
     async with connected(case, fake, sleeps) as connector:
