@@ -179,6 +179,23 @@ async def test_records_edited_between_pages_hide_no_other_record(case: Conforman
     assert not missing, f"{len(missing)} record(s) never read: {sorted(missing)[:5]}"
 
 
+async def test_records_deleted_between_pages_hide_no_other_record(case: ConformanceCase) -> None:
+    """A record already read is deleted while the run pages on: with offsets, every unread
+    record moves up one place and the one at the page boundary is never read."""
+    fake, sleeps = case.fake(N), Sleeps()
+    async with connected(case, fake, sleeps) as connector:
+        before = set(fake.ids())
+        seen: list[str] = []
+        async for page in connector.fetch(None):
+            seen.extend(connector.native_id(r) for r in page.records)
+            if page.records:
+                fake.delete(connector.native_id(page.records[0]))
+        after = set(fake.ids())
+    missing = after - set(seen)
+    assert len(after) < len(before)
+    assert not missing, f"{len(missing)} record(s) never read: {sorted(missing)[:5]}"
+
+
 async def test_incremental_returns_changed_records_plus_overlap_only(case: ConformanceCase) -> None:
     fake, sleeps = case.fake(N), Sleeps()
     async with connected(case, fake, sleeps) as connector:
