@@ -64,7 +64,14 @@ from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, WorkItem, to_utc
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
-_EMPTY: tuple[Any, ...] = (None, [], {}, "")
+_EMPTY_TYPES = (str, list, dict)
+
+
+def _is_empty(value: Any) -> bool:
+    """None, "", [] or {}: a field a new item does not list as changed. By type, not `in
+    (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model value."""
+    return value is None or (type(value) in _EMPTY_TYPES and not value)
+
 
 # Column order of the rows `_write_items` builds (tuples, not dicts: see module doc).
 _ITEM_COLUMNS = tuple(c.name for c in items.columns)
@@ -338,7 +345,7 @@ class ItemStore:
                         result.unchanged += 1  # forced re-apply with identical content
                         continue
                 else:
-                    fields = [name for name in _DOC_FIELDS if getattr(item, name) not in _EMPTY]
+                    fields = [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
                     cur = current[op.id] = _Current(updated_at, None, False, doc_json, is_new=True)
                 cur.updated_at, cur.deleted, cur.deleted_at = updated_at, False, None
                 cur.doc_json, cur._doc, cur.item = doc_json, None, item
@@ -384,9 +391,7 @@ class ItemStore:
             return {}
         cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.doc)
         rows = conn.execute(select(*cols).where(self._any_of(items.c.id, ids)))
-        return {
-            row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc) for row in rows
-        }
+        return {row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc) for row in rows}
 
     def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
         seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
@@ -488,9 +493,7 @@ class ItemStore:
                 new_people.setdefault(person_id, (person_id, ref.name, ref.email, t, t))
             new_identities.append((source, key, person_id, ref.name, ref.email))
             resolved[(source, key)] = person_id
-        self._bulk.insert(
-            conn, people, _PEOPLE_COLUMNS, list(new_people.values()), conflict=("id",), update=False
-        )
+        self._bulk.insert(conn, people, _PEOPLE_COLUMNS, list(new_people.values()), conflict=("id",), update=False)
         self._bulk.insert(
             conn, person_identities, _IDENTITY_COLUMNS, new_identities, conflict=("source", "native_id"), update=False
         )
@@ -511,9 +514,13 @@ class ItemStore:
         owner = by_email.get(ref.email)
         person_id: str = identity.person_id
         if owner is None or owner == person_id:
-            conn.execute(update(person_identities).where(where_ident).values(email=ref.email, name=ref.name or identity.name))
             conn.execute(
-                update(people).where(people.c.id == person_id, people.c.email.is_(None)).values(email=ref.email, updated_at=now)
+                update(person_identities).where(where_ident).values(email=ref.email, name=ref.name or identity.name)
+            )
+            conn.execute(
+                update(people)
+                .where(people.c.id == person_id, people.c.email.is_(None))
+                .values(email=ref.email, updated_at=now)
             )
             by_email[ref.email] = person_id
             return person_id
@@ -524,9 +531,7 @@ class ItemStore:
         still_used = conn.execute(select(exists().where(ident.person_id == old))).scalar()
         moved = select(item_assignees.c.item_id).where(item_assignees.c.person_id == old)
         conn.execute(
-            delete(item_assignees).where(
-                item_assignees.c.person_id == owner, item_assignees.c.item_id.in_(moved)
-            )
+            delete(item_assignees).where(item_assignees.c.person_id == owner, item_assignees.c.item_id.in_(moved))
         )
         conn.execute(update(item_assignees).where(item_assignees.c.person_id == old).values(person_id=owner))
         if not still_used:
@@ -613,7 +618,8 @@ class ItemStore:
         )
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=["source", "stream"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+                index_elements=["source", "stream"],
+                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
             )
         )
 
