@@ -24,6 +24,7 @@ import argparse
 import base64
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -37,6 +38,7 @@ from starlette.routing import Route
 from fakes.common import FaultInjectionMiddleware, FaultPlan, RequestLog, WebhookKind
 
 API_HOST = "https://api.productboard.com"
+_PAGING = ("pageCursor", "pageLimit")
 _STATUSES = [
     ("Candidate", False),
     ("New idea", False),
@@ -108,6 +110,7 @@ class FakeProductboard:
         self.values: dict[tuple[str, str], Any] = {}  # (field id, feature id) -> value
         self.jira: dict[str, tuple[str, str]] = {}  # feature id -> (issue key, issue id)
         self.deleted: set[str] = set()
+        self._snapshots: dict[tuple[str, tuple[tuple[str, str], ...]], list[dict[str, Any]]] = {}
         for _ in range(features):
             self._new(self._start + self._step * (self._count + 1))
         self.app = FaultInjectionMiddleware(self._starlette(), self.faults, self.log)
@@ -320,6 +323,20 @@ class FakeProductboard:
             return self._error(400, "Bad request", "missing or unsupported X-Version header")
         return None
 
+    def _snapshot(self, request: Request, build: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """A listing's rows, built for its first page and kept for the pages its cursor leads
+        to (as a cursor-based server keeps its result set). Rebuilding every row for every
+        page made the fake, not the client, the cost of a large benchmark."""
+        q = request.query_params
+        key = (request.url.path, tuple(sorted((k, v) for k, v in q.multi_items() if k not in _PAGING)))
+        if q.get("pageCursor") and key in self._snapshots:
+            return self._snapshots[key]
+        rows = build()
+        self._snapshots[key] = rows
+        while len(self._snapshots) > 16:
+            self._snapshots.pop(next(iter(self._snapshots)))
+        return rows
+
     def _page(self, request: Request, items: list[dict[str, Any]], default_limit: int = 100) -> Response:
         q = request.query_params
         try:
@@ -342,11 +359,15 @@ class FakeProductboard:
     async def _features(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
             return refused
-        items = list(self.features.values())
         archived = request.query_params.get("archived")
-        if archived in ("true", "false"):
-            items = [f for f in items if f["archived"] is (archived == "true")]
-        return self._page(request, items)
+
+        def build() -> list[dict[str, Any]]:
+            items = list(self.features.values())
+            if archived in ("true", "false"):
+                items = [f for f in items if f["archived"] is (archived == "true")]
+            return items
+
+        return self._page(request, self._snapshot(request, build))
 
     async def _feature(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -367,6 +388,9 @@ class FakeProductboard:
     async def _assignments(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
             return refused
+        return self._page(request, self._snapshot(request, lambda: self._assignment_rows(request)))
+
+    def _assignment_rows(self, request: Request) -> list[dict[str, Any]]:
         q = request.query_params
         rows = []
         for fid, releases in self.assignments.items():
@@ -386,7 +410,7 @@ class FakeProductboard:
                         },
                     }
                 )
-        return self._page(request, rows)
+        return rows
 
     @staticmethod
     def _types(request: Request) -> set[str]:
@@ -403,6 +427,9 @@ class FakeProductboard:
     async def _values(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
             return refused
+        return self._page(request, self._snapshot(request, lambda: self._value_rows(request)))
+
+    def _value_rows(self, request: Request) -> list[dict[str, Any]]:
         q = request.query_params
         types = self._types(request)
         by_id = {f["id"]: f for f in self.custom_fields}
@@ -430,7 +457,7 @@ class FakeProductboard:
                     },
                 }
             )
-        return self._page(request, rows)
+        return rows
 
     def _integration(self) -> dict[str, Any]:
         iid = self.jira_integration["id"]
