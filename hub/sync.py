@@ -211,18 +211,27 @@ class SyncEngine:
         Only items last updated before the listing began are candidates (minus the overlap
         window for clock skew): one created or changed during the listing may be missing
         from it without being gone, and the tombstone's time must not hide a later update.
+
+        A candidate must be missing from a second listing too. Most tools list ids by offset
+        or page number, and a record deleted while such a listing runs moves every later one
+        up a place: the record at the next page boundary is missing from that listing though
+        it lives. It comes back in the second listing, which is made only when the first
+        leaves candidates (so a sweep that finds nothing costs one listing).
         """
         listing_started = utcnow()
         present = {native_id async for native_id in connector.list_ids()}
         cutoff = listing_started - source.overlap
         stored = await asyncio.to_thread(self.store.items.live_ids, source.name, cutoff)
-        gone = sorted(stored - present)
         if stored and not present:
             # An empty listing for a non-empty source is far likelier a scope or permission
             # problem than a tool whose every item was deleted: refuse to tombstone it all.
             summary.error = "deletion sweep skipped: the tool listed no items at all"
             log.warning("%s: %s", source.name, summary.error)
             return
+        candidates = stored - present
+        if candidates:
+            candidates -= {native_id async for native_id in connector.list_ids()}
+        gone = sorted(candidates)
         for start in range(0, len(gone), 500):
             chunk = gone[start : start + 500]
             deletions = [ItemDeletion(source=source.name, native_id=n, deleted_at=cutoff) for n in chunk]

@@ -51,6 +51,8 @@ class Harness:
         self.sleeps: list[float] = []
         self.fail_after_pages: int | None = None
         self.corrupt_first_record = False
+        self.delete_while_listing = False
+        self.deleted_while_listing: list[str] = []
 
     async def _sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -74,6 +76,18 @@ class Harness:
                     raise RuntimeError("simulated crash after a stored page")
 
         connector.fetch = fetch  # type: ignore[method-assign]
+        original_list_ids = connector.list_ids
+
+        async def list_ids() -> AsyncIterator[str]:
+            async for native_id in original_list_ids():
+                yield native_id
+                if harness.delete_while_listing:
+                    # The first id listed is deleted in the tool while the listing goes on.
+                    harness.fake.delete(native_id)
+                    harness.deleted_while_listing.append(native_id)
+                    harness.delete_while_listing = False
+
+        connector.list_ids = list_ids  # type: ignore[method-assign]
         return connector
 
     def engine(self) -> SyncEngine:
@@ -181,6 +195,25 @@ def test_deletion_sweep_tombstones_what_the_tool_deleted(harness: Harness) -> No
         assert doc is not None and doc["deleted"] is True
     assert harness.change_count() == N + 2
     assert harness.sync(sweep=True).deleted == 0  # idempotent
+
+
+def test_a_deletion_during_the_sweep_listing_tombstones_no_live_item(case: ConformanceCase, store: Store) -> None:
+    """With offset or page-number listings, a record deleted mid-listing moves every later
+    one up a place: the one at the page boundary is missing from that listing although it
+    lives. The sweep must not take it for deleted. (500 records: several id pages per
+    repository or project, whatever the tool's id page size.)"""
+    harness = Harness(case, store, n=500)
+    harness.sync()
+    harness.delete_while_listing = True
+    run = harness.sync(sweep=True)
+    assert run.status == "succeeded", run.error
+    assert harness.deleted_while_listing
+    assert harness.stored_ids() == set(harness.fake.ids()), "a live item was tombstoned"
+    # The record really deleted goes at the latest with the next sweep.
+    harness.sync(sweep=True)
+    (gone,) = harness.deleted_while_listing
+    doc = harness.store.items.get(f"{SOURCE}:{gone}")
+    assert doc is not None and doc["deleted"] is True
 
 
 def test_429_storm_is_ridden_out_honouring_retry_after(harness: Harness) -> None:
