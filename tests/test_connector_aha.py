@@ -188,6 +188,45 @@ async def test_fake_serves_thin_lists_without_fields_and_jira_keys_and_merged_id
     assert fake.log.total == 4 and all(e.param("fields") for e in fake.log.entries)
 
 
+class DeleteDuringListing(httpx.AsyncBaseTransport):
+    """Passes requests to the fake; after the first page of the features list, deletes the
+    first feature (in id order) in the tool, as a user might while we page."""
+
+    def __init__(self, fake: FakeAha) -> None:
+        self.fake = fake
+        self.inner = asgi_transport(fake.app)
+        self.deleted: str | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.deleted is None and request.url.path.endswith("/products/PRJ1/features"):
+            features = sorted((i for i in self.fake.ids() if self.fake.record_type(i) == "features"), key=int)
+            self.deleted = features[0]
+            self.fake.delete(self.deleted)
+        return response
+
+
+@pytest.mark.parametrize("listing", ["fetch", "list_ids"])
+async def test_a_deletion_while_paging_shifts_no_record_out_of_the_listing(listing: str) -> None:
+    fake = FakeAha(300)
+    transport = DeleteDuringListing(fake)
+    config = {"tool": "aha", "base_url": fake.base_url, "api_key": fake.api_key, "products": ["PRJ1"]}
+    connector = AhaConnector(
+        "fake-aha",
+        AhaConfig.model_validate({**config, "record_types": ["features"], "page_size": 10}),
+        transport=transport,
+    )
+    async with connector:
+        if listing == "fetch":
+            got = [connector.native_id(r) async for page in connector.fetch(None) for r in page.records]
+        else:
+            got = [native_id async for native_id in connector.list_ids()]
+    live = {i for i in fake.ids() if fake.record_type(i) == "features"}
+    assert transport.deleted is not None and transport.deleted not in live
+    assert len(got) == len(set(got))
+    assert live <= set(got), f"never listed: {sorted(live - set(got))[:3]}"
+
+
 # ---------------------------------------------------------------- webhooks
 
 

@@ -39,6 +39,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -64,9 +65,11 @@ from connectors.base import (
 from connectors.cursors import parse_duration, parse_time
 from connectors.http import RequestFailed, SourceClient
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
-from connectors.paging import PageNumberPaginator
+from connectors.paging import PageNumberPaginator, dig
 
 MAX_PER_PAGE = 200  # Aha!'s ceiling for per_page
+log = logging.getLogger(__name__)
+_RELISTS = 3  # listings started again after the total changed mid-listing
 LIST = "/products/{}/{}"  # /products/{prefix or id}/{features|epics|initiatives|ideas}
 DETAIL = "/{}/{}"  # /features/{id} ... answers {"feature": {...}}
 _SINCE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -239,25 +242,49 @@ class AhaConnector(Connector):
         """Every record of a type in a workspace (updated since `since`), tagged with its type.
 
         `full` asks for the mapping's fields; without it the thin list (ids) is enough.
+
+        Aha! pages by number over a list in id order. A record deleted while we page moves
+        every later one up a place, so the one at the next page boundary would be missed
+        (and, in the id sweep, taken for deleted). `pagination.total_records` is compared on
+        every page: when it changes, the listing starts again from page 1 (records keyed by
+        id, so rows read twice count once), at most `_RELISTS` times.
+        https://www.aha.io/api#pagination
         """
         path = LIST.format(product, record_type)
-        paginator = PageNumberPaginator(self.per_page, lambda d: d.get(record_type) or [], block_path=("pagination",))
-        out: list[dict[str, Any]] = []
-        while paginator.has_more:
-            params: dict[str, Any] = {"page": paginator.current_value or 1, "per_page": self.per_page}
-            if full:
-                params["fields"] = self.fields_for(record_type)
-            if since is not None:
-                params["updated_since"] = since.astimezone(UTC).strftime(_SINCE_FORMAT)
-            data, response = await self.http.get_json(path, params)
-            records = data.get(record_type) if isinstance(data, dict) else None
-            if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
-                raise ConnectorError(f"{self.name}: {path} did not answer a {record_type!r} list of records with ids")
-            for record in records:
-                self._types[str(record["id"])] = record_type
-                out.append(tag(record, record_type))
-            paginator.advance(response, data)
-        return out
+        out: dict[str, dict[str, Any]] = {}
+        for _ in range(_RELISTS + 1):
+            paginator = PageNumberPaginator(
+                self.per_page, lambda d: d.get(record_type) or [], block_path=("pagination",)
+            )
+            first_total: Any = None
+            shifted = False
+            while paginator.has_more:
+                params: dict[str, Any] = {"page": paginator.current_value or 1, "per_page": self.per_page}
+                if full:
+                    params["fields"] = self.fields_for(record_type)
+                if since is not None:
+                    params["updated_since"] = since.astimezone(UTC).strftime(_SINCE_FORMAT)
+                data, response = await self.http.get_json(path, params)
+                records = data.get(record_type) if isinstance(data, dict) else None
+                if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
+                    raise ConnectorError(
+                        f"{self.name}: {path} did not answer a {record_type!r} list of records with ids"
+                    )
+                for record in records:
+                    self._types[str(record["id"])] = record_type
+                    out[str(record["id"])] = tag(record, record_type)
+                total = dig(data, ("pagination", "total_records"))
+                if first_total is None:
+                    first_total = total
+                elif total != first_total:
+                    shifted = True
+                paginator.advance(response, data)
+            if not shifted:
+                break
+            log.info(
+                "%s: %s changed while listed (%s -> %s records); listing again", self.name, path, first_total, total
+            )
+        return list(out.values())
 
     async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
         """Records of every workspace and type in scope, merged into ascending `updated_at` order."""
