@@ -241,6 +241,30 @@ def _validator(path: str) -> Any:
     return jsonschema_rs.validator_for(document, validate_formats=True)
 
 
+async def test_a_run_keeping_few_features_enriches_them_per_feature_like_the_full_listing() -> None:
+    fake = FakeProductboard(300)
+    async with _connector(fake, overlap="0s") as connector:
+        pages = [page async for page in connector.fetch(None)]
+        cursor = pages[-1].cursor
+        by_id = {r["id"]: r for page in pages for r in page.records}
+        changed = sorted(fake.ids())[:2]
+        for fid in changed:
+            fake.edit(fid)
+        fake.log.clear()
+        again = [r async for page in connector.fetch(cursor) for r in page.records]
+    # The changed ones, plus the newest of the last run (the cursor's own time is re-read).
+    assert set(changed) <= {r["id"] for r in again}
+    assert len(again) <= len(changed) + 1
+    for record in again:
+        # The same join as the whole-account listings gave (releases, custom values, Jira links).
+        assert record["_opshub"] == by_id[record["id"]]["_opshub"]
+    listed = [(e.path, e.param("feature.id") or e.param("hierarchyEntity.id")) for e in fake.log.entries]
+    assert ("/feature-release-assignments", None) not in listed
+    assert ("/hierarchy-entities/custom-fields-values", None) not in listed
+    assert {fid for path, fid in listed if path == "/feature-release-assignments"} == {r["id"] for r in again}
+    assert fake.log.total <= 3 + 6 + 3 * len(again)  # features, shared lists, per feature
+
+
 @pytest.mark.parametrize(
     ("path", "url"),
     [

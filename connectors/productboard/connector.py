@@ -19,7 +19,9 @@ published filters are status, parent, archived, owner and note). So every run li
 features (100 per page, the maximum: 1,000 features cost 10 requests) and keeps those whose
 `updatedAt` is at or after the cursor minus `overlap`; the kept ones are sorted by
 `(updatedAt, id)` and yielded in pages of `page_size`, so the contract's ascending order and
-resumable per-page cursors hold. A run that finds nothing new reads no auxiliary listing.
+resumable per-page cursors hold. A run that finds nothing new reads no auxiliary listing, and
+one that keeps fewer features than the listing had pages reads their assignments, values and
+Jira connections per feature instead of listing the whole account's.
 The store writes only newer versions, so the overlap re-read is harmless.
 
 Enrichment. The record the mapping sees is the feature exactly as the API returns it plus an
@@ -239,10 +241,11 @@ class ProductboardConnector(Connector):
         self._shared, self._shared_at = aux, self._clock()
         return aux
 
-    async def _auxiliary_for(self, feature_id: str) -> Auxiliary:
-        """For one feature (webhook refetch): shared parts cached for `aux_ttl`, its own
-        assignments, custom-field values and Jira connections read fresh."""
-        if self._shared is None or self._clock() - self._shared_at > self.aux_ttl:
+    async def _auxiliary_for(self, feature_ids: list[str], *, fresh: bool = False) -> Auxiliary:
+        """For a few features (a webhook refetch, or a run that kept a few): their own
+        assignments, custom-field values and Jira connections read per feature; the shared
+        parts cached for `aux_ttl` unless `fresh` (a sync run reads them once, fresh)."""
+        if fresh or self._shared is None or self._clock() - self._shared_at > self.aux_ttl:
             shared = Auxiliary()
             await self._load_shared(shared)
             self._shared, self._shared_at = shared, self._clock()
@@ -255,15 +258,16 @@ class ProductboardConnector(Connector):
             custom_fields=base.custom_fields,
             jira_integrations=base.jira_integrations,
         )
-        if self.config.releases:
-            _add_assignments(aux, await self._all(ASSIGNMENTS, {"feature.id": feature_id}))
-        if aux.custom_fields:
-            params = {"type": ",".join(self.config.custom_field_types), "hierarchyEntity.id": feature_id}
-            _add_values(aux, await self._all(CUSTOM_VALUES, params))
-        for integration in aux.jira_integrations:
-            data, _ = await self.http.get_json(JIRA_CONNECTION.format(integration, feature_id), allow_404=True)
-            one = data.get("data") if isinstance(data, dict) else None
-            _add_jira(aux, integration, [one] if isinstance(one, dict) else [])
+        for feature_id in feature_ids:
+            if self.config.releases:
+                _add_assignments(aux, await self._all(ASSIGNMENTS, {"feature.id": feature_id}))
+            if aux.custom_fields:
+                params = {"type": ",".join(self.config.custom_field_types), "hierarchyEntity.id": feature_id}
+                _add_values(aux, await self._all(CUSTOM_VALUES, params))
+            for integration in aux.jira_integrations:
+                data, _ = await self.http.get_json(JIRA_CONNECTION.format(integration, feature_id), allow_404=True)
+                one = data.get("data") if isinstance(data, dict) else None
+                _add_jira(aux, integration, [one] if isinstance(one, dict) else [])
         return aux
 
     async def _parent_feature(self, feature: dict[str, Any], aux: Auxiliary) -> None:
@@ -376,9 +380,16 @@ class ProductboardConnector(Connector):
         if not keyed and not undated:
             yield Page(records=[], cursor=cursor)
             return
-        aux = await self.load_auxiliary()
-        aux.features = {str(f["id"]): f for f in features}
         ordered = undated + [feature for _, _, feature in keyed]
+        # The whole-account listings of assignments, values and Jira connections cost about
+        # as many pages as the features listing (often more); for a few changed features
+        # (an incremental run, the overlap's re-reads) asking per feature is far cheaper.
+        feature_pages = len(features) // min(self.config.page_size, MAX_PAGE)
+        if len(ordered) <= feature_pages:
+            aux = await self._auxiliary_for([str(f["id"]) for f in ordered], fresh=True)
+        else:
+            aux = await self.load_auxiliary()
+        aux.features = {str(f["id"]): f for f in features}
         size = self.config.page_size
         for start in range(0, len(ordered), size):
             chunk = ordered[start : start + size]
@@ -395,7 +406,7 @@ class ProductboardConnector(Connector):
             return None
         if feature.get("archived") and not self.config.include_archived:
             return None
-        aux = await self._auxiliary_for(str(feature["id"]))
+        aux = await self._auxiliary_for([str(feature["id"])])
         await self._parent_feature(feature, aux)
         return self.enrich(feature, aux)
 
