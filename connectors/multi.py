@@ -13,6 +13,7 @@ is older than the last record of a stored page.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from abc import ABC, abstractmethod
 from collections import deque
@@ -96,14 +97,21 @@ async def merged_pages(
 ) -> AsyncIterator[Page]:
     """Pages of `page_size` records merged from `streams`, each with the cursor to resume from.
 
-    Streams are started one after another (a failing first request costs one request). A run
-    with nothing new yields one empty page carrying the unchanged cursor.
+    The first stream's head is read alone, so a bad key or scope costs one request; the
+    other streams' heads are then read concurrently (within the source's concurrency limit):
+    no record can be emitted before every head is known, and a stream that reads all of its
+    pages first (Aha!, which documents no sort order) would otherwise keep the rest waiting
+    in turn. The first failure cancels the others. A run with nothing new yields one empty
+    page carrying the unchanged cursor.
     """
-    heap: list[tuple[OrderKey, int]] = []
-    for k, stream in enumerate(streams):
-        head = await stream.head()
-        if head is not None:
-            heap.append((order_key(head), k))
+    heads = [await streams[0].head()] if streams else []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(stream.head()) for stream in streams[1:]]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # as itself: callers catch AuthFailed and the like
+    heads += [task.result() for task in tasks]
+    heap = [(order_key(head), k) for k, head in enumerate(heads) if head is not None]
     heapq.heapify(heap)
     page: list[dict[str, Any]] = []
     last: OrderKey | None = None
