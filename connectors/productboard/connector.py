@@ -202,13 +202,6 @@ class ProductboardConnector(Connector):
             params["archived"] = "false"
         return params
 
-    async def _features(self) -> list[dict[str, Any]]:
-        features = await self._all(FEATURES, self._feature_params())
-        bad = [f for f in features if not f.get("id")]
-        if bad:
-            raise ConnectorError(f"{self.name}: GET {FEATURES} returned {len(bad)} features without an id")
-        return features
-
     # -------------------------------------------------------- auxiliary listings
 
     async def _load_shared(self, aux: Auxiliary) -> None:
@@ -232,12 +225,16 @@ class ProductboardConnector(Connector):
         """Everything the enrichment joins, for a whole run: one listing per kind, paged."""
         aux = Auxiliary()
         await self._load_shared(aux)
+        # Page by page: the whole account's rows are never held at once, only what is joined.
         if self.config.releases:
-            _add_assignments(aux, await self._all(ASSIGNMENTS))
+            async for rows in self._pages(ASSIGNMENTS):
+                _add_assignments(aux, rows)
         if aux.custom_fields:
-            _add_values(aux, await self._all(CUSTOM_VALUES, {"type": ",".join(self.config.custom_field_types)}))
+            async for rows in self._pages(CUSTOM_VALUES, {"type": ",".join(self.config.custom_field_types)}):
+                _add_values(aux, rows)
         for integration in aux.jira_integrations:
-            _add_jira(aux, integration, await self._all(JIRA_CONNECTIONS.format(integration)))
+            async for rows in self._pages(JIRA_CONNECTIONS.format(integration)):
+                _add_jira(aux, integration, rows)
         self._shared, self._shared_at = aux, self._clock()
         return aux
 
@@ -361,38 +358,49 @@ class ProductboardConnector(Connector):
 
     async def fetch(self, cursor: str | None) -> AsyncIterator[Page]:
         """All features listed, those updated since the cursor (minus overlap) enriched and
-        yielded in `(updatedAt, id)` order, `page_size` per page."""
+        yielded in `(updatedAt, id)` order, `page_size` per page.
+
+        A full sync keeps every feature until all are listed and sorted: they are kept as
+        exact-size JSON bytes (about a fifth of decoded dicts) and decoded a page at a time;
+        for the parent chain only each feature's name and parent are kept."""
         state = DatetimeCursor.parse(cursor)
         since = state.since(self.overlap)
-        keyed: list[tuple[datetime, str, dict[str, Any]]] = []
-        undated: list[dict[str, Any]] = []
-        features = await self._features()
-        for feature in features:
-            updated = _updated(feature)
-            if updated is None:
-                # Unreadable updatedAt: only a full sync passes it on (the mapping reports it).
-                if since is None:
-                    undated.append(feature)
-                continue
-            if since is None or updated >= since:
-                keyed.append((updated, str(feature["id"]), feature))
+        keyed: list[tuple[datetime, str, bytes]] = []
+        undated: list[bytes] = []
+        parents: dict[str, dict[str, Any]] = {}
+        async for page in self._pages(FEATURES, self._feature_params()):
+            for feature in page:
+                if not feature.get("id"):
+                    raise ConnectorError(f"{self.name}: GET {FEATURES} returned a feature without an id")
+                fid = str(feature["id"])
+                parents[fid] = {"name": feature.get("name"), "parent": feature.get("parent")}
+                updated = _updated(feature)
+                if updated is None:
+                    # Unreadable updatedAt: only a full sync passes it on (the mapping reports it).
+                    if since is None:
+                        undated.append(_compact(feature))
+                    continue
+                if since is None or updated >= since:
+                    keyed.append((updated, fid, _compact(feature)))
         keyed.sort(key=lambda entry: (entry[0], entry[1]))
         if not keyed and not undated:
             yield Page(records=[], cursor=cursor)
             return
-        ordered = undated + [feature for _, _, feature in keyed]
+        ordered = undated + [encoded for _, _, encoded in keyed]
+        del keyed, undated
         # The whole-account listings of assignments, values and Jira connections cost about
         # as many pages as the features listing (often more); for a few changed features
         # (an incremental run, the overlap's re-reads) asking per feature is far cheaper.
-        feature_pages = len(features) // min(self.config.page_size, MAX_PAGE)
+        feature_pages = len(parents) // min(self.config.page_size, MAX_PAGE)
         if len(ordered) <= feature_pages:
-            aux = await self._auxiliary_for([str(f["id"]) for f in ordered], fresh=True)
+            ids = [str(orjson.loads(encoded)["id"]) for encoded in ordered]
+            aux = await self._auxiliary_for(ids, fresh=True)
         else:
             aux = await self.load_auxiliary()
-        aux.features = {str(f["id"]): f for f in features}
+        aux.features = parents
         size = self.config.page_size
         for start in range(0, len(ordered), size):
-            chunk = ordered[start : start + size]
+            chunk = [orjson.loads(encoded) for encoded in ordered[start : start + size]]
             for feature in chunk:
                 updated = _updated(feature)
                 if updated is not None:
@@ -486,6 +494,12 @@ class ProductboardConnector(Connector):
 # ---------------------------------------------------------------- helpers
 
 
+def _compact(feature: dict[str, Any]) -> bytes:
+    # An exact-size copy: orjson's own result keeps its working buffer (about 16 KB for a
+    # 2 KB feature), which for a kept listing would be most of the memory.
+    return memoryview(orjson.dumps(feature)).tobytes()
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -511,7 +525,9 @@ def _add_values(aux: Auxiliary, rows: list[dict[str, Any]]) -> None:
         # Values of components and products share the listing (and, in the API's own example,
         # even an id with a feature): only feature values are joined.
         if entity and entity_ref.get("type") in (None, "feature", "subfeature"):
-            aux.values.setdefault(str(entity), []).append(row)
+            # Only what `enrich` reads (the row's links and entity ref would be kept for nothing).
+            kept = {"customField": {"id": (row.get("customField") or {}).get("id")}, "type": row.get("type")}
+            aux.values.setdefault(str(entity), []).append({**kept, "value": row.get("value")})
 
 
 def _add_jira(aux: Auxiliary, integration: str, rows: list[dict[str, Any]]) -> None:
