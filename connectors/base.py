@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 if TYPE_CHECKING:
@@ -35,12 +36,21 @@ class ConnectorConfig(BaseModel):
     base_url: str
     webhook_secret: SecretStr | None = None
     schedule: str | None = Field(default=None, description='How often to sync, e.g. "15m", "1h"; none = on demand.')
-    overlap: str = Field(default="5m", description="Incremental window re-read before the cursor (clock skew, late commits).")
+    overlap: str = Field(
+        default="5m", description="Incremental window re-read before the cursor (clock skew, late commits)."
+    )
     max_concurrency: int = Field(default=4, ge=1, le=64)
     request_budget: int | None = Field(default=None, ge=1, description="Most requests one run may make.")
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout_seconds: float = Field(default=30.0, gt=0)
     mapping: dict[str, Any] = Field(default_factory=dict, description="Mapping overrides (see mappings/README.md).")
+
+
+def compact_json(record: dict[str, Any]) -> bytes:
+    """`record` as JSON in an exact-size bytes, for listings a connector must keep whole
+    (to sort them) before it yields them: orjson's own result keeps its working buffer
+    (measured: 16 KB held for a 1.7 KB record), most of the memory of a kept listing."""
+    return memoryview(orjson.dumps(record)).tobytes()
 
 
 @dataclass

@@ -65,6 +65,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    compact_json,
 )
 from connectors.cursors import DatetimeCursor, parse_duration, parse_time
 from connectors.http import SourceClient
@@ -366,7 +367,7 @@ class ProductboardConnector(Connector):
         state = DatetimeCursor.parse(cursor)
         since = state.since(self.overlap)
         keyed: list[tuple[datetime, str, bytes]] = []
-        undated: list[bytes] = []
+        undated: list[tuple[str, bytes]] = []
         parents: dict[str, dict[str, Any]] = {}
         async for page in self._pages(FEATURES, self._feature_params()):
             for feature in page:
@@ -378,29 +379,28 @@ class ProductboardConnector(Connector):
                 if updated is None:
                     # Unreadable updatedAt: only a full sync passes it on (the mapping reports it).
                     if since is None:
-                        undated.append(_compact(feature))
+                        undated.append((fid, compact_json(feature)))
                     continue
                 if since is None or updated >= since:
-                    keyed.append((updated, fid, _compact(feature)))
+                    keyed.append((updated, fid, compact_json(feature)))
         keyed.sort(key=lambda entry: (entry[0], entry[1]))
         if not keyed and not undated:
             yield Page(records=[], cursor=cursor)
             return
-        ordered = undated + [encoded for _, _, encoded in keyed]
+        ordered = undated + [(fid, encoded) for _, fid, encoded in keyed]
         del keyed, undated
         # The whole-account listings of assignments, values and Jira connections cost about
         # as many pages as the features listing (often more); for a few changed features
         # (an incremental run, the overlap's re-reads) asking per feature is far cheaper.
         feature_pages = len(parents) // min(self.config.page_size, MAX_PAGE)
         if len(ordered) <= feature_pages:
-            ids = [str(orjson.loads(encoded)["id"]) for encoded in ordered]
-            aux = await self._auxiliary_for(ids, fresh=True)
+            aux = await self._auxiliary_for([fid for fid, _ in ordered], fresh=True)
         else:
             aux = await self.load_auxiliary()
         aux.features = parents
         size = self.config.page_size
         for start in range(0, len(ordered), size):
-            chunk = [orjson.loads(encoded) for encoded in ordered[start : start + size]]
+            chunk = [orjson.loads(encoded) for _, encoded in ordered[start : start + size]]
             for feature in chunk:
                 updated = _updated(feature)
                 if updated is not None:
@@ -492,12 +492,6 @@ class ProductboardConnector(Connector):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _compact(feature: dict[str, Any]) -> bytes:
-    # An exact-size copy: orjson's own result keeps its working buffer (about 16 KB for a
-    # 2 KB feature), which for a kept listing would be most of the memory.
-    return memoryview(orjson.dumps(feature)).tobytes()
 
 
 def _obj(value: Any) -> dict[str, Any]:
