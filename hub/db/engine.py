@@ -12,6 +12,8 @@ advisory lock so that two processes starting at once do not both run them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,24 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN, "BEGIN"))
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """The one way the store opens a transaction that writes.
+
+    SQLite: `BEGIN IMMEDIATE` takes the write lock up front. A plain (deferred) `BEGIN`
+    that reads and then writes is upgraded to a writer only at its first write; if another
+    connection wrote in between, SQLite cannot wait for it (the snapshot is stale) and
+    fails at once with "database is locked", whatever busy_timeout says. Taking the lock at
+    BEGIN makes concurrent writers queue on busy_timeout instead.
+    PostgreSQL: a plain transaction (row locks are taken by the statements themselves).
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(engine: Engine) -> Config:

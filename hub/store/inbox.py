@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.engine import SQLITE_BEGIN
+from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
 from hub.store.items import utcnow
 
@@ -55,7 +55,7 @@ class InboxStore:
             .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         )
         # RETURNING, not rowcount: psycopg reports a row count for a skipped conflicting insert.
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             inserted = conn.execute(stmt.returning(webhook_inbox.c.id)).first()
         return inserted is not None
 
@@ -67,21 +67,18 @@ class InboxStore:
             and_(t.status == PROCESSING, t.claimed_at < now - CLAIM_TIMEOUT),
         )
         pick = select(t.id).where(claimable).order_by(t.id).limit(limit)
-        with self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            else:
-                conn.execution_options(**{SQLITE_BEGIN: "BEGIN IMMEDIATE"})
-            with conn.begin():
-                ids = list(conn.execute(pick).scalars())
-                if not ids:
-                    return []
-                conn.execute(
-                    update(webhook_inbox)
-                    .where(t.id.in_(ids))
-                    .values(status=PROCESSING, claimed_at=now, attempts=t.attempts + 1)
-                )
-                rows = conn.execute(select(webhook_inbox).where(t.id.in_(ids)).order_by(t.id)).all()
+        if self.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        with write_transaction(self.engine) as conn:
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(webhook_inbox)
+                .where(t.id.in_(ids))
+                .values(status=PROCESSING, claimed_at=now, attempts=t.attempts + 1)
+            )
+            rows = conn.execute(select(webhook_inbox).where(t.id.in_(ids)).order_by(t.id)).all()
         return [
             InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts)
             for r in rows
@@ -94,7 +91,7 @@ class InboxStore:
                 values["status"] = DEAD
             else:
                 values["next_attempt_at"] = utcnow() + timedelta(seconds=min(2**delivery.attempts, 600))
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(update(webhook_inbox).where(webhook_inbox.c.id == delivery.id).values(**values))
 
     def counts(self, source: str | None = None) -> dict[str, int]:

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.engine import SQLITE_BEGIN
+from hub.db.engine import write_transaction
 from hub.db.tables import (
     change_counter,
     changes,
@@ -241,12 +241,9 @@ class ItemStore:
 
     @contextmanager
     def write_transaction(self) -> Iterator[Connection]:
-        """A transaction that holds the writers' lock (the change counter row) throughout."""
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn.execution_options(**{SQLITE_BEGIN: "BEGIN IMMEDIATE"})
-            with conn.begin():
-                yield conn
+        """A write transaction (`hub.db.engine.write_transaction`) for `apply(conn=...)`."""
+        with write_transaction(self.engine) as conn:
+            yield conn
 
     def apply(
         self,

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, select, update
 
+from hub.db.engine import write_transaction
 from hub.db.tables import api_keys
 from hub.store.items import utcnow
 
@@ -54,7 +55,7 @@ class ApiKeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         now = utcnow()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 api_keys.insert().values(
                     id=key_id, name=name, scope=scope.value, secret_hash=_hash(secret), created_at=now
@@ -68,7 +69,7 @@ class ApiKeyStore:
         return [ApiKey(r.id, r.name, Scope(r.scope), r.created_at, r.revoked_at, r.last_used_at) for r in rows]
 
     def revoke(self, key_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             result = conn.execute(
                 update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
             )
@@ -88,6 +89,6 @@ class ApiKeyStore:
             return None
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
         return ApiKey(row.id, row.name, Scope(row.scope), row.created_at, None, now)

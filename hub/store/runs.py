@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, select, update
 
+from hub.db.engine import write_transaction
 from hub.db.tables import sources, sync_runs
 from hub.store.items import utcnow
 
@@ -66,7 +67,7 @@ class RunStore:
 
     def ensure_source(self, name: str, tool: str) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             exists = conn.execute(select(sources.c.tool).where(sources.c.name == name)).first()
             if exists is None:
                 conn.execute(sources.insert().values(name=name, tool=tool, created_at=now, updated_at=now))
@@ -74,7 +75,7 @@ class RunStore:
                 conn.execute(update(sources).where(sources.c.name == name).values(tool=tool, updated_at=now))
 
     def set_source_status(self, name: str, status: str, message: str | None) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
@@ -84,7 +85,7 @@ class RunStore:
     def start(self, source: str, mode: str, *, stale_after: timedelta = STALE_AFTER) -> str:
         """Open a run, or raise RunInProgress while another live run holds the source."""
         now = utcnow()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             # Lock the source row so two processes cannot both see "no live run".
             lock = select(sources.c.name).where(sources.c.name == source)
             if self.engine.dialect.name == "postgresql":
@@ -123,7 +124,7 @@ class RunStore:
         if conn is not None:
             conn.execute(stmt)
             return
-        with self.engine.begin() as own:
+        with write_transaction(self.engine) as own:
             own.execute(stmt)
 
     def finish(
@@ -136,7 +137,7 @@ class RunStore:
         record_errors: list[dict[str, str]] | None = None,
     ) -> None:
         now = utcnow()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 update(sync_runs)
                 .where(sync_runs.c.id == run_id)
