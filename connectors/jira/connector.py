@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -60,6 +61,9 @@ CONNECTOR_FIELDS: tuple[str, ...] = ("updated",)
 JQL_TIME_FORMAT = "%Y/%m/%d %H:%M"
 # When the user's zone is unknown, widen the window by the largest UTC offset instead of guessing.
 MAX_UTC_OFFSET = timedelta(hours=14)
+
+# A comment's `self`: https://site/rest/api/2/issue/{issue id}/comment/{comment id}.
+COMMENT_SELF = re.compile(r"/rest/api/\d+/issue/(?P<issue>\d+)/comment/[^/]+/?$")
 
 ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
 COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_deleted"})
@@ -376,6 +380,7 @@ class JiraConnector(Connector):
                 return [IgnoreEvent(f"{event} without an issue id")]
             return [DeleteRecord(issue_id, at=_timestamp(payload.get("timestamp")))]
         if event in COMMENT_EVENTS:
+            issue_id = issue_id or _commented_issue_id(payload.get("comment"))
             if issue_id is None:
                 return [IgnoreEvent(f"{event} without an issue id")]
             return [RefetchRecord(issue_id)]
@@ -396,6 +401,20 @@ def _updated(issue: dict[str, Any]) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+def _commented_issue_id(comment: Any) -> str | None:
+    """The id of the issue a comment belongs to, from the comment's `self` URL.
+
+    Jira Server and Data Center send `comment_created/updated/deleted` with the comment only
+    (no `issue` object; Cloud adds a thin issue), but the comment's REST URL names the issue
+    by id. Webhook payloads:
+    https://developer.atlassian.com/server/jira/platform/webhooks/
+    """
+    if not isinstance(comment, dict) or not isinstance(comment.get("self"), str):
+        return None
+    found = COMMENT_SELF.search(comment["self"])
+    return found.group("issue") if found else None
 
 
 def _timestamp(value: Any) -> datetime | None:
