@@ -179,3 +179,36 @@ def test_every_issue_payload_is_a_case() -> None:
             )
             assert not carries or path.stem in names, path.name
     assert len(CASES) >= 25
+
+
+async def test_search_and_refetch_ask_for_what_the_mapping_reads() -> None:
+    """The `fields` parameter of a search and of a refetch: the fields mappings/jira.yaml reads
+    (original estimate and start date included), the custom fields of the source's overrides
+    resolved to their ids on this site, and nothing the mapping never reads."""
+    if not CASES:
+        pytest.skip("real payloads not found in ../shared/fixtures/jira")
+    issue = _served_issue(CASES[0][1])
+    catalog = [
+        {"id": "customfield_10016", "name": "Story Points", "custom": True},
+        {"id": "customfield_10022", "name": "Rank", "custom": True},
+        {"id": "customfield_10099", "name": "Team", "custom": True},
+    ]
+    fake = RecordedJira([issue], catalog=catalog)
+    config = JiraConfig(
+        base_url=fake.base_url,
+        email=fake.email,
+        api_token=fake.api_token,
+        projects=[RecordedJira._project_key(issue)],
+        mapping=OVERRIDES,
+    )
+    async with JiraConnector("acme-jira", config, transport=httpx.ASGITransport(fake.app)) as jira:
+        [p async for p in jira.fetch(None)]
+        await jira.fetch_one(str(issue["id"]))
+    asked = [e.param("fields") for e in fake.log.entries if e.path.startswith("/rest/api/3/search/jql")]
+    asked += [e.param("fields") for e in fake.log.entries if e.path.startswith("/rest/api/3/issue/")]
+    assert len(asked) == 2 and asked[0] == asked[1]
+    fields = set((asked[0] or "").split(","))
+    assert {"timeoriginalestimate", "startdate", "updated", "summary", "issuetype", "status"} <= fields
+    assert {"customfield_10016", "customfield_10022"} <= fields  # a role of the spec, an override
+    assert "customfield_10099" not in fields  # on the site, read by nothing
+    assert "subtasks" not in fields and "comment" not in fields
