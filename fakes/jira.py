@@ -703,6 +703,10 @@ class FakeJira:
     async def _fields(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._unauthorised()
+        return self._json(self.field_catalog())
+
+    def field_catalog(self) -> list[dict[str, Any]]:
+        """What `GET /rest/api/3/field` answers: the system fields and this site's custom fields."""
         catalog: list[dict[str, Any]] = [
             {
                 "id": fid,
@@ -733,7 +737,7 @@ class FakeJira:
                     "schema": {"type": typ, "custom": custom, "customId": number},
                 }
             )
-        return self._json(catalog)
+        return catalog
 
     async def _search(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -811,6 +815,68 @@ class FakeJira:
                 Route(API + "/issue/{id_or_key}/remotelink", self._get_remote_links),
             ]
         )
+
+
+class RecordedJira(FakeJira):
+    """A fake Jira that serves given issues verbatim (e.g. real captured payloads) through the
+    same endpoints, honouring `fields=` as Jira does: an issue answers with only the fields
+    asked for, so a connector that forgets a field the mapping reads loses it here as on a real
+    site. `catalog` is the site's custom fields (`{id, name, ...}`), added to the system fields.
+
+    Search supports the scope (`project in (...)`, matched on `fields.project.key`),
+    `updated >= "..."` and `ORDER BY updated ASC, id ASC` / `id ASC`, as `FakeJira` does.
+    """
+
+    def __init__(
+        self, issues: list[dict[str, Any]], *, catalog: list[dict[str, Any]] | None = None, **options: Any
+    ) -> None:
+        self._recorded = [orjson.loads(orjson.dumps(issue)) for issue in issues]
+        projects = tuple(dict.fromkeys(self._project_key(i) for i in self._recorded)) or ("PROJ",)
+        options.setdefault("projects", projects)
+        super().__init__(0, **options)
+        self._catalog = list(catalog or [])
+        self._last_idx = len(self._recorded)
+
+    @staticmethod
+    def _project_key(issue: dict[str, Any]) -> str:
+        project = (issue.get("fields") or {}).get("project")
+        key = project.get("key") if isinstance(project, dict) else None
+        return str(key) if key else str(issue.get("key", "PROJ")).rpartition("-")[0] or "PROJ"
+
+    def field_catalog(self) -> list[dict[str, Any]]:
+        system = [entry for entry in super().field_catalog() if not entry["custom"]]
+        return [*system, *self._catalog]
+
+    def native_id(self, idx: int) -> str:
+        return str(self._recorded[idx - 1]["id"])
+
+    def _idx(self, id_or_key: str) -> int | None:
+        for idx, issue in enumerate(self._recorded, start=1):
+            if id_or_key in (str(issue.get("id")), str(issue.get("key"))) and idx not in self._deleted:
+                return idx
+        return None
+
+    def _project(self, idx: int) -> str:
+        return self._project_key(self._recorded[idx - 1])
+
+    def _issue(self, idx: int) -> dict[str, Any]:
+        issue: dict[str, Any] = orjson.loads(orjson.dumps(self._recorded[idx - 1]))
+        return issue
+
+    def _updated_ms(self, idx: int) -> int:
+        updated = (self._recorded[idx - 1].get("fields") or {}).get("updated")
+        if not isinstance(updated, str):
+            return 0
+        return _ms(datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z"))
+
+    def _ordered(self, order: str, after: tuple[int, int] | None, since_ms: int | None) -> Iterator[tuple[int, int]]:
+        live = [idx for idx in range(1, self._last_idx + 1) if idx not in self._deleted]
+        keys = sorted((idx, idx) if order == "id" else (self._updated_ms(idx), idx) for idx in live)
+        for key in keys:
+            if order != "id" and since_ms is not None and key[0] < since_ms:
+                continue
+            if after is None or key > after:
+                yield key
 
 
 def main(argv: list[str] | None = None) -> None:

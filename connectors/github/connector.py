@@ -117,6 +117,22 @@ def _updated(issue: dict[str, Any]) -> datetime | None:
         return None
 
 
+def _with_repository(issue: dict[str, Any], repository: Any) -> dict[str, Any]:
+    """The delivered issue, with the delivery's `repository` object beside its fields when the
+    issue itself does not name its repository (older deliveries have no `repository_url`).
+
+    Every `issues`/`issue_comment` delivery names the repository at its top level
+    (https://docs.github.com/en/webhooks/webhook-events-and-payloads#issues); GitHub's own
+    issue representations carry the same `repository` object where the URL is not enough
+    (`GET /issues`), and mappings/github.yaml reads either for the key and the container.
+    """
+    if issue.get("repository_url") or isinstance(issue.get("repository"), dict):
+        return issue
+    if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
+        return issue
+    return {**issue, "repository": repository}
+
+
 def _order_key(issue: dict[str, Any]) -> OrderKey:
     ident = issue.get("id")
     return (_updated(issue) or epoch(), ident if isinstance(ident, int) else 0)
@@ -398,6 +414,7 @@ class GitHubConnector(Connector):
             return self._transferred(issue_id, repo, payload)
         if not self.in_scope(repo):
             return [IgnoreEvent(f"{event}.{action}: repository {repo} is outside this source's scope")]
+        issue = _with_repository(issue, payload.get("repository"))
         self._remember(issue, repo)
         if event == "issues" and action == "deleted":
             return [DeleteRecord(issue_id)]
@@ -421,6 +438,7 @@ class GitHubConnector(Connector):
         new_issue = changes.get("new_issue")
         new_repo = (changes.get("new_repository") or {}).get("full_name")
         if isinstance(new_issue, dict) and new_issue.get("id") is not None and self.in_scope(new_repo):
+            new_issue = _with_repository(new_issue, changes.get("new_repository"))
             self._remember(new_issue, new_repo)
             events.append(self._issue_event(new_issue))
         return events or [IgnoreEvent(f"issues.transferred from {repo} to {new_repo}: both outside this source")]

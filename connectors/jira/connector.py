@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -41,6 +42,7 @@ from connectors.cursors import DatetimeCursor, parse_duration, parse_time
 from connectors.http import SourceClient, iso_reset_hint
 from connectors.jira.config import JiraConfig
 from connectors.paging import PageTokenPaginator
+from mappings import Mapper, MappingContext, load_spec, merge_overrides
 
 SEARCH = "/rest/api/3/search/jql"
 FIELDS = "/rest/api/3/field"
@@ -48,46 +50,20 @@ MYSELF = "/rest/api/3/myself"
 ISSUE = "/rest/api/3/issue/{}"
 REMOTE_LINKS = "/rest/api/3/issue/{}/remotelink"
 
-# The navigable fields the mapping reads. Asking for them explicitly (rather than `*all`)
-# keeps pages small: comments, worklogs and attachments can be megabytes per issue.
-SYSTEM_FIELDS: tuple[str, ...] = (
-    "summary",
-    "description",
-    "status",
-    "priority",
-    "issuetype",
-    "project",
-    "assignee",
-    "reporter",
-    "labels",
-    "parent",
-    "fixVersions",
-    "issuelinks",
-    "components",
-    "subtasks",
-    "created",
-    "updated",
-    "resolution",
-    "resolutiondate",
-    "duedate",
-)
-# Custom fields have site-specific ids (customfield_10016 on one site, _10028 on another), so
-# they are resolved by display name through /rest/api/3/field. Missing ones are skipped.
-CUSTOM_FIELD_NAMES: tuple[str, ...] = (
-    "Story Points",
-    "Story point estimate",
-    "Sprint",
-    "Epic Link",
-    "Start date",
-    "Reach",
-    "Impact",
-    "Confidence",
-    "Effort",
-)
+# Fields the connector itself reads from every issue, whatever the mapping says: `updated`
+# drives the cursor (see `fetch`). Everything else requested is what the source's mapping
+# reads (`Mapper.fields_read`), so a pulled issue carries every field a webhook's full issue
+# bean would give the mapping: pull and webhook map to the same item. Asking for those
+# explicitly (rather than `*all`) keeps pages small: comments, worklogs and attachments can be
+# megabytes per issue.
+CONNECTOR_FIELDS: tuple[str, ...] = ("updated",)
 # JQL date literals have minute precision and are read in the API user's time zone.
 JQL_TIME_FORMAT = "%Y/%m/%d %H:%M"
 # When the user's zone is unknown, widen the window by the largest UTC offset instead of guessing.
 MAX_UTC_OFFSET = timedelta(hours=14)
+
+# A comment's `self`: https://site/rest/api/2/issue/{issue id}/comment/{comment id}.
+COMMENT_SELF = re.compile(r"/rest/api/\d+/issue/(?P<issue>\d+)/comment/[^/]+/?$")
 
 ISSUE_EVENTS = frozenset({"jira:issue_created", "jira:issue_updated"})
 COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_deleted"})
@@ -162,7 +138,17 @@ class JiraConnector(Connector):
         return self._catalog
 
     async def request_fields(self) -> list[str]:
-        """The `fields` parameter: system fields, custom fields resolved by name, config extras."""
+        """The `fields` parameter: exactly what the source's mapping reads, then config extras.
+
+        One source of truth: the mapping (the tool's spec with `sources.NAME.mapping` merged)
+        is compiled against this site's field catalog and `Mapper.fields_read` lists every
+        field id it reads, custom fields already resolved from display name to id (a hand-kept
+        list here drifted from mappings/jira.yaml and left `timeoriginalestimate` and
+        `startdate` out of pulls while webhooks carried them). Custom fields the catalog lacks
+        are skipped (the mapping reports them as unresolved); fields listed in the config must
+        exist. Search `fields` parameter:
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get
+        """
         if self._fields is not None:
             return self._fields
         catalog = await self.field_catalog()
@@ -170,21 +156,16 @@ class JiraConnector(Connector):
         by_name: dict[str, list[str]] = {}
         for f in catalog:
             by_name.setdefault(str(f.get("name", "")).casefold(), []).append(str(f.get("id")))
-        wanted: list[str] = list(SYSTEM_FIELDS)
+        wanted: list[str] = list(CONNECTOR_FIELDS)
 
         def add(field_ids: Iterable[str]) -> None:
             for fid in field_ids:
                 if fid not in wanted:
                     wanted.append(fid)
 
-        for name in CUSTOM_FIELD_NAMES:
-            add(by_name.get(name.casefold(), []))
-        # Fields named in mapping overrides are added when the site has them (the mapping
-        # reports a missing one itself); fields listed in the config must exist.
-        for name in _override_field_names(self.config.mapping):
-            add([name] if name in ids else by_name.get(name.casefold(), []))
+        add(self.fields_the_mapping_reads(catalog))
         for name in self.config.fields:
-            if name in ids or name in SYSTEM_FIELDS:
+            if name in ids or name in wanted:
                 add([name])
             elif name.casefold() in by_name:
                 add(by_name[name.casefold()])
@@ -195,6 +176,12 @@ class JiraConnector(Connector):
                 )
         self._fields = wanted
         return wanted
+
+    def fields_the_mapping_reads(self, catalog: list[dict[str, Any]]) -> list[str]:
+        """Field ids the source's mapping (spec + overrides) reads under `fields`, on this catalog."""
+        spec = merge_overrides(load_spec(self.tool), self.config.mapping)
+        context = MappingContext(source=self.name, tool=self.tool, base_url=self.config.base_url, fields=catalog)
+        return Mapper(spec, context, keep_raw=False).fields_read
 
     async def user_zone(self) -> ZoneInfo | None:
         """The API user's time zone (`GET /rest/api/3/myself`), in which Jira reads JQL dates."""
@@ -393,6 +380,7 @@ class JiraConnector(Connector):
                 return [IgnoreEvent(f"{event} without an issue id")]
             return [DeleteRecord(issue_id, at=_timestamp(payload.get("timestamp")))]
         if event in COMMENT_EVENTS:
+            issue_id = issue_id or _commented_issue_id(payload.get("comment"))
             if issue_id is None:
                 return [IgnoreEvent(f"{event} without an issue id")]
             return [RefetchRecord(issue_id)]
@@ -415,26 +403,21 @@ def _updated(issue: dict[str, Any]) -> datetime | None:
         return None
 
 
+def _commented_issue_id(comment: Any) -> str | None:
+    """The id of the issue a comment belongs to, from the comment's `self` URL.
+
+    Jira Server and Data Center send `comment_created/updated/deleted` with the comment only
+    (no `issue` object; Cloud adds a thin issue), but the comment's REST URL names the issue
+    by id. Webhook payloads:
+    https://developer.atlassian.com/server/jira/platform/webhooks/
+    """
+    if not isinstance(comment, dict) or not isinstance(comment.get("self"), str):
+        return None
+    found = COMMENT_SELF.search(comment["self"])
+    return found.group("issue") if found else None
+
+
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     return None
-
-
-def _override_field_names(mapping: Mapping[str, Any]) -> list[str]:
-    """Field names a mapping override refers to (`estimate = { field = "Story Points" }`)."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key == "field" and isinstance(value, str):
-                    found.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(mapping)
-    return found

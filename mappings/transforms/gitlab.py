@@ -113,7 +113,10 @@ def gitlab_assignees(value: Any, ctx: MappingContext) -> list[dict[str, Any]] | 
 
     Hook deliveries list assignees beside the issue, and some GitLab versions leave their
     `id` out; their ids are then taken from `object_attributes.assignee_ids`, which GitLab
-    fills from the same list in the same order.
+    fills from the same list in the same order. Older GitLab (before multiple assignees) and
+    some hook kinds give only the singular `assignee` object and `assignee_id`: that one id
+    pairs with that one user. Hook payloads:
+    https://docs.gitlab.com/user/project/integrations/webhook_events/#work-item-events
     """
     if not isinstance(value, dict):
         return None
@@ -123,13 +126,19 @@ def gitlab_assignees(value: Any, ctx: MappingContext) -> list[dict[str, Any]] | 
         users = [value["assignee"]] if isinstance(value.get("assignee"), dict) else []
     users = [dict(u) for u in users if isinstance(u, dict)]
     ids = issue.get("assignee_ids") if issue is not value else None
+    if not isinstance(ids, list) and issue is not value and _is_id(issue.get("assignee_id")):
+        ids = [issue["assignee_id"]]
     if isinstance(ids, list) and len(ids) == len(users):
         for user, ident in zip(users, ids, strict=True):
             user.setdefault("id", ident)
     people = [p for p in (_person(u) for u in users) if p is not None]
     if not people and isinstance(ids, list):
-        people = [{"native_id": str(i)} for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        people = [{"native_id": str(i)} for i in ids if _is_id(i)]
     return people or None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @transform("gitlab_closed_labels")
