@@ -62,6 +62,9 @@ def create_app(
             inbox_poll_seconds=settings.inbox_poll_seconds,
             schedule_poll_seconds=settings.schedule_poll_seconds,
             connector_factory=connector_factory,
+            inbox_backoff_max_seconds=settings.inbox_backoff_max_seconds,
+            inbox_claim_seconds=settings.inbox_claim_seconds,
+            context_max_age_seconds=settings.context_max_age_seconds,
         )
         runtime.intake.max_body_bytes = settings.webhook_max_bytes
         await runtime.start()
