@@ -390,7 +390,11 @@ class InboxWorker:
         provisional = [op.id for op in [*ops, *refetched] if isinstance(op, WorkItem)] if tools.provisional else []
         outcome = await asyncio.to_thread(self._commit, delivery, ops, refetched, provisional, status, error)
         if outcome is None:
-            log.info("inbox: delivery %s of %s: claim lapsed and was taken over; not applied here", delivery.delivery_id, source)
+            log.info(
+                "inbox: delivery %s of %s: claim lapsed and was taken over; not applied here",
+                delivery.delivery_id,
+                source,
+            )
         return outcome
 
     def _commit(
@@ -426,7 +430,13 @@ class InboxWorker:
                 delivery.id,
             )
         elif status is not None:
-            log.info("inbox: delivery %s of %s failed (attempt %d): %s", delivery.delivery_id, delivery.source, delivery.attempts, error)
+            log.info(
+                "inbox: delivery %s of %s failed (attempt %d): %s",
+                delivery.delivery_id,
+                delivery.source,
+                delivery.attempts,
+                error,
+            )
         return status
 
     async def _wait_for_tool(self, delivery: InboxDelivery, exc: BaseException) -> str | None:
@@ -435,7 +445,9 @@ class InboxWorker:
         waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
         waiting.error = f"waiting for the tool: {first_line(exc)}"
         if waiting.failures == 1:  # one line per outage, not one per delivery or retry
-            log.warning("inbox: %s: tool unreachable, its deliveries that need it wait: %s", delivery.source, first_line(exc))
+            log.warning(
+                "inbox: %s: tool unreachable, its deliveries that need it wait: %s", delivery.source, first_line(exc)
+            )
         return await asyncio.to_thread(self.inbox.release, delivery, waiting.retry_at, waiting.error)
 
     # ------------------------------------------------------------------ set-up
@@ -490,8 +502,12 @@ class InboxWorker:
                 waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
                 waiting.error = first_line(exc)
                 if waiting.failures == 1:
-                    fallback = f"the one stored at {stored.fetched_at:%Y-%m-%d %H:%M}Z" if stored else "the base context"
-                    log.warning("inbox: %s: mapping context unavailable (%s); using %s", source, waiting.error, fallback)
+                    fallback = (
+                        f"the one stored at {stored.fetched_at:%Y-%m-%d %H:%M}Z" if stored else "the base context"
+                    )
+                    log.warning(
+                        "inbox: %s: mapping context unavailable (%s); using %s", source, waiting.error, fallback
+                    )
             else:
                 self._context_wait.pop(source, None)
                 await asyncio.to_thread(self.contexts.save, source, context)

@@ -183,7 +183,11 @@ def test_cli_lists_and_replays_dead_deliveries(store: Store, db_url: str) -> Non
     code, out = run("replay", str(inbox_id))
     assert code == 0 and delivery in out
     assert statuses(store) == {delivery: "pending"}
-    assert InboxStore(store.engine).get(A, delivery) == {"status": "pending", "error": "mapping: 10001: updated_at: ValueError: Invalid isoformat string: 'yesterday-ish'", "attempts": 0}
+    assert InboxStore(store.engine).get(A, delivery) == {
+        "status": "pending",
+        "error": "mapping: 10001: updated_at: ValueError: Invalid isoformat string: 'yesterday-ish'",
+        "attempts": 0,
+    }
     drain(worker_for(store, s))  # fails again (attempts start over), so back to failed, not dead
     assert statuses(store) == {delivery: "failed"}
     with store.engine.begin() as conn:
@@ -210,7 +214,10 @@ def test_admin_api_lists_and_replays_dead_deliveries(store: Store) -> None:
         assert listed.status_code == 200
         (entry,) = listed.json()["deliveries"]
         assert entry["delivery_id"] == delivery and entry["id"] == inbox_id and "yesterday-ish" in entry["error"]
-        assert client.get("/v1/inbox", params={"status": "dead", "source": "nope"}, headers=admin).json()["deliveries"] == []
+        assert (
+            client.get("/v1/inbox", params={"status": "dead", "source": "nope"}, headers=admin).json()["deliveries"]
+            == []
+        )
         forbidden = client.get("/v1/inbox", headers=reader)
         assert forbidden.status_code == 403 and forbidden.headers["content-type"] == PROBLEM_JSON
         assert client.post(f"/v1/inbox/{inbox_id}/replay", headers=reader).status_code == 403
