@@ -288,11 +288,6 @@ class InboxWorker:
         if lanes:
             await asyncio.gather(*lanes, return_exceptions=True)
 
-    def waiting_sources(self) -> dict[str, str]:
-        """Sources whose tool is being waited for, with the reason."""
-        now = utcnow()
-        return {source: w.error for source, w in self._tool_wait.items() if w.retry_at > now}
-
     async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
         try:
             for index, delivery in enumerate(batch):
