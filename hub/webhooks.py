@@ -228,6 +228,7 @@ class InboxWorker:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, int] = {}  # claim token -> deliveries of it not settled yet
         self._heartbeat: asyncio.Task[None] | None = None
+        self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
         self.on_lane_done: Callable[[], None] | None = None
         self.passes = 0
         self.recent: deque[ProcessedDelivery] = deque(maxlen=1000)
@@ -281,6 +282,10 @@ class InboxWorker:
             total += n
             held_back |= set(self._tool_wait)
         return total
+
+    async def wait_refreshes(self) -> None:
+        """Wait until the background refreshes of stale mapping contexts are done."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     async def wait_lanes(self, source: str | None = None) -> None:
         """Wait until the running lanes (of one source) are done."""
@@ -446,12 +451,27 @@ class InboxWorker:
         return await asyncio.to_thread(self.inbox.release, delivery, waiting.retry_at, waiting.error)
 
     # ------------------------------------------------------------------ set-up
+    #
+    # A source with a stored context (however old) maps with it at once; a stale one is
+    # refreshed in the background, so a tool that hangs never holds its full-record
+    # deliveries. A source with no stored context asks its tool in its lane (only that lane
+    # waits) and, failing that, maps provisionally with the base context. The refresh of a
+    # provisional source also runs in its lane: its deliveries mark items provisional, and a
+    # background remap could clear the marks before a lane added one.
 
     async def _tools_for(self, source: str) -> SourceTools:
         tools = self._tools.get(source)
-        if tools is not None and not self._context_due(source, tools):
-            return tools
-        return await self._setup(source, tools)
+        if tools is None or (tools.provisional and self._context_due(source, tools)):
+            return await self._setup(source, tools)
+        if self._context_due(source, tools):
+            self._refresh_soon(source, tools.connector)
+        return tools
+
+    def _refresh_soon(self, source: str, connector: Connector) -> None:
+        if source not in self._refreshing:
+            task = asyncio.create_task(self._refresh(source, connector), name=f"inbox context {source}")
+            self._refreshing[source] = task
+            task.add_done_callback(lambda _task: self._refreshing.pop(source, None))
 
     def _context_due(self, source: str, tools: SourceTools) -> bool:
         """Provisional or older than the max age, and not waiting for the tool."""
@@ -465,61 +485,81 @@ class InboxWorker:
         definition = self.config.source(source)
         connector = current.connector if current is not None else self._connector_factory(definition)
         try:
-            context, context_at = await self._context(source, connector)
-            tools = SourceTools(connector, Normaliser(definition.tool, context, definition.config.mapping), context_at)
+            stored = await asyncio.to_thread(self.contexts.load, source)
+            found = (stored.context, stored.fetched_at) if stored else await self._fetch_context(source, connector)
+            context, context_at = found or (_base_context(source, connector), None)
+            tools = self._install(source, connector, context, context_at)
         except BaseException:
             if current is None:
                 await connector.aclose()
             raise
-        self._tools[source] = tools
+        if stored is not None and self._context_due(source, tools):
+            self._refresh_soon(source, connector)
         if not tools.provisional:
-            remapped = await asyncio.to_thread(
-                self.contexts.remap_provisional, self.store.items, source, tools.normaliser.map
-            )
-            if remapped:
-                log.info("inbox: %s: %d items mapped again now that the mapping context is known", source, remapped)
+            await self._remap_provisional(source, tools)
         return tools
 
-    async def _context(self, source: str, connector: Connector) -> tuple[dict[str, Any], datetime | None]:
-        """The freshest mapping context to be had: stored (if young), the tool's, stored
-        (however old), or the base context (source, tool, base URL: items are provisional)."""
-        now = utcnow()
-        stored = await asyncio.to_thread(self.contexts.load, source)
-        if stored is not None and now - stored.fetched_at < self.context_max_age:
-            return stored.context, stored.fetched_at  # e.g. a sync just refreshed it
-        waiting = self._context_wait.get(source)
-        if waiting is None or waiting.retry_at <= now:
-            try:
-                context = await connector.mapping_context()
-            except Exception as exc:  # noqa: BLE001 - any failure: fall back, retry with backoff
-                waiting = self._context_wait.setdefault(source, _Waiting())
-                waiting.failures += 1
-                waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
-                waiting.error = first_line(exc)
-                if waiting.failures == 1:
-                    fallback = (
-                        f"the one stored at {stored.fetched_at:%Y-%m-%d %H:%M}Z" if stored else "the base context"
-                    )
-                    log.warning(
-                        "inbox: %s: mapping context unavailable (%s); using %s", source, waiting.error, fallback
-                    )
+    def _install(
+        self, source: str, connector: Connector, context: dict[str, Any], context_at: datetime | None
+    ) -> SourceTools:
+        definition = self.config.source(source)
+        tools = SourceTools(connector, Normaliser(definition.tool, context, definition.config.mapping), context_at)
+        self._tools[source] = tools
+        return tools
+
+    async def _refresh(self, source: str, connector: Connector) -> None:
+        """Background: replace a stale context with a fresh one (a sync's, or the tool's)."""
+        try:
+            stored = await asyncio.to_thread(self.contexts.load, source)
+            if stored is not None and utcnow() - stored.fetched_at < self.context_max_age:
+                found: tuple[dict[str, Any], datetime] | None = (stored.context, stored.fetched_at)
             else:
-                self._context_wait.pop(source, None)
-                await asyncio.to_thread(self.contexts.save, source, context)
-                return context, utcnow()
-        if stored is not None:
-            return stored.context, stored.fetched_at
-        return {"source": source, "tool": connector.tool, "base_url": connector.config.base_url}, None
+                found = await self._fetch_context(source, connector)
+            if found is not None:
+                tools = self._install(source, connector, *found)
+                await self._remap_provisional(source, tools)
+        except Exception as exc:  # noqa: BLE001 - the stale context keeps serving; retried later
+            log.warning("inbox: %s: refreshing the mapping context failed: %s", source, first_line(exc))
+
+    async def _fetch_context(self, source: str, connector: Connector) -> tuple[dict[str, Any], datetime] | None:
+        """Ask the tool for the context and store it; None (and backoff) when it fails."""
+        try:
+            context = await connector.mapping_context()
+        except Exception as exc:  # noqa: BLE001 - any failure: fall back, retry with backoff
+            waiting = self._context_wait.setdefault(source, _Waiting())
+            waiting.failures += 1
+            waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
+            waiting.error = first_line(exc)
+            if waiting.failures == 1:  # one line per outage
+                log.warning("inbox: %s: mapping context unavailable: %s", source, waiting.error)
+            return None
+        self._context_wait.pop(source, None)
+        fetched_at = utcnow()
+        await asyncio.to_thread(self.contexts.save, source, context, fetched_at)
+        return context, fetched_at
+
+    async def _remap_provisional(self, source: str, tools: SourceTools) -> None:
+        remapped = await asyncio.to_thread(
+            self.contexts.remap_provisional, self.store.items, source, tools.normaliser.map
+        )
+        if remapped:
+            log.info("inbox: %s: %d items mapped again now that the mapping context is known", source, remapped)
 
     async def aclose(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        for lane in list(self._lanes.values()):
-            lane.cancel()
+        for task in [*self._lanes.values(), *self._refreshing.values()]:
+            task.cancel()
         await self.wait_lanes()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
         for tools in self._tools.values():
             await tools.connector.aclose()
         self._tools.clear()
+
+
+def _base_context(source: str, connector: Connector) -> dict[str, Any]:
+    """What every mapping can have without asking the tool (`Connector.mapping_context`'s base)."""
+    return {"source": source, "tool": connector.tool, "base_url": connector.config.base_url}
 
 
 def header_dict(items: Any) -> dict[str, str]:

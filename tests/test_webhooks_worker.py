@@ -120,6 +120,7 @@ def test_stored_context_maps_full_records_while_the_tool_is_down(store: Store) -
 
 
 def test_a_context_older_than_the_max_age_is_fetched_again(store: Store) -> None:
+    """A stale context serves at once; a fresh one is fetched meanwhile and serves what follows."""
     s = two_sources()
     native_id = with_points(s.fakes[A])[0]
     contexts = contexts_of(store)
@@ -132,6 +133,10 @@ def test_a_context_older_than_the_max_age_is_fetched_again(store: Store) -> None
         try:
             s.post(store, A, "upsert", native_id)
             await worker.drain()
+            await worker.wait_refreshes()
+            s.fakes[A].edit(native_id, summary="Edited after the refresh")
+            s.post(store, A, "upsert", native_id)
+            await worker.drain()
         finally:
             await worker.aclose()
 
@@ -139,31 +144,44 @@ def test_a_context_older_than_the_max_age_is_fetched_again(store: Store) -> None
     stored = contexts.load(A)
     assert stored is not None and stored.fetched_at > long_ago and stored.context["fields"]
     assert estimate(store, A, native_id) is not None
+    assert set(statuses(store).values()) == {"done"}
 
 
-def test_a_stale_context_still_serves_while_the_tool_is_down(store: Store) -> None:
+@pytest.mark.parametrize("outage", ["refused", "hanging"])
+def test_a_stale_context_still_serves_while_the_tool_is_down(store: Store, outage: str) -> None:
+    """Full records are applied with the stored context even when it is older than the max
+    age and the tool hangs: the refresh runs beside the source's lane, not in it."""
     s = two_sources()
     native_id = with_points(s.fakes[A])[0]
     asyncio.run(SyncEngine(store, s.config, connector_factory=s.factory()).run(A))
     contexts = contexts_of(store)
     stored = contexts.load(A)
     assert stored is not None
-    contexts.save(A, stored.context, now=utcnow() - timedelta(days=3))
+    long_ago = utcnow() - timedelta(days=3)
+    contexts.save(A, stored.context, now=long_ago)
     s.fakes[A].edit(native_id, summary="Edited during the outage")
 
-    async def scenario() -> None:
+    async def scenario() -> dict[str, str]:
         worker = make_worker(store, s, context_max_age=timedelta(days=1))
         try:
-            s.switches[A].refuse()
+            getattr(s.switches[A], "refuse" if outage == "refused" else "hang")()
             s.post(store, A, "upsert", native_id)
             await worker.drain()
+            during = statuses(store)
+            s.switches[A].up()
+            await worker.wait_refreshes()
+            return during
         finally:
             await worker.aclose()
 
-    asyncio.run(scenario())
+    during = asyncio.run(scenario())
+    assert set(during.values()) == {"done"}
     item = store.items.get(f"{A}:{native_id}")
     assert item is not None and item["title"] == "Edited during the outage" and item["estimate"] is not None
     assert contexts.provisional_ids(A) == []  # mapped with the (old) catalog, not provisionally
+    refreshed = contexts.load(A)
+    if outage == "hanging":  # the refresh was waiting for the tool, and got its answer
+        assert refreshed is not None and refreshed.fetched_at > long_ago
 
 
 def test_items_mapped_without_context_are_mapped_again_by_the_next_sync(store: Store) -> None:
