@@ -3,6 +3,11 @@
 Both are plain asyncio tasks in the server's event loop. With several hub processes on one
 PostgreSQL, each runs them: run leases (one live run per source) and inbox row claims
 (`SKIP LOCKED`) split the work so nothing is done twice.
+
+The inbox loop starts a worker pass every poll interval (or at once when a delivery
+arrives or a source's lane finishes) without waiting for slow sources (see InboxWorker).
+When a pass fails (the database is down), it logs one line, backs off up to
+`inbox_backoff_max_seconds`, and logs one line again when a pass succeeds.
 """
 
 from __future__ import annotations
@@ -11,15 +16,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.config import HubConfig
 from hub.store import Store
+from hub.store.inbox import CLAIM_TTL
 from hub.store.items import utcnow
 from hub.store.runs import RunInProgress
 from hub.sync import RunSummary, SyncEngine, due_sources
-from hub.webhooks import ConnectorFactory, InboxWorker, WebhookIntake, default_connector
+from hub.webhooks import Backoff, ConnectorFactory, InboxWorker, WebhookIntake, default_connector, first_line
 
 log = logging.getLogger("opshub.runtime")
 
@@ -34,13 +40,26 @@ class HubRuntime:
         schedule_poll_seconds: float = 15.0,
         background: bool = True,
         connector_factory: ConnectorFactory = default_connector,
+        inbox_backoff_max_seconds: float = 60.0,
+        inbox_claim_seconds: float = CLAIM_TTL.total_seconds(),
+        context_max_age_seconds: float = 24 * 3600.0,
     ) -> None:
         self.store = store
         self.config = config
         self.sync = SyncEngine(store, config, connector_factory=connector_factory)
         self.intake = WebhookIntake(store, config, connector_factory=connector_factory)
-        self.worker = InboxWorker(store, config, connector_factory=connector_factory)
+        self.worker = InboxWorker(
+            store,
+            config,
+            connector_factory=connector_factory,
+            claim_ttl=timedelta(seconds=inbox_claim_seconds),
+            context_max_age=timedelta(seconds=context_max_age_seconds),
+            tool_backoff=Backoff(initial=min(1.0, inbox_backoff_max_seconds), maximum=inbox_backoff_max_seconds),
+        )
+        self.worker.on_lane_done = self.wake_worker
         self.inbox_poll_seconds = inbox_poll_seconds
+        self.inbox_backoff_max_seconds = inbox_backoff_max_seconds
+        self.inbox_failed_passes = 0  # consecutive passes that failed (database down ...)
         self.schedule_poll_seconds = schedule_poll_seconds
         self.background = background
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -81,13 +100,24 @@ class HubRuntime:
 
     async def _inbox_loop(self) -> None:
         while True:
-            try:
-                await self.worker.drain()
-            except Exception:
-                log.exception("inbox worker pass failed")
+            delay = await self.inbox_pass()
             self._wake_worker.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_worker.wait(), timeout=self.inbox_poll_seconds)
+                await asyncio.wait_for(self._wake_worker.wait(), timeout=delay)
+
+    async def inbox_pass(self) -> float:
+        """One worker pass; returns how long to wait before the next (backing off on failure)."""
+        try:
+            await self.worker.process_once(wait=False)
+        except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
+            self.inbox_failed_passes += 1
+            if self.inbox_failed_passes == 1:
+                log.warning("inbox worker: pass failed, backing off until it works again: %s", first_line(exc))
+            return min(self.inbox_poll_seconds * float(2**self.inbox_failed_passes), self.inbox_backoff_max_seconds)
+        if self.inbox_failed_passes:
+            log.warning("inbox worker: working again after %d failed passes", self.inbox_failed_passes)
+            self.inbox_failed_passes = 0
+        return self.inbox_poll_seconds
 
     async def _schedule_loop(self) -> None:
         while True:

@@ -30,6 +30,21 @@ class Settings(BaseSettings):
     )
     inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
     schedule_poll_seconds: float = Field(default=15.0, gt=0, description="How often `serve` checks which sources are due.")
+    inbox_claim_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A worker's claim on a delivery lapses this long after its last heartbeat (renewed every third "
+        "of it): the deliveries of a killed worker are retried after about this long.",
+    )
+    inbox_backoff_max_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait between inbox retries (database down, a source's tool unreachable)."
+    )
+    context_max_age_seconds: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Refetch a source's stored mapping context (e.g. Jira's field catalog) once it is older than this; "
+        "every sync refreshes it too.",
+    )
 
 
 @lru_cache

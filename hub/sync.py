@@ -27,6 +27,7 @@ from hub.config import HubConfig, SourceDefinition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
+from hub.store.contexts import ContextStore
 from hub.store.items import utcnow
 from hub.store.runs import RunStore
 
@@ -110,6 +111,7 @@ class SyncEngine:
         self.store = store
         self.config = config
         self.runs = RunStore(store.engine)
+        self.contexts = ContextStore(store.engine)
         self._connector_factory = connector_factory or (lambda source: source.connector())
 
     def open_run(self, source_name: str, *, full: bool = False) -> RunSummary:
@@ -147,7 +149,9 @@ class SyncEngine:
         gc.freeze()
         try:
             async with connector:
-                normaliser = Normaliser(source.tool, await connector.mapping_context(), source.config.mapping)
+                context = await connector.mapping_context()
+                normaliser = Normaliser(source.tool, context, source.config.mapping)
+                await asyncio.to_thread(self._keep_context, source, context, normaliser)
                 async for page in _prefetch(connector.fetch(cursor)):
                     self._account(connector, summary)
                     summary.seconds = time.perf_counter() - started
@@ -237,6 +241,14 @@ class SyncEngine:
             deletions = [ItemDeletion(source=source.name, native_id=n, deleted_at=cutoff) for n in chunk]
             result = await asyncio.to_thread(self.store.items.apply, deletions)
             summary.deleted += result.deleted
+
+    def _keep_context(self, source: SourceDefinition, context: dict[str, Any], normaliser: Normaliser) -> None:
+        """Store the mapping context the tool just gave (the inbox worker maps webhooks with it
+        while the tool is unreachable) and map again the items webhooks wrote without it."""
+        self.contexts.save(source.name, context)
+        remapped = self.contexts.remap_provisional(self.store.items, source.name, normaliser.map)
+        if remapped:
+            log.info("%s: %d items mapped again with the mapping context", source.name, remapped)
 
 
 def due_sources(config: HubConfig, last_started: Callable[[str], datetime | None], now: datetime) -> list[str]:

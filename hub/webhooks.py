@@ -16,12 +16,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import httpx
+
 from connectors.base import (
+    AuthFailed,
     Connector,
     DeleteRecord,
     IgnoreEvent,
@@ -29,11 +34,15 @@ from connectors.base import (
     UpsertRecord,
     WebhookRejected,
 )
+from connectors.http import RequestFailed
 from hub.config import HubConfig, SourceDefinition
+from hub.db.engine import write_transaction
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
-from hub.store.inbox import DONE, FAILED, IGNORED, InboxDelivery, InboxStore
+from hub.store.contexts import ContextStore
+from hub.store.inbox import CLAIM_TTL, DEAD, DONE, FAILED, IGNORED, InboxDelivery, InboxStore
+from hub.store.items import utcnow
 from mappings import MappingError
 
 log = logging.getLogger("opshub.webhooks")
@@ -119,47 +128,232 @@ class WebhookIntake:
             await connector.aclose()
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff: `initial` seconds, doubling per consecutive failure, at most `maximum`."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+
+    def delay(self, failures: int) -> timedelta:
+        return timedelta(seconds=min(self.initial * 2 ** max(failures - 1, 0), self.maximum))
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Waiting:
+    """A source whose tool failed: when to ask it again, and why we wait."""
+
+    failures: int = 0
+    retry_at: datetime = _LONG_AGO
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SourceTools:
+    """A source's connector and the normaliser built on its mapping context, made together
+    (or not at all: a failed set-up caches nothing, so it cannot poison later deliveries)."""
+
+    connector: Connector
+    normaliser: Normaliser
+    context_at: datetime | None  # when the tool gave the context; None: base context only
+
+    @property
+    def provisional(self) -> bool:
+        """Mapped without the tool's context: items are marked and mapped again later."""
+        return self.context_at is None
+
+
+@dataclass(frozen=True)
+class ProcessedDelivery:
+    """What the worker did with one claimed delivery, and in which of its passes."""
+
+    source: str
+    delivery_id: str
+    status: str  # the status written, or "lost" (the claim had lapsed) / "interrupted"
+    claimed_in_pass: int
+    finished_in_pass: int
+
+
+def tool_unreachable(exc: BaseException) -> bool:
+    """Failures a later try can cure: the tool is down, overloaded or refusing our credentials.
+
+    A delivery that hits one waits (its attempt is not counted) instead of heading for `dead`.
+    """
+    if isinstance(exc, AuthFailed):
+        return True
+    if isinstance(exc, RequestFailed):
+        return exc.status is None or exc.status == 429 or exc.status >= 500
+    return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
 class InboxWorker:
-    """Applies stored deliveries. Safe to run in several processes (rows are claimed)."""
+    """Applies stored deliveries. Safe to run in several processes (rows are claimed).
+
+    Each pass claims the due deliveries of every source that is not busy and not waiting
+    for its tool, and starts one lane (an asyncio task) per source, which handles that
+    source's deliveries in order. A slow or failing tool holds only its own lane: the next
+    pass claims the other sources' deliveries. A delivery that needs an unreachable tool is
+    released without counting its attempt, and its source waits with backoff; a delivery
+    that carries its whole record is mapped with the stored context and applied at once.
+    """
 
     def __init__(
-        self, store: Store, config: HubConfig, *, connector_factory: ConnectorFactory = default_connector
+        self,
+        store: Store,
+        config: HubConfig,
+        *,
+        connector_factory: ConnectorFactory = default_connector,
+        claim_ttl: timedelta = CLAIM_TTL,
+        context_max_age: timedelta = timedelta(hours=24),
+        tool_backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self._connector_factory = connector_factory
-        self.inbox = InboxStore(store.engine)
-        self._connectors: dict[str, Connector] = {}
-        self._normalisers: dict[str, Normaliser] = {}
+        self.inbox = InboxStore(store.engine, claim_ttl=claim_ttl)
+        self.contexts = ContextStore(store.engine)
+        self.context_max_age = context_max_age
+        self.tool_backoff = tool_backoff or Backoff()
+        self._tools: dict[str, SourceTools] = {}
+        self._context_wait: dict[str, _Waiting] = {}
+        self._tool_wait: dict[str, _Waiting] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, int] = {}  # claim token -> deliveries of it not settled yet
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
+        self.on_lane_done: Callable[[], None] | None = None
+        self.passes = 0
+        self.recent: deque[ProcessedDelivery] = deque(maxlen=1000)
 
-    async def _tools(self, source_name: str) -> tuple[Connector, Normaliser]:
-        if source_name not in self._connectors:
-            source = self.config.source(source_name)
-            connector = self._connector_factory(source)
-            self._connectors[source_name] = connector
-            self._normalisers[source_name] = Normaliser(
-                source.tool, await connector.mapping_context(), source.config.mapping
-            )
-        return self._connectors[source_name], self._normalisers[source_name]
+    # ------------------------------------------------------------------ passes
 
-    async def process_once(self, limit: int = 50) -> int:
-        """Apply one batch of pending deliveries; returns how many were handled."""
-        deliveries = await asyncio.to_thread(self.inbox.claim, limit)
-        for delivery in deliveries:
-            status, error = await self._process(delivery)
-            await asyncio.to_thread(self.inbox.finish, delivery, status, error)
-        return len(deliveries)
+    async def process_once(self, limit: int = 50, *, wait: bool = True, hold_back: Iterable[str] = ()) -> int:
+        """One pass; returns how many deliveries it claimed.
+
+        Claims (up to `limit` at a time) the due deliveries of every source that is neither
+        busy nor waiting for its tool, and starts one lane per source. `wait=True` (drain,
+        CLI, tests) returns once those lanes are done; the serve loop passes False, so that
+        a stuck source never holds the next pass.
+        """
+        self.passes += 1
+        this_pass = self.passes
+        started: dict[str, asyncio.Task[None]] = {}
+        claimed = 0
+        while True:
+            now = utcnow()
+            skip = {source for source, lane in self._lanes.items() if not lane.done()} | set(started) | set(hold_back)
+            skip |= {source for source, waiting in self._tool_wait.items() if waiting.retry_at > now}
+            deliveries = await asyncio.to_thread(partial(self.inbox.claim, limit, skip_sources=skip))
+            if not deliveries:
+                break
+            claimed += len(deliveries)
+            self._held[deliveries[0].claim_token] = len(deliveries)
+            self._ensure_heartbeat()
+            by_source: dict[str, list[InboxDelivery]] = {}
+            for delivery in deliveries:
+                by_source.setdefault(delivery.source, []).append(delivery)
+            for source, batch in by_source.items():
+                lane = asyncio.create_task(self._lane(source, batch, this_pass), name=f"inbox lane {source}")
+                self._lanes[source] = started[source] = lane
+            if len(deliveries) < limit:
+                break
+        if wait and started:
+            await asyncio.gather(*started.values())
+        return claimed
 
     async def drain(self) -> int:
+        """Apply everything that can be applied now (after the lanes already running).
+
+        A source whose tool failed during the drain is not tried again in it, however short
+        its backoff: the drain ends while the tool is down instead of spinning.
+        """
+        await self.wait_lanes()
         total = 0
-        while n := await self.process_once():
+        held_back: set[str] = set()
+        while n := await self.process_once(hold_back=held_back):
             total += n
+            held_back |= set(self._tool_wait)
         return total
 
-    async def _process(self, delivery: InboxDelivery) -> tuple[str, str | None]:
+    async def wait_refreshes(self) -> None:
+        """Wait until the background refreshes of stale mapping contexts are done."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
+    async def wait_lanes(self, source: str | None = None) -> None:
+        """Wait until the running lanes (of one source) are done."""
+        lanes = [lane for name, lane in self._lanes.items() if not lane.done() and source in (None, name)]
+        if lanes:
+            await asyncio.gather(*lanes, return_exceptions=True)
+
+    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
         try:
-            connector, normaliser = await self._tools(delivery.source)
-            events = connector.parse(delivery.headers, delivery.body).events
+            for index, delivery in enumerate(batch):
+                try:
+                    status = await self._handle(delivery)
+                except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
+                    log.warning(
+                        "inbox: %s: %d deliveries left for retry: %s", source, len(batch) - index, first_line(exc)
+                    )
+                    for left in batch[index:]:
+                        self._settled(left.claim_token)
+                        self._record(left, "interrupted", claimed_in)
+                    return
+                self._settled(delivery.claim_token)
+                self._record(delivery, status or "lost", claimed_in)
+        finally:
+            if self.on_lane_done is not None:
+                self.on_lane_done()
+
+    def _record(self, delivery: InboxDelivery, status: str, claimed_in: int) -> None:
+        self.recent.append(ProcessedDelivery(delivery.source, delivery.delivery_id, status, claimed_in, self.passes))
+
+    # ------------------------------------------------------------------ claims
+
+    def _settled(self, token: str) -> None:
+        left = self._held.get(token, 0) - 1
+        if left > 0:
+            self._held[token] = left
+        else:
+            self._held.pop(token, None)
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew_claims(), name="inbox claim heartbeat")
+
+    async def _renew_claims(self) -> None:
+        """Keep held claims alive (a third of their lifetime apart) until none is held."""
+        interval = self.inbox.claim_ttl.total_seconds() / 3
+        while self._held:
+            await asyncio.sleep(interval)
+            tokens = list(self._held)
+            if not tokens:
+                return
+            try:
+                await asyncio.to_thread(self.inbox.renew, tokens)
+            except Exception as exc:  # noqa: BLE001 - the claims lapse; another pass retries them
+                log.debug("inbox: claim heartbeat failed: %s", first_line(exc))
+
+    # ------------------------------------------------------------------ one delivery
+
+    async def _handle(self, delivery: InboxDelivery) -> str | None:
+        """Apply one delivery; returns the status written (None: the claim was lost)."""
+        source = delivery.source
+        waiting = self._tool_wait.get(source)
+        if waiting is not None and waiting.retry_at > utcnow():
+            # The tool failed on an earlier delivery of this lane: do not spend attempts.
+            return await asyncio.to_thread(self.inbox.release, delivery, waiting.retry_at, waiting.error)
+        asked_tool = False
+        try:
+            tools = await self._tools_for(source)
+            events = tools.connector.parse(delivery.headers, delivery.body).events
             ops: list[WorkItem | ItemDeletion] = []
             # Records fetched fresh from the tool are its current state. Some tools do not
             # bump their update time for every change (Productboard: a release assignment),
@@ -169,34 +363,203 @@ class InboxWorker:
             ignored: list[str] = []
             for event in events:
                 if isinstance(event, UpsertRecord):
-                    ops.append(normaliser.map(event.record))
+                    ops.append(tools.normaliser.map(event.record))
                 elif isinstance(event, DeleteRecord):
-                    ops.append(ItemDeletion(source=delivery.source, native_id=event.native_id, deleted_at=event.at))
+                    ops.append(ItemDeletion(source=source, native_id=event.native_id, deleted_at=event.at))
                 elif isinstance(event, RefetchRecord):
-                    record = await connector.fetch_one(event.native_id)
+                    asked_tool = True
+                    record = await tools.connector.fetch_one(event.native_id)
                     if record is None:
-                        refetched.append(ItemDeletion(source=delivery.source, native_id=event.native_id))
+                        refetched.append(ItemDeletion(source=source, native_id=event.native_id))
                     else:
-                        refetched.append(normaliser.map(record))
+                        refetched.append(tools.normaliser.map(record))
                 elif isinstance(event, IgnoreEvent):
                     ignored.append(event.reason)
-            if ops:
-                await asyncio.to_thread(self.store.items.apply, ops)
-            if refetched:
-                await asyncio.to_thread(partial(self.store.items.apply, refetched, force=True))
-            ops += refetched
-            if not ops and ignored:
-                return IGNORED, "; ".join(ignored)
-            return DONE, None
         except MappingError as exc:
-            return FAILED, f"mapping: {exc}"
+            return await self._fail(delivery, f"mapping: {exc}")
         except Exception as exc:  # noqa: BLE001 - kept on the row and retried with backoff
-            log.warning("delivery %s of %s failed: %s", delivery.delivery_id, delivery.source, exc)
-            return FAILED, f"{type(exc).__name__}: {exc}"
+            if tool_unreachable(exc):
+                return await self._wait_for_tool(delivery, exc)
+            return await self._fail(delivery, first_line(exc))
+        if asked_tool and self._tool_wait.pop(source, None) is not None:
+            log.info("inbox: %s: the tool answers again; its waiting deliveries resume", source)
+        if not ops and not refetched and ignored:
+            status, error = IGNORED, "; ".join(ignored)
+        else:
+            status, error = DONE, None
+        provisional = [op.id for op in [*ops, *refetched] if isinstance(op, WorkItem)] if tools.provisional else []
+        outcome = await asyncio.to_thread(self._commit, delivery, ops, refetched, provisional, status, error)
+        if outcome is None:
+            log.info(
+                "inbox: delivery %s of %s: claim lapsed and was taken over; not applied here",
+                delivery.delivery_id,
+                source,
+            )
+        return outcome
+
+    def _commit(
+        self,
+        delivery: InboxDelivery,
+        ops: list[WorkItem | ItemDeletion],
+        refetched: list[WorkItem | ItemDeletion],
+        provisional: list[str],
+        status: str,
+        error: str | None,
+    ) -> str | None:
+        """Apply and mark done in ONE transaction, only while this worker holds the claim:
+        a delivery is never applied by two workers (nor its effect lost between the two)."""
+        with write_transaction(self.store.engine) as conn:
+            if not self.inbox.holds(conn, delivery):
+                return None
+            if ops:
+                self.store.items.apply(ops, conn=conn)
+            if refetched:
+                self.store.items.apply(refetched, force=True, conn=conn)
+            self.contexts.mark_provisional(conn, delivery.source, provisional)
+            return self.inbox.finish(delivery, status, error, conn=conn)
+
+    async def _fail(self, delivery: InboxDelivery, error: str) -> str | None:
+        status = await asyncio.to_thread(self.inbox.finish, delivery, FAILED, error)
+        if status == DEAD:
+            log.warning(
+                "inbox: delivery %s of %s is dead after %d attempts: %s (replay: opshub inbox replay %d)",
+                delivery.delivery_id,
+                delivery.source,
+                delivery.attempts,
+                error,
+                delivery.id,
+            )
+        elif status is not None:
+            log.info(
+                "inbox: delivery %s of %s failed (attempt %d): %s",
+                delivery.delivery_id,
+                delivery.source,
+                delivery.attempts,
+                error,
+            )
+        return status
+
+    async def _wait_for_tool(self, delivery: InboxDelivery, exc: BaseException) -> str | None:
+        waiting = self._tool_wait.setdefault(delivery.source, _Waiting())
+        waiting.failures += 1
+        waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
+        waiting.error = f"waiting for the tool: {first_line(exc)}"
+        if waiting.failures == 1:  # one line per outage, not one per delivery or retry
+            log.warning(
+                "inbox: %s: tool unreachable, its deliveries that need it wait: %s", delivery.source, first_line(exc)
+            )
+        return await asyncio.to_thread(self.inbox.release, delivery, waiting.retry_at, waiting.error)
+
+    # ------------------------------------------------------------------ set-up
+    #
+    # A source with a stored context (however old) maps with it at once; a stale one is
+    # refreshed in the background, so a tool that hangs never holds its full-record
+    # deliveries. A source with no stored context asks its tool in its lane (only that lane
+    # waits) and, failing that, maps provisionally with the base context. The refresh of a
+    # provisional source also runs in its lane: its deliveries mark items provisional, and a
+    # background remap could clear the marks before a lane added one.
+
+    async def _tools_for(self, source: str) -> SourceTools:
+        tools = self._tools.get(source)
+        if tools is None or (tools.provisional and self._context_due(source, tools)):
+            return await self._setup(source, tools)
+        if self._context_due(source, tools):
+            self._refresh_soon(source, tools.connector)
+        return tools
+
+    def _refresh_soon(self, source: str, connector: Connector) -> None:
+        if source not in self._refreshing:
+            task = asyncio.create_task(self._refresh(source, connector), name=f"inbox context {source}")
+            self._refreshing[source] = task
+            task.add_done_callback(lambda _task: self._refreshing.pop(source, None))
+
+    def _context_due(self, source: str, tools: SourceTools) -> bool:
+        """Provisional or older than the max age, and not waiting for the tool."""
+        now = utcnow()
+        if tools.context_at is not None and now - tools.context_at < self.context_max_age:
+            return False
+        waiting = self._context_wait.get(source)
+        return waiting is None or waiting.retry_at <= now
+
+    async def _setup(self, source: str, current: SourceTools | None) -> SourceTools:
+        definition = self.config.source(source)
+        connector = current.connector if current is not None else self._connector_factory(definition)
+        try:
+            stored = await asyncio.to_thread(self.contexts.load, source)
+            found = (stored.context, stored.fetched_at) if stored else await self._fetch_context(source, connector)
+            context, context_at = found or (_base_context(source, connector), None)
+            tools = self._install(source, connector, context, context_at)
+        except BaseException:
+            if current is None:
+                await connector.aclose()
+            raise
+        if stored is not None and self._context_due(source, tools):
+            self._refresh_soon(source, connector)
+        if not tools.provisional:
+            await self._remap_provisional(source, tools)
+        return tools
+
+    def _install(
+        self, source: str, connector: Connector, context: dict[str, Any], context_at: datetime | None
+    ) -> SourceTools:
+        definition = self.config.source(source)
+        tools = SourceTools(connector, Normaliser(definition.tool, context, definition.config.mapping), context_at)
+        self._tools[source] = tools
+        return tools
+
+    async def _refresh(self, source: str, connector: Connector) -> None:
+        """Background: replace a stale context with a fresh one (a sync's, or the tool's)."""
+        try:
+            stored = await asyncio.to_thread(self.contexts.load, source)
+            if stored is not None and utcnow() - stored.fetched_at < self.context_max_age:
+                found: tuple[dict[str, Any], datetime] | None = (stored.context, stored.fetched_at)
+            else:
+                found = await self._fetch_context(source, connector)
+            if found is not None:
+                tools = self._install(source, connector, *found)
+                await self._remap_provisional(source, tools)
+        except Exception as exc:  # noqa: BLE001 - the stale context keeps serving; retried later
+            log.warning("inbox: %s: refreshing the mapping context failed: %s", source, first_line(exc))
+
+    async def _fetch_context(self, source: str, connector: Connector) -> tuple[dict[str, Any], datetime] | None:
+        """Ask the tool for the context and store it; None (and backoff) when it fails."""
+        try:
+            context = await connector.mapping_context()
+        except Exception as exc:  # noqa: BLE001 - any failure: fall back, retry with backoff
+            waiting = self._context_wait.setdefault(source, _Waiting())
+            waiting.failures += 1
+            waiting.retry_at = utcnow() + self.tool_backoff.delay(waiting.failures)
+            waiting.error = first_line(exc)
+            if waiting.failures == 1:  # one line per outage
+                log.warning("inbox: %s: mapping context unavailable: %s", source, waiting.error)
+            return None
+        self._context_wait.pop(source, None)
+        fetched_at = utcnow()
+        await asyncio.to_thread(self.contexts.save, source, context, fetched_at)
+        return context, fetched_at
+
+    async def _remap_provisional(self, source: str, tools: SourceTools) -> None:
+        remapped = await asyncio.to_thread(
+            self.contexts.remap_provisional, self.store.items, source, tools.normaliser.map
+        )
+        if remapped:
+            log.info("inbox: %s: %d items mapped again now that the mapping context is known", source, remapped)
 
     async def aclose(self) -> None:
-        for connector in self._connectors.values():
-            await connector.aclose()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in [*self._lanes.values(), *self._refreshing.values()]:
+            task.cancel()
+        await self.wait_lanes()
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+        for tools in self._tools.values():
+            await tools.connector.aclose()
+        self._tools.clear()
+
+
+def _base_context(source: str, connector: Connector) -> dict[str, Any]:
+    """What every mapping can have without asking the tool (`Connector.mapping_context`'s base)."""
+    return {"source": source, "tool": connector.tool, "base_url": connector.config.base_url}
 
 
 def header_dict(items: Any) -> dict[str, str]:

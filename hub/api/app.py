@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from hub import __version__
 from hub.api.deps import require_scope
 from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
-from hub.api.routes import changes, health, items, people, roadmap, sources, sync, webhooks
+from hub.api.routes import changes, health, inbox, items, people, roadmap, sources, sync, webhooks
 from hub.config import HubConfig, load_config
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
@@ -62,6 +62,9 @@ def create_app(
             inbox_poll_seconds=settings.inbox_poll_seconds,
             schedule_poll_seconds=settings.schedule_poll_seconds,
             connector_factory=connector_factory,
+            inbox_backoff_max_seconds=settings.inbox_backoff_max_seconds,
+            inbox_claim_seconds=settings.inbox_claim_seconds,
+            context_max_age_seconds=settings.context_max_age_seconds,
         )
         runtime.intake.max_body_bytes = settings.webhook_max_bytes
         await runtime.start()
@@ -88,7 +91,7 @@ def create_app(
         responses=problem_responses(401, 403, 500),
     )
     # roadmap first: its /items/{id}/tree must match before items' /items/{id:path}.
-    for module in (roadmap, items, people, sources, sync, changes):
+    for module in (roadmap, items, people, sources, sync, changes, inbox):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))

@@ -235,9 +235,11 @@ webhook_inbox = Table(
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("error", Text),
-    Column("claimed_at", UTCDateTime),
+    Column("claimed_at", UTCDateTime),  # last claim or heartbeat: the claim lapses CLAIM_TTL after it
     Column("next_attempt_at", UTCDateTime),
     Column("processed_at", UTCDateTime),
+    # Who holds the claim: `finish` counts only while the row still carries this token.
+    Column("claim_token", String(32)),
     UniqueConstraint("source", "delivery_id"),
     Index("ix_webhook_inbox_status", "status", "id"),
 )
@@ -252,4 +254,24 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     Column("last_used_at", UTCDateTime),
+)
+
+# What a source's mapping needs from its tool (`Connector.mapping_context()`, e.g. Jira's
+# field catalog), kept so that webhooks can be mapped while the tool is unreachable.
+source_contexts = Table(
+    "source_contexts",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("context", Text, nullable=False),  # JSON
+    Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# Items written from a webhook with only the base context (the source never synced and its
+# tool was unreachable): mapped again from their stored raw record once the context arrives.
+provisional_items = Table(
+    "provisional_items",
+    metadata,
+    Column("source", String(100), primary_key=True),
+    Column("item_id", String(320), primary_key=True),
+    Column("mapped_at", UTCDateTime, nullable=False),
 )
