@@ -114,6 +114,9 @@ class AuthFailed(ConnectorError):
 
 # ---------------------------------------------------------------- the contract
 
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+"""Headers that carry credentials whatever the tool: never stored with a delivery."""
+
 
 class Connector(ABC):
     tool: ClassVar[str]
@@ -165,6 +168,19 @@ class Connector(ABC):
 
     # Webhooks: a pull-only tool (Redmine) keeps these defaults.
     supports_webhooks: ClassVar[bool] = False
+
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset()
+    """Lower-case names of the tool's own headers that carry its webhook secret or a value
+    derived from it (a signature). Once `verify` has passed, the hub needs none of them, and
+    a stored signature beside its body lets anyone who reads the database guess a weak
+    secret offline; so the inbox never stores them (see `secret_headers`)."""
+
+    @property
+    def secret_headers(self) -> frozenset[str]:
+        """Every header the inbox must not store for this source: the generic credential
+        headers plus the tool's declared ones. A connector whose secret header is configured
+        per source (Aha!'s `webhook_header`) extends this property."""
+        return CREDENTIAL_HEADERS | self.webhook_secret_headers
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise WebhookRejected unless the delivery is authentic."""
