@@ -8,23 +8,31 @@ from fastapi import APIRouter, Path, Query
 
 from hub.api.deps import StoreDep
 from hub.api.models import Roadmap, TreeNode
-from hub.api.params import NO_NUL, FilterText
+from hub.api.params import MAX_FILTER_VALUES, NO_NUL, FilterText
 from hub.api.problems import ProblemError, problem_responses
 from hub.roadmap import RoadmapQuery, RoadmapService
 from hub.schema import StatusCategory
 
 router = APIRouter(tags=["roadmap"])
 
-Filter = Annotated[list[FilterText] | None, Query()]
+Filter = Annotated[list[FilterText] | None, Query(max_length=MAX_FILTER_VALUES)]
 
 
 @router.get("/roadmap")
 def get_roadmap(
     store: StoreDep,
-    source: Annotated[list[FilterText] | None, Query(description="Roadmap items from these sources.")] = None,
-    container: Annotated[list[FilterText] | None, Query(description="Container id or key.")] = None,
-    release: Annotated[list[FilterText] | None, Query(description="Release id or name.")] = None,
-    status_category: Annotated[list[StatusCategory] | None, Query(description="Of the roadmap item.")] = None,
+    source: Annotated[
+        list[FilterText] | None, Query(description="Roadmap items from these sources.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    container: Annotated[
+        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    release: Annotated[
+        list[FilterText] | None, Query(description="Release id or name.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    status_category: Annotated[
+        list[StatusCategory] | None, Query(description="Of the roadmap item.", max_length=MAX_FILTER_VALUES)
+    ] = None,
     uncovered_limit: Annotated[int, Query(ge=0, le=500, description="How many uncovered items to list.")] = 50,
 ) -> Roadmap:
     """For each roadmap item (initiative, epic, feature): the delivery items it covers in every
