@@ -116,3 +116,37 @@ def test_the_suite_skips_with_a_reason_when_the_shared_fixtures_are_absent(tmp_p
     )
     assert in_ci.returncode not in (0, 5), in_ci.stdout[-3000:]
     assert "real payloads not found" in in_ci.stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_redmine_script_stops_the_server_it_started_and_waits_for_it() -> None:
+    """`scripts/redmine-server stop` (called after the suite by tests/test_redmine_e2e.py when
+    the suite started the server) ends the process of its pid file; `status` tells whether
+    one runs. A detached stand-in process plays the server, on a port of its own (own pid
+    file), so no real Redmine is touched."""
+    port = str(free_port())
+    pidfile = Path(f"/tmp/opshub-redmine-{port}.pid")
+    script = [str(ROOT / "scripts" / "redmine-server")]
+    env = {**os.environ, "REDMINE_PORT": port}
+    # Detached (as the script's nohup'd server is), so its exit is reaped by init, not us.
+    spawned = subprocess.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    pid = int(spawned.stdout.strip())
+    try:
+        assert subprocess.run([*script, "status"], env=env, check=False).returncode == 1
+        pidfile.write_text(f"{pid}\n")
+        assert subprocess.run([*script, "status"], env=env, check=False).returncode == 0
+        assert subprocess.run([*script, "stop"], env=env, check=False, timeout=60).returncode == 0
+        assert not _alive(pid)  # stop returned only once the process was gone
+        assert not pidfile.exists()
+        assert subprocess.run([*script, "status"], env=env, check=False).returncode == 1
+    finally:
+        if _alive(pid):
+            os.kill(pid, 9)
+        pidfile.unlink(missing_ok=True)
