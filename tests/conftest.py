@@ -70,7 +70,7 @@ def postgres_url() -> Iterator[str]:
 _pg_store: Store | None = None
 
 
-def _reset(store: Store) -> None:
+def reset_database(store: Store) -> None:
     """Empty every table (fast, keeps the migrated schema) and restart the change counter."""
     names = [t.name for t in reversed(metadata.sorted_tables) if t.name != "change_counter"]
     with store.engine.begin() as conn:
@@ -93,7 +93,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = request.getfixturevalue("postgres_url")
     if _pg_store is None or str(_pg_store.engine.url.database) != make_url(url).database:
         _pg_store = Store.open(url)
-    _reset(_pg_store)
+    reset_database(_pg_store)
     yield url
 
 
@@ -117,4 +117,6 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
         s.close()
 
 
-__all__ = ["IN_CI", "migrate", "shared_fixtures"]
+__all__ = ["IN_CI", "migrate", "reset_database", "shared_fixtures"]
+
+_reset = reset_database  # the older name, still imported by tests/test_e2e_roadmap.py
