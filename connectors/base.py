@@ -187,7 +187,11 @@ class Connector(ABC):
         raise WebhookRejected(f"{self.tool} sends no webhooks")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
-        """The delivery id (for dedupe) and the events a verified delivery carries."""
+        """The delivery id (for dedupe) and the events a verified delivery carries.
+
+        This is the one parse of the body at intake: parse it with `orjson.loads` (which
+        refuses nesting deeper than 1,024 levels) and raise ValueError chained from the
+        `orjson.JSONDecodeError` when it is not JSON, so the hub answers 400 Malformed JSON."""
         raise WebhookRejected(f"{self.tool} sends no webhooks")
 
     def webhook_probe(self, query: Mapping[str, str]) -> str | None:
