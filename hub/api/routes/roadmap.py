@@ -44,7 +44,11 @@ def get_roadmap(
         release=release or [],
         status_category=[c.value for c in status_category or []],
     )
-    return Roadmap.model_validate(RoadmapService(store.engine).roadmap(query, uncovered_limit=uncovered_limit))
+    return Roadmap.model_validate(
+        RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).roadmap(
+            query, uncovered_limit=uncovered_limit
+        )
+    )
 
 
 @router.get("/items/{item_id:path}/tree", responses=problem_responses(404))
@@ -54,7 +58,9 @@ def get_item_tree(
     depth: Annotated[int, Query(ge=1, le=8, description="Levels below the item.")] = 5,
 ) -> TreeNode:
     """One item and everything below it: children and implementing items, across tools."""
-    tree = RoadmapService(store.engine).tree(item_id, depth=depth)
+    tree = RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).tree(
+        item_id, depth=depth
+    )
     if tree is None:
         raise ProblemError(404, detail=f"no item with id {item_id!r}")
     return TreeNode.model_validate(tree)
