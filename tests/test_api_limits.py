@@ -112,11 +112,9 @@ def _selects_per_query(store: Store, query: ItemQuery) -> int:
 def test_query_shape_stops_growing_past_the_keyed_bound(seeded: Store, name: str) -> None:
     """Past KEYED_BRANCHES_MAX values the statement has as many SELECTs for 65 values as for
     5,000: its cost no longer grows by one index walk per value (structure, not timing)."""
-    just_past = [f"v{n}" for n in range(KEYED_BRANCHES_MAX + 1)]
-    far_past = [f"v{n}" for n in range(5000)]
-    assert _selects_per_query(seeded, ItemQuery(**{name: just_past})) == _selects_per_query(
-        seeded, ItemQuery(**{name: far_past})
-    )
+    just_past: dict[str, Any] = {name: [f"v{n}" for n in range(KEYED_BRANCHES_MAX + 1)]}
+    far_past: dict[str, Any] = {name: [f"v{n}" for n in range(5000)]}
+    assert _selects_per_query(seeded, ItemQuery(**just_past)) == _selects_per_query(seeded, ItemQuery(**far_past))
 
 
 @pytest.fixture

@@ -13,19 +13,24 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from connectors.base import Connector
 from fakes.common import asgi_transport, free_port
 from hub import sync as hub_sync
+from hub.api.app import create_app
 from hub.cli import app
 from hub.config import SourceDefinition, parse_config
+from hub.settings import Settings
 from hub.store import Store
+from hub.store.keys import Scope
 from hub.sync import SyncEngine
 from tests.conformance.cases import CASES
+from tests.factories import make_item
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +78,8 @@ def test_serve_still_serves_on_the_socket_it_bound(tmp_path: Path) -> None:
                 if proc.poll() is not None:
                     break
                 time.sleep(0.1)
-        assert answer is not None and answer.status_code == 200, proc.stdout.read() if proc.poll() is not None else ""
+        output = proc.stdout.read() if proc.stdout is not None and proc.poll() is not None else ""
+        assert answer is not None and answer.status_code == 200, output
     finally:
         proc.terminate()
         proc.wait(30)
@@ -87,12 +93,15 @@ def test_gc_freeze_runs_once_per_process_not_at_every_sync(store: Store, monkeyp
     fake = case.fake(5)
     config = parse_config({"sources": {"gh": case.config(fake)}})
 
-    def connector(source: SourceDefinition) -> object:
+    def connector(source: SourceDefinition) -> Connector:
         return source.connector_cls(source.name, source.config, transport=asgi_transport(fake.app))
 
-    engine = SyncEngine(store, config, connector_factory=connector)  # type: ignore[arg-type]
-    for _ in range(3):  # three runs, as a long-running `serve` would schedule them
-        assert asyncio.run(engine.run("gh")).status == "succeeded"
+    engine = SyncEngine(store, config, connector_factory=connector)
+    try:
+        for _ in range(3):  # three runs, as a long-running `serve` would schedule them
+            assert asyncio.run(engine.run("gh")).status == "succeeded"
+    finally:
+        hub_sync.freeze_startup_objects.cache_clear()  # later runs in this process freeze for real
     assert len(calls) == 1
 
 
@@ -158,18 +167,11 @@ def test_post_sync_on_sqlite_never_500s_while_runs_and_other_writers_write(sqlit
     """POST /v1/sources/{name}/sync opens a run (two writes) while the previous run stores
     pages and another writer applies items: each answer is 202 or 409, never a 500
     "database is locked" (2 of 85 tries before every store write took BEGIN IMMEDIATE)."""
-    from fastapi.testclient import TestClient
-
-    from hub.api.app import create_app
-    from hub.settings import Settings
-    from hub.store.keys import Scope
-    from tests.factories import make_item
-
     case = next(c for c in CASES if c.id == "github")
     fake = case.fake(400)
     config = parse_config({"sources": {"gh": {**case.config(fake), "page_size": 20}}})
 
-    def connector(source: SourceDefinition) -> Any:
+    def connector(source: SourceDefinition) -> Connector:
         return source.connector_cls(source.name, source.config, transport=asgi_transport(fake.app))
 
     stop = threading.Event()
