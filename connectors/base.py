@@ -114,6 +114,9 @@ class AuthFailed(ConnectorError):
 
 # ---------------------------------------------------------------- the contract
 
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+"""Headers that carry credentials whatever the tool: never stored with a delivery."""
+
 
 class Connector(ABC):
     tool: ClassVar[str]
@@ -166,12 +169,29 @@ class Connector(ABC):
     # Webhooks: a pull-only tool (Redmine) keeps these defaults.
     supports_webhooks: ClassVar[bool] = False
 
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset()
+    """Lower-case names of the tool's own headers that carry its webhook secret or a value
+    derived from it (a signature). Once `verify` has passed, the hub needs none of them, and
+    a stored signature beside its body lets anyone who reads the database guess a weak
+    secret offline; so the inbox never stores them (see `secret_headers`)."""
+
+    @property
+    def secret_headers(self) -> frozenset[str]:
+        """Every header the inbox must not store for this source: the generic credential
+        headers plus the tool's declared ones. A connector whose secret header is configured
+        per source (Aha!'s `webhook_header`) extends this property."""
+        return CREDENTIAL_HEADERS | self.webhook_secret_headers
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise WebhookRejected unless the delivery is authentic."""
         raise WebhookRejected(f"{self.tool} sends no webhooks")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
-        """The delivery id (for dedupe) and the events a verified delivery carries."""
+        """The delivery id (for dedupe) and the events a verified delivery carries.
+
+        This is the one parse of the body at intake: parse it with `orjson.loads` (which
+        refuses nesting deeper than 1,024 levels) and raise ValueError chained from the
+        `orjson.JSONDecodeError` when it is not JSON, so the hub answers 400 Malformed JSON."""
         raise WebhookRejected(f"{self.tool} sends no webhooks")
 
     def webhook_probe(self, query: Mapping[str, str]) -> str | None:

@@ -7,8 +7,10 @@ Every user error is one line on stderr and exit code 1 (see `hub.cli_support.use
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -78,21 +80,51 @@ def serve(
     settings = _state(ctx).settings()
     host = host or settings.host
     port = port or settings.port
-    store = _state(ctx).open_store(migrate_schema=settings.migrate_on_start)
+    # Bind before saying "serving on": a busy port is one line and exit 1, not a banner
+    # followed by uvicorn's error block. The bound socket is handed to uvicorn as is.
+    listener = listen_socket(host, port)
+    try:
+        store = _state(ctx).open_store(migrate_schema=settings.migrate_on_start)
+    except BaseException:
+        listener.close()
+        raise
     err_console.print(f"OpsHub serving on http://{host}:{port} (database: {store.engine.url.render_as_string()})")
     if reload:
-        # The reloader imports the app in a fresh process: hand the settings over by environment.
+        # The reloader imports the app in a fresh process and binds the port itself: hand the
+        # settings over by environment and free the port checked above.
+        listener.close()
         store.close()
         os.environ["HUB_DATABASE_URL"] = settings.database_url
-        uvicorn.run("hub.api.app:create_app", factory=True, host=host, port=port, reload=True,
-                    log_level=settings.log_level)
+        uvicorn.run(
+            "hub.api.app:create_app", factory=True, host=host, port=port, reload=True, log_level=settings.log_level
+        )
         return
     from hub.api.app import create_app
 
     try:
-        uvicorn.run(create_app(store=store, settings=settings), host=host, port=port, log_level=settings.log_level)
+        server = uvicorn.Server(uvicorn.Config(create_app(store=store, settings=settings), log_level=settings.log_level))
+        server.run(sockets=[listener])
     finally:
+        listener.close()
         store.close()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), as uvicorn would bind it; CliError when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = " (another process is listening there; pick another --port)" if exc.errno == errno.EADDRINUSE else ""
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, false, func, or_, select, tuple_
 
+from hub.db.engine import read_connection
 from hub.db.tables import item_links, items
 from hub.links import normalise_key, ref_from_url
 from hub.schema import ItemKind, StatusCategory
@@ -213,11 +214,12 @@ def _matches(doc: dict[str, Any], query: RoadmapQuery) -> bool:
 
 
 class RoadmapService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
+        self.statement_timeout_ms = statement_timeout_ms  # API reads: see hub.db.engine.read_connection
 
     def roadmap(self, query: RoadmapQuery, *, uncovered_limit: int = 50) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             graph = Graph(conn)
             cond = [items.c.kind.in_(ROADMAP_KINDS), items.c.deleted == false()]
             if query.source:
@@ -266,7 +268,7 @@ class RoadmapService:
 
     def tree(self, item_id: str, *, depth: int = 5) -> dict[str, Any] | None:
         """One item with everything it covers (children, implementers) as a nested tree."""
-        with self.engine.connect() as conn:
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             graph = Graph(conn)
             graph.load([item_id])
             if item_id not in graph.docs:

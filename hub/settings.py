@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     page_limit_default: int = 50
     page_limit_max: int = 500
+    api_statement_timeout_ms: int = Field(
+        default=15_000,
+        ge=0,
+        description="PostgreSQL: longest a read behind an API request may run (503 past it); 0 = no limit.",
+    )
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, description="Largest webhook body accepted (413 past it).")
     background_tasks: bool = Field(
         default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."

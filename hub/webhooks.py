@@ -14,7 +14,6 @@ done) has its effect once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 
 from connectors.base import (
     AuthFailed,
@@ -37,6 +37,7 @@ from connectors.base import (
 from connectors.http import RequestFailed
 from hub.config import HubConfig, SourceDefinition
 from hub.db.engine import write_transaction
+from hub.db.tables import webhook_inbox
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
@@ -47,8 +48,11 @@ from mappings import MappingError
 
 log = logging.getLogger("opshub.webhooks")
 
-# Headers never kept in the inbox: they carry credentials, not event data.
-_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-gitlab-token", "proxy-authorization"})
+# Limits checked before anything reaches the database. A header value longer than common
+# proxies accept (nginx's default 8 KB buffer) carries no event data we need; the delivery id
+# must fit its column (PostgreSQL refuses a longer one with an error, not a 4xx).
+MAX_HEADER_VALUE_CHARS = 8192
+MAX_DELIVERY_ID_CHARS: int = getattr(webhook_inbox.c.delivery_id.type, "length", None) or 200
 
 
 class IntakeError(Exception):
@@ -104,28 +108,56 @@ class WebhookIntake:
         return answer
 
     def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        """Verify, parse once, store: the steps of the module docstring, each failing with a 4xx.
+
+        The body is parsed once, by the connector's `parse` (orjson, which refuses JSON nested
+        deeper than 1,024 levels with a ValueError instead of recursing until Python's stack
+        gives out); the intake does not parse it again to check it is JSON.
+        """
         connector = self.connector(source_name)
         if len(body) > self.max_body_bytes:
             raise IntakeError(413, "Payload too large", f"webhook bodies are limited to {self.max_body_bytes} bytes")
+        _check_headers(headers)
         try:
             connector.verify(headers, body)
         except WebhookRejected as exc:
             raise IntakeError(401, "Webhook rejected", str(exc)) from None
         try:
-            json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise IntakeError(400, "Malformed JSON", "the webhook body is not valid JSON") from None
-        try:
             delivery = connector.parse(headers, body)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            if isinstance(exc, orjson.JSONDecodeError) or isinstance(exc.__cause__, orjson.JSONDecodeError):
+                raise IntakeError(400, "Malformed JSON", f"the webhook body is not valid JSON: {exc}") from None
             raise IntakeError(400, "Unreadable delivery", f"{type(exc).__name__}: {exc}") from None
-        kept = {k.lower(): v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+        _check_delivery_id(delivery.delivery_id)
+        secret = connector.secret_headers
+        kept = {k.lower(): v for k, v in headers.items() if k.lower() not in secret}
         is_new = self.inbox.add(source_name, delivery.delivery_id, kept, body)
         return IntakeResult(delivery.delivery_id, duplicate=not is_new)
 
     async def aclose(self) -> None:
         for connector in self._connectors.values():
             await connector.aclose()
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Header names and values short enough to store and free of NUL (PostgreSQL text cannot
+    hold one; SQLite would, so refusing it here keeps both backends alike)."""
+    for name, value in headers.items():
+        if len(value) > MAX_HEADER_VALUE_CHARS or len(name) > MAX_HEADER_VALUE_CHARS:
+            raise IntakeError(
+                400, "Header too long", f"header {name[:64]!r} is longer than {MAX_HEADER_VALUE_CHARS} characters"
+            )
+        if "\x00" in value or "\x00" in name:
+            raise IntakeError(400, "Invalid header", f"header {name[:64]!r} contains a NUL character")
+
+
+def _check_delivery_id(delivery_id: str) -> None:
+    if len(delivery_id) > MAX_DELIVERY_ID_CHARS:
+        raise IntakeError(
+            400, "Delivery id too long", f"the delivery id is longer than {MAX_DELIVERY_ID_CHARS} characters"
+        )
+    if "\x00" in delivery_id:
+        raise IntakeError(400, "Invalid delivery id", "the delivery id contains a NUL character")
 
 
 @dataclass(frozen=True)

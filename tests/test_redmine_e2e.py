@@ -72,20 +72,33 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"real Redmine not available: {reason}")
 
 
+REDMINE_SCRIPT = ROOT / "scripts" / "redmine-server"
+
+
+def _script(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REDMINE_SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
 @pytest.fixture(scope="session")
-def redmine_server() -> tuple[str, str]:
-    """(base URL, admin API key) of the loopback Redmine, started by scripts/redmine-server."""
+def redmine_server() -> Iterator[tuple[str, str]]:
+    """(base URL, admin API key) of the loopback Redmine, started by scripts/redmine-server.
+
+    A server this session started is stopped after the suite; one that was already running
+    (a developer's, or another session's) is reused and left running."""
     try:
-        done = subprocess.run(
-            [str(ROOT / "scripts" / "redmine-server")], capture_output=True, text=True, timeout=900, check=False
-        )
+        started_here = _script("status", timeout=30).returncode != 0
+        done = _script("start")
     except (OSError, subprocess.TimeoutExpired) as exc:
         _unavailable(f"scripts/redmine-server did not finish: {exc}")
-    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or len(lines) < 2 or not lines[-2].startswith("http"):
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        _unavailable(f"scripts/redmine-server exited {done.returncode}: {' | '.join(tail)}")
-    return lines[-2], lines[-1]
+    try:
+        lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+        if done.returncode != 0 or len(lines) < 2 or not lines[-2].startswith("http"):
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            _unavailable(f"scripts/redmine-server exited {done.returncode}: {' | '.join(tail)}")
+        yield lines[-2], lines[-1]
+    finally:
+        if started_here:
+            _script("stop", timeout=60)
 
 
 @pytest.fixture(scope="session")

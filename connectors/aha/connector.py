@@ -210,6 +210,8 @@ class AhaConnector(Connector):
     tool: ClassVar[str] = "aha"
     config_model: ClassVar[type[ConnectorConfig]] = AhaConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery: the configured `webhook_header`, added per source below.
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset()
 
     config: AhaConfig
 
@@ -368,6 +370,11 @@ class AhaConnector(Connector):
         return product_id is None  # nothing to tell: trust the endpoint
 
     # -------------------------------------------------------- push
+
+    @property
+    def secret_headers(self) -> frozenset[str]:
+        """`webhook_header` may name any header; whichever it is carries the secret itself."""
+        return super().secret_headers | {self.config.webhook_header.lower()}
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """The shared secret, compared in constant time, from the header `webhook_header` names.

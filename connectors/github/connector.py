@@ -194,6 +194,8 @@ class GitHubConnector(Connector):
     tool: ClassVar[str] = "github"
     config_model: ClassVar[type[ConnectorConfig]] = GitHubConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery: https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-hub-signature", "x-hub-signature-256"})
 
     config: GitHubConfig
 

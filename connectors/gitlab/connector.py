@@ -169,6 +169,8 @@ class GitLabConnector(Connector):
     tool: ClassVar[str] = "gitlab"
     config_model: ClassVar[type[ConnectorConfig]] = GitLabConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery: https://docs.gitlab.com/user/project/integrations/webhooks/#custom-headers
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-gitlab-token", "webhook-signature"})
 
     config: GitLabConfig
 

@@ -74,6 +74,9 @@ class JiraConnector(Connector):
     tool: ClassVar[str] = "jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery (an HMAC of the body):
+    # https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-hub-signature"})
     ids_page_size: ClassVar[int] = 1000
 
     config: JiraConfig

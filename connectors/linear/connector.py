@@ -106,6 +106,8 @@ class LinearConnector(Connector):
     tool: ClassVar[str] = "linear"
     config_model: ClassVar[type[ConnectorConfig]] = LinearConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery: https://linear.app/developers/webhooks#securing-webhooks
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"linear-signature"})
     ids_page_size: ClassVar[int] = 250
 
     config: LinearConfig

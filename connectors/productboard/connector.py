@@ -118,6 +118,8 @@ class ProductboardConnector(Connector):
     tool: ClassVar[str] = "productboard"
     config_model: ClassVar[type[ConnectorConfig]] = ProductboardConfig
     supports_webhooks: ClassVar[bool] = True
+    # Never stored with a delivery: the subscription's notification.headers.authorization
+    webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization"})
 
     config: ProductboardConfig
 

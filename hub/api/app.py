@@ -55,6 +55,7 @@ def create_app(
                 partial(Store.open, settings.database_url, migrate_schema=settings.migrate_on_start)
             )
             app.state.store = opened
+        app.state.store.queries.statement_timeout_ms = settings.api_statement_timeout_ms or None
         runtime = HubRuntime(
             app.state.store,
             config,
@@ -88,7 +89,7 @@ def create_app(
     v1 = APIRouter(
         prefix="/v1",
         dependencies=[Depends(require_scope(Scope.read))],
-        responses=problem_responses(401, 403, 500),
+        responses=problem_responses(401, 403, 500, 503),
     )
     # roadmap first: its /items/{id}/tree must match before items' /items/{id:path}.
     for module in (roadmap, items, people, sources, sync, changes, inbox):

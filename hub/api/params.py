@@ -12,6 +12,12 @@ from hub.schema import to_utc
 # PostgreSQL text cannot hold NUL characters; refuse them here instead of failing in the driver.
 NO_NUL = r"^[^\x00]*$"
 
+MAX_FILTER_VALUES = 50
+"""Most values one repeated filter (`label=a&label=b ...`) takes: 422 past it, and stated in
+the OpenAPI document as maxItems. Each value costs the database work (an index walk, a bind
+parameter); without a bound, 5,000 labels kept PostgreSQL busy for minutes after the client
+had left. Fifty covers any filter a person builds; a service needing more pages by value."""
+
 FilterText = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
 """A string filter value (source, label, ids ...)."""
 

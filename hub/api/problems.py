@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.models import Problem, ProblemFieldError
+from hub.db.engine import StatementTimeout
 from hub.store import InvalidCursor
 
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +105,17 @@ async def _on_invalid_cursor(_request: Request, exc: Exception) -> Response:
     return problem_response(Problem(title=status_title(400), status=400, detail=str(exc)))
 
 
+async def _on_statement_timeout(_request: Request, exc: Exception) -> Response:
+    # The database is healthy; this request asked for more than a read may cost. Say so,
+    # rather than a 500 that reads like a bug.
+    problem = Problem(
+        title=status_title(503),
+        status=503,
+        detail=f"{exc}; narrow the filters (fewer values, a time window) or try again later",
+    )
+    return problem_response(problem, {"Retry-After": "5"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # Log the details for operators; tell the client nothing about the internals.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -118,6 +130,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(InvalidCursor, _on_invalid_cursor)
+    app.add_exception_handler(StatementTimeout, _on_statement_timeout)
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -130,7 +143,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "No such resource",
         422: "A request parameter is invalid; `errors` names each one",
         500: "Unexpected server error (details are logged, never returned)",
-        503: "Not ready",
+        503: "Not ready, or a read ran past the statement timeout (retry later or narrow the filters)",
     }
     return {
         status: {"model": Problem, "description": descriptions.get(status, status_title(status))} for status in statuses

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from hub.api.deps import PageLimit, StoreDep
 from hub.api.models import ItemPage, ItemPublic
-from hub.api.params import NO_NUL, CursorText, FilterText, SearchText, UtcDateTime
+from hub.api.params import MAX_FILTER_VALUES, NO_NUL, CursorText, FilterText, SearchText, UtcDateTime
 from hub.api.problems import ProblemError, problem_responses
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
 from hub.store import ItemQuery
@@ -19,15 +19,27 @@ router = APIRouter(tags=["items"])
 
 
 async def item_query(
-    source: Annotated[list[FilterText] | None, Query(description="Configured source name.")] = None,
-    tool: Annotated[list[FilterText] | None, Query(description="Tool kind, e.g. jira.")] = None,
-    kind: Annotated[list[ItemKind] | None, Query()] = None,
-    status_category: Annotated[list[StatusCategory] | None, Query()] = None,
-    priority_level: Annotated[list[PriorityLevel] | None, Query()] = None,
-    assignee: Annotated[list[FilterText] | None, Query(description="Hub person id or email.")] = None,
-    label: Annotated[list[FilterText] | None, Query(description="Carries this label.")] = None,
-    container: Annotated[list[FilterText] | None, Query(description="Container id or key.")] = None,
-    parent_id: Annotated[list[FilterText] | None, Query(description="Hub id of the parent item.")] = None,
+    source: Annotated[
+        list[FilterText] | None, Query(description="Configured source name.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    tool: Annotated[
+        list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    kind: Annotated[list[ItemKind] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    status_category: Annotated[list[StatusCategory] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    priority_level: Annotated[list[PriorityLevel] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    assignee: Annotated[
+        list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    label: Annotated[
+        list[FilterText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    container: Annotated[
+        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    parent_id: Annotated[
+        list[FilterText] | None, Query(description="Hub id of the parent item.", max_length=MAX_FILTER_VALUES)
+    ] = None,
     updated_after: Annotated[UtcDateTime | None, Query(description="Strictly after (the tool's time).")] = None,
     updated_before: Annotated[UtcDateTime | None, Query(description="Strictly before (the tool's time).")] = None,
     q: Annotated[SearchText | None, Query(description="Text inside the key or title (case-insensitive).")] = None,

@@ -8,23 +8,31 @@ from fastapi import APIRouter, Path, Query
 
 from hub.api.deps import StoreDep
 from hub.api.models import Roadmap, TreeNode
-from hub.api.params import NO_NUL, FilterText
+from hub.api.params import MAX_FILTER_VALUES, NO_NUL, FilterText
 from hub.api.problems import ProblemError, problem_responses
 from hub.roadmap import RoadmapQuery, RoadmapService
 from hub.schema import StatusCategory
 
 router = APIRouter(tags=["roadmap"])
 
-Filter = Annotated[list[FilterText] | None, Query()]
+Filter = Annotated[list[FilterText] | None, Query(max_length=MAX_FILTER_VALUES)]
 
 
 @router.get("/roadmap")
 def get_roadmap(
     store: StoreDep,
-    source: Annotated[list[FilterText] | None, Query(description="Roadmap items from these sources.")] = None,
-    container: Annotated[list[FilterText] | None, Query(description="Container id or key.")] = None,
-    release: Annotated[list[FilterText] | None, Query(description="Release id or name.")] = None,
-    status_category: Annotated[list[StatusCategory] | None, Query(description="Of the roadmap item.")] = None,
+    source: Annotated[
+        list[FilterText] | None, Query(description="Roadmap items from these sources.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    container: Annotated[
+        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    release: Annotated[
+        list[FilterText] | None, Query(description="Release id or name.", max_length=MAX_FILTER_VALUES)
+    ] = None,
+    status_category: Annotated[
+        list[StatusCategory] | None, Query(description="Of the roadmap item.", max_length=MAX_FILTER_VALUES)
+    ] = None,
     uncovered_limit: Annotated[int, Query(ge=0, le=500, description="How many uncovered items to list.")] = 50,
 ) -> Roadmap:
     """For each roadmap item (initiative, epic, feature): the delivery items it covers in every
@@ -36,7 +44,11 @@ def get_roadmap(
         release=release or [],
         status_category=[c.value for c in status_category or []],
     )
-    return Roadmap.model_validate(RoadmapService(store.engine).roadmap(query, uncovered_limit=uncovered_limit))
+    return Roadmap.model_validate(
+        RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).roadmap(
+            query, uncovered_limit=uncovered_limit
+        )
+    )
 
 
 @router.get("/items/{item_id:path}/tree", responses=problem_responses(404))
@@ -46,7 +58,9 @@ def get_item_tree(
     depth: Annotated[int, Query(ge=1, le=8, description="Levels below the item.")] = 5,
 ) -> TreeNode:
     """One item and everything below it: children and implementing items, across tools."""
-    tree = RoadmapService(store.engine).tree(item_id, depth=depth)
+    tree = RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).tree(
+        item_id, depth=depth
+    )
     if tree is None:
         raise ProblemError(404, detail=f"no item with id {item_id!r}")
     return TreeNode.model_validate(tree)
