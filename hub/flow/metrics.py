@@ -29,12 +29,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 
 from hub.flow.history import ItemHistory, StartFact, TransitionSource
 from hub.flow.stats import nearest_rank
 from hub.schema import StatusCategory, to_utc
 
-DAY = timedelta(days=1)
+_ZERO = timedelta(0)
+_SECONDS_PER_DAY = 86_400.0
 
 
 class LeftOut(StrEnum):
@@ -79,7 +81,8 @@ class Period:
             raise ValueError(f"period ends ({self.end}) before it starts ({self.start})")
 
     def contains(self, when: datetime) -> bool:
-        return self.start <= to_utc(when).date() <= self.end
+        """Whether a UTC time falls on one of the period's days."""
+        return self.start.toordinal() <= when.toordinal() <= self.end.toordinal()
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
@@ -90,15 +93,23 @@ class Period:
         return [monday + timedelta(weeks=n) for n in range((self.end - monday).days // 7 + 1)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FlowItem:
-    """What flow metrics need of one item: its state now (tool's times) and its history."""
+    """What flow metrics need of one item: its state now (tool's times) and its history.
+
+    Times are made UTC here, once, so the figures compare them without converting per use
+    (a transition's time is UTC already)."""
 
     item_id: str
     created_at: datetime
     category: StatusCategory
     history: ItemHistory
     completed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.created_at = to_utc(self.created_at)
+        if self.completed_at is not None:
+            self.completed_at = to_utc(self.completed_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +127,7 @@ class WeekCount:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per completed item, and a frozen __init__ costs twice as much
 class Point:
     """One completed item on a scatterplot: when it was done and how long it took (days)."""
 
@@ -190,7 +201,9 @@ _StartOf = Callable[[FlowItem], tuple[datetime | None, LeftOut | None]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Completion:
+class Completion:
+    """An item done in the period, at its final completion."""
+
     item: FlowItem
     done_at: datetime
 
@@ -217,22 +230,21 @@ def completion_time(item: FlowItem) -> datetime | None:
     """The item's final completion if it is done now (history first, then the tool's own)."""
     if item.category is not StatusCategory.done:
         return None
-    if item.history.done_at is not None:
-        return item.history.done_at
-    return None if item.completed_at is None else to_utc(item.completed_at)
+    return item.history.done_at or item.completed_at
 
 
-def completions_in(items: Iterable[FlowItem], period: Period) -> tuple[list[_Completion], dict[LeftOut, int]]:
+def completions_in(items: Iterable[FlowItem], period: Period) -> tuple[list[Completion], dict[LeftOut, int]]:
     """Items done in the period (module doc), and those left out of throughput, by reason."""
-    done: list[_Completion] = []
+    done: list[Completion] = []
     left_out: dict[LeftOut, int] = {}
+    last_day = period.end.toordinal()
     for item in items:
-        if to_utc(item.created_at).date() > period.end:
+        if item.created_at.toordinal() > last_day:
             continue
         done_at = completion_time(item)
         if done_at is not None:
             if period.contains(done_at):
-                done.append(_Completion(item, done_at))
+                done.append(Completion(item, done_at))
         elif item.category is StatusCategory.done:
             _count(left_out, LeftOut.no_completion_time)
         elif item.category is StatusCategory.cancelled:
@@ -244,7 +256,7 @@ def completions_in(items: Iterable[FlowItem], period: Period) -> tuple[list[_Com
     return done, left_out
 
 
-def throughput(completions: Iterable[_Completion], period: Period, left_out: dict[LeftOut, int]) -> Throughput:
+def throughput(completions: Iterable[Completion], period: Period, left_out: dict[LeftOut, int]) -> Throughput:
     counts = dict.fromkeys(period.weeks(), 0)
     for completion in completions:
         day = completion.done_at.date()
@@ -267,7 +279,7 @@ def _cycle_start(item: FlowItem) -> tuple[datetime | None, LeftOut | None]:
     return None, LeftOut.never_in_progress if history.transitions else LeftOut.no_history
 
 
-def _durations(completions: Iterable[_Completion], start_of: _StartOf) -> Durations:
+def _durations(completions: Iterable[Completion], start_of: _StartOf) -> Durations:
     points: list[Point] = []
     left_out: dict[LeftOut, int] = {}
     for completion in completions:
@@ -275,12 +287,12 @@ def _durations(completions: Iterable[_Completion], start_of: _StartOf) -> Durati
         if start is None:
             _count(left_out, reason or LeftOut.no_history)
             continue
-        elapsed = completion.done_at - to_utc(start)
-        if elapsed < timedelta(0):
+        elapsed = completion.done_at - start
+        if elapsed < _ZERO:
             _count(left_out, LeftOut.inconsistent_times)
             continue
         points.append(Point(completion.item.item_id, completion.done_at, _days(elapsed)))
-    points.sort(key=lambda point: (point.done_at, point.item_id))
+    points.sort(key=attrgetter("done_at", "item_id"))
     return Durations(points=tuple(points), percentiles=percentiles([p.days for p in points]), left_out=left_out)
 
 
@@ -297,7 +309,7 @@ def aging_wip(items: Iterable[FlowItem], now: datetime, cycle: Percentiles | Non
     aging: list[AgingItem] = []
     left_out: dict[LeftOut, int] = {}
     for item in items:
-        if item.category is not StatusCategory.in_progress or to_utc(item.created_at) > now:
+        if item.category is not StatusCategory.in_progress or item.created_at > now:
             continue
         started, reason = _cycle_start(item)
         if started is None or started > now:
@@ -328,10 +340,12 @@ def cumulative_flow(items: Iterable[FlowItem], period: Period) -> CumulativeFlow
     """
     days = period.days()
     span = len(days)
+    origin = period.start.toordinal()  # a time's day index is its ordinal minus this
     delta: dict[StatusCategory, list[int]] = {category: [0] * (span + 1) for category in StatusCategory}
     left_out: dict[LeftOut, int] = {}
+    first_seen = TransitionSource.first_seen
     for item in items:
-        born = _day_index(to_utc(item.created_at), period)
+        born = item.created_at.toordinal() - origin
         if born >= span:
             continue
         facts = item.history.transitions
@@ -339,12 +353,14 @@ def cumulative_flow(items: Iterable[FlowItem], period: Period) -> CumulativeFlow
             _count(left_out, LeftOut.no_history)
             continue
         first = facts[0]
-        state = first.from_category if first.source is not TransitionSource.first_seen else None
-        since = max(born, 0)
+        state = first.from_category if first.source is not first_seen else None
+        since = born if born > 0 else 0
         unknown = False
         for fact in facts:
-            switch = max(_day_index(fact.at, period), since)
-            if switch >= span:
+            switch = fact.at.toordinal() - origin
+            if switch < since:
+                switch = since
+            elif switch >= span:
                 break
             if state is None:
                 unknown = unknown or switch > since
@@ -369,13 +385,8 @@ def cumulative_flow(items: Iterable[FlowItem], period: Period) -> CumulativeFlow
     return CumulativeFlow(days=tuple(out), left_out=left_out)
 
 
-def _day_index(when: datetime, period: Period) -> int:
-    """Index of `when`'s UTC day in the period (negative before it)."""
-    return (to_utc(when).date() - period.start).days
-
-
 def _days(elapsed: timedelta) -> float:
-    return elapsed / DAY
+    return elapsed.total_seconds() / _SECONDS_PER_DAY
 
 
 def _count(counts: dict[LeftOut, int], reason: LeftOut) -> None:
