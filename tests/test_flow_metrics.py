@@ -70,7 +70,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.flow.history import Transition, TransitionSource, build_history
-from hub.flow.metrics import AgeZone, FlowItem, LeftOut, Percentiles, Period, flow_metrics
+from hub.flow.metrics import (
+    AgeZone,
+    FlowItem,
+    LeftOut,
+    Percentiles,
+    Period,
+    flow_metrics,
+    recent_weekly_throughput,
+)
 from hub.schema import StatusCategory as C
 
 PERIOD = Period(date(2026, 3, 4), date(2026, 3, 17))
@@ -212,6 +220,15 @@ def test_cumulative_flow(metrics) -> None:  # type: ignore[no-untyped-def]
             C.cancelled: cancelled,
         }, day
     assert metrics.cumulative_flow.left_out == {LeftOut.no_history: 2, LeftOut.status_unknown: 1}
+
+
+def test_recent_weekly_throughput_uses_whole_weeks_before_this_one() -> None:
+    # Today Wed Mar 18 (W12, not over): W10 is now whole (Mon Mar 2 - Sun Mar 8): A, E, Q = 3
+    # (H's Mar 5 completion was undone); W11: B, D, C, K = 4. Four weeks back adds W08, W09: 0.
+    assert recent_weekly_throughput(DATASET, 2, date(2026, 3, 18)) == [3, 4]
+    assert recent_weekly_throughput(DATASET, 4, date(2026, 3, 18)) == [0, 0, 3, 4]
+    # On the Monday of W11, W11 has not happened yet.
+    assert recent_weekly_throughput(DATASET, 1, date(2026, 3, 9)) == [3]
 
 
 def test_wip_zones_are_absent_without_cycle_times() -> None:

@@ -265,6 +265,18 @@ def throughput(completions: Iterable[Completion], period: Period, left_out: dict
     return Throughput(weeks=weeks, total=sum(counts.values()), left_out=left_out)
 
 
+def recent_weekly_throughput(items: Iterable[FlowItem], weeks: int, today: date) -> list[int]:
+    """Completions in each of the `weeks` whole ISO weeks before the week of `today`, oldest
+    first: the samples a forecast draws from. The current week is left out because it is not
+    over (a partial week would read as a slow one)."""
+    if weeks < 1:
+        raise ValueError(f"weeks must be >= 1, got {weeks}")
+    this_monday = today - timedelta(days=today.weekday())
+    period = Period(this_monday - timedelta(weeks=weeks), this_monday - timedelta(days=1))
+    done, _ = completions_in(items, period)
+    return [week.count for week in throughput(done, period, {}).weeks]
+
+
 def _iso_week(monday: date) -> str:
     year, week, _ = monday.isocalendar()
     return f"{year}-W{week:02d}"
