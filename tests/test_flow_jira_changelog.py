@@ -2,7 +2,7 @@
 
 Expected values are read from each payload with what is written here (the status names of
 Jira's default workflow and their categories, Python's own ISO parser), not by re-running
-mappings.history.jira, so a wrong field, time or category shows up as a mismatch.
+hub.flow.jira, so a wrong field, time or category shows up as a mismatch.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from hub.flow.history import TransitionSource, build_history
-from hub.schema import StatusCategory as C
-from mappings import mapper_for
-from mappings.history.jira import (
+from hub.flow.jira import (
     StatusResolver,
     resolution_resolver,
     status_resolver,
@@ -25,6 +23,8 @@ from mappings.history.jira import (
     transitions_from_issue,
     transitions_from_webhook,
 )
+from hub.schema import StatusCategory as C
+from mappings import mapper_for
 from tests.conftest import shared_fixtures
 
 CONTEXT = {"source": "acme-jira", "tool": "jira", "base_url": "https://acme.atlassian.net"}
