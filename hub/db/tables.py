@@ -275,3 +275,22 @@ provisional_items = Table(
     Column("item_id", String(320), primary_key=True),
     Column("mapped_at", UTCDateTime, nullable=False),
 )
+
+# Status history: one row per status change of an item, on the tool's clock. The primary key
+# is the fact's identity (hub/flow/history.py `Transition.identity`), so re-syncing, replaying
+# webhooks or backfilling twice adds no row; among duplicate facts the best source is kept
+# (`source_rank`, lower is better). `to_name` is '' where the source names no status.
+status_transitions = Table(
+    "status_transitions",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("at", UTCDateTime, primary_key=True),
+    Column("to_category", String(20), primary_key=True),
+    Column("to_name", String(200), primary_key=True),
+    Column("from_category", String(20)),
+    Column("from_name", String(200)),
+    Column("source", String(20), nullable=False),
+    Column("source_rank", Integer, nullable=False),
+    Column("native_id", String(200)),
+    Index("ix_status_transitions_at", "at"),
+)
