@@ -44,6 +44,13 @@ class ConnectorConfig(BaseModel):
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout_seconds: float = Field(default=30.0, gt=0)
     mapping: dict[str, Any] = Field(default_factory=dict, description="Mapping overrides (see mappings/README.md).")
+    history: bool = Field(
+        default=False,
+        description=(
+            "Backfill each changed item's status history from the tool "
+            "(costs requests per item; bounded by request_budget)"
+        ),
+    )
 
 
 def compact_json(record: dict[str, Any]) -> bytes:
@@ -165,6 +172,19 @@ class Connector(ABC):
     @abstractmethod
     def native_id(self, record: dict[str, Any]) -> str:
         """The tool's id of a raw record."""
+
+    # Status history (opt-in per source: `ConnectorConfig.history`). A tool whose API keeps
+    # an item's status changes sets `supports_history` and implements `fetch_history`.
+    supports_history: ClassVar[bool] = False
+
+    async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
+        """The tool's raw history records for one item, every page, oldest first where the
+        tool says; `[]` when the tool no longer has the item (404), as `fetch_one` answers None.
+
+        Requests go through the connector's `SourceClient`, so retries, rate-limit waits and
+        the run's `request_budget` apply (a history costs at least one request per item);
+        `hub.flow.extract.history_transitions` turns the records into transitions."""
+        raise NotImplementedError(f"{self.tool} offers no status history to backfill")
 
     # Webhooks: a pull-only tool (Redmine) keeps these defaults.
     supports_webhooks: ClassVar[bool] = False

@@ -430,9 +430,72 @@ class FakeGitHub:
         last = max(1, -(-len(repos) // per_page))
         return self._json(repos[(page - 1) * per_page : page * per_page], headers=self._link(request, page, last))
 
+    # -------------------------------------------------------- status history
+
+    def events(self, native_id: str) -> list[dict[str, Any]]:
+        """The issue's events, oldest first (https://docs.github.com/en/rest/issues/events#list-issue-events):
+        a `labeled` event (not a state change), then the state changes. A closed issue was
+        closed at `closed_at` (every third one closed, reopened and closed again before); every
+        fourth open issue was closed and reopened. Earlier events are spread evenly between
+        `created_at` and `updated_at`.
+        """
+        item = self._item(native_id)
+        issue = self._issue(item)
+        if issue["state"] == "closed":
+            changes = ["closed", "reopened", "closed"] if item.idx % 3 == 0 else ["closed"]
+        else:
+            changes = ["closed", "reopened"] if item.idx % 4 == 0 else []
+        slots = len(changes) + 1
+        span = max(item.updated - item.created, slots + 1)
+        api = f"{self.base_url}/repos/{item.repo}"
+        actor = self._user(item.idx)
+
+        def event(k: int, kind: str, at: int, **extra: Any) -> dict[str, Any]:
+            ident = item.ident * 10 + k
+            return {
+                "id": ident,
+                "node_id": f"IE_fake{ident}",
+                "url": f"{api}/issues/events/{ident}",
+                "actor": actor,
+                "event": kind,
+                "commit_id": None,
+                "commit_url": None,
+                "created_at": _iso(at),
+                "performed_via_github_app": None,
+                **extra,
+            }
+
+        out = [event(0, "labeled", item.created + span // (2 * slots + 2), label={"name": "triage", "color": "ededed"})]
+        for k, kind in enumerate(changes, start=1):
+            last = k == len(changes) and issue["state"] == "closed"
+            at = item.updated if last else item.created + span * k // (slots + 1)
+            reason = "reopened" if kind == "reopened" else issue["state_reason"] if last else "completed"
+            out.append(event(k, kind, at, state_reason=reason))
+        return out
+
+    async def _issue_events(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        number = self._int(request.path_params["number"], 0)
+        item = next((i for i in self._items if i.repo == repo and i.number == number and not i.is_pr), None)
+        if item is None:
+            return self._not_found()
+        if item.deleted:
+            return self._json(
+                {"message": "This issue was deleted", "documentation_url": "https://docs.github.com/rest"}, 410
+            )
+        events = self.events(str(item.ident))
+        per_page = max(1, min(100, self._int(request.query_params.get("per_page"), 30)))
+        page = 1 if self.stuck_paging else max(1, self._int(request.query_params.get("page"), 1))
+        last = max(1, -(-len(events) // per_page))
+        chunk = events[(page - 1) * per_page : page * per_page]
+        return self._json(chunk, headers=self._link(request, page, last))
+
     def _starlette(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/repos/{owner}/{repo}/issues/{number}/events", self._issue_events),
                 Route("/repos/{owner}/{repo}/issues", self._list_issues),
                 Route("/repos/{owner}/{repo}/issues/{number}", self._get_issue),
                 Route("/orgs/{org}/repos", self._org_repos),

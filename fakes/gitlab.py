@@ -482,9 +482,58 @@ class FakeGitLab:
             return self._json({"message": "404 Not found"}, 404)
         return self._json(self._issue(item))
 
+    # -------------------------------------------------------- status history
+
+    def state_events(self, native_id: str) -> list[dict[str, Any]]:
+        """The issue's resource state events, oldest first, spread evenly between its creation
+        and its last update: a closed issue was closed once (every third one closed, reopened
+        and closed again); every fourth open issue was closed and reopened.
+        https://docs.gitlab.com/api/resource_state_events/#list-project-issue-state-events
+        """
+        item = self._item(native_id)
+        issue = self._issue(item)
+        if issue["state"] == "closed":
+            states = ["closed", "reopened", "closed"] if item.idx % 3 == 0 else ["closed"]
+        else:
+            states = ["closed", "reopened"] if item.idx % 4 == 0 else []
+        span = max(item.updated_ms - item.created_ms, len(states) + 1)
+        return [
+            {
+                "id": item.ident * 10 + k,
+                "user": self._user(item.idx % len(_USERS)),
+                "created_at": _iso(item.created_ms + span * k // (len(states) + 1)),
+                "resource_type": "Issue",
+                "resource_id": item.ident,
+                "state": state,
+            }
+            for k, state in enumerate(states, start=1)
+        ]
+
+    async def _state_events(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._json({"message": "401 Unauthorized"}, 401)
+        pid = self._project_id(request.path_params["project"])
+        iid = self._int(request.path_params["iid"], 0)
+        item = next((i for i in self._items if i.project_id == pid and i.iid == iid and not i.deleted), None)
+        if item is None:
+            return self._json({"message": "404 Not found"}, 404)
+        events = self.state_events(str(item.ident))
+        per_page = max(1, min(100, self._int(request.query_params.get("per_page"), 20)))
+        page = 1 if self.stuck_paging else max(1, self._int(request.query_params.get("page"), 1))
+        pages = max(1, -(-len(events) // per_page))
+        next_page = "2" if self.stuck_paging else (str(page + 1) if page < pages else "")
+        headers = {
+            "x-page": str(page),
+            "x-per-page": str(per_page),
+            "x-next-page": next_page,
+            "x-total": str(len(events)),
+        }
+        return self._json(events[(page - 1) * per_page : page * per_page], headers=headers)
+
     def _starlette(self) -> Starlette:
         return Starlette(
             routes=[
+                Route(API + "/projects/{project:path}/issues/{iid:int}/resource_state_events", self._state_events),
                 Route(API + "/projects/{project:path}/issues/{iid:int}", self._get_issue),
                 Route(API + "/projects/{project:path}/issues", self._project_issues),
                 Route(API + "/groups/{group:path}/issues", self._group_issues),

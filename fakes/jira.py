@@ -128,6 +128,11 @@ _JQL_PROJECT_EQ = re.compile(r'\bproject\s*=\s*"?(?P<key>[A-Za-z][A-Za-z0-9_]*)"
 _JQL_DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 
 
+def _parse_jira_ms(text: str) -> int:
+    """Epoch ms of Jira's `2025-01-06T09:00:17.000+0100`."""
+    return _ms(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"))
+
+
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
@@ -805,9 +810,98 @@ class FakeJira:
             return self._json(hit)
         return self._json(links)
 
+    # -------------------------------------------------------- status history
+
+    def changelog(self, native_id: str) -> list[dict[str, Any]]:
+        """The issue's changelog entries, oldest first, as `GET /issue/{id}/changelog` pages them:
+        a summary edit (not a status change), then one status change per step of the default
+        workflow (To Do -> In Progress -> In Review -> Done) up to the issue's status, spread
+        evenly between `created` and `updated`. A Backlog issue has no status change.
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
+        """
+        idx = self._idx(native_id)
+        if idx is None:
+            raise KeyError(native_id)
+        fields = self._issue(idx)["fields"]
+        created = _parse_jira_ms(fields["created"])
+        updated = max(_parse_jira_ms(fields["updated"]), created + 1000)
+        walk = [status for status in _STATUSES if status[1] != "Backlog"]
+        current = fields["status"]["name"]
+        steps = [] if current == "Backlog" else walk[: 1 + [s[1] for s in walk].index(current)]
+        changes = list(itertools.pairwise(steps))
+        slots = len(changes) + 1
+        author = self._users[idx % len(self._users)]
+        entries: list[dict[str, Any]] = [
+            {
+                "id": str(idx * 100),
+                "author": author,
+                "created": self._fmt(created + (updated - created) // (slots + 1)),
+                "items": [
+                    {
+                        "field": "summary",
+                        "fieldtype": "jira",
+                        "fieldId": "summary",
+                        "from": None,
+                        "fromString": "Draft",
+                        "to": None,
+                        "toString": fields["summary"],
+                    }
+                ],
+            }
+        ]
+        for k, ((from_id, from_name, _), (to_id, to_name, _)) in enumerate(changes, start=2):
+            entries.append(
+                {
+                    "id": str(idx * 100 + k),
+                    "author": author,
+                    "created": self._fmt(created + (updated - created) * k // (slots + 1)),
+                    "items": [
+                        {
+                            "field": "status",
+                            "fieldtype": "jira",
+                            "fieldId": "status",
+                            "from": from_id,
+                            "fromString": from_name,
+                            "to": to_id,
+                            "toString": to_name,
+                        }
+                    ],
+                }
+            )
+        return entries
+
+    async def _get_changelog(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._unauthorised()
+        idx = self._idx(request.path_params["id_or_key"])
+        if idx is None:
+            return self._json(
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}},
+                404,
+            )
+        entries = self.changelog(self.native_id(idx))
+        start = int(request.query_params.get("startAt") or 0)
+        size = min(int(request.query_params.get("maxResults") or 100), self.max_page)
+        if self.stuck_paging:
+            start = 0
+        page = entries[start : start + size]
+        path = f"{self.base_url}{API}/issue/{self.native_id(idx)}/changelog"
+        body: dict[str, Any] = {
+            "self": f"{path}?startAt={start}&maxResults={size}",
+            "maxResults": size,
+            "startAt": start,
+            "total": len(entries),
+            "isLast": start + size >= len(entries) and not self.stuck_paging,
+            "values": page,
+        }
+        if not body["isLast"]:
+            body["nextPage"] = f"{path}?startAt={start + size}&maxResults={size}"
+        return self._json(body)
+
     def _starlette(self) -> Starlette:
         return Starlette(
             routes=[
+                Route(API + "/issue/{id_or_key}/changelog", self._get_changelog),
                 Route(f"{API}/myself", self._myself),
                 Route(f"{API}/field", self._fields),
                 Route(f"{API}/search/jql", self._search),

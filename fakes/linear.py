@@ -5,7 +5,8 @@ graphql-core against Linear's published schema (when its SDL is available: the `
 argument, or ../shared/fixtures/linear/schema.graphql beside the repo), so a connector that
 sends a query Linear would reject fails here too. The fake then answers the two root fields
 connectors use, `issues(...)` and `issue(id:)`, by projecting its in-memory issues onto the
-query's selection set (fields and aliases; fragments are not needed by any connector).
+query's selection set (fields and aliases; fragments are not needed by any connector). An
+issue's `history(first:, after:)` connection is served too (`history()` says what it holds).
 
 What `issues` honours (as Linear documents it, https://linear.app/developers/pagination and
 https://linear.app/developers/filtering): `first`/`after` relay cursors with
@@ -456,7 +457,7 @@ class FakeLinear:
                 else:
                     raise GraphQLFailure(f"the fake Linear does not serve {name!r}")
                 complexity += cost
-                data[out] = _project(value, selection.selection_set)
+                data[out] = _project(value, selection.selection_set, self._resolver(variables))
         except GraphQLFailure as exc:
             return self._error(str(exc), exc.code, headers=self._headers(1))
         return Response(orjson.dumps({"data": data}), media_type="application/json", headers=self._headers(complexity))
@@ -520,6 +521,87 @@ class FakeLinear:
         else:
             raise GraphQLFailure(f"unknown orderBy {order!r}")
 
+    # -------------------------------------------------------- status history
+
+    def history(self, native_id: str) -> list[dict[str, Any]]:
+        """The issue's `IssueHistory` entries, oldest first (Linear's default `createdAt`
+        order): a title change (no state), then one state change per step of
+        Todo -> In Progress -> In Review -> Done (or Todo -> Canceled) up to the issue's
+        state, spread evenly between `createdAt` and `updatedAt`. An issue still in Triage,
+        Backlog or Todo has no state change. Entries carry every field `IssueHistory` has
+        that a connector may select here (`fromState`/`toState` are WorkflowStates or null).
+        """
+        issue = self._issues[native_id]
+        team = issue["team"]["key"]
+        current = issue["state"]["name"]
+        if current == "Canceled":
+            steps = ["Todo", "Canceled"]
+        elif current in ("In Progress", "In Review", "Done"):
+            path = ["Todo", "In Progress", "In Review", "Done"]
+            steps = path[: path.index(current) + 1]
+        else:
+            steps = []
+        created, updated = _parse_iso(issue["createdAt"]), _parse_iso(issue["updatedAt"])
+        slots = len(steps) + 1
+        span = max(updated - created, slots + 1)
+        entries: list[dict[str, Any]] = [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{native_id}/history/1")),
+                "createdAt": _iso(created + span // (slots + 1)),
+                "updatedAt": _iso(created + span // (slots + 1)),
+                "fromTitle": "Draft",
+                "toTitle": issue["title"],
+                "fromState": None,
+                "toState": None,
+                "fromStateId": None,
+                "toStateId": None,
+            }
+        ]
+        for k, (before, after) in enumerate(itertools.pairwise(steps), start=2):
+            at = _iso(created + span * k // (slots + 1))
+            from_state, to_state = self._state_objs[(team, before)], self._state_objs[(team, after)]
+            entries.append(
+                {
+                    "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{native_id}/history/{k}")),
+                    "createdAt": at,
+                    "updatedAt": at,
+                    "fromTitle": None,
+                    "toTitle": None,
+                    "fromState": from_state,
+                    "toState": to_state,
+                    "fromStateId": from_state["id"],
+                    "toStateId": to_state["id"],
+                }
+            )
+        return entries
+
+    def _resolver(self, variables: dict[str, Any]) -> Resolver:
+        """Serves the nested connections a projection meets (an issue's `history`)."""
+
+        def resolve(parent: dict[str, Any], node: FieldNode) -> Any:
+            if node.name.value != "history" or "identifier" not in parent:
+                return _UNRESOLVED
+            args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments or ()}
+            first = args.get("first") or 50
+            if not isinstance(first, int) or first < 1 or first > MAX_FIRST:
+                raise GraphQLFailure(f"first must be between 1 and {MAX_FIRST}")
+            if args.get("last") is not None or args.get("before") is not None or args.get("orderBy") is not None:
+                raise GraphQLFailure("the fake Linear pages history forward by createdAt only (first/after)")
+            entries = self.history(str(parent["id"]))
+            start = 0
+            if args.get("after") and not self.stuck_paging:
+                kind, key = _untoken(str(args["after"]))
+                if kind != "h":
+                    raise GraphQLFailure("cursor does not match this connection")
+                start = int(key[0]) + 1
+            page = entries[start : start + first]
+            more = start + first < len(entries) or (self.stuck_paging and bool(page))
+            end = _token("h", str(start + len(page) - 1)) if page else None
+            info = {"hasNextPage": more, "endCursor": end, "hasPreviousPage": start > 0, "startCursor": None}
+            return {"nodes": page, "pageInfo": info}
+
+        return resolve
+
     def _starlette(self) -> Starlette:
         return Starlette(routes=[Route("/graphql", self._graphql, methods=["POST"])])
 
@@ -581,12 +663,17 @@ def _compile_filter(filt: dict[str, Any]) -> Predicate:
     return lambda issue: all(t(issue) for t in tests)
 
 
-def _project(value: Any, selection: SelectionSetNode | None) -> Any:
-    """`value` cut down to the fields (and aliases) the query selected."""
+Resolver = Callable[[dict[str, Any], FieldNode], Any]
+_UNRESOLVED = object()
+
+
+def _project(value: Any, selection: SelectionSetNode | None, resolve: Resolver | None = None) -> Any:
+    """`value` cut down to the fields (and aliases) the query selected; `resolve` serves the
+    fields that are computed from their arguments (it answers `_UNRESOLVED` for plain ones)."""
     if selection is None or value is None:
         return value
     if isinstance(value, list):
-        return [_project(v, selection) for v in value]
+        return [_project(v, selection, resolve) for v in value]
     out: dict[str, Any] = {}
     for node in selection.selections:
         if not isinstance(node, FieldNode):
@@ -596,7 +683,8 @@ def _project(value: Any, selection: SelectionSetNode | None) -> Any:
         if name == "__typename":
             out[key] = "Issue"
             continue
-        out[key] = _project(value.get(name), node.selection_set)
+        computed = resolve(value, node) if resolve is not None else _UNRESOLVED
+        out[key] = _project(value.get(name) if computed is _UNRESOLVED else computed, node.selection_set, resolve)
     return out
 
 

@@ -3,6 +3,7 @@
 API reference (REST, version 2022-11-28):
 - list repository issues: https://docs.github.com/en/rest/issues/issues#list-repository-issues
 - get an issue:           https://docs.github.com/en/rest/issues/issues#get-an-issue
+- issue events:           https://docs.github.com/en/rest/issues/events#list-issue-events
 - organisation repos:     https://docs.github.com/en/rest/repos/repos#list-organization-repositories
 - pagination:             https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
 - rate limits:            https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
@@ -57,6 +58,7 @@ from connectors.paging import LinkHeaderPaginator, UpdatedSinceWindow
 
 ISSUES = "/repos/{}/issues"
 ISSUE = "/repos/{}/issues/{}"
+ISSUE_EVENTS = "/repos/{}/issues/{}/events"
 ORG_REPOS = "/orgs/{}/repos"
 MAX_PER_PAGE = 100  # GitHub's ceiling for per_page
 INDEX_FRESH = 60.0  # seconds a complete id listing is trusted to answer "unknown id = gone"
@@ -194,6 +196,7 @@ class GitHubConnector(Connector):
     tool: ClassVar[str] = "github"
     config_model: ClassVar[type[ConnectorConfig]] = GitHubConfig
     supports_webhooks: ClassVar[bool] = True
+    supports_history: ClassVar[bool] = True
     # Never stored with a delivery: https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers
     webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-hub-signature", "x-hub-signature-256"})
 
@@ -332,18 +335,24 @@ class GitHubConnector(Connector):
                 paginator.advance(response, data)
         self._index_complete_at = started
 
-    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
-        """`GET /repos/{owner}/{repo}/issues/{number}` for the issue the id index names.
-
-        Deleted issues answer 410 (or 404); a transferred one redirects to its new home, which
-        has a new id: all three mean this id is gone.
-        """
+    async def locate(self, native_id: str) -> tuple[str, int] | None:
+        """(owner/repo, number) of an issue id: from the index, else after one fresh listing
+        of the scope (an id still unknown then is gone)."""
         where = self._index.get(native_id)
         fresh = self._index_complete_at is not None and self._clock() - self._index_complete_at <= INDEX_FRESH
         if where is None and not fresh:
             async for _ in self.list_ids():
                 pass
             where = self._index.get(native_id)
+        return where
+
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        """`GET /repos/{owner}/{repo}/issues/{number}` for the issue the id index names.
+
+        Deleted issues answer 410 (or 404); a transferred one redirects to its new home, which
+        has a new id: all three mean this id is gone.
+        """
+        where = await self.locate(native_id)
         if where is None:
             return None
         repo, number = where
@@ -359,6 +368,37 @@ class GitHubConnector(Connector):
             return None
         self._remember(data, repo)
         return data
+
+    async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
+        """`GET /repos/{owner}/{repo}/issues/{number}/events`, every page (`Link` rel=next):
+        the issue's events as GitHub returns them, oldest first; `hub.flow.github` keeps
+        `closed` (with `state_reason`) and `reopened`. A deleted issue (404/410) or an id no
+        listing knows has an empty history. Events of a transferred issue stay with it.
+        https://docs.github.com/en/rest/issues/events#list-issue-events
+        """
+        where = await self.locate(native_id)
+        if where is None:
+            return []
+        repo, number = where
+        path = ISSUE_EVENTS.format(repo, number)
+        paginator = LinkHeaderPaginator()
+        params: dict[str, Any] | None = {"per_page": self.per_page}
+        events: list[dict[str, Any]] = []
+        while paginator.has_more:
+            try:
+                data, response = await self.http.get_json(paginator.current_value or path, params, allow_404=True)
+            except RequestFailed as exc:
+                if exc.status == 410:
+                    return []
+                raise
+            if data is None:
+                return []
+            params = None  # the next link carries them
+            if not isinstance(data, list):
+                raise ConnectorError(f"{self.name}: {path} did not return a list of issue events")
+            events.extend(event for event in data if isinstance(event, dict))
+            paginator.advance(response, data)
+        return events
 
     # -------------------------------------------------------- push
 

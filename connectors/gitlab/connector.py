@@ -7,6 +7,7 @@ API reference:
 - rate limits:                  https://docs.gitlab.com/security/rate_limits/
 - webhooks:                     https://docs.gitlab.com/user/project/integrations/webhooks/
 - webhook events:               https://docs.gitlab.com/user/project/integrations/webhook_events/
+- resource state events:        https://docs.gitlab.com/api/resource_state_events/#list-project-issue-state-events
 
 Native id. A record's native id is the issue's global `id` (mappings/gitlab.yaml's
 `native_id`), not `group/project#iid`: the id survives project renames and transfers of the
@@ -169,6 +170,7 @@ class GitLabConnector(Connector):
     tool: ClassVar[str] = "gitlab"
     config_model: ClassVar[type[ConnectorConfig]] = GitLabConfig
     supports_webhooks: ClassVar[bool] = True
+    supports_history: ClassVar[bool] = True
     # Never stored with a delivery: https://docs.gitlab.com/user/project/integrations/webhooks/#custom-headers
     webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-gitlab-token", "webhook-signature"})
 
@@ -302,14 +304,20 @@ class GitLabConnector(Connector):
                 paginator.advance(response, data)
         self._index_complete_at = started
 
-    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
-        """`GET /projects/:id/issues/:iid` for the issue the id index names (404: gone)."""
+    async def locate(self, native_id: str) -> tuple[str, int] | None:
+        """(project id, iid) of an issue id: from the index, else after one fresh listing
+        of the scope (an id still unknown then is gone)."""
         where = self._index.get(native_id)
         fresh = self._index_complete_at is not None and self._clock() - self._index_complete_at <= INDEX_FRESH
         if where is None and not fresh:
             async for _ in self.list_ids():
                 pass
             where = self._index.get(native_id)
+        return where
+
+    async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
+        """`GET /projects/:id/issues/:iid` for the issue the id index names (404: gone)."""
+        where = await self.locate(native_id)
         if where is None:
             return None
         project_id, iid = where
@@ -318,6 +326,33 @@ class GitLabConnector(Connector):
             self._index.pop(native_id, None)
             return None
         return data
+
+    async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
+        """`GET /projects/:id/issues/:iid/resource_state_events`, every page: the issue's
+        state changes (`{id, state: opened|closed|reopened, created_at, resource_id, user}`),
+        oldest first. Offset pages (`X-Next-Page`): the list only grows at its end, so pages
+        cannot shift under us. A 404 or an id no listing knows is an empty history.
+        https://docs.gitlab.com/api/resource_state_events/#list-project-issue-state-events
+        """
+        where = await self.locate(native_id)
+        if where is None:
+            return []
+        project_id, iid = where
+        path = f"{API}/projects/{_ref(project_id)}/issues/{iid}/resource_state_events"
+        paginator = PageNumberPaginator(self.per_page, lambda data: data if isinstance(data, list) else [])
+        events: list[dict[str, Any]] = []
+        while paginator.has_more:
+            params: dict[str, Any] = {"per_page": self.per_page}
+            if paginator.current_value and paginator.current_value > 1:
+                params["page"] = paginator.current_value
+            data, response = await self.http.get_json(path, params, allow_404=True)
+            if data is None:
+                return []
+            if not isinstance(data, list):
+                raise ConnectorError(f"{self.name}: {path} did not return a list of state events")
+            events.extend(event for event in data if isinstance(event, dict))
+            paginator.advance(response, data)
+        return events
 
     # -------------------------------------------------------- push
 

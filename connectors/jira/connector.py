@@ -6,6 +6,7 @@ API reference (REST v3):
 - fields: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fields/#api-rest-api-3-field-get
 - myself: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
 - remote links: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-remote-links/#api-rest-api-3-issue-issueidorkey-remotelink-get
+- changelog: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
 - rate limits: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
 - webhooks: https://developer.atlassian.com/cloud/jira/platform/webhooks/
 """
@@ -41,7 +42,7 @@ from connectors.base import (
 from connectors.cursors import DatetimeCursor, parse_duration, parse_time
 from connectors.http import SourceClient, iso_reset_hint
 from connectors.jira.config import JiraConfig
-from connectors.paging import PageTokenPaginator
+from connectors.paging import OffsetPaginator, PageTokenPaginator, dig
 from mappings import Mapper, MappingContext, load_spec, merge_overrides
 
 SEARCH = "/rest/api/3/search/jql"
@@ -49,6 +50,8 @@ FIELDS = "/rest/api/3/field"
 MYSELF = "/rest/api/3/myself"
 ISSUE = "/rest/api/3/issue/{}"
 REMOTE_LINKS = "/rest/api/3/issue/{}/remotelink"
+CHANGELOG = "/rest/api/3/issue/{}/changelog"
+CHANGELOG_PAGE_SIZE = 100  # Jira's ceiling for the changelog's maxResults
 
 # Fields the connector itself reads from every issue, whatever the mapping says: `updated`
 # drives the cursor (see `fetch`). Everything else requested is what the source's mapping
@@ -70,10 +73,31 @@ COMMENT_EVENTS = frozenset({"comment_created", "comment_updated", "comment_delet
 LINK_EVENTS = frozenset({"issuelink_created", "issuelink_deleted"})
 
 
+class ChangelogPaginator(OffsetPaginator):
+    """The changelog's `startAt`/`maxResults` paging: `isLast: true` ends it, else `total`
+    (or a short page) does, as `OffsetPaginator` reads them.
+    https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
+    """
+
+    def __init__(self, page_size: int) -> None:
+        super().__init__(page_size, _changelog_values, total_path=("total",))
+
+    def get_next(self, response: httpx.Response, data: Any) -> int | None:
+        if dig(data, ("isLast",)) is True:
+            return None
+        return super().get_next(response, data)
+
+
+def _changelog_values(data: Any) -> list[Any]:
+    values = data.get("values") if isinstance(data, dict) else None
+    return values if isinstance(values, list) else []
+
+
 class JiraConnector(Connector):
     tool: ClassVar[str] = "jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
     supports_webhooks: ClassVar[bool] = True
+    supports_history: ClassVar[bool] = True
     # Never stored with a delivery (an HMAC of the body):
     # https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks
     webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-hub-signature"})
@@ -292,6 +316,28 @@ class JiraConnector(Connector):
         for issue, links in zip(issues, found, strict=True):
             extra = issue.get("_opshub")
             issue["_opshub"] = {**(extra if isinstance(extra, dict) else {}), "remote_links": links}
+
+    async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
+        """`GET /rest/api/3/issue/{id}/changelog`, every page: the issue's history entries
+        (`{id, created, author, items[]}`, oldest first), status changes among other fields'.
+
+        Not `expand=changelog` on the issue: that embeds at most 100 entries. A 404 (the issue
+        is gone or hidden from this user) is an empty history, as `fetch_one` answers None.
+        `hub.flow.jira.transitions_from_histories` reads the entries."""
+        path = CHANGELOG.format(native_id)
+        size = min(self.config.page_size, CHANGELOG_PAGE_SIZE)
+        paginator = ChangelogPaginator(size)
+        entries: list[dict[str, Any]] = []
+        while paginator.has_more:
+            params = {"startAt": paginator.current_value or 0, "maxResults": size}
+            data, response = await self.http.get_json(path, params, allow_404=True)
+            if data is None:
+                return []
+            if not isinstance(data, dict) or not isinstance(data.get("values"), list):
+                raise ConnectorError(f"{self.name}: {path} answered without a 'values' list of history entries")
+            entries.extend(entry for entry in data["values"] if isinstance(entry, dict))
+            paginator.advance(response, data)
+        return entries
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope, cheaply: `fields=id` and large pages."""

@@ -6,6 +6,7 @@ API reference:
 - filtering:        https://linear.app/developers/filtering
 - rate limits:      https://linear.app/developers/rate-limiting
 - webhooks:         https://linear.app/developers/webhooks
+- issue history:    https://linear.app/developers/graphql (schema: `Issue.history`, `IssueHistory`)
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class LinearConnector(Connector):
     tool: ClassVar[str] = "linear"
     config_model: ClassVar[type[ConnectorConfig]] = LinearConfig
     supports_webhooks: ClassVar[bool] = True
+    supports_history: ClassVar[bool] = True
+    history_page_size: ClassVar[int] = 100
     # Never stored with a delivery: https://linear.app/developers/webhooks#securing-webhooks
     webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"linear-signature"})
     ids_page_size: ClassVar[int] = 250
@@ -252,6 +255,29 @@ class LinearConnector(Connector):
         body, _ = await self.query(queries.ISSUES_BY_ID, {"first": 1, "filter": self._scope(id={"eq": native_id})})
         nodes = self._nodes(body)
         return nodes[0] if nodes else None
+
+    async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
+        """The issue's `history` entries (`IssueHistory`: `createdAt`, `fromState`, `toState`),
+        every page, oldest first; `[]` when the issue is gone or outside the scope.
+        `hub.flow.linear` keeps the entries that change the state."""
+        paginator = RelayCursorPaginator(("history", "pageInfo"))  # read on the issue node
+        filt = self._scope(id={"eq": native_id})
+        entries: list[dict[str, Any]] = []
+        while paginator.has_more:
+            variables: dict[str, Any] = {"filter": filt, "first": self.history_page_size}
+            if paginator.current_value:
+                variables["after"] = paginator.current_value
+            body, response = await self.query(queries.HISTORY, variables)
+            nodes = self._nodes(body)
+            if not nodes:
+                return []
+            history = nodes[0].get("history")
+            page = history.get("nodes") if isinstance(history, dict) else None
+            if not isinstance(page, list):
+                raise ConnectorError(f"{self.name}: Linear answered issue {native_id} without history.nodes")
+            entries.extend(entry for entry in page if isinstance(entry, dict))
+            paginator.advance(response, nodes[0])
+        return entries
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope (archived included, as `fetch` reads them)."""

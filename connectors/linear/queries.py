@@ -56,4 +56,28 @@ query OpsHubIssueIds($first: Int!, $after: String, $filter: IssueFilter) {
 }
 """
 
-ALL: dict[str, str] = {"scan": SCAN, "issues_by_id": ISSUES_BY_ID, "ids": IDS}
+# One issue's history (`Issue.history`, an `IssueHistoryConnection`, oldest first by the
+# default `createdAt` order), a page at a time: each `IssueHistory` entry is one change; a
+# status change has `fromState`/`toState` (WorkflowState: name and fixed `type`). Reached
+# through `issues(filter: {id: {eq}})` rather than `issue(id:)`, as in `ISSUES_BY_ID`: a deleted
+# issue then answers no node (an empty history) instead of an error.
+# https://linear.app/developers/graphql (schema: IssueHistory), https://linear.app/developers/pagination
+HISTORY = """
+query OpsHubIssueHistory($filter: IssueFilter, $first: Int!, $after: String) {
+  issues(first: 1, filter: $filter, includeArchived: true) {
+    nodes {
+      id
+      history(first: $first, after: $after) {
+        nodes {
+          id createdAt
+          fromState { id name type }
+          toState { id name type }
+        }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+"""
+
+ALL: dict[str, str] = {"scan": SCAN, "issues_by_id": ISSUES_BY_ID, "ids": IDS, "history": HISTORY}
