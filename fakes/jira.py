@@ -816,7 +816,8 @@ class FakeJira:
         """The issue's changelog entries, oldest first, as `GET /issue/{id}/changelog` pages them:
         a summary edit (not a status change), then one status change per step of the default
         workflow (To Do -> In Progress -> In Review -> Done) up to the issue's status, spread
-        evenly between `created` and `updated`. A Backlog issue has no status change.
+        evenly between `created` and `updated` (the move to Done sets the issue's resolution in
+        the same entry). A Backlog issue has no status change.
         https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
         """
         idx = self._idx(native_id)
@@ -831,6 +832,25 @@ class FakeJira:
         changes = list(itertools.pairwise(steps))
         slots = len(changes) + 1
         author = self._users[idx % len(self._users)]
+        resolution = fields.get("resolution")
+
+        def resolved(status_name: str) -> list[dict[str, Any]]:
+            # The move to Done sets the resolution in the same history entry, as Jira's
+            # workflow post function does.
+            if status_name != "Done" or not resolution:
+                return []
+            return [
+                {
+                    "field": "resolution",
+                    "fieldtype": "jira",
+                    "fieldId": "resolution",
+                    "from": None,
+                    "fromString": None,
+                    "to": resolution["id"],
+                    "toString": resolution["name"],
+                }
+            ]
+
         entries: list[dict[str, Any]] = [
             {
                 "id": str(idx * 100),
@@ -864,7 +884,8 @@ class FakeJira:
                             "fromString": from_name,
                             "to": to_id,
                             "toString": to_name,
-                        }
+                        },
+                        *resolved(to_name),
                     ],
                 }
             )

@@ -27,6 +27,9 @@ from connectors.cursors import parse_duration
 from connectors.http import BudgetExceeded
 from connectors.paging import RepeatedPageToken
 from fakes.common import FakeTool, asgi_transport
+from hub.flow.extract import history_transitions
+from hub.flow.history import TransitionSource, build_history
+from mappings import mapper_for
 from tests.conformance.cases import CASES, WEBHOOK_SECRET, ConformanceCase
 
 pytestmark = pytest.mark.anyio
@@ -218,6 +221,65 @@ async def test_list_ids_and_fetch_one_follow_deletions(case: ConformanceCase) ->
     assert one is not None
     assert connector.native_id(one) == ids[11]
     assert missing is None
+
+
+# ---------------------------------------------------------------- status history
+
+
+def skip_without_history(case: ConformanceCase) -> None:
+    if not case.connector.supports_history:
+        pytest.skip(f"{case.id} offers no status history")
+
+
+async def test_history_backfill_ends_in_the_items_status_on_the_tools_clock(case: ConformanceCase) -> None:
+    """Each fake's history leads to the issue's current status: read through the source's
+    mapping, the backfilled transitions must end in the status the item maps to, at times
+    between the item's creation and its last update."""
+    skip_without_history(case)
+    fake, sleeps = case.fake(N), Sleeps()
+    with_history = 0
+    async with connected(case, fake, sleeps, history=True) as connector:
+        assert connector.config.history is True
+        mapper = mapper_for(case.id, await connector.mapping_context(), connector.config.mapping)
+        for native_id in fake.ids()[:24]:
+            record = await connector.fetch_one(native_id)
+            assert record is not None
+            item = mapper.map(record)
+            raw = await connector.fetch_history(native_id)
+            transitions = history_transitions(case.id, item, raw, mapper)
+            if not transitions:
+                continue
+            with_history += 1
+            history = build_history(item.id, transitions)
+            last = history.transitions[-1]
+            assert (last.to_category, last.to_name) == (item.status.category, item.status.name), native_id
+            assert all(t.source is TransitionSource.changelog and t.at.utcoffset() == timedelta(0) for t in transitions)
+            assert item.created_at is not None
+            assert all(item.created_at <= t.at <= item.updated_at for t in transitions), native_id
+    assert with_history >= 5  # the fakes give most issues a history: the check above really ran
+
+
+async def test_history_of_a_gone_item_is_empty(case: ConformanceCase) -> None:
+    skip_without_history(case)
+    fake, sleeps = case.fake(N), Sleeps()
+    gone = fake.ids()[10]
+    fake.delete(gone)
+    async with connected(case, fake, sleeps, history=True) as connector:
+        assert await connector.fetch_history(gone) == []
+
+
+async def test_history_requests_count_against_the_request_budget(case: ConformanceCase) -> None:
+    skip_without_history(case)
+    fake, sleeps = case.fake(N), Sleeps()
+
+    async def backfill_all(connector: Connector) -> None:
+        for native_id in fake.ids():
+            await connector.fetch_history(native_id)
+
+    async with connected(case, fake, sleeps, history=True, request_budget=3) as connector:
+        with pytest.raises(BudgetExceeded):
+            await backfill_all(connector)
+    assert fake.log.total == 3
 
 
 # ---------------------------------------------------------------- webhooks
