@@ -891,6 +891,25 @@ class FakeJira:
             )
         return entries
 
+    async def _statuses(self, request: Request) -> Response:
+        """`GET /rest/api/3/status`: the statuses of the default workflow with their categories."""
+        if not self._authorised(request):
+            return self._unauthorised()
+        return self._json(
+            [
+                {
+                    "self": f"{self.base_url}{API}/status/{status_id}",
+                    "description": "",
+                    "iconUrl": f"{self.base_url}/images/icons/statuses/generic.png",
+                    "name": name,
+                    "untranslatedName": name,
+                    "id": status_id,
+                    "statusCategory": _CATEGORIES[category],
+                }
+                for status_id, name, category in _STATUSES
+            ]
+        )
+
     async def _get_changelog(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._unauthorised()
@@ -923,6 +942,7 @@ class FakeJira:
         return Starlette(
             routes=[
                 Route(API + "/issue/{id_or_key}/changelog", self._get_changelog),
+                Route(f"{API}/status", self._statuses),
                 Route(f"{API}/myself", self._myself),
                 Route(f"{API}/field", self._fields),
                 Route(f"{API}/search/jql", self._search),

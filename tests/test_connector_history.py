@@ -79,6 +79,22 @@ async def test_jira_changelog_is_read_page_by_page_in_order() -> None:
     assert changelog_requests(fake) == list(range(len(expected)))
 
 
+async def test_jira_changelog_entries_carry_the_site_statuses_they_name() -> None:
+    """A changelog names statuses without their category: the connector attaches the site's
+    status objects (one `GET /rest/api/3/status` per run) to the entries that change status."""
+    fake = FakeJira(30)
+    with_changes = [i for i in fake.ids() if len(fake.changelog(i)) >= 2][:3]
+    async with jira(fake) as connector:
+        histories = [await connector.fetch_history(native_id) for native_id in with_changes]
+    for entries in histories:
+        assert "_opshub" not in entries[0]  # the summary edit names no status
+        for entry in entries[1:]:
+            (change,) = [i for i in entry["items"] if i["fieldId"] == "status"]
+            attached = {s["id"]: s["statusCategory"]["key"] for s in entry["_opshub"]["statuses"]}
+            assert set(attached) == {change["from"], change["to"]}
+    assert fake.log.by_path["/rest/api/3/status"] == 1
+
+
 async def test_jira_changelog_of_a_missing_issue_is_empty() -> None:
     fake = FakeJira(5)
     gone = fake.ids()[0]

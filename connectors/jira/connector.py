@@ -7,6 +7,7 @@ API reference (REST v3):
 - myself: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get
 - remote links: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-remote-links/#api-rest-api-3-issue-issueidorkey-remotelink-get
 - changelog: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
+- statuses: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-workflow-statuses/#api-rest-api-3-status-get
 - rate limits: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
 - webhooks: https://developer.atlassian.com/cloud/jira/platform/webhooks/
 """
@@ -51,6 +52,7 @@ MYSELF = "/rest/api/3/myself"
 ISSUE = "/rest/api/3/issue/{}"
 REMOTE_LINKS = "/rest/api/3/issue/{}/remotelink"
 CHANGELOG = "/rest/api/3/issue/{}/changelog"
+STATUSES = "/rest/api/3/status"
 CHANGELOG_PAGE_SIZE = 100  # Jira's ceiling for the changelog's maxResults
 
 # Fields the connector itself reads from every issue, whatever the mapping says: `updated`
@@ -145,6 +147,7 @@ class JiraConnector(Connector):
         self._zone: ZoneInfo | None = None
         self._zone_known = False
         self._catalog: list[dict[str, Any]] | None = None
+        self._statuses: dict[str, dict[str, Any]] | None = None
         self._fields: list[str] | None = None
 
     async def aclose(self) -> None:
@@ -163,6 +166,16 @@ class JiraConnector(Connector):
                 raise ConnectorError(f"{self.name}: {FIELDS} did not return a list of fields")
             self._catalog = data
         return self._catalog
+
+    async def site_statuses(self) -> dict[str, dict[str, Any]]:
+        """`GET /rest/api/3/status`: every status of the site's active workflows by id, each with
+        its `statusCategory` (a changelog names statuses but not their category)."""
+        if self._statuses is None:
+            data, _ = await self.http.get_json(STATUSES)
+            if not isinstance(data, list):
+                raise ConnectorError(f"{self.name}: {STATUSES} did not return a list of statuses")
+            self._statuses = {str(s["id"]): s for s in data if isinstance(s, dict) and s.get("id") is not None}
+        return self._statuses
 
     async def request_fields(self) -> list[str]:
         """The `fields` parameter: exactly what the source's mapping reads, then config extras.
@@ -337,7 +350,23 @@ class JiraConnector(Connector):
                 raise ConnectorError(f"{self.name}: {path} answered without a 'values' list of history entries")
             entries.extend(entry for entry in data["values"] if isinstance(entry, dict))
             paginator.advance(response, data)
+        await self._attach_statuses(entries)
         return entries
+
+    async def _attach_statuses(self, entries: list[dict[str, Any]]) -> None:
+        """Set `entry["_opshub"]["statuses"]` to the site's status objects (with their
+        `statusCategory`) that the entry's status changes name, so the history's categories are
+        read through the mapping's `status_category` table as the issue's own status is. The
+        status list costs one request per run (cached), and only when a status changed."""
+        wanted = [(entry, _status_ids(entry)) for entry in entries]
+        if not any(ids for _, ids in wanted):
+            return
+        statuses = await self.site_statuses()
+        for entry, ids in wanted:
+            known = [statuses[i] for i in ids if i in statuses]
+            if known:
+                extra = entry.get("_opshub")
+                entry["_opshub"] = {**(extra if isinstance(extra, dict) else {}), "statuses": known}
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope, cheaply: `fields=id` and large pages."""
@@ -450,6 +479,17 @@ def _updated(issue: dict[str, Any]) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+def _status_ids(entry: Mapping[str, Any]) -> list[str]:
+    """Ids of the statuses a changelog entry's status changes leave and enter."""
+    ids: list[str] = []
+    for item in entry.get("items") or ():
+        if isinstance(item, Mapping) and (item.get("fieldId") or str(item.get("field", "")).casefold()) == "status":
+            ids.extend(
+                str(item[key]) for key in ("from", "to") if item.get(key) is not None and str(item[key]) not in ids
+            )
+    return ids
 
 
 def _commented_issue_id(comment: Any) -> str | None:

@@ -67,8 +67,9 @@ class StateChange:
     name: str
     category: StatusCategory
     closing: bool
-    left: str
-    """The state the change left (`opened`/`open` for a closing, `closed` otherwise)."""
+    left: str | None
+    """The state the change left (`opened`/`open` for a closing, `closed` for a reopening;
+    None for GitLab's `opened` at creation, which left no state)."""
     decided: bool = False
 
 

@@ -35,13 +35,20 @@ def history_transitions(
 
 def _jira(item: WorkItem, raw_history: list[dict[str, Any]], mapper: Mapper) -> list[Transition]:
     """Changelog entries through `hub.flow.jira`. A changelog names statuses without their
-    category: the mapping's `status` name table places most; the issue's own status object
-    (in the item's raw record: id, name, `statusCategory.key`) places its current status
-    through `status_category`; failing both, the item's own mapped status is used for its name.
-    Changes to statuses still unplaced are left out."""
-    fields = (item.raw or {}).get("fields") if isinstance(item.raw, Mapping) else None
-    status = fields.get("status") if isinstance(fields, Mapping) else None
-    by_mapping = jira.status_resolver(mapper, [status] if isinstance(status, Mapping) else [])
+    category: the mapping's `status` name table places a name first, then the mapping's
+    `status_category` table the `statusCategory.key` of the status objects known here: the
+    ones the connector attached to each entry (`_opshub.statuses`, from the site's status
+    list) and the issue's own (in the item's raw record). Failing both, the item's mapped
+    status places its own name. Changes to statuses still unplaced are left out."""
+    statuses: list[Mapping[str, Any]] = []
+    fields = item.raw.get("fields") if isinstance(item.raw, Mapping) else None
+    if isinstance(fields, Mapping) and isinstance(fields.get("status"), Mapping):
+        statuses.append(fields["status"])
+    for entry in raw_history:
+        extra = entry.get("_opshub")
+        attached = extra.get("statuses") if isinstance(extra, Mapping) else None
+        statuses.extend(s for s in attached or () if isinstance(s, Mapping))
+    by_mapping = jira.status_resolver(mapper, statuses)
     current_name = (item.status.name or "").casefold()
 
     def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:

@@ -27,7 +27,8 @@ from mappings.engine import Mapper
 
 CLOSED = "closed"
 OPENED = "opened"
-OPENING_STATES = frozenset({"opened", "reopened"})
+REOPENED = "reopened"
+OPENING_STATES = frozenset({OPENED, REOPENED})
 
 
 def transitions_from_state_events(
@@ -43,12 +44,13 @@ def transitions_from_state_events(
         if at is None or not isinstance(state, str):
             continue
         native_id = None if event.get("id") is None else str(event["id"])
+        left: str | None
         if state == CLOSED:
             category = closed_category(CLOSED)
             name, left = CLOSED, OPENED
         elif state in OPENING_STATES:
             category = open_category(state) or open_category(OPENED)
-            name, left = OPENED, CLOSED
+            name, left = OPENED, (CLOSED if state == REOPENED else None)
         else:
             continue
         if category is None:
