@@ -258,8 +258,9 @@ class LinearConnector(Connector):
 
     async def fetch_history(self, native_id: str) -> list[dict[str, Any]]:
         """The issue's `history` entries (`IssueHistory`: `createdAt`, `fromState`, `toState`),
-        every page, oldest first; `[]` when the issue is gone or outside the scope.
-        `hub.flow.linear` keeps the entries that change the state."""
+        every page, in the order Linear pages them (each entry carries its own time and both
+        states, so the order does not matter); `[]` when the issue is gone or outside the
+        scope. `hub.flow.linear` keeps the entries that change the state."""
         paginator = RelayCursorPaginator(("history", "pageInfo"))  # read on the issue node
         filt = self._scope(id={"eq": native_id})
         entries: list[dict[str, Any]] = []

@@ -56,8 +56,8 @@ query OpsHubIssueIds($first: Int!, $after: String, $filter: IssueFilter) {
 }
 """
 
-# One issue's history (`Issue.history`, an `IssueHistoryConnection`, oldest first by the
-# default `createdAt` order), a page at a time: each `IssueHistory` entry is one change; a
+# One issue's history (`Issue.history`, an `IssueHistoryConnection` in its default `createdAt`
+# order), a page at a time: each `IssueHistory` entry is one change; a
 # status change has `fromState`/`toState` (WorkflowState: name and fixed `type`). Reached
 # through `issues(filter: {id: {eq}})` rather than `issue(id:)`, as in `ISSUES_BY_ID`: a deleted
 # issue then answers no node (an empty history) instead of an error.
