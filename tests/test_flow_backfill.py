@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.registry import available
 from hub.flow.extract import READERS, history_transitions
@@ -334,3 +336,40 @@ def test_github_state_reason_decides_done_or_cancelled_as_the_mapping_says() -> 
     done_when_duplicate = mapper("github", {"state_reason": {"not_planned": "done"}})
     remapped = history_transitions("github", item, events, done_when_duplicate)
     assert [t.to_category for t in remapped] == [C.done, C.todo]
+
+
+# ---------------------------------------------------------------- properties
+
+# Alternating closings and reopenings of one issue at distinct whole seconds (tools stamp
+# events to the second or the millisecond), given as offsets from 2026-01-05.
+EVENT_OFFSETS = st.lists(st.integers(0, 10_000_000), min_size=1, max_size=12, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(offsets=EVENT_OFFSETS, order=st.randoms(use_true_random=False), repeat=st.integers(1, 3))
+def test_state_event_backfill_replayed_in_any_order_or_repeatedly_gives_one_history(
+    gitlab_issue: dict[str, Any], offsets: list[int], order: random.Random, repeat: int
+) -> None:
+    """GitLab and GitHub: whatever order a tool's pages come in and however often the same
+    backfill runs, the history is the one read from the events in order once."""
+    start = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
+    times = [datetime.fromtimestamp(start + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for offset in sorted(offsets)]
+    cases = [
+        (
+            "gitlab",
+            mapper("gitlab").map(gitlab_issue),
+            [gitlab_event(k, at, "closed" if k % 2 == 0 else "reopened") for k, at in enumerate(times)],
+        ),
+        (
+            "github",
+            mapper("github").map(fixture("github/webhook-issues-reopened.json")["issue"]),
+            [github_event(k, "closed" if k % 2 == 0 else "reopened", at, "completed") for k, at in enumerate(times)],
+        ),
+    ]
+    for tool, item, events in cases:
+        once = build_history(item.id, history_transitions(tool, item, events, mapper(tool)))
+        assert len(once.transitions) == len(events)
+        assert [t.at for t in once.transitions] == sorted(t.at for t in once.transitions)
+        assert all(t.from_category != t.to_category for t in once.transitions[1:])
+        replayed = history_transitions(tool, item, order.sample(events * repeat, len(events) * repeat), mapper(tool))
+        assert build_history(item.id, replayed).transitions == once.transitions

@@ -74,28 +74,30 @@ class StateChange:
 
 
 def chain_transitions(item: WorkItem, changes: Iterable[StateChange]) -> list[Transition]:
-    """Transitions of one issue from its open/closed state changes (module doc)."""
-    ordered = sorted(changes, key=lambda change: (change.at, _event_order(change.native_id)))
+    """Transitions of one issue from its open/closed state changes (module doc); repeated
+    changes count once."""
+    # A change read twice (a page repeated, two backfills in one list) is one change: chained
+    # as two, the second would claim the issue left the state it entered.
+    ordered = sorted(set(changes), key=lambda change: (change.at, _event_order(change.native_id), change.name))
     out: list[Transition] = []
-    previous: StateChange | None = None
     for position, change in enumerate(ordered):
         category = change.category
-        last = position == len(ordered) - 1
-        if last and change.closing and not change.decided and item.status.category in _CLOSED:
+        final = position == len(ordered) - 1
+        if final and change.closing and not change.decided and item.status.category in _CLOSED:
             category = item.status.category
+        before = out[-1] if out else None
         out.append(
             Transition(
                 item_id=item.id,
                 at=change.at,
                 to_category=category,
                 to_name=change.name,
-                from_category=None if previous is None else out[-1].to_category,
-                from_name=change.left if previous is None else previous.name,
+                from_category=None if before is None else before.to_category,
+                from_name=change.left if before is None else before.to_name,
                 source=TransitionSource.changelog,
                 native_id=change.native_id,
             )
         )
-        previous = change
     return out
 
 
