@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
 from hub.config import HubConfig, SourceDefinition
 from hub.normalise import Normaliser
@@ -78,6 +80,10 @@ async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
+        except asyncio.CancelledError:
+            # The consumer is gone (e.g. storing a page failed): nobody reads the queue, so
+            # putting into a full one would block this task, and the loop's shutdown, for ever.
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             await queue.put(exc)
 
@@ -190,20 +196,59 @@ class SyncEngine:
     def _store_page(
         self, source: SourceDefinition, normaliser: Normaliser, connector: Connector, page: Page, summary: RunSummary
     ) -> None:
-        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction."""
+        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction.
+
+        If the store refuses the page (a record it cannot hold, e.g. a value longer than its
+        column), the page is stored again in halves, each in a transaction of its own, down
+        to the single records the store refuses: those become record errors of the run and
+        the rest lands, so a sync never sticks on one record. The checkpoint is saved only
+        after that, so the cursor never passes a good record that was not stored. A database
+        that is unreachable or busy is no record's fault: that fails the run as before.
+        """
         items, errors = normaliser.map_many(page.records, connector.native_id)
         summary.fetched += len(page.records)
+        checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        try:
+            self._store_batch(items, checkpoint, summary)
+        except Exception as exc:
+            if _database_unavailable(exc):
+                raise
+            log.warning("%s: the store refused a page (%s); storing its records apart", source.name, _one_line(exc))
+            errors += self._store_apart(items, summary)
+            self._store_batch([], checkpoint, summary)
         summary.failed_records += len(errors)
         summary.record_errors.extend(errors[: max(0, 100 - len(summary.record_errors))])
-        checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        summary.pages += 1
+        if page.cursor is not None:
+            summary.cursor = page.cursor
+
+    def _store_batch(self, items: list[WorkItem], checkpoint: Checkpoint | None, summary: RunSummary) -> None:
+        """Apply `items` with the checkpoint and a heartbeat in one transaction; count once committed."""
         with self.store.items.write_transaction() as conn:
             result = self.store.items.apply(items, checkpoint=checkpoint, conn=conn)
-            summary.changed += result.upserted
-            summary.unchanged += result.unchanged
-            summary.pages += 1
-            if page.cursor is not None:
-                summary.cursor = page.cursor
-            self.runs.heartbeat(summary.run_id, summary.counts(), summary.cursor, conn=conn)
+            counts = {**summary.counts(), "changed": summary.changed + result.upserted}
+            self.runs.heartbeat(summary.run_id, counts, checkpoint.value if checkpoint else summary.cursor, conn=conn)
+        summary.changed += result.upserted
+        summary.unchanged += result.unchanged
+
+    def _store_apart(self, items: list[WorkItem], summary: RunSummary) -> list[dict[str, str]]:
+        """Store `items` in halves, recursively, each in its own transaction; return the
+        records the store refuses on their own, as record errors."""
+        refused: list[dict[str, str]] = []
+        parts = [items]
+        while parts:
+            part = parts.pop()
+            try:
+                self._store_batch(part, None, summary)
+            except Exception as exc:
+                if _database_unavailable(exc):
+                    raise
+                if len(part) == 1:
+                    refused.append({"native_id": part[0].native_id, "error": f"refused by the store: {_one_line(exc)}"})
+                else:
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]  # the first half is stored first
+        return refused
 
     async def _sweep(self, source: SourceDefinition, connector: Connector, summary: RunSummary) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).
@@ -237,6 +282,22 @@ class SyncEngine:
             deletions = [ItemDeletion(source=source.name, native_id=n, deleted_at=cutoff) for n in chunk]
             result = await asyncio.to_thread(self.store.items.apply, deletions)
             summary.deleted += result.deleted
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable or busy (retrying later helps), as opposed to a
+    record it refuses. Raw driver errors come through the store's bulk path unwrapped, so
+    they are told apart by their PEP 249 class (psycopg's QueryCanceled is an
+    OperationalError, sqlite3's "database is locked" too)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    dbapi = getattr(exc, "orig", None) or exc
+    return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def due_sources(config: HubConfig, last_started: Callable[[str], datetime | None], now: datetime) -> list[str]:
