@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
 from hub.config import HubConfig, SourceDefinition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
-from hub.store.items import utcnow
+from hub.store.items import database_unavailable, utcnow
 from hub.store.runs import RunStore
 
 log = logging.getLogger("opshub.sync")
@@ -211,7 +209,7 @@ class SyncEngine:
         try:
             self._store_batch(items, checkpoint, summary)
         except Exception as exc:
-            if _database_unavailable(exc):
+            if database_unavailable(exc):
                 raise
             log.warning("%s: the store refused a page (%s); storing its records apart", source.name, _one_line(exc))
             errors += self._store_apart(items, summary)
@@ -241,7 +239,7 @@ class SyncEngine:
             try:
                 self._store_batch(part, None, summary)
             except Exception as exc:
-                if _database_unavailable(exc):
+                if database_unavailable(exc):
                     raise
                 if len(part) == 1:
                     refused.append({"native_id": part[0].native_id, "error": f"refused by the store: {_one_line(exc)}"})
@@ -282,17 +280,6 @@ class SyncEngine:
             deletions = [ItemDeletion(source=source.name, native_id=n, deleted_at=cutoff) for n in chunk]
             result = await asyncio.to_thread(self.store.items.apply, deletions)
             summary.deleted += result.deleted
-
-
-def _database_unavailable(exc: BaseException) -> bool:
-    """The database is down, unreachable or busy (retrying later helps), as opposed to a
-    record it refuses. Raw driver errors come through the store's bulk path unwrapped, so
-    they are told apart by their PEP 249 class (psycopg's QueryCanceled is an
-    OperationalError, sqlite3's "database is locked" too)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    dbapi = getattr(exc, "orig", None) or exc
-    return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -47,6 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hub.db.engine import write_transaction
 from hub.db.tables import (
@@ -267,6 +268,17 @@ def _identity_key(ref: PersonRef) -> str | None:
     if ref.email:
         return f"email:{ref.email}"
     return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable or busy (retrying later helps), as opposed to a
+    record it refuses. Raw driver errors come through the store's bulk path unwrapped, so
+    they are told apart by their PEP 249 class (psycopg's QueryCanceled is an
+    OperationalError, sqlite3's "database is locked" too)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    dbapi = getattr(exc, "orig", None) or exc
+    return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
 
 
 class _Bulk:
