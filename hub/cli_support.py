@@ -22,6 +22,7 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings, get_settings
 from hub.store import ApplyResult, Store
+from hub.store.items import database_unavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -189,9 +190,9 @@ def import_items(
                 report.add(store.items.apply(_tombstone(item)), tombstone=True)
             else:
                 report.add(store.items.apply([item]))
-        except OperationalError:
-            raise  # the database is gone: not the line's fault
-        except SQLAlchemyError as exc:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # the database is gone: not the line's fault
             error(number, f"refused by the store: {one_line(exc)}")
 
     def flush() -> None:
@@ -202,10 +203,9 @@ def import_items(
         try:
             report.add(store.items.apply(item for _, item in pending))
             return
-        except OperationalError:
-            raise
-        except SQLAlchemyError:
-            pass
+        except Exception as exc:  # driver errors of the bulk path come unwrapped (not SQLAlchemyError)
+            if database_unavailable(exc):
+                raise
         for number, item in pending:  # find the line(s) the store refuses
             apply_one(number, item)
 

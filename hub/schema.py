@@ -266,6 +266,13 @@ class ItemDeletion(_Model):
     deleted_at: AwareDatetime | None = Field(
         default=None, description="The tool's deletion time, if it says; else the hub's now."
     )
+    reported: bool = Field(
+        default=True,
+        description="The tool reported the deletion (a webhook's delete event). False when the hub only "
+        "failed to find the record (a refetch answered 'not found'): that never tombstones an id the hub "
+        "has not stored, since a record can be briefly invisible (replication, permissions) and a "
+        "tombstone would hide it from every later sync.",
+    )
 
     @property
     def id(self) -> str:

@@ -29,7 +29,7 @@ from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
 from hub.store.contexts import ContextStore
-from hub.store.items import utcnow
+from hub.store.items import database_unavailable, utcnow
 from hub.store.runs import RunStore
 
 log = logging.getLogger("opshub.sync")
@@ -94,6 +94,10 @@ async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator
             async for page in pages:
                 await queue.put(page)
             await queue.put(None)
+        except asyncio.CancelledError:
+            # The consumer is gone (e.g. storing a page failed): nobody reads the queue, so
+            # putting into a full one would block this task, and the loop's shutdown, for ever.
+            raise
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             await queue.put(exc)
 
@@ -206,20 +210,59 @@ class SyncEngine:
     def _store_page(
         self, source: SourceDefinition, normaliser: Normaliser, connector: Connector, page: Page, summary: RunSummary
     ) -> None:
-        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction."""
+        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction.
+
+        If the store refuses the page (a record it cannot hold, e.g. a value longer than its
+        column), the page is stored again in halves, each in a transaction of its own, down
+        to the single records the store refuses: those become record errors of the run and
+        the rest lands, so a sync never sticks on one record. The checkpoint is saved only
+        after that, so the cursor never passes a good record that was not stored. A database
+        that is unreachable or busy is no record's fault: that fails the run as before.
+        """
         items, errors = normaliser.map_many(page.records, connector.native_id)
         summary.fetched += len(page.records)
+        checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        try:
+            self._store_batch(items, checkpoint, summary)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            log.warning("%s: the store refused a page (%s); storing its records apart", source.name, _one_line(exc))
+            errors += self._store_apart(items, summary)
+            self._store_batch([], checkpoint, summary)
         summary.failed_records += len(errors)
         summary.record_errors.extend(errors[: max(0, 100 - len(summary.record_errors))])
-        checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        summary.pages += 1
+        if page.cursor is not None:
+            summary.cursor = page.cursor
+
+    def _store_batch(self, items: list[WorkItem], checkpoint: Checkpoint | None, summary: RunSummary) -> None:
+        """Apply `items` with the checkpoint and a heartbeat in one transaction; count once committed."""
         with self.store.items.write_transaction() as conn:
             result = self.store.items.apply(items, checkpoint=checkpoint, conn=conn)
-            summary.changed += result.upserted
-            summary.unchanged += result.unchanged
-            summary.pages += 1
-            if page.cursor is not None:
-                summary.cursor = page.cursor
-            self.runs.heartbeat(summary.run_id, summary.counts(), summary.cursor, conn=conn)
+            counts = {**summary.counts(), "changed": summary.changed + result.upserted}
+            self.runs.heartbeat(summary.run_id, counts, checkpoint.value if checkpoint else summary.cursor, conn=conn)
+        summary.changed += result.upserted
+        summary.unchanged += result.unchanged
+
+    def _store_apart(self, items: list[WorkItem], summary: RunSummary) -> list[dict[str, str]]:
+        """Store `items` in halves, recursively, each in its own transaction; return the
+        records the store refuses on their own, as record errors."""
+        refused: list[dict[str, str]] = []
+        parts = [items]
+        while parts:
+            part = parts.pop()
+            try:
+                self._store_batch(part, None, summary)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
+                if len(part) == 1:
+                    refused.append({"native_id": part[0].native_id, "error": f"refused by the store: {_one_line(exc)}"})
+                else:
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]  # the first half is stored first
+        return refused
 
     async def _sweep(self, source: SourceDefinition, connector: Connector, summary: RunSummary) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).
@@ -261,6 +304,11 @@ class SyncEngine:
         remapped = self.contexts.remap_provisional(self.store.items, source.name, normaliser.map)
         if remapped:
             log.info("%s: %d items mapped again with the mapping context", source.name, remapped)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
 
 
 def due_sources(config: HubConfig, last_started: Callable[[str], datetime | None], now: datetime) -> list[str]:

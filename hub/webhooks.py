@@ -402,7 +402,7 @@ class InboxWorker:
                     asked_tool = True
                     record = await tools.connector.fetch_one(event.native_id)
                     if record is None:
-                        refetched.append(ItemDeletion(source=source, native_id=event.native_id))
+                        refetched.append(ItemDeletion(source=source, native_id=event.native_id, reported=False))
                     else:
                         refetched.append(tools.normaliser.map(record))
                 elif isinstance(event, IgnoreEvent):

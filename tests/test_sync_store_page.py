@@ -1,0 +1,94 @@
+"""A record the store cannot hold is a record error of its run; the rest of its page lands
+and the sync moves on (issue 8, item 10: "a sync stays stuck on that page for ever").
+
+Runs through the sync engine with the fake Jira of the conformance suite (the logic is the
+same for every tool) on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import DataError, OperationalError
+
+from hub.schema import WorkItem
+from hub.store import Store
+from hub.store.items import ItemStore
+from tests.conformance.cases import CASES
+from tests.test_hub_conformance import SOURCE, Harness
+
+N = 120
+JIRA = next(case for case in CASES if case.id == "jira")
+
+
+@pytest.fixture
+def harness(store: Store) -> Harness:
+    return Harness(JIRA, store, n=N)
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, native_ids: set[str], error: Exception | None = None) -> list[int]:
+    """Make apply fail (as the database would) for any batch holding one of `native_ids`."""
+    original = ItemStore._apply
+    calls: list[int] = []
+
+    def _apply(self: ItemStore, conn: Any, batch: list[Any], *args: Any) -> Any:
+        calls.append(len(batch))
+        if any(isinstance(op, WorkItem) and op.native_id in native_ids for op in batch):
+            raise error or DataError("INSERT ...", None, Exception("value too long for type character varying(255)"))
+        return original(self, conn, batch, *args)
+
+    monkeypatch.setattr(ItemStore, "_apply", _apply)
+    return calls
+
+
+def test_a_refused_record_is_a_record_error_and_the_rest_lands(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = sorted(harness.fake.ids())
+    bad = {ids[7], ids[70]}
+    calls = refuse(monkeypatch, bad)
+    run = harness.sync()
+    assert run.status == "succeeded", run.error
+    assert run.failed_records == 2
+    assert sorted(e["native_id"] for e in run.record_errors) == sorted(bad)
+    assert all("refused by the store" in e["error"] for e in run.record_errors)
+    assert run.changed == N - 2
+    assert harness.stored_ids() == set(ids) - bad
+    assert harness.engine().runs.list(SOURCE)[0].record_errors == run.record_errors
+    # Halving: each refused record costs about log2(page) extra transactions, not one per record.
+    assert len(calls) < N
+    # The cursor moved past the page: the next run does not stick on the refused records.
+    again = harness.sync()
+    assert again.status == "succeeded" and again.mode == "incremental"
+    assert again.changed == 0 and again.failed_records == 0
+    # Once the store takes the record, its next edit arrives as usual.
+    monkeypatch.undo()
+    harness.fake.edit(ids[7])
+    later = harness.sync()
+    assert later.changed == 1
+    assert harness.stored_ids() == set(ids) - {ids[70]}
+
+
+def test_an_unreachable_database_fails_the_run_without_moving_the_cursor(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = sorted(harness.fake.ids())
+    refuse(monkeypatch, {ids[0]}, OperationalError("INSERT ...", None, Exception("server closed the connection")))
+    with pytest.raises(OperationalError):
+        harness.sync()
+    run = harness.engine().runs.list(SOURCE)[0]
+    assert run.status == "failed"
+    assert harness.store.items.load_cursor(SOURCE, "items") is None  # nothing passed the first page
+    assert harness.stored_ids() == set()
+
+
+def test_nul_in_a_record_lands_on_both_backends(harness: Harness) -> None:
+    ids = sorted(harness.fake.ids())
+    harness.fake.edit(ids[3], summary="before\x00after")
+    run = harness.sync()
+    assert run.status == "succeeded", run.error
+    assert run.failed_records == 0 and run.changed == N
+    doc = harness.store.items.get(f"{SOURCE}:{ids[3]}")
+    assert doc is not None
+    assert doc["title"] == "before\ufffdafter"
