@@ -1,6 +1,6 @@
 """Property-based conformance of the API to its own OpenAPI document (schemathesis).
 
-For every operation, generated requests (with a valid read key) must never get a 5xx and
+For every operation, generated requests (with a valid admin key, so the admin routes run too) must never get a 5xx and
 every response must match the documented schema for its status and content type, on both
 backends (the same seeded data in SQLite and in the session's PostgreSQL database).
 
@@ -21,12 +21,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from sqlalchemy import update
 
 from hub.api import create_app
 from hub.config import HubConfig
+from hub.db.tables import webhook_inbox
 from hub.schema import ItemDeletion
 from hub.settings import Settings
 from hub.store import Store
+from hub.store.inbox import DEAD, PROCESSING, InboxStore
 from hub.store.keys import Scope
 from tests.api_support import bearer
 from tests.conftest import IN_CI, reset_database
@@ -43,7 +46,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
 def _seed(store: Store) -> str:
-    """A variety of items (people, tombstones, RICE, raw payloads); returns a read key."""
+    """A variety of items (people, tombstones, RICE, raw payloads) and inbox rows; returns an admin key."""
     kinds = ["story", "bug", "epic", "feature", "idea"]
     items = [
         make_item(
@@ -63,13 +66,21 @@ def _seed(store: Store) -> str:
     ]
     store.items.apply(items)
     store.items.apply([ItemDeletion(source="acme-jira", native_id="0")])
-    _, token = store.keys.create(Scope.read, name="schemathesis")
+    # Inbox rows for the admin inbox routes: some dead (replayable), one processing (409).
+    inbox = InboxStore(store.engine)
+    for i in range(6):
+        inbox.add("acme-jira", f"delivery-{i}", {"x-atlassian-webhook-identifier": f"delivery-{i}"}, b"{}")
+    with store.engine.begin() as conn:
+        t = webhook_inbox.c
+        conn.execute(update(webhook_inbox).where(t.id <= 4).values(status=DEAD, error="seeded", attempts=8))
+        conn.execute(update(webhook_inbox).where(t.id == 5).values(status=PROCESSING))
+    _, token = store.keys.create(Scope.admin, name="schemathesis")
     return token
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def read_token(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The app on a seeded store of this backend; yields a read key."""
+    """The app on a seeded store of this backend; yields an admin key."""
     db_dir = Path(tempfile.mkdtemp(prefix="opshub-schemathesis-"))
     if request.param == "sqlite":
         store = Store.open(f"sqlite:///{db_dir / 'hub.db'}")
