@@ -12,9 +12,19 @@ import orjson
 import pytest
 from sqlalchemy import func, select, text
 
-from hub.db.tables import changes, cursors, item_assignees, item_labels, items, people, person_identities
+from hub.db.tables import (
+    changes,
+    cursors,
+    item_assignees,
+    item_labels,
+    item_tombstones,
+    items,
+    people,
+    person_identities,
+)
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
+from hub.store.items import _NOT_CONTENT, content_digest
 from tests.factories import BASE_TIME, make_item
 
 
@@ -33,6 +43,13 @@ def assignees_of(store: Store, item_id: str) -> list[str]:
     with store.engine.connect() as conn:
         stmt = select(item_assignees.c.person_id).where(item_assignees.c.item_id == item_id)
         return sorted(conn.execute(stmt).scalars())
+
+
+def reset_items(store: Store) -> None:
+    with store.engine.begin() as conn:
+        for table in ("item_labels", "item_assignees", "item_links", "items", "item_tombstones", "changes"):
+            conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("UPDATE change_counter SET last_seq = 0"))
 
 
 def person(native_id: str | None = None, email: str | None = None, name: str | None = None) -> dict[str, Any]:
@@ -65,15 +82,34 @@ def test_insert_then_newer_update_writes_changed_fields(store: Store) -> None:
     assert "status" in log[0]["fields"]
 
 
-def test_older_or_equal_version_is_a_noop(store: Store) -> None:
+def test_older_or_duplicate_version_is_a_noop(store: Store) -> None:
     store.items.apply([make_item(1, minutes=10, title="Newest")])
-    result = store.items.apply([make_item(1, minutes=10, title="Same time"), make_item(1, minutes=3, title="Old")])
+    result = store.items.apply([make_item(1, minutes=10, title="Newest"), make_item(1, minutes=3, title="Old")])
     assert (result.upserted, result.unchanged, result.seqs) == (0, 2, [])
     doc = store.items.get("acme-jira:1")
     assert doc is not None
     assert doc["title"] == "Newest"
     assert doc["version"] == 1
     assert len(change_rows(store)) == 1
+
+
+def test_equal_times_end_the_same_in_either_order(store: Store) -> None:
+    """Two different versions with the same updated_at: the greater content digest wins,
+    whichever arrives first (it used to be the first arrival)."""
+    a, b = make_item(1, minutes=10, title="A"), make_item(1, minutes=10, title="B")
+    winner = max((a, b), key=lambda item: content_digest(item.model_dump_json(exclude=_NOT_CONTENT)))
+    outcomes = []
+    for first, second in ((a, b), (b, a)):
+        reset_items(store)
+        store.items.apply([first])
+        second_result = store.items.apply([second])
+        doc = store.items.get("acme-jira:1")
+        assert doc is not None
+        outcomes.append(doc["title"])
+        # The second arrival is a change exactly when it is the winner.
+        assert second_result.upserted == (second is winner)
+        assert len(change_rows(store)) == 1 + (second is winner)
+    assert outcomes == [winner.title, winner.title]
 
 
 def test_several_versions_in_one_batch(store: Store) -> None:
@@ -160,22 +196,87 @@ def test_delete_tombstones_and_logs_a_delete(store: Store) -> None:
     assert len(change_rows(store)) == 2
 
 
-def test_delete_of_unknown_item_is_a_noop(store: Store) -> None:
-    result = store.items.apply([deletion("404")])
-    assert (result.deleted, result.unchanged, result.seqs) == (0, 1, [])
-    assert store.items.get("acme-jira:404") is None
+def tombstone_rows(store: Store) -> list[tuple[str, str, str, Any]]:
+    with store.engine.connect() as conn:
+        t = item_tombstones.c
+        stmt = select(t.item_id, t.source, t.native_id, t.deleted_at).order_by(t.item_id)
+        return [tuple(row) for row in conn.execute(stmt)]
+
+
+def test_delete_of_unknown_item_keeps_a_tombstone_without_a_change(store: Store) -> None:
+    result = store.items.apply([deletion("404", minutes=10)])
+    assert (result.deleted, result.unchanged, result.tombstones, result.seqs) == (0, 0, 1, [])
+    assert store.items.get("acme-jira:404") is None  # not an item: reads never see it
     assert change_rows(store) == []
+    assert tombstone_rows(store) == [("acme-jira:404", "acme-jira", "404", BASE_TIME + timedelta(minutes=10))]
+    # The same deletion again stores nothing new; a later one moves the tombstone's time on.
+    assert store.items.apply([deletion("404", minutes=10)]).unchanged == 1
+    store.items.apply([deletion("404", minutes=12)])
+    assert tombstone_rows(store)[0][3] == BASE_TIME + timedelta(minutes=12)
+    assert change_rows(store) == []
+
+
+def test_older_create_after_an_early_deletion_does_not_resurrect(store: Store) -> None:
+    """The deletion overtook the create (issue 8, item 3): the item must not come back."""
+    store.items.apply([deletion("1", minutes=10)])
+    for minutes in (5, 10):  # older than the deletion, and equal to it: the deletion wins
+        result = store.items.apply([make_item(1, minutes=minutes, title=f"at {minutes}", labels=["x"])])
+        assert (result.upserted, result.seqs) == (0, [])
+    assert change_rows(store) == []
+    assert store.items.live_ids("acme-jira") == set()
+    # It lands as a deleted item (as if the create had come first), not as a live one.
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert (doc["deleted"], doc["title"], doc["version"]) == (True, "at 10", 0)
+    assert labels_of(store, "acme-jira:1") == ["x"]
+    assert tombstone_rows(store) == []  # the tombstone moved onto the items row
+
+
+def test_newer_create_after_an_early_deletion_creates_the_item(store: Store) -> None:
+    store.items.apply([deletion("1", minutes=10)])
+    result = store.items.apply([make_item(1, minutes=11, title="back", labels=["x"])])
+    assert (result.upserted, result.seqs) == (1, [1])
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert (doc["deleted"], doc["title"], doc["version"]) == (False, "back", 1)
+    assert change_rows(store)[0]["op"] == "upsert"
+    assert "deleted" not in change_rows(store)[0]["fields"]  # the feed never saw it deleted
+    assert tombstone_rows(store) == []
+    assert store.items.live_ids("acme-jira") == {"1"}
+
+
+def test_deletion_and_create_in_one_batch_either_order(store: Store) -> None:
+    for ops in (
+        [deletion("1", minutes=10), make_item(1, minutes=5)],
+        [make_item(1, minutes=5), deletion("1", minutes=10)],
+    ):
+        reset_items(store)
+        store.items.apply(ops)
+        doc = store.items.get("acme-jira:1")
+        assert doc is not None
+        assert doc["deleted"] is True
+        assert tombstone_rows(store) == []
+
+
+def test_deletion_of_an_overlong_id_is_a_noop(store: Store) -> None:
+    result = store.items.apply([deletion("9" * 201)])
+    assert (result.unchanged, result.tombstones) == (1, 0)
+    assert tombstone_rows(store) == []
 
 
 def test_stale_update_does_not_resurrect_but_newer_one_does(store: Store) -> None:
     store.items.apply([make_item(1, minutes=0)])
     store.items.apply([deletion("1", minutes=10)])
     for minutes in (5, 10):  # older than the delete, and equal to it: the delete wins
-        assert store.items.apply([make_item(1, minutes=minutes, title="stale")]).unchanged == 1
+        result = store.items.apply([make_item(1, minutes=minutes, title=f"stale {minutes}")])
+        assert (result.upserted, result.unchanged, result.seqs) == (0, 1, [])
     doc = store.items.get("acme-jira:1")
     assert doc is not None
     assert doc["deleted"] is True
-    assert doc["title"] == "Item 1"
+    # The deleted item shows the newest content older than its deletion (as it would had
+    # the updates come before the deletion), without a change: the feed saw it deleted.
+    assert (doc["title"], doc["version"]) == ("stale 10", 2)
+    assert len(change_rows(store)) == 2
 
     result = store.items.apply([make_item(1, minutes=11, title="back")])
     assert result.upserted == 1
@@ -208,17 +309,31 @@ def test_insert_and_delete_in_one_batch(store: Store) -> None:
 
 
 def test_force_rewrites_equal_time_only_when_content_differs(store: Store) -> None:
-    store.items.apply([make_item(1, minutes=5, title="a")])
-    assert store.items.apply([make_item(1, minutes=5, title="b")]).unchanged == 1  # not forced: no-op
-    assert store.items.apply([make_item(1, minutes=5, title="a")], force=True).unchanged == 1  # same content
-    forced = store.items.apply([make_item(1, minutes=5, title="b")], force=True)
+    a, b = make_item(1, minutes=5, title="a"), make_item(1, minutes=5, title="b")
+    # Stored first: the one the tie-break would keep, so that only force can replace it.
+    keeps, loses = sorted((a, b), key=lambda item: content_digest(item.model_dump_json(exclude=_NOT_CONTENT)))[::-1]
+    store.items.apply([keeps])
+    assert store.items.apply([loses]).unchanged == 1  # not forced: the tie-break keeps the stored one
+    assert store.items.apply([keeps], force=True).unchanged == 1  # same content
+    forced = store.items.apply([loses], force=True)
     assert forced.upserted == 1
     assert change_rows(store)[-1]["fields"] == ["title"]
     assert store.items.apply([make_item(1, minutes=4, title="c")], force=True).unchanged == 1  # older stays a no-op
     doc = store.items.get("acme-jira:1")
     assert doc is not None
-    assert doc["title"] == "b"
+    assert doc["title"] == loses.title
     assert doc["version"] == 2
+
+
+def test_force_brings_back_an_item_deleted_at_the_same_time(store: Store) -> None:
+    """A refetch found the record: it exists now, whatever a deletion of equal time said."""
+    store.items.apply([make_item(1, minutes=0), deletion("1", minutes=5)])
+    assert store.items.apply([make_item(1, minutes=5, title="x")]).upserted == 0  # the deletion wins the tie
+    result = store.items.apply([make_item(1, minutes=5, title="x")], force=True)
+    assert result.upserted == 1
+    doc = store.items.get("acme-jira:1")
+    assert doc is not None
+    assert (doc["deleted"], doc["title"]) == (False, "x")
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -294,3 +294,18 @@ status_transitions = Table(
     Column("native_id", String(200)),
     Index("ix_status_transitions_at", "at"),
 )
+
+# A deletion the hub received for an id it has never stored (a webhook that overtook the
+# create, e.g. Jira `issue_deleted`, Linear `remove`, GitHub `deleted`). Kept so that an older
+# create or update arriving later cannot bring the item back (store.apply). Once an items row
+# exists for the id, the tombstone moves onto it (items.deleted / deleted_at) and this row goes.
+# Not an item: reads, the change feed and the deletion sweep never see these rows.
+item_tombstones = Table(
+    "item_tombstones",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("native_id", String(200), nullable=False),
+    Column("deleted_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)

@@ -20,6 +20,7 @@ statement's text is the same for every batch and is compiled and prepared once.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -54,6 +56,7 @@ from hub.db.tables import (
     item_assignees,
     item_labels,
     item_links,
+    item_tombstones,
     items,
     people,
     person_identities,
@@ -83,6 +86,10 @@ _PEOPLE_COLUMNS = ("id", "name", "email", "created_at", "updated_at")
 _IDENTITY_COLUMNS = ("source", "native_id", "person_id", "name", "email")
 
 
+_TOMBSTONE_COLUMNS = ("item_id", "source", "native_id", "deleted_at", "recorded_at")
+# An ItemDeletion's ids are not length-checked (WorkItem's are): one longer than any item's
+# can match no item, so it needs no tombstone (and would not fit its columns).
+_SOURCE_MAX, _NATIVE_ID_MAX = 100, 200  # the lengths of items.source and items.native_id
 _LINK_COLUMNS = ("item_id", "type", "target", "target_id", "target_tool", "target_key")
 
 
@@ -118,6 +125,7 @@ class ApplyResult:
     upserted: int = 0
     deleted: int = 0
     unchanged: int = 0
+    tombstones: int = 0  # deletions of ids never stored, kept so an older upsert cannot revive them
     seqs: list[int] = field(default_factory=list)
 
     @property
@@ -127,27 +135,124 @@ class ApplyResult:
 
 @dataclass
 class _Current:
-    """What the store holds for one item while a batch is being applied."""
+    """What the store holds for one item while a batch is being applied.
 
-    updated_at: datetime
+    An id with only a tombstone (a deletion of an id never stored, `item_tombstones`) has
+    `has_row` False, `deleted` True and no document (`updated_at` None).
+    """
+
+    updated_at: datetime | None  # of the stored content; None: no content stored yet
     deleted_at: datetime | None
     deleted: bool
-    doc_json: str | bytes  # the stored document; parsed only if an update needs a diff
-    is_new: bool = False
+    doc_json: str | bytes | None  # the stored document; parsed only if an update needs a diff
+    version: int = 0  # seq of the item's last change (0: the feed never showed it)
+    has_row: bool = True  # an items row exists (before or by this batch)
+    is_new: bool = False  # no items row before this batch (no side rows to replace)
+    in_tombstones: bool = False  # an item_tombstones row exists in the database
+    dirty: bool = False  # this op changed what must be stored (with or without a change)
     item: WorkItem | None = None  # the newest version upserted by this batch, if any
+    tombstone_of: tuple[str, str] | None = None  # (source, native_id) of a tombstone-only id
     _doc: dict[str, Any] | None = None
+    _digest: bytes | None = None
+
+    @classmethod
+    def tombstone_only(
+        cls, source: str, native_id: str, deleted_at: datetime, *, in_tombstones: bool = True
+    ) -> _Current:
+        return cls(
+            None,
+            deleted_at,
+            True,
+            None,
+            has_row=False,
+            is_new=True,
+            in_tombstones=in_tombstones,
+            tombstone_of=(source, native_id),
+        )
 
     @property
     def doc(self) -> dict[str, Any]:
         if self._doc is None:
+            assert self.doc_json is not None
             self._doc = orjson.loads(self.doc_json)
         return self._doc
 
     @property
-    def newest(self) -> datetime:
-        if self.deleted_at is not None and self.deleted_at > self.updated_at:
-            return self.deleted_at
-        return self.updated_at
+    def digest(self) -> bytes:
+        """Digest of the stored document (computed only to break a tie of equal times)."""
+        if self._digest is None:
+            assert self.doc_json is not None
+            self._digest = content_digest(self.doc_json)
+        return self._digest
+
+    def set_content(self, item: WorkItem, updated_at: datetime, doc_json: bytes, digest: bytes | None) -> None:
+        self.updated_at, self.doc_json, self.item = updated_at, doc_json, item
+        self._doc, self._digest = None, digest
+
+
+def content_digest(doc_json: str | bytes) -> bytes:
+    """The tie-break key of an item's content: SHA-256 of its stored JSON document.
+
+    The document is pydantic's serialisation of the WorkItem (hub ids included, `raw`,
+    `version`, `synced_at` and `deleted` left out), so equal content has equal bytes.
+    """
+    return hashlib.sha256(doc_json.encode() if isinstance(doc_json, str) else doc_json).digest()
+
+
+# ------------------------------------------------------------------ storable text
+# PostgreSQL cannot store U+0000 in text, and no database stores a lone surrogate (U+D800 to
+# U+DFFF, not encodable as UTF-8; Python's json.loads makes them from "\ud800"). SQLite would
+# keep a NUL that PostgreSQL refuses, so the same input would land on one backend and break a
+# whole page on the other. One rule on both: each such character becomes U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def _replace_in(value: Any, pattern: re.Pattern[str]) -> Any:
+    """`value` with `pattern` replaced by U+FFFD in every string (dict keys too)."""
+    if isinstance(value, str):
+        return pattern.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_replace_in(k, pattern): _replace_in(v, pattern) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_in(v, pattern) for v in value]
+    return value
+
+
+def storable(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
+    """`op` with NUL and lone surrogates replaced by U+FFFD in every string but `raw`.
+
+    Detected on the serialised JSON, which costs one Rust serialisation per item: pydantic
+    escapes NUL as \\u0000 and refuses a lone surrogate. Only an item that has one is copied.
+    `raw` is stored as JSON text, where a NUL stays as its \\u0000 escape (see `raw_json`).
+    """
+    if isinstance(op, ItemDeletion):
+        if _UNSTORABLE.search(op.source) or _UNSTORABLE.search(op.native_id):
+            return op.model_copy(
+                update={
+                    "source": _replace_in(op.source, _UNSTORABLE),
+                    "native_id": _replace_in(op.native_id, _UNSTORABLE),
+                }
+            )
+        return op
+    try:
+        if b"\\u0000" not in _serialize(op, exclude={"raw"}):
+            return op
+    except PydanticSerializationError:
+        pass  # a lone surrogate
+    data = _replace_in(op.model_dump(exclude={"raw"}), _UNSTORABLE)
+    data["raw"] = op.raw
+    return WorkItem.model_validate(data)
+
+
+def raw_json(raw: dict[str, Any]) -> str:
+    """The tool's payload as stored: JSON, NUL kept as its escape; lone surrogates (which no
+    JSON encoder can write as UTF-8) replaced by U+FFFD."""
+    try:
+        return orjson.dumps(raw).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_replace_in(raw, _SURROGATES)).decode()
 
 
 def person_id_for(source: str, ref: PersonRef) -> str:
@@ -255,14 +360,36 @@ class ItemStore:
     ) -> ApplyResult:
         """Write a batch of upserts and deletions in one transaction.
 
-        - An upsert is written only if its `updated_at` is newer than what is stored (an
-          older or equal one is a no-op that writes no change). With `force`, an equal
-          `updated_at` whose content differs is written too (re-mapping after an override).
-        - A deletion tombstones the item (it stays readable with include_deleted).
-        - Every effective write appends one change with the next gap-free seq.
+        Deliveries converge: whatever order the same upserts and deletions of an item
+        arrive in (and however often), the stored state ends the same. Each is placed in
+        one total order that does not depend on arrival, and the greatest one wins:
+
+        1. the tool's time: an upsert's `updated_at`, a deletion's `deleted_at` (if the
+           deletion carries none, the hub's time of arrival is used);
+        2. at equal time, a deletion beats an upsert;
+        3. between two upserts at equal time, the one whose document has the greater
+           `content_digest` (SHA-256 of its stored JSON) wins; equal digests are the same
+           content, i.e. a duplicate.
+
+        - An upsert is written only if it beats what is stored. With `force` (a record the
+          hub just refetched is the tool's current state), an equal `updated_at` whose
+          content differs is written too, whatever its digest, and it also beats a
+          deletion of equal time: forced writes step outside the order by design.
+        - A deletion tombstones the item (it stays readable with include_deleted, with the
+          greatest upsert older than the deletion as its document: such an upsert arriving
+          after the deletion updates the document silently, without a change). A later
+          deletion than the stored one moves the tombstone's time on.
+        - A deletion of an id the hub has never stored is kept in `item_tombstones`
+          (`ApplyResult.tombstones`) and emits no change: the feed never showed the item.
+          An older upsert arriving later lands as a deleted item (no change); a newer one
+          creates the item and removes the tombstone.
+        - Every write that changes the live view (an item appears, its document changes,
+          it is deleted or comes back) appends one change with the next gap-free seq.
+        - Every string of every op is made storable first (`storable`: NUL and lone
+          surrogates become U+FFFD, the same on SQLite and PostgreSQL).
         - `checkpoint`, if given, is saved in the same transaction.
         """
-        batch = list(ops)
+        batch = [storable(op) for op in ops]
         if conn is not None:
             with self._custom_plans(conn):
                 return self._apply(conn, batch, checkpoint, force)
@@ -305,19 +432,17 @@ class ItemStore:
         people_ids = self._resolve_people(conn, batch, now)
 
         pending_changes: list[tuple[Any, ...]] = []
-        touched: dict[str, int] = {}  # id -> seq of its last change in this batch (its version)
+        touched: dict[str, int] = {}  # id -> the version to store (seq of its last change)
         at = self._time(now)
 
         for op in batch:
             cur = current.get(op.id)
+            fields: list[str] | None  # the change to log; None: stored silently, or nothing
             if isinstance(op, ItemDeletion):
                 deleted_at = to_utc(op.deleted_at) if op.deleted_at else now
-                if cur is None or cur.deleted or deleted_at < cur.newest:
-                    result.unchanged += 1
+                fields = self._delete(op, deleted_at, cur, current, result)
+                if fields is None and op.id not in current:
                     continue
-                cur.deleted, cur.deleted_at = True, deleted_at
-                fields = ["deleted"]
-                result.deleted += 1
                 change_op = ChangeOp.delete
             else:
                 item = op
@@ -326,40 +451,120 @@ class ItemStore:
                         key = _identity_key(ref)
                         if key is not None:
                             ref.id = people_ids.get((item.source, key), ref.id)
-                updated_at = to_utc(item.updated_at)
-                if cur is not None and (updated_at < cur.newest or (updated_at == cur.newest and not force)):
-                    result.unchanged += 1  # decided before serialising: stale input costs little
-                    continue
-                # Serialise straight to JSON (pydantic's Rust serializer, about half the cost
-                # of model_dump + dumps); only an update parses it back, to diff.
-                doc_json = _serialize(item, exclude=_NOT_CONTENT)
-                if cur is not None:
-                    old_doc, doc = cur.doc, orjson.loads(doc_json)
-                    fields = sorted(k for k in doc.keys() | old_doc.keys() if doc.get(k) != old_doc.get(k))
-                    if cur.deleted:
-                        fields = sorted({*fields, "deleted"})
-                    if not fields:
-                        result.unchanged += 1  # forced re-apply with identical content
-                        continue
-                else:
-                    fields = [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
-                    cur = current[op.id] = _Current(updated_at, None, False, doc_json, is_new=True)
-                cur.updated_at, cur.deleted, cur.deleted_at = updated_at, False, None
-                cur.doc_json, cur._doc, cur.item = doc_json, None, item
-                result.upserted += 1
+                fields = self._upsert(item, to_utc(item.updated_at), cur, current, result, force)
                 change_op = ChangeOp.upsert
-            last_seq += 1
-            result.seqs.append(last_seq)
-            touched[op.id] = last_seq
-            pending_changes.append((last_seq, op.id, change_op.value, orjson.dumps(fields).decode(), at))
+            cur = current[op.id]
+            if fields is not None:
+                last_seq += 1
+                result.seqs.append(last_seq)
+                cur.version = last_seq
+                pending_changes.append((last_seq, op.id, change_op.value, orjson.dumps(fields).decode(), at))
+            elif not cur.dirty:
+                continue
+            cur.dirty = False
+            touched[op.id] = cur.version
 
-        if pending_changes:
+        if touched:
             self._write_items(conn, touched, current, now)
+        if pending_changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, pending_changes)
             conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
         if checkpoint is not None:
             self.save_cursor(conn, checkpoint, now)
         return result
+
+    @staticmethod
+    def _delete(
+        op: ItemDeletion,
+        deleted_at: datetime,
+        cur: _Current | None,
+        current: dict[str, _Current],
+        result: ApplyResult,
+    ) -> list[str] | None:
+        """Decide one deletion (see `apply`). Returns the change's fields, or None for no
+        change; sets `cur.dirty` when something must be stored anyway."""
+        if cur is None:
+            if len(op.native_id) > _NATIVE_ID_MAX or len(op.source) > _SOURCE_MAX:
+                result.unchanged += 1  # no item can ever have this id
+                return None
+            current[op.id] = _Current.tombstone_only(op.source, op.native_id, deleted_at, in_tombstones=False)
+            current[op.id].dirty = True
+            result.tombstones += 1
+            return None
+        if cur.deleted:
+            assert cur.deleted_at is not None
+            if deleted_at > cur.deleted_at:  # a later deletion: the tombstone's time moves on
+                cur.deleted_at, cur.dirty = deleted_at, True
+            result.unchanged += 1
+            return None
+        assert cur.updated_at is not None
+        if deleted_at < cur.updated_at:  # at equal time the deletion wins
+            result.unchanged += 1
+            return None
+        cur.deleted, cur.deleted_at, cur.dirty = True, deleted_at, True
+        result.deleted += 1
+        return ["deleted"]
+
+    @staticmethod
+    def _upsert(
+        item: WorkItem,
+        updated_at: datetime,
+        cur: _Current | None,
+        current: dict[str, _Current],
+        result: ApplyResult,
+        force: bool,
+    ) -> list[str] | None:
+        """Decide one upsert (see `apply`). Returns the change's fields, or None for no
+        change; sets `cur.dirty` when something must be stored anyway."""
+        if cur is None:
+            doc_json = _serialize(item, exclude=_NOT_CONTENT)
+            current[item.id] = _Current(updated_at, None, False, None, is_new=True, dirty=True)
+            current[item.id].set_content(item, updated_at, doc_json, None)
+            result.upserted += 1
+            return [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+        if cur.deleted:
+            assert cur.deleted_at is not None
+            live = updated_at > cur.deleted_at or (force and updated_at == cur.deleted_at)
+            if not live and cur.updated_at is not None and updated_at < cur.updated_at:
+                result.unchanged += 1  # older than the deletion and than the stored content
+                return None
+        else:
+            assert cur.updated_at is not None
+            live = True
+            if updated_at < cur.updated_at:
+                result.unchanged += 1  # decided before serialising: stale input costs little
+                return None
+        # Serialise straight to JSON (pydantic's Rust serializer, about half the cost of
+        # model_dump + dumps); only an update parses it back, to diff.
+        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        digest = None
+        if cur.updated_at is not None and updated_at == cur.updated_at:
+            digest = content_digest(doc_json)
+            revive = live and cur.deleted  # forced: a refetch found the item, whatever its content
+            if not revive and (digest == cur.digest or (digest < cur.digest and not (force and live))):
+                result.unchanged += 1  # the same content, or the tie-break keeps the stored one
+                return None
+        if not live:
+            # Under a newer tombstone: keep the greatest content as the deleted item's
+            # document (every order ends with the same one), with no change.
+            cur.set_content(item, updated_at, doc_json, digest)
+            cur.has_row, cur.dirty = True, True
+            result.unchanged += 1
+            return None
+        if cur.updated_at is None:  # only a tombstone was stored: new to the feed
+            fields = [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+        else:
+            old_doc, doc = cur.doc, orjson.loads(doc_json)
+            fields = sorted(k for k in doc.keys() | old_doc.keys() if doc.get(k) != old_doc.get(k))
+            if cur.deleted:
+                fields = sorted({*fields, "deleted"})
+            if not fields:
+                result.unchanged += 1  # forced re-apply with identical content
+                return None
+        cur.set_content(item, updated_at, doc_json, digest)
+        cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
+        result.upserted += 1
+        return fields
 
     def _any_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
         """`column IN values` with all values in ONE bound parameter.
@@ -386,9 +591,19 @@ class ItemStore:
     def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
         if not ids:
             return {}
-        cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.doc)
+        cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
         rows = conn.execute(select(*cols).where(self._any_of(items.c.id, ids)))
-        return {row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc) for row in rows}
+        current = {
+            row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc, version=int(row.version))
+            for row in rows
+        }
+        unseen = [item_id for item_id in ids if item_id not in current]
+        if unseen:  # e.g. a first sync: one lookup that finds nothing
+            t = item_tombstones.c
+            stmt = select(t.item_id, t.source, t.native_id, t.deleted_at).where(self._any_of(t.item_id, unseen))
+            for row in conn.execute(stmt):
+                current[row.item_id] = _Current.tombstone_only(row.source, row.native_id, row.deleted_at)
+        return current
 
     def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
         seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
@@ -550,9 +765,17 @@ class ItemStore:
         assignee_rows: list[tuple[str, str, Any]] = []  # (item_id, person_id, updated_at)
         link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = []
         replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
+        tombstone_rows: list[tuple[Any, ...]] = []  # deletions of ids with no items row
+        moved: list[str] = []  # ids whose item_tombstones row is replaced by an items row
         for item_id, version in touched.items():
             cur = current[item_id]
             item = cur.item
+            if not cur.has_row:
+                assert cur.tombstone_of is not None
+                tombstone_rows.append((item_id, *cur.tombstone_of, t(cur.deleted_at), synced_at))
+                continue
+            if cur.in_tombstones:
+                moved.append(item_id)
             if item is None:
                 # Only the tombstone changed: the document, labels and assignees stay, and so
                 # does updated_at, which their rows copy (they stay in step).
@@ -582,7 +805,7 @@ class ItemStore:
                     version,
                     synced_at,
                     cur.doc_json.decode() if isinstance(cur.doc_json, bytes) else cur.doc_json,
-                    orjson.dumps(item.raw).decode() if item.raw is not None else None,
+                    raw_json(item.raw) if item.raw is not None else None,
                 )
             )
             if not cur.is_new:
@@ -608,6 +831,9 @@ class ItemStore:
         self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
         self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
         self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
+        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
+        if moved:
+            conn.execute(delete(item_tombstones).where(self._any_of(item_tombstones.c.item_id, moved)))
 
     def save_cursor(self, conn: Connection, checkpoint: Checkpoint, now: datetime | None = None) -> None:
         stmt = self._insert(cursors).values(
