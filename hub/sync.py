@@ -24,7 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
+from connectors.http import BudgetExceeded
 from hub.config import HubConfig, SourceDefinition
+from hub.flow.extract import history_transitions
+from hub.flow.history import Transition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
@@ -70,9 +73,11 @@ class RunSummary:
     cursor: str | None = None
     error: str | None = None
     record_errors: list[dict[str, str]] = field(default_factory=list)
+    history: HistoryCounts | None = None  # set when the source backfills status history
 
     def counts(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.history is None else {"history": self.history.as_dict()}
+        return extra | {
             "fetched": self.fetched,
             "changed": self.changed,
             "unchanged": self.unchanged,
@@ -83,6 +88,20 @@ class RunSummary:
             "retries": self.retries,
             "seconds": round(self.seconds, 3),
         }
+
+
+@dataclass
+class HistoryCounts:
+    """What a run's status history backfill did (`history = true` sources; hub/sync.py)."""
+
+    items: int = 0  # items whose history was read and stored
+    transitions: int = 0  # facts read from those histories
+    skipped: int = 0  # changed items left without backfill: the run's request budget was spent
+    failed: int = 0  # items whose history the tool did not give (the item is stored regardless)
+    budget_spent: bool = False
+
+    def as_dict(self) -> dict[str, int]:
+        return {"items": self.items, "transitions": self.transitions, "skipped": self.skipped, "failed": self.failed}
 
 
 async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator[Page]:
@@ -164,12 +183,16 @@ class SyncEngine:
                 context = await connector.mapping_context()
                 normaliser = Normaliser(source.tool, context, source.config.mapping)
                 await asyncio.to_thread(self._keep_context, source, context, normaliser)
+                backfill = source.config.history and connector.supports_history
+                summary.history = HistoryCounts() if backfill else None
                 async for page in _prefetch(connector.fetch(cursor)):
                     self._account(connector, summary)
                     summary.seconds = time.perf_counter() - started
                     # Mapping and storing run off the event loop, so that the loop keeps
                     # reading the next page (already requested) meanwhile.
-                    await asyncio.to_thread(self._store_page, source, normaliser, connector, page, summary)
+                    changed = await asyncio.to_thread(self._store_page, source, normaliser, connector, page, summary)
+                    if summary.history is not None:
+                        await self._backfill(source, connector, normaliser, changed, summary.history)
                     if progress:
                         progress(summary)
                 if sweep if sweep is not None else summary.mode == "full":
@@ -205,21 +228,73 @@ class SyncEngine:
 
     def _store_page(
         self, source: SourceDefinition, normaliser: Normaliser, connector: Connector, page: Page, summary: RunSummary
-    ) -> None:
-        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction."""
+    ) -> list[WorkItem]:
+        """Map a page and store it with its checkpoint and the run's heartbeat, and the status
+        history its records carry: one transaction. Returns the items whose change was stored."""
         items, errors = normaliser.map_many(page.records, connector.native_id)
         summary.fetched += len(page.records)
         summary.failed_records += len(errors)
         summary.record_errors.extend(errors[: max(0, 100 - len(summary.record_errors))])
         checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
         with self.store.items.write_transaction() as conn:
-            result = self.store.items.apply(items, checkpoint=checkpoint, conn=conn)
+            result = self.store.items.apply(
+                items, checkpoint=checkpoint, conn=conn, transitions=normaliser.carried_transitions(items)
+            )
             summary.changed += result.upserted
             summary.unchanged += result.unchanged
             summary.pages += 1
             if page.cursor is not None:
                 summary.cursor = page.cursor
             self.runs.heartbeat(summary.run_id, summary.counts(), summary.cursor, conn=conn)
+        return [item for item in items if item.id in set(result.upserted_ids)]
+
+    async def _backfill(
+        self,
+        source: SourceDefinition,
+        connector: Connector,
+        normaliser: Normaliser,
+        changed: list[WorkItem],
+        counts: HistoryCounts,
+    ) -> None:
+        """Read the tool's status history of a stored page's changed items and store it.
+
+        Opt-in per source (`history = true`): most tools charge a request (or a page of them)
+        per item. Concurrent up to the source's `max_concurrency`. When the run's
+        `request_budget` is spent, the backfill stops for the rest of the run and counts the
+        items it leaves (`skipped`); the next run backfills the items that change again, and
+        the hub keeps observing status changes meanwhile. A history the tool does not give (an
+        error after retries) is counted as `failed` and never fails the run: the page is stored.
+        """
+        if counts.budget_spent:
+            counts.skipped += len(changed)
+            return
+        limit = asyncio.Semaphore(source.config.max_concurrency)
+
+        async def one(item: WorkItem) -> list[Transition] | None:
+            async with limit:
+                if counts.budget_spent:
+                    counts.skipped += 1
+                    return None
+                try:
+                    raw = await connector.fetch_history(item.native_id)
+                except BudgetExceeded:
+                    counts.budget_spent = True
+                    counts.skipped += 1
+                    return None
+                except ConnectorError as exc:
+                    log.warning("%s: status history of %s not read: %s", source.name, item.native_id, exc)
+                    counts.failed += 1
+                    return None
+                return history_transitions(source.tool, item, raw, normaliser.mapper)
+
+        facts: list[Transition] = []
+        for found in await asyncio.gather(*(one(item) for item in changed)):
+            if found is not None:
+                counts.items += 1
+                counts.transitions += len(found)
+                facts.extend(found)
+        if facts:
+            await asyncio.to_thread(self.store.items.apply, (), transitions=facts)
 
     async def _sweep(self, source: SourceDefinition, connector: Connector, summary: RunSummary) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).

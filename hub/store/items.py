@@ -62,8 +62,10 @@ from hub.db.tables import (
     person_identities,
     sources,
 )
+from hub.flow.history import Transition, TransitionSource
 from hub.links import ref_from_url
-from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, WorkItem, to_utc
+from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
+from hub.store.transitions import TransitionStore
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
@@ -126,7 +128,10 @@ class ApplyResult:
     deleted: int = 0
     unchanged: int = 0
     tombstones: int = 0  # deletions of ids never stored, kept so an older upsert cannot revive them
+    transitions: int = 0  # status facts handed to the history (stored unless already known)
+    transitions_dropped: int = 0  # given facts of items neither in the batch nor in the store
     seqs: list[int] = field(default_factory=list)
+    upserted_ids: list[str] = field(default_factory=list)  # items whose upsert logged a change
 
     @property
     def changed(self) -> int:
@@ -197,6 +202,53 @@ def content_digest(doc_json: str | bytes) -> bytes:
     `version`, `synced_at` and `deleted` left out), so equal content has equal bytes.
     """
     return hashlib.sha256(doc_json.encode() if isinstance(doc_json, str) else doc_json).digest()
+
+
+# ------------------------------------------------------------------ status history
+def _stored_status(cur: _Current) -> tuple[StatusCategory, str | None]:
+    """The status of what the store holds (the batch's newest version, else the stored document)."""
+    if cur.item is not None:
+        return cur.item.status.category, cur.item.status.name
+    status = cur.doc.get("status") or {}
+    return StatusCategory(status["category"]), status.get("name")
+
+
+def observed_transitions(item: WorkItem, cur: _Current | None) -> list[Transition]:
+    """The status facts an upsert of `item` states, given what the store holds (`cur`, before
+    the upsert is decided), all at `item.updated_at` (the tool's clock, never the hub's):
+
+    - no content stored yet: a `first_seen` fact (from unknown: the hub cannot say when the
+      item got there, so an item first seen in progress has an unknown start);
+    - a newer version in another status (category or the tool's name): an `observed` change
+      from the stored status;
+    - an older version, or one of equal time in another status (a late or reordered
+      delivery): a `first_seen` sighting of it, plus one of the stored version, so the
+      history says what the hub saw on both sides of the late fact whichever arrived first.
+      A newer version in the same status states nothing new (the earlier fact already has
+      the item in that status), so ordinary updates write no fact.
+
+    Why sightings of older versions: "the item was in status S at time t" is true whenever
+    the hub learns it, so the history should not depend on delivery order. It depends only
+    on which versions the hub saw, except that a newer same-status version skipped before a
+    late, older one arrives is not recalled: that change's time is then the next sighting's,
+    later than the real one, as `TransitionSource.observed` allows.
+    """
+    at = to_utc(item.updated_at)
+    category, name = item.status.category, item.status.name
+    if cur is None or cur.updated_at is None:
+        return [Transition(item.id, at, category, name, source=TransitionSource.first_seen)]
+    if at > cur.updated_at:
+        stored_category, stored_name = _stored_status(cur)
+        if (stored_category, stored_name) == (category, name):
+            return []
+        return [Transition(item.id, at, category, name, stored_category, stored_name, TransitionSource.observed)]
+    stored_category, stored_name = _stored_status(cur)
+    if at == cur.updated_at and (stored_category, stored_name) == (category, name):
+        return []  # the stored version itself (or a same-status twin): already recorded
+    return [
+        Transition(item.id, at, category, name, source=TransitionSource.first_seen),
+        Transition(item.id, cur.updated_at, stored_category, stored_name, source=TransitionSource.first_seen),
+    ]
 
 
 # ------------------------------------------------------------------ storable text
@@ -341,6 +393,7 @@ class ItemStore:
         time_type = items.c.updated_at.type.dialect_impl(engine.dialect)
         processor = time_type.bind_processor(engine.dialect)
         self._time: Callable[[datetime | None], Any] = processor or (lambda value: value)
+        self.transitions = TransitionStore(engine)
 
     # ------------------------------------------------------------------ writing
 
@@ -357,6 +410,7 @@ class ItemStore:
         checkpoint: Checkpoint | None = None,
         force: bool = False,
         conn: Connection | None = None,
+        transitions: Iterable[Transition] = (),
     ) -> ApplyResult:
         """Write a batch of upserts and deletions in one transaction.
 
@@ -388,13 +442,23 @@ class ItemStore:
         - Every string of every op is made storable first (`storable`: NUL and lone
           surrogates become U+FFFD, the same on SQLite and PostgreSQL).
         - `checkpoint`, if given, is saved in the same transaction.
+
+        Status history (`status_transitions`, hub/flow/history.py) is written in the same
+        transaction, on the tool's clock (`observed_transitions`): a first sighting of an
+        item, a change of its status, a sighting of an older version. Deletions write none.
+        `transitions` are the tool's own facts for the batch (a Jira webhook's changelog, an
+        expanded changelog on a pulled issue): stored for items the batch writes or the store
+        holds; facts of any other item are dropped (`ApplyResult.transitions_dropped`), since
+        a history must not exist without its item. Every fact is idempotent (the table's
+        identity; the best source is kept), so replays and re-syncs add nothing.
         """
         batch = [storable(op) for op in ops]
+        given = list(transitions)
         if conn is not None:
             with self._custom_plans(conn):
-                return self._apply(conn, batch, checkpoint, force)
+                return self._apply(conn, batch, checkpoint, force, given)
         with self.write_transaction() as tx, self._custom_plans(tx):
-            return self._apply(tx, batch, checkpoint, force)
+            return self._apply(tx, batch, checkpoint, force, given)
 
     @contextmanager
     def _custom_plans(self, conn: Connection) -> Iterator[None]:
@@ -423,6 +487,7 @@ class ItemStore:
         batch: list[WorkItem | ItemDeletion],
         checkpoint: Checkpoint | None,
         force: bool,
+        given: list[Transition],
     ) -> ApplyResult:
         last_seq = self._lock_counter(conn)
         now = utcnow()
@@ -433,6 +498,7 @@ class ItemStore:
 
         pending_changes: list[tuple[Any, ...]] = []
         touched: dict[str, int] = {}  # id -> the version to store (seq of its last change)
+        facts: list[Transition] = []
         at = self._time(now)
 
         for op in batch:
@@ -451,6 +517,7 @@ class ItemStore:
                         key = _identity_key(ref)
                         if key is not None:
                             ref.id = people_ids.get((item.source, key), ref.id)
+                facts.extend(observed_transitions(item, cur))
                 fields = self._upsert(item, to_utc(item.updated_at), cur, current, result, force)
                 change_op = ChangeOp.upsert
             cur = current[op.id]
@@ -459,6 +526,8 @@ class ItemStore:
                 result.seqs.append(last_seq)
                 cur.version = last_seq
                 pending_changes.append((last_seq, op.id, change_op.value, orjson.dumps(fields).decode(), at))
+                if change_op is ChangeOp.upsert:
+                    result.upserted_ids.append(op.id)
             elif not cur.dirty:
                 continue
             cur.dirty = False
@@ -466,6 +535,13 @@ class ItemStore:
 
         if touched:
             self._write_items(conn, touched, current, now)
+        if given:
+            kept = self._known_items(conn, given, current)
+            result.transitions_dropped = len(given) - len(kept)
+            facts.extend(kept)
+        if facts:
+            self.transitions.add(conn, facts)
+            result.transitions = len(facts)
         if pending_changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, pending_changes)
             conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
@@ -565,6 +641,20 @@ class ItemStore:
         cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
         result.upserted += 1
         return fields
+
+    def _known_items(self, conn: Connection, given: list[Transition], current: dict[str, _Current]) -> list[Transition]:
+        """The facts of `given` whose item the batch wrote or the store holds (looked up once
+        for ids outside the batch: a backfill hands facts of items stored by earlier batches)."""
+        outside = sorted({fact.item_id for fact in given if fact.item_id not in current})
+        stored: set[str] = set()
+        if outside:
+            stored = set(conn.execute(select(items.c.id).where(self._any_of(items.c.id, outside))).scalars())
+
+        def known(item_id: str) -> bool:
+            cur = current.get(item_id)
+            return cur.has_row if cur is not None else item_id in stored
+
+        return [fact for fact in given if known(fact.item_id)]
 
     def _any_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
         """`column IN values` with all values in ONE bound parameter.
