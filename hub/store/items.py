@@ -62,7 +62,7 @@ from hub.db.tables import (
     person_identities,
     sources,
 )
-from hub.flow.history import Transition, TransitionSource
+from hub.flow.history import ItemHistory, Transition, TransitionSource, build_history
 from hub.links import ref_from_url
 from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
 from hub.store.transitions import TransitionStore
@@ -950,6 +950,15 @@ class ItemStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(*cols).where(items.c.id == item_id)).first()
         return None if row is None else item_document(row, include_raw=include_raw)
+
+    def history(self, item_id: str) -> ItemHistory | None:
+        """The item's canonical status history (hub/flow/history.py `build_history`), or None
+        when no item has this id (tombstoned items keep theirs)."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(items.c.id).where(items.c.id == item_id)).first() is None:
+                return None
+            facts = self.transitions.for_items([item_id], conn).get(item_id, [])
+        return build_history(item_id, facts)
 
     def live_ids(self, source: str, updated_before: datetime | None = None) -> set[str]:
         """Native ids of the source's items that are not tombstoned (for the deletion sweep).
