@@ -16,9 +16,9 @@ from hub.flow.history import Transition
 from hub.schema import StatusCategory, WorkItem
 from mappings import Mapper, MappingError, mapper_for
 
-CarriedHistory = Callable[[WorkItem, Mapping[str, Any] | None, Mapper], list[Transition]]
-"""(item as mapped, with its raw record; the webhook delivery that carried it, if any; the
-source's mapper) -> the status transitions they state on the tool's clock."""
+CarriedHistory = Callable[[list[WorkItem], Mapping[str, Any] | None, Mapper], list[Transition]]
+"""(items as mapped, with their raw records; the webhook delivery that carried them, if any;
+the source's mapper) -> the status transitions they state on the tool's clock."""
 
 
 class Normaliser:
@@ -52,12 +52,7 @@ class Normaliser:
         left out rather than failing the page: the hub still observes the status change.
         """
         reader = CARRIED_HISTORY.get(self.tool)
-        if reader is None:
-            return []
-        facts: list[Transition] = []
-        for item in items:
-            facts.extend(reader(item, delivery, self._mapper))
-        return facts
+        return [] if reader is None else reader(list(items), delivery, self._mapper)
 
     def map_many(
         self, records: list[dict[str, Any]], native_id: Callable[[dict[str, Any]], str]
@@ -82,30 +77,41 @@ def _safe_id(native_id: Callable[[dict[str, Any]], str], record: dict[str, Any])
         return "?"
 
 
-def _jira_carried(item: WorkItem, delivery: Mapping[str, Any] | None, mapper: Mapper) -> list[Transition]:
-    """Jira: `changelog.histories` of an issue fetched with `expand=changelog` (at most the
-    last 100 entries; the backfill pages the rest) and a webhook's `changelog`, timed by the
+def _jira_carried(items: list[WorkItem], delivery: Mapping[str, Any] | None, mapper: Mapper) -> list[Transition]:
+    """Jira: `changelog.histories` of issues fetched with `expand=changelog` (at most the last
+    100 entries each; the backfill pages the rest) and a webhook's `changelog`, timed by the
     issue's `fields.updated` (hub/flow/jira.py says why).
     https://developer.atlassian.com/cloud/jira/platform/webhooks/#example-callback-for-an-issue-related-event
+
+    A changelog names statuses without their category: the statuses of every issue in the batch
+    (each with its `statusCategory`) place them, after the mapping's own `status` table; a
+    status none of them is in is left out (the backfill reads the site's full status list).
     """
-    raw = item.raw if isinstance(item.raw, Mapping) else {}
-    fields = raw.get("fields") if isinstance(raw.get("fields"), Mapping) else {}
-    status = fields.get("status") if isinstance(fields, Mapping) else None
-    by_mapping = jira.status_resolver(mapper, [status] if isinstance(status, Mapping) else [])
+    raws = [item.raw if isinstance(item.raw, Mapping) else {} for item in items]
+    statuses = [status for raw in raws if isinstance(status := (raw.get("fields") or {}).get("status"), Mapping)]
+    by_mapping = jira.status_resolver(mapper, statuses)
+    resolution = jira.resolution_resolver(mapper)
+    facts: list[Transition] = []
+    for item, raw in zip(items, raws, strict=True):
+        resolve = _own_status_first(by_mapping, item)
+        facts.extend(jira.transitions_from_issue(item.id, raw, resolve, resolution=resolution).transitions)
+        if delivery is not None and _delivers(delivery, item):
+            facts.extend(jira.transitions_from_webhook(item.id, delivery, resolve, resolution=resolution).transitions)
+    return facts
+
+
+def _own_status_first(by_mapping: jira.StatusResolver, item: WorkItem) -> jira.StatusResolver:
+    """As the backfill does (hub/flow/extract.py): failing the mapping, the item's own status
+    places its name."""
     current_name = (item.status.name or "").casefold()
 
     def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:
-        # As the backfill does (hub/flow/extract.py): the item's own status places its name.
         found = by_mapping(name, status_id)
         if found is None and name and name.casefold() == current_name:
             return item.status.category
         return found
 
-    resolution = jira.resolution_resolver(mapper)
-    facts = list(jira.transitions_from_issue(item.id, raw, resolve, resolution=resolution).transitions)
-    if delivery is not None and _delivers(delivery, item):
-        facts.extend(jira.transitions_from_webhook(item.id, delivery, resolve, resolution=resolution).transitions)
-    return facts
+    return resolve
 
 
 def _delivers(delivery: Mapping[str, Any], item: WorkItem) -> bool:

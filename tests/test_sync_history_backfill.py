@@ -10,9 +10,10 @@ no history request is made.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from connectors.base import Connector
+from connectors.base import Connector, Page
 from fakes.common import asgi_transport
 from fakes.jira import FakeJira
 from hub.config import SourceDefinition, parse_config
@@ -26,7 +27,9 @@ SOURCE = "acme-jira"
 N = 30
 
 
-def _sync(store: Store, fake: FakeJira, *, sweep: bool | None = None, **config: Any) -> tuple[RunSummary, list[str]]:
+def _sync(
+    store: Store, fake: FakeJira, *, sweep: bool | None = None, expand_changelog: bool = False, **config: Any
+) -> tuple[RunSummary, list[str]]:
     """One run; returns its summary and the issues whose history the connector was asked for."""
     raw = {
         "tool": "jira",
@@ -49,6 +52,16 @@ def _sync(store: Store, fake: FakeJira, *, sweep: bool | None = None, **config: 
             return await original(native_id)
 
         made.fetch_history = fetch_history  # type: ignore[method-assign]
+        if expand_changelog:  # as `GET /search/jql?expand=changelog` answers: histories embedded
+            original_fetch = made.fetch
+
+            async def fetch(cursor: str | None) -> AsyncIterator[Page]:
+                async for page in original_fetch(cursor):
+                    for record in page.records:
+                        record["changelog"] = {"histories": fake.changelog(str(record["id"]))}
+                    yield page
+
+            made.fetch = fetch  # type: ignore[method-assign]
         return made
 
     engine = SyncEngine(store, hub_config, connector_factory=connector)
@@ -137,3 +150,11 @@ def test_budget_spent_by_the_backfill_leaves_later_pages_to_the_next_run(store: 
     assert len(store.items.live_ids(SOURCE)) >= 10  # at least the first page, backfilled or not
     resumed, _ = _sync(store, fake)
     assert resumed.status == "succeeded" and len(store.items.live_ids(SOURCE)) == N
+
+
+def test_pulled_records_with_an_expanded_changelog_store_it_without_backfill(store: Store) -> None:
+    fake = FakeJira(N)
+    summary, asked = _sync(store, fake, expand_changelog=True)
+    assert summary.status == "succeeded" and asked == []  # no request per item
+    for native_id in fake.ids():
+        assert _changelog_facts(store, native_id) == _tool_changes(fake, native_id)
