@@ -61,8 +61,9 @@ from hub.db.tables import (
     people,
     person_identities,
     sources,
+    status_transitions,
 )
-from hub.flow.history import ItemHistory, Transition, TransitionSource, build_history
+from hub.flow.history import SOURCE_RANK, ItemHistory, Transition, TransitionSource, build_history
 from hub.links import ref_from_url
 from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
 from hub.store.transitions import TransitionStore
@@ -92,6 +93,7 @@ _TOMBSTONE_COLUMNS = ("item_id", "source", "native_id", "deleted_at", "recorded_
 # An ItemDeletion's ids are not length-checked (WorkItem's are): one longer than any item's
 # can match no item, so it needs no tombstone (and would not fit its columns).
 _SOURCE_MAX, _NATIVE_ID_MAX = 100, 200  # the lengths of items.source and items.native_id
+_TRANSITION_COLUMNS = tuple(c.name for c in status_transitions.columns)
 _LINK_COLUMNS = ("item_id", "type", "target", "target_id", "target_tool", "target_key")
 
 
@@ -335,7 +337,7 @@ class _Bulk:
     def __init__(self, dialect: Any) -> None:
         self.postgres = dialect.name == "postgresql"
         self.dialect = dialect
-        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
+        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, str], str] = {}
 
     def insert(
         self,
@@ -346,12 +348,14 @@ class _Bulk:
         *,
         conflict: tuple[str, ...] = (),
         update: bool = True,
+        update_where: str = "",
     ) -> None:
         """Insert `rows` (tuples in `columns` order). On a clash on the `conflict` columns,
-        overwrite the other columns (`update`) or keep the stored row (not `update`)."""
+        overwrite the other columns (`update`; only where the SQL condition `update_where`
+        holds, if given) or keep the stored row (not `update`)."""
         if not rows:
             return
-        sql = self._statement(table, tuple(columns), conflict, update)
+        sql = self._statement(table, tuple(columns), conflict, update, update_where)
         cursor = conn.connection.cursor()  # same DBAPI connection, so same transaction
         try:
             if self.postgres:
@@ -361,8 +365,10 @@ class _Bulk:
         finally:
             cursor.close()
 
-    def _statement(self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool) -> str:
-        key = (table.name, columns, conflict, update)
+    def _statement(
+        self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""
+    ) -> str:
+        key = (table.name, columns, conflict, update, update_where)
         sql = self._sql.get(key)
         if sql is None:
             quote = self.dialect.identifier_preparer.quote
@@ -377,6 +383,8 @@ class _Bulk:
             if conflict and update:
                 sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in conflict)
                 sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+                if update_where:
+                    sql += f" WHERE {update_where}"
             elif conflict:
                 sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
             self._sql[key] = sql
@@ -540,7 +548,7 @@ class ItemStore:
             result.transitions_dropped = len(given) - len(kept)
             facts.extend(kept)
         if facts:
-            self.transitions.add(conn, facts)
+            self._write_transitions(conn, facts)
             result.transitions = len(facts)
         if pending_changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, pending_changes)
@@ -641,6 +649,39 @@ class ItemStore:
         cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
         result.upserted += 1
         return fields
+
+    def _write_transitions(self, conn: Connection, facts: list[Transition]) -> None:
+        """`TransitionStore.add` on the bulk path (module doc): a page writes a fact per new
+        item. Same semantics: one row per identity, a better source replaces a worse one."""
+        best: dict[tuple[str, datetime, str, str], Transition] = {}
+        for fact in facts:
+            key = (fact.item_id, fact.at, fact.to_category.value, fact.to_name or "")
+            kept = best.get(key)
+            if kept is None or SOURCE_RANK[fact.source] < SOURCE_RANK[kept.source]:
+                best[key] = fact
+        t = self._time
+        rows = [
+            (
+                item_id,
+                t(at),
+                to_category,
+                to_name,
+                fact.from_category.value if fact.from_category is not None else None,
+                fact.from_name,
+                fact.source.value,
+                SOURCE_RANK[fact.source],
+                fact.native_id,
+            )
+            for (item_id, at, to_category, to_name), fact in best.items()
+        ]
+        self._bulk.insert(
+            conn,
+            status_transitions,
+            _TRANSITION_COLUMNS,
+            rows,
+            conflict=("item_id", "at", "to_category", "to_name"),
+            update_where=f"excluded.source_rank < {status_transitions.name}.source_rank",
+        )
 
     def _known_items(self, conn: Connection, given: list[Transition], current: dict[str, _Current]) -> list[Transition]:
         """The facts of `given` whose item the batch wrote or the store holds (looked up once
