@@ -76,8 +76,8 @@ class RunSummary:
     history: HistoryCounts | None = None  # set when the source backfills status history
 
     def counts(self) -> dict[str, Any]:
-        extra = {} if self.history is None else {"history": self.history.as_dict()}
-        return extra | {
+        history = {} if self.history is None else {"history": self.history.as_dict()}
+        return {
             "fetched": self.fetched,
             "changed": self.changed,
             "unchanged": self.unchanged,
@@ -87,7 +87,7 @@ class RunSummary:
             "requests": self.requests,
             "retries": self.retries,
             "seconds": round(self.seconds, 3),
-        }
+        } | history
 
 
 @dataclass
@@ -246,7 +246,8 @@ class SyncEngine:
             if page.cursor is not None:
                 summary.cursor = page.cursor
             self.runs.heartbeat(summary.run_id, summary.counts(), summary.cursor, conn=conn)
-        return [item for item in items if item.id in set(result.upserted_ids)]
+        changed = set(result.upserted_ids)
+        return [item for item in items if item.id in changed]
 
     async def _backfill(
         self,
