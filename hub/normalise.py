@@ -1,16 +1,24 @@
 """Raw tool records -> WorkItems, through the tool's declarative mapping (mappings/).
 
 The hub's one place that calls the mapping engine: the sync engine, the webhook inbox
-worker and `opshub mappings preview` all normalise through here.
+worker and `opshub mappings preview` all normalise through here. It also reads the status
+history a record carries on its own (`Normaliser.carried_transitions`), so that the sync and
+the inbox worker hand it to `apply` with the item, in the item's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hub.schema import WorkItem
+from hub.flow import jira
+from hub.flow.history import Transition
+from hub.schema import StatusCategory, WorkItem
 from mappings import Mapper, MappingError, mapper_for
+
+CarriedHistory = Callable[[list[WorkItem], Mapping[str, Any] | None, Mapper], list[Transition]]
+"""(items as mapped, with their raw records; the webhook delivery that carried them, if any;
+the source's mapper) -> the status transitions they state on the tool's clock."""
 
 
 class Normaliser:
@@ -21,6 +29,30 @@ class Normaliser:
     def map(self, record: dict[str, Any]) -> WorkItem:
         """One record; raises MappingError when it cannot be mapped."""
         return self._mapper.map(record)
+
+    @property
+    def mapper(self) -> Mapper:
+        """The source's mapper (history readers file a changelog's statuses through it)."""
+        return self._mapper
+
+    @property
+    def carries_history(self) -> bool:
+        """Whether this tool's records or deliveries can carry status history at all (callers
+        skip reading a delivery again for tools whose payloads never do)."""
+        return self.tool in CARRIED_HISTORY
+
+    def carried_transitions(
+        self, items: Iterable[WorkItem], delivery: Mapping[str, Any] | None = None
+    ) -> list[Transition]:
+        """The status transitions the items' raw records state (a Jira issue pulled with
+        `expand=changelog`), and `delivery`'s own (a Jira webhook's top-level `changelog`,
+        about the one issue it carries): facts for `apply(..., transitions=...)`.
+
+        Items mapped without their raw record state none. A fact that cannot be read is
+        left out rather than failing the page: the hub still observes the status change.
+        """
+        reader = CARRIED_HISTORY.get(self.tool)
+        return [] if reader is None else reader(list(items), delivery, self._mapper)
 
     def map_many(
         self, records: list[dict[str, Any]], native_id: Callable[[dict[str, Any]], str]
@@ -43,3 +75,51 @@ def _safe_id(native_id: Callable[[dict[str, Any]], str], record: dict[str, Any])
         return native_id(record)
     except Exception:  # noqa: BLE001 - only used to label an error
         return "?"
+
+
+def _jira_carried(items: list[WorkItem], delivery: Mapping[str, Any] | None, mapper: Mapper) -> list[Transition]:
+    """Jira: `changelog.histories` of issues fetched with `expand=changelog` (at most the last
+    100 entries each; the backfill pages the rest) and a webhook's `changelog`, timed by the
+    issue's `fields.updated` (hub/flow/jira.py says why).
+    https://developer.atlassian.com/cloud/jira/platform/webhooks/#example-callback-for-an-issue-related-event
+
+    A changelog names statuses without their category: the statuses of every issue in the batch
+    (each with its `statusCategory`) place them, after the mapping's own `status` table; a
+    status none of them is in is left out (the backfill reads the site's full status list).
+    """
+    raws = [item.raw if isinstance(item.raw, Mapping) else {} for item in items]
+    statuses = [status for raw in raws if isinstance(status := (raw.get("fields") or {}).get("status"), Mapping)]
+    by_mapping = jira.status_resolver(mapper, statuses)
+    resolution = jira.resolution_resolver(mapper)
+    facts: list[Transition] = []
+    for item, raw in zip(items, raws, strict=True):
+        resolve = _own_status_first(by_mapping, item)
+        facts.extend(jira.transitions_from_issue(item.id, raw, resolve, resolution=resolution).transitions)
+        if delivery is not None and _delivers(delivery, item):
+            facts.extend(jira.transitions_from_webhook(item.id, delivery, resolve, resolution=resolution).transitions)
+    return facts
+
+
+def _own_status_first(by_mapping: jira.StatusResolver, item: WorkItem) -> jira.StatusResolver:
+    """As the backfill does (hub/flow/extract.py): failing the mapping, the item's own status
+    places its name."""
+    current_name = (item.status.name or "").casefold()
+
+    def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:
+        found = by_mapping(name, status_id)
+        if found is None and name and name.casefold() == current_name:
+            return item.status.category
+        return found
+
+    return resolve
+
+
+def _delivers(delivery: Mapping[str, Any], item: WorkItem) -> bool:
+    """The delivery is about this item (a webhook's changelog belongs to its own issue only)."""
+    issue = delivery.get("issue")
+    return isinstance(issue, Mapping) and str(issue.get("id")) == item.native_id
+
+
+CARRIED_HISTORY: dict[str, CarriedHistory] = {"jira": _jira_carried}
+"""Tool -> reader of the history its records and deliveries carry (none for the others:
+their webhooks and list endpoints state the current status only)."""

@@ -24,7 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
+from connectors.http import BudgetExceeded
 from hub.config import HubConfig, SourceDefinition
+from hub.flow.extract import history_transitions
+from hub.flow.history import Transition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
@@ -70,8 +73,10 @@ class RunSummary:
     cursor: str | None = None
     error: str | None = None
     record_errors: list[dict[str, str]] = field(default_factory=list)
+    history: HistoryCounts | None = None  # set when the source backfills status history
 
     def counts(self) -> dict[str, Any]:
+        history = {} if self.history is None else {"history": self.history.as_dict()}
         return {
             "fetched": self.fetched,
             "changed": self.changed,
@@ -82,7 +87,21 @@ class RunSummary:
             "requests": self.requests,
             "retries": self.retries,
             "seconds": round(self.seconds, 3),
-        }
+        } | history
+
+
+@dataclass
+class HistoryCounts:
+    """What a run's status history backfill did (`history = true` sources; hub/sync.py)."""
+
+    items: int = 0  # items whose history was read and stored
+    transitions: int = 0  # facts read from those histories
+    skipped: int = 0  # changed items left without backfill: the run's request budget was spent
+    failed: int = 0  # items whose history the tool did not give (the item is stored regardless)
+    budget_spent: bool = False
+
+    def as_dict(self) -> dict[str, int]:
+        return {"items": self.items, "transitions": self.transitions, "skipped": self.skipped, "failed": self.failed}
 
 
 async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator[Page]:
@@ -168,12 +187,16 @@ class SyncEngine:
                 context = await connector.mapping_context()
                 normaliser = Normaliser(source.tool, context, source.config.mapping)
                 await asyncio.to_thread(self._keep_context, source, context, normaliser)
+                backfill = source.config.history and connector.supports_history
+                summary.history = HistoryCounts() if backfill else None
                 async for page in _prefetch(connector.fetch(cursor)):
                     self._account(connector, summary)
                     summary.seconds = time.perf_counter() - started
                     # Mapping and storing run off the event loop, so that the loop keeps
                     # reading the next page (already requested) meanwhile.
-                    await asyncio.to_thread(self._store_page, source, normaliser, connector, page, summary)
+                    changed = await asyncio.to_thread(self._store_page, source, normaliser, connector, page, summary)
+                    if summary.history is not None:
+                        await self._backfill(source, connector, normaliser, changed, summary.history)
                     if progress:
                         progress(summary)
                 if sweep if sweep is not None else summary.mode == "full":
@@ -209,8 +232,9 @@ class SyncEngine:
 
     def _store_page(
         self, source: SourceDefinition, normaliser: Normaliser, connector: Connector, page: Page, summary: RunSummary
-    ) -> None:
-        """Map a page and store it with its checkpoint and the run's heartbeat: one transaction.
+    ) -> list[WorkItem]:
+        """Map a page and store it with its checkpoint, the run's heartbeat and the status
+        history its records carry: one transaction. Returns the items whose change was stored.
 
         If the store refuses the page (a record it cannot hold, e.g. a value longer than its
         column), the page is stored again in halves, each in a transaction of its own, down
@@ -222,38 +246,50 @@ class SyncEngine:
         items, errors = normaliser.map_many(page.records, connector.native_id)
         summary.fetched += len(page.records)
         checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        facts = normaliser.carried_transitions(items)
         try:
-            self._store_batch(items, checkpoint, summary)
+            changed = self._store_batch(items, checkpoint, summary, facts)
         except Exception as exc:
             if database_unavailable(exc):
                 raise
             log.warning("%s: the store refused a page (%s); storing its records apart", source.name, _one_line(exc))
-            errors += self._store_apart(items, summary)
-            self._store_batch([], checkpoint, summary)
+            refused, changed = self._store_apart(items, summary, facts)
+            errors += refused
+            self._store_batch([], checkpoint, summary, [])
         summary.failed_records += len(errors)
         summary.record_errors.extend(errors[: max(0, 100 - len(summary.record_errors))])
         summary.pages += 1
         if page.cursor is not None:
             summary.cursor = page.cursor
+        return [item for item in items if item.id in changed]
 
-    def _store_batch(self, items: list[WorkItem], checkpoint: Checkpoint | None, summary: RunSummary) -> None:
-        """Apply `items` with the checkpoint and a heartbeat in one transaction; count once committed."""
+    def _store_batch(
+        self, items: list[WorkItem], checkpoint: Checkpoint | None, summary: RunSummary, facts: list[Transition]
+    ) -> set[str]:
+        """Apply `items` (and their status facts) with the checkpoint and a heartbeat in one
+        transaction; count once committed. Returns the ids whose change was stored."""
         with self.store.items.write_transaction() as conn:
-            result = self.store.items.apply(items, checkpoint=checkpoint, conn=conn)
+            result = self.store.items.apply(items, checkpoint=checkpoint, conn=conn, transitions=facts)
             counts = {**summary.counts(), "changed": summary.changed + result.upserted}
             self.runs.heartbeat(summary.run_id, counts, checkpoint.value if checkpoint else summary.cursor, conn=conn)
         summary.changed += result.upserted
         summary.unchanged += result.unchanged
+        return set(result.upserted_ids)
 
-    def _store_apart(self, items: list[WorkItem], summary: RunSummary) -> list[dict[str, str]]:
-        """Store `items` in halves, recursively, each in its own transaction; return the
-        records the store refuses on their own, as record errors."""
+    def _store_apart(
+        self, items: list[WorkItem], summary: RunSummary, facts: list[Transition]
+    ) -> tuple[list[dict[str, str]], set[str]]:
+        """Store `items` in halves, recursively, each in its own transaction with its items'
+        status facts; return the records the store refuses on their own, as record errors,
+        and the ids whose change was stored."""
         refused: list[dict[str, str]] = []
+        changed: set[str] = set()
         parts = [items]
         while parts:
             part = parts.pop()
+            ids = {item.id for item in part}
             try:
-                self._store_batch(part, None, summary)
+                changed |= self._store_batch(part, None, summary, [f for f in facts if f.item_id in ids])
             except Exception as exc:
                 if database_unavailable(exc):
                     raise
@@ -262,7 +298,55 @@ class SyncEngine:
                 else:
                     middle = len(part) // 2
                     parts += [part[middle:], part[:middle]]  # the first half is stored first
-        return refused
+        return refused, changed
+
+    async def _backfill(
+        self,
+        source: SourceDefinition,
+        connector: Connector,
+        normaliser: Normaliser,
+        changed: list[WorkItem],
+        counts: HistoryCounts,
+    ) -> None:
+        """Read the tool's status history of a stored page's changed items and store it.
+
+        Opt-in per source (`history = true`): most tools charge a request (or a page of them)
+        per item. Concurrent up to the source's `max_concurrency`. When the run's
+        `request_budget` is spent, the backfill stops for the rest of the run and counts the
+        items it leaves (`skipped`); the next run backfills the items that change again, and
+        the hub keeps observing status changes meanwhile. A history the tool does not give (an
+        error after retries) is counted as `failed` and never fails the run: the page is stored.
+        """
+        if counts.budget_spent:
+            counts.skipped += len(changed)
+            return
+        limit = asyncio.Semaphore(source.config.max_concurrency)
+
+        async def one(item: WorkItem) -> list[Transition] | None:
+            async with limit:
+                if counts.budget_spent:
+                    counts.skipped += 1
+                    return None
+                try:
+                    raw = await connector.fetch_history(item.native_id)
+                except BudgetExceeded:
+                    counts.budget_spent = True
+                    counts.skipped += 1
+                    return None
+                except ConnectorError as exc:
+                    log.warning("%s: status history of %s not read: %s", source.name, item.native_id, exc)
+                    counts.failed += 1
+                    return None
+                return history_transitions(source.tool, item, raw, normaliser.mapper)
+
+        facts: list[Transition] = []
+        for found in await asyncio.gather(*(one(item) for item in changed)):
+            if found is not None:
+                counts.items += 1
+                counts.transitions += len(found)
+                facts.extend(found)
+        if facts:
+            await asyncio.to_thread(self.store.items.apply, (), transitions=facts)
 
     async def _sweep(self, source: SourceDefinition, connector: Connector, summary: RunSummary) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -38,6 +38,7 @@ from connectors.http import RequestFailed
 from hub.config import HubConfig, SourceDefinition
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
+from hub.flow.history import Transition
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
@@ -386,6 +387,10 @@ class InboxWorker:
         try:
             tools = await self._tools_for(source)
             events = tools.connector.parse(delivery.headers, delivery.body).events
+            # A delivery may state the change it reports (Jira's top-level `changelog`): that
+            # history goes to `apply` with the item. Read again only for tools whose do.
+            payload = _delivery_payload(delivery.body) if tools.normaliser.carries_history else None
+            transitions: list[Transition] = []
             ops: list[WorkItem | ItemDeletion] = []
             # Records fetched fresh from the tool are its current state. Some tools do not
             # bump their update time for every change (Productboard: a release assignment),
@@ -395,7 +400,8 @@ class InboxWorker:
             ignored: list[str] = []
             for event in events:
                 if isinstance(event, UpsertRecord):
-                    ops.append(tools.normaliser.map(event.record))
+                    ops.append(item := tools.normaliser.map(event.record))
+                    transitions.extend(tools.normaliser.carried_transitions([item], payload))
                 elif isinstance(event, DeleteRecord):
                     ops.append(ItemDeletion(source=source, native_id=event.native_id, deleted_at=event.at))
                 elif isinstance(event, RefetchRecord):
@@ -404,7 +410,8 @@ class InboxWorker:
                     if record is None:
                         refetched.append(ItemDeletion(source=source, native_id=event.native_id, reported=False))
                     else:
-                        refetched.append(tools.normaliser.map(record))
+                        refetched.append(item := tools.normaliser.map(record))
+                        transitions.extend(tools.normaliser.carried_transitions([item]))
                 elif isinstance(event, IgnoreEvent):
                     ignored.append(event.reason)
         except MappingError as exc:
@@ -420,7 +427,9 @@ class InboxWorker:
         else:
             status, error = DONE, None
         provisional = [op.id for op in [*ops, *refetched] if isinstance(op, WorkItem)] if tools.provisional else []
-        outcome = await asyncio.to_thread(self._commit, delivery, ops, refetched, provisional, status, error)
+        outcome = await asyncio.to_thread(
+            self._commit, delivery, ops, refetched, provisional, status, error, transitions
+        )
         if outcome is None:
             log.info(
                 "inbox: delivery %s of %s: claim lapsed and was taken over; not applied here",
@@ -437,9 +446,11 @@ class InboxWorker:
         provisional: list[str],
         status: str,
         error: str | None,
+        transitions: Sequence[Transition] = (),
     ) -> str | None:
         """Apply and mark done in ONE transaction, only while this worker holds the claim:
-        a delivery is never applied by two workers (nor its effect lost between the two)."""
+        a delivery is never applied by two workers (nor its effect lost between the two).
+        The delivery's status history is stored after both applies, so its items exist."""
         with write_transaction(self.store.engine) as conn:
             if not self.inbox.holds(conn, delivery):
                 return None
@@ -447,6 +458,8 @@ class InboxWorker:
                 self.store.items.apply(ops, conn=conn)
             if refetched:
                 self.store.items.apply(refetched, force=True, conn=conn)
+            if transitions:
+                self.store.items.apply((), transitions=transitions, conn=conn)
             self.contexts.mark_provisional(conn, delivery.source, provisional)
             return self.inbox.finish(delivery, status, error, conn=conn)
 
@@ -592,6 +605,15 @@ class InboxWorker:
 def _base_context(source: str, connector: Connector) -> dict[str, Any]:
     """What every mapping can have without asking the tool (`Connector.mapping_context`'s base)."""
     return {"source": source, "tool": connector.tool, "base_url": connector.config.base_url}
+
+
+def _delivery_payload(body: bytes) -> dict[str, Any] | None:
+    """The delivery's JSON object (the connector parsed it already, so it is one), or None."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def header_dict(items: Any) -> dict[str, str]:

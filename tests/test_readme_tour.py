@@ -123,6 +123,9 @@ def test_readme_api_tour_works_as_written(tour_dir: Path, server: int) -> None:
         elif promised:
             assert body["status"] == int(promised.group(1)), (command, body)
             assert body["title"] and body["detail"], (command, body)
+        elif "/history" in command:
+            assert body["item_id"] == "acme-jira:10001" and body["transitions"], (command, body)
+            assert body["start"] in {"seen", "before_history", "not_started"}, (command, body)
         elif "/v1/items" in command and "/tree" not in command and "include=raw" not in command:
             assert body["items"], f"{command} promises items but found none"
         elif "/v1/items/" in command:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.schema import Change, ItemKind, Link, Person, Status, WorkItem
+from hub.flow.history import StartFact, TransitionSource
+from hub.schema import Change, ItemKind, Link, Person, Status, StatusCategory, WorkItem
 
 
 class ItemPublic(WorkItem):
@@ -166,3 +167,40 @@ class TreeNode(ItemSummary):
     via: str | None = Field(description="How the parent covers it: parent, implemented_by or implements.")
     links: list[Link]
     children: list[TreeNode]
+
+
+class HistoryTransition(BaseModel):
+    """The item entered `to_*` at `at` (the tool's clock, never the hub's sync time)."""
+
+    at: AwareDatetime
+    from_category: StatusCategory | None = Field(description="Null where the source does not say.")
+    from_name: str | None
+    to_category: StatusCategory
+    to_name: str | None
+    source: TransitionSource = Field(
+        description=(
+            "changelog: the tool's own history; webhook: a delivery's changelog; observed: the hub saw "
+            "the status differ between two versions (at = the newer version's update time, so it may be "
+            "later than the change); first_seen: the hub saw the item in this status at `at`, "
+            "not when it got there."
+        )
+    )
+
+
+class ItemHistoryPublic(BaseModel):
+    """An item's canonical status history and the facts flow metrics read from it."""
+
+    item_id: str
+    start: StartFact = Field(
+        description=(
+            "seen: started_at is the first entry into in_progress; before_history: the history begins "
+            "with the item already in progress or done, so its start is unknown (never guessed); "
+            "not_started: it never entered in_progress in its known history."
+        )
+    )
+    started_at: AwareDatetime | None
+    done_at: AwareDatetime | None = Field(
+        description="Final completion: the last entry into done, if the item is done now and that entry was seen."
+    )
+    reopened: bool = Field(description="It left done for backlog, todo or in_progress at least once.")
+    transitions: list[HistoryTransition] = Field(description="Oldest first; duplicates and no-op repeats removed.")

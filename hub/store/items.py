@@ -62,9 +62,12 @@ from hub.db.tables import (
     people,
     person_identities,
     sources,
+    status_transitions,
 )
+from hub.flow.history import SOURCE_RANK, ItemHistory, Transition, TransitionSource, build_history
 from hub.links import ref_from_url
-from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, WorkItem, to_utc
+from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
+from hub.store.transitions import TransitionStore
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
@@ -91,6 +94,7 @@ _TOMBSTONE_COLUMNS = ("item_id", "source", "native_id", "deleted_at", "recorded_
 # An ItemDeletion's ids are not length-checked (WorkItem's are): one longer than any item's
 # can match no item, so it needs no tombstone (and would not fit its columns).
 _SOURCE_MAX, _NATIVE_ID_MAX = 100, 200  # the lengths of items.source and items.native_id
+_TRANSITION_COLUMNS = tuple(c.name for c in status_transitions.columns)
 _LINK_COLUMNS = ("item_id", "type", "target", "target_id", "target_tool", "target_key")
 
 
@@ -127,7 +131,10 @@ class ApplyResult:
     deleted: int = 0
     unchanged: int = 0
     tombstones: int = 0  # deletions of ids never stored, kept so an older upsert cannot revive them
+    transitions: int = 0  # status facts handed to the history (stored unless already known)
+    transitions_dropped: int = 0  # given facts of items neither in the batch nor in the store
     seqs: list[int] = field(default_factory=list)
+    upserted_ids: list[str] = field(default_factory=list)  # items whose upsert logged a change
 
     @property
     def changed(self) -> int:
@@ -198,6 +205,53 @@ def content_digest(doc_json: str | bytes) -> bytes:
     `version`, `synced_at` and `deleted` left out), so equal content has equal bytes.
     """
     return hashlib.sha256(doc_json.encode() if isinstance(doc_json, str) else doc_json).digest()
+
+
+# ------------------------------------------------------------------ status history
+def _stored_status(cur: _Current) -> tuple[StatusCategory, str | None]:
+    """The status of what the store holds (the batch's newest version, else the stored document)."""
+    if cur.item is not None:
+        return cur.item.status.category, cur.item.status.name
+    status = cur.doc.get("status") or {}
+    return StatusCategory(status["category"]), status.get("name")
+
+
+def observed_transitions(item: WorkItem, cur: _Current | None) -> list[Transition]:
+    """The status facts an upsert of `item` states, given what the store holds (`cur`, before
+    the upsert is decided), all at `item.updated_at` (the tool's clock, never the hub's):
+
+    - no content stored yet: a `first_seen` fact (from unknown: the hub cannot say when the
+      item got there, so an item first seen in progress has an unknown start);
+    - a newer version in another status (category or the tool's name): an `observed` change
+      from the stored status;
+    - an older version, or one of equal time in another status (a late or reordered
+      delivery): a `first_seen` sighting of it, plus one of the stored version, so the
+      history says what the hub saw on both sides of the late fact whichever arrived first.
+      A newer version in the same status states nothing new (the earlier fact already has
+      the item in that status), so ordinary updates write no fact.
+
+    Why sightings of older versions: "the item was in status S at time t" is true whenever
+    the hub learns it, so the history should not depend on delivery order. It depends only
+    on which versions the hub saw, except that a newer same-status version skipped before a
+    late, older one arrives is not recalled: that change's time is then the next sighting's,
+    later than the real one, as `TransitionSource.observed` allows.
+    """
+    at = to_utc(item.updated_at)
+    category, name = item.status.category, item.status.name
+    if cur is None or cur.updated_at is None:
+        return [Transition(item.id, at, category, name, source=TransitionSource.first_seen)]
+    if at > cur.updated_at:
+        stored_category, stored_name = _stored_status(cur)
+        if (stored_category, stored_name) == (category, name):
+            return []
+        return [Transition(item.id, at, category, name, stored_category, stored_name, TransitionSource.observed)]
+    stored_category, stored_name = _stored_status(cur)
+    if at == cur.updated_at and (stored_category, stored_name) == (category, name):
+        return []  # the stored version itself (or a same-status twin): already recorded
+    return [
+        Transition(item.id, at, category, name, source=TransitionSource.first_seen),
+        Transition(item.id, cur.updated_at, stored_category, stored_name, source=TransitionSource.first_seen),
+    ]
 
 
 # ------------------------------------------------------------------ storable text
@@ -295,7 +349,7 @@ class _Bulk:
     def __init__(self, dialect: Any) -> None:
         self.postgres = dialect.name == "postgresql"
         self.dialect = dialect
-        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
+        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, str], str] = {}
 
     def insert(
         self,
@@ -306,12 +360,14 @@ class _Bulk:
         *,
         conflict: tuple[str, ...] = (),
         update: bool = True,
+        update_where: str = "",
     ) -> None:
         """Insert `rows` (tuples in `columns` order). On a clash on the `conflict` columns,
-        overwrite the other columns (`update`) or keep the stored row (not `update`)."""
+        overwrite the other columns (`update`; only where the SQL condition `update_where`
+        holds, if given) or keep the stored row (not `update`)."""
         if not rows:
             return
-        sql = self._statement(table, tuple(columns), conflict, update)
+        sql = self._statement(table, tuple(columns), conflict, update, update_where)
         cursor = conn.connection.cursor()  # same DBAPI connection, so same transaction
         try:
             if self.postgres:
@@ -321,8 +377,10 @@ class _Bulk:
         finally:
             cursor.close()
 
-    def _statement(self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool) -> str:
-        key = (table.name, columns, conflict, update)
+    def _statement(
+        self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""
+    ) -> str:
+        key = (table.name, columns, conflict, update, update_where)
         sql = self._sql.get(key)
         if sql is None:
             quote = self.dialect.identifier_preparer.quote
@@ -337,6 +395,8 @@ class _Bulk:
             if conflict and update:
                 sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in conflict)
                 sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+                if update_where:
+                    sql += f" WHERE {update_where}"
             elif conflict:
                 sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
             self._sql[key] = sql
@@ -353,6 +413,7 @@ class ItemStore:
         time_type = items.c.updated_at.type.dialect_impl(engine.dialect)
         processor = time_type.bind_processor(engine.dialect)
         self._time: Callable[[datetime | None], Any] = processor or (lambda value: value)
+        self.transitions = TransitionStore(engine)
 
     # ------------------------------------------------------------------ writing
 
@@ -369,6 +430,7 @@ class ItemStore:
         checkpoint: Checkpoint | None = None,
         force: bool = False,
         conn: Connection | None = None,
+        transitions: Iterable[Transition] = (),
     ) -> ApplyResult:
         """Write a batch of upserts and deletions in one transaction.
 
@@ -400,13 +462,23 @@ class ItemStore:
         - Every string of every op is made storable first (`storable`: NUL and lone
           surrogates become U+FFFD, the same on SQLite and PostgreSQL).
         - `checkpoint`, if given, is saved in the same transaction.
+
+        Status history (`status_transitions`, hub/flow/history.py) is written in the same
+        transaction, on the tool's clock (`observed_transitions`): a first sighting of an
+        item, a change of its status, a sighting of an older version. Deletions write none.
+        `transitions` are the tool's own facts for the batch (a Jira webhook's changelog, an
+        expanded changelog on a pulled issue): stored for items the batch writes or the store
+        holds; facts of any other item are dropped (`ApplyResult.transitions_dropped`), since
+        a history must not exist without its item. Every fact is idempotent (the table's
+        identity; the best source is kept), so replays and re-syncs add nothing.
         """
         batch = [storable(op) for op in ops]
+        given = list(transitions)
         if conn is not None:
             with self._custom_plans(conn):
-                return self._apply(conn, batch, checkpoint, force)
+                return self._apply(conn, batch, checkpoint, force, given)
         with self.write_transaction() as tx, self._custom_plans(tx):
-            return self._apply(tx, batch, checkpoint, force)
+            return self._apply(tx, batch, checkpoint, force, given)
 
     @contextmanager
     def _custom_plans(self, conn: Connection) -> Iterator[None]:
@@ -435,6 +507,7 @@ class ItemStore:
         batch: list[WorkItem | ItemDeletion],
         checkpoint: Checkpoint | None,
         force: bool,
+        given: list[Transition],
     ) -> ApplyResult:
         last_seq = self._lock_counter(conn)
         now = utcnow()
@@ -445,6 +518,7 @@ class ItemStore:
 
         pending_changes: list[tuple[Any, ...]] = []
         touched: dict[str, int] = {}  # id -> the version to store (seq of its last change)
+        facts: list[Transition] = []
         at = self._time(now)
 
         for op in batch:
@@ -463,6 +537,7 @@ class ItemStore:
                         key = _identity_key(ref)
                         if key is not None:
                             ref.id = people_ids.get((item.source, key), ref.id)
+                facts.extend(observed_transitions(item, cur))
                 fields = self._upsert(item, to_utc(item.updated_at), cur, current, result, force)
                 change_op = ChangeOp.upsert
             cur = current[op.id]
@@ -471,6 +546,8 @@ class ItemStore:
                 result.seqs.append(last_seq)
                 cur.version = last_seq
                 pending_changes.append((last_seq, op.id, change_op.value, orjson.dumps(fields).decode(), at))
+                if change_op is ChangeOp.upsert:
+                    result.upserted_ids.append(op.id)
             elif not cur.dirty:
                 continue
             cur.dirty = False
@@ -478,6 +555,13 @@ class ItemStore:
 
         if touched:
             self._write_items(conn, touched, current, now)
+        if given:
+            kept = self._known_items(conn, given, current)
+            result.transitions_dropped = len(given) - len(kept)
+            facts.extend(kept)
+        if facts:
+            self._write_transitions(conn, facts)
+            result.transitions = len(facts)
         if pending_changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, pending_changes)
             conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))
@@ -579,6 +663,53 @@ class ItemStore:
         cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
         result.upserted += 1
         return fields
+
+    def _write_transitions(self, conn: Connection, facts: list[Transition]) -> None:
+        """`TransitionStore.add` on the bulk path (module doc): a page writes a fact per new
+        item. Same semantics: one row per identity, a better source replaces a worse one."""
+        best: dict[tuple[str, datetime, str, str], Transition] = {}
+        for fact in facts:
+            key = (fact.item_id, fact.at, fact.to_category.value, fact.to_name or "")
+            kept = best.get(key)
+            if kept is None or SOURCE_RANK[fact.source] < SOURCE_RANK[kept.source]:
+                best[key] = fact
+        t = self._time
+        rows = [
+            (
+                item_id,
+                t(at),
+                to_category,
+                to_name,
+                fact.from_category.value if fact.from_category is not None else None,
+                fact.from_name,
+                fact.source.value,
+                SOURCE_RANK[fact.source],
+                fact.native_id,
+            )
+            for (item_id, at, to_category, to_name), fact in best.items()
+        ]
+        self._bulk.insert(
+            conn,
+            status_transitions,
+            _TRANSITION_COLUMNS,
+            rows,
+            conflict=("item_id", "at", "to_category", "to_name"),
+            update_where=f"excluded.source_rank < {status_transitions.name}.source_rank",
+        )
+
+    def _known_items(self, conn: Connection, given: list[Transition], current: dict[str, _Current]) -> list[Transition]:
+        """The facts of `given` whose item the batch wrote or the store holds (looked up once
+        for ids outside the batch: a backfill hands facts of items stored by earlier batches)."""
+        outside = sorted({fact.item_id for fact in given if fact.item_id not in current})
+        stored: set[str] = set()
+        if outside:
+            stored = set(conn.execute(select(items.c.id).where(self._any_of(items.c.id, outside))).scalars())
+
+        def known(item_id: str) -> bool:
+            cur = current.get(item_id)
+            return cur.has_row if cur is not None else item_id in stored
+
+        return [fact for fact in given if known(fact.item_id)]
 
     def _any_of(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
         """`column IN values` with all values in ONE bound parameter.
@@ -874,6 +1005,15 @@ class ItemStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(*cols).where(items.c.id == item_id)).first()
         return None if row is None else item_document(row, include_raw=include_raw)
+
+    def history(self, item_id: str) -> ItemHistory | None:
+        """The item's canonical status history (hub/flow/history.py `build_history`), or None
+        when no item has this id (tombstoned items keep theirs)."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(items.c.id).where(items.c.id == item_id)).first() is None:
+                return None
+            facts = self.transitions.for_items([item_id], conn).get(item_id, [])
+        return build_history(item_id, facts)
 
     def live_ids(self, source: str, updated_before: datetime | None = None) -> set[str]:
         """Native ids of the source's items that are not tombstoned (for the deletion sweep).

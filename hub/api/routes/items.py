@@ -1,4 +1,4 @@
-"""GET /v1/items (filtered, keyset-paged) and GET /v1/items/{id}."""
+"""GET /v1/items (filtered, keyset-paged), GET /v1/items/{id} and GET /v1/items/{id}/history."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from hub.api.deps import PageLimit, StoreDep
-from hub.api.models import ItemPage, ItemPublic
+from hub.api.models import HistoryTransition, ItemHistoryPublic, ItemPage, ItemPublic
 from hub.api.params import MAX_FILTER_VALUES, NO_NUL, CursorText, FilterText, SearchText, UtcDateTime
 from hub.api.problems import ProblemError, problem_responses
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
@@ -89,6 +89,38 @@ def list_items(
     # The store's documents are already the public JSON shape (ItemPublic); re-validating a
     # few hundred models per page would cost more than the query itself.
     return _json({"items": docs, "next_cursor": next_cursor})
+
+
+# Before /items/{item_id:path}, which would otherwise take "<id>/history" as an id.
+@router.get("/items/{item_id:path}/history", responses=problem_responses(404))
+def get_item_history(
+    item_id: Annotated[str, Path(description='Hub id, e.g. "acme-jira:10001" (URL-encoded).', pattern=NO_NUL)],
+    store: StoreDep,
+) -> ItemHistoryPublic:
+    """The item's status history: every status change on the tool's clock, from every source
+    (the tool's changelog, webhooks, the hub's own observations), merged into one, with the
+    derived start, completion and reopened facts that flow metrics use."""
+    history = store.items.history(item_id)
+    if history is None:
+        raise ProblemError(404, detail=f"no item with id {item_id!r}")
+    return ItemHistoryPublic(
+        item_id=history.item_id,
+        start=history.start,
+        started_at=history.started_at,
+        done_at=history.done_at,
+        reopened=history.reopened,
+        transitions=[
+            HistoryTransition(
+                at=fact.at,
+                from_category=fact.from_category,
+                from_name=fact.from_name,
+                to_category=fact.to_category,
+                to_name=fact.to_name,
+                source=fact.source,
+            )
+            for fact in history.transitions
+        ],
+    )
 
 
 @router.get("/items/{item_id:path}", response_model=ItemPublic, responses=problem_responses(404))
