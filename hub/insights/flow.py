@@ -1,0 +1,236 @@
+"""Flow metrics service: the store's items and status histories -> `FlowReport`.
+
+Used by `GET /v1/insights/flow`, `opshub report flow` and the forecasts (which draw on the
+same weekly throughput). The figures themselves are hub/flow/metrics.py's; this module only
+reads what they need and shapes the answer.
+
+Reads scale with the matching items, not the store, and stay in bulk: one query for the
+items' (id, created_at, status category) and one for their transitions, both with the
+/v1/items filters as a WHERE on `items` (no per-item query, no item documents parsed). The
+tool's own `completed_at` lives in the item document only; it is read (extracted in SQL)
+just for the items done now whose history does not say when, which is the fallback
+hub/flow/metrics.py defines.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from hub.db.engine import read_connection
+from hub.db.tables import items, status_transitions
+from hub.flow.history import Transition, TransitionSource, build_history
+from hub.flow.metrics import FlowItem, FlowMetrics, Period, flow_metrics
+from hub.insights.models import (
+    CfdDayPublic,
+    CumulativeFlowPublic,
+    DurationPoint,
+    DurationsPublic,
+    FlowFilters,
+    FlowReport,
+    PercentilesPublic,
+    PeriodPublic,
+    ThroughputPublic,
+    WeekThroughput,
+    WipItem,
+    WipPublic,
+)
+from hub.roadmap import DELIVERY_KINDS
+from hub.schema import StatusCategory, to_utc
+from hub.store.queries import ItemQueries, ItemQuery
+
+DEFAULT_PERIOD_WEEKS = 12
+_CHUNK = 500
+_T = status_transitions.c
+_CATEGORIES = {category.value: category for category in StatusCategory}
+_SOURCES = {source.value: source for source in TransitionSource}
+
+
+def default_period(as_of: datetime, weeks: int = DEFAULT_PERIOD_WEEKS) -> Period:
+    """The last `weeks` complete ISO weeks before the week of `as_of` (a week still running
+    would read as a slow one)."""
+    today = to_utc(as_of).date()
+    this_monday = today - timedelta(days=today.weekday())
+    return Period(this_monday - timedelta(weeks=weeks), this_monday - timedelta(days=1))
+
+
+def with_delivery_kinds(query: ItemQuery) -> ItemQuery:
+    """Flow counts delivery work (stories, tasks, bugs ...) unless kinds are asked for: an
+    epic finishing is not a unit of throughput."""
+    if query.kind:
+        return query
+    return ItemQuery(**{**query.__dict__, "kind": list(DELIVERY_KINDS)})
+
+
+def filters_of(query: ItemQuery) -> FlowFilters:
+    return FlowFilters(
+        source=query.source,
+        tool=query.tool,
+        container=query.container,
+        kind=query.kind,
+        label=query.label,
+        assignee=query.assignee,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedItems:
+    """What the store holds of the matching items, ready for hub/flow."""
+
+    items: list[FlowItem]
+    matching: int
+    no_created_at: int
+    without_history: frozenset[str]
+
+
+def load_flow_items(conn: Connection, conditions: Sequence[ColumnElement[bool]]) -> LoadedItems:
+    """The items matching `conditions` (WHERE terms on `items`) with their histories."""
+    where = and_(*conditions) if conditions else None
+    item_stmt = select(items.c.id, items.c.created_at, items.c.status_category)
+    fact_stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source).select_from(
+        status_transitions.join(items, items.c.id == _T.item_id)
+    )
+    if where is not None:
+        item_stmt = item_stmt.where(where)
+        fact_stmt = fact_stmt.where(where)
+    facts: dict[str, list[Transition]] = defaultdict(list)
+    categories, sources = _CATEGORIES, _SOURCES
+    for item_id, at, to_category, to_name, from_category, source in conn.execute(fact_stmt):
+        facts[item_id].append(
+            Transition(
+                item_id,
+                at,
+                categories[to_category],
+                to_name or None,
+                categories[from_category] if from_category else None,
+                None,
+                sources[source],
+            )
+        )
+    loaded: list[FlowItem] = []
+    matching = no_created_at = 0
+    without_history: set[str] = set()
+    for item_id, created_at, category in conn.execute(item_stmt):
+        matching += 1
+        if created_at is None:
+            no_created_at += 1
+            continue
+        own = facts.get(item_id)
+        if not own:
+            without_history.add(item_id)
+        loaded.append(FlowItem(item_id, created_at, categories[category], build_history(item_id, own or ())))
+    _fill_completed_at(conn, loaded)
+    return LoadedItems(loaded, matching, no_created_at, frozenset(without_history))
+
+
+def _fill_completed_at(conn: Connection, loaded: list[FlowItem]) -> None:
+    """The tool's `completed_at` for items done now whose history does not say when."""
+    wanted = {
+        item.item_id: item for item in loaded if item.category is StatusCategory.done and not item.history.done_at
+    }
+    if not wanted:
+        return
+    column: Any = (
+        cast(items.c.doc, JSONB)["completed_at"].astext
+        if conn.dialect.name == "postgresql"
+        else func.json_extract(items.c.doc, "$.completed_at")
+    )
+    ids = sorted(wanted)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for item_id, completed in conn.execute(select(items.c.id, column).where(items.c.id.in_(chunk))):
+            if completed:
+                wanted[item_id].completed_at = to_utc(datetime.fromisoformat(completed))
+
+
+class FlowService:
+    """Flow metrics for the items matching /v1/items filters over a period."""
+
+    def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
+        self.engine = engine
+        self.statement_timeout_ms = statement_timeout_ms  # API reads: see hub.db.engine.read_connection
+        self._queries = ItemQueries(engine)
+
+    def load(self, query: ItemQuery) -> LoadedItems:
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
+            return load_flow_items(conn, self._queries.filter_conditions(conn, query))
+
+    def flow(self, query: ItemQuery, *, as_of: datetime, period: Period | None = None) -> FlowReport:
+        """Every flow figure (hub/flow/metrics.py) for the matching delivery items; the period
+        defaults to the last 12 complete weeks before `as_of`."""
+        query = with_delivery_kinds(query)
+        as_of = to_utc(as_of)
+        period = period or default_period(as_of)
+        loaded = self.load(query)
+        metrics = flow_metrics(loaded.items, period, as_of)
+        return report(metrics, query, loaded)
+
+
+def report(metrics: FlowMetrics, query: ItemQuery, loaded: LoadedItems) -> FlowReport:
+    """The public shape of hub/flow's figures."""
+
+    def durations(figure: Any) -> DurationsPublic:
+        p = figure.percentiles
+        return DurationsPublic(
+            percentiles=None if p is None else PercentilesPublic(p50=p.p50, p85=p.p85, p95=p.p95),
+            points=[DurationPoint(item_id=x.item_id, done_at=x.done_at, days=x.days) for x in figure.points],
+            left_out=_reasons(figure.left_out),
+        )
+
+    return FlowReport(
+        period=PeriodPublic(start=metrics.period.start, end=metrics.period.end),
+        as_of=metrics.now,
+        filters=filters_of(query),
+        items=loaded.matching,
+        not_counted={"no_created_at": loaded.no_created_at} if loaded.no_created_at else {},
+        throughput=ThroughputPublic(
+            weeks=[WeekThroughput(week=w.week, starts_on=w.starts_on, count=w.count) for w in metrics.throughput.weeks],
+            total=metrics.throughput.total,
+            left_out=_reasons(metrics.throughput.left_out),
+        ),
+        cycle_time=durations(metrics.cycle_time),
+        lead_time=durations(metrics.lead_time),
+        wip=WipPublic(
+            count=metrics.wip.count,
+            items=[
+                WipItem(
+                    item_id=a.item_id,
+                    started_at=a.started_at,
+                    age_days=a.age_days,
+                    zone=None if a.zone is None else a.zone.value,
+                )
+                for a in metrics.wip.items
+            ],
+            left_out=_reasons(metrics.wip.left_out),
+        ),
+        cumulative_flow=CumulativeFlowPublic(
+            days=[
+                CfdDayPublic(day=d.day, counts={c.value: n for c, n in d.counts.items()})
+                for d in metrics.cumulative_flow.days
+            ],
+            left_out=_reasons(metrics.cumulative_flow.left_out),
+        ),
+    )
+
+
+def _reasons(counts: dict[Any, int]) -> dict[str, int]:
+    return {str(reason): n for reason, n in sorted(counts.items())}
+
+
+def period_of(start: date | None, end: date | None, as_of: datetime) -> Period:
+    """The period asked for: both ends, or one end and 12 weeks from it, or the default.
+    Raises ValueError for a period that ends before it starts."""
+    if start is None and end is None:
+        return default_period(as_of)
+    if start is None:
+        assert end is not None
+        start = end - timedelta(weeks=DEFAULT_PERIOD_WEEKS) + timedelta(days=1)
+    if end is None:
+        end = min(start + timedelta(weeks=DEFAULT_PERIOD_WEEKS) - timedelta(days=1), to_utc(as_of).date())
+    return Period(start, end)
