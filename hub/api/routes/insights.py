@@ -29,6 +29,8 @@ router = APIRouter(prefix="/insights", tags=["insights"])
 MAX_PERIOD_DAYS = 3 * 366
 """Longest period one request computes (the cumulative flow has a row per day)."""
 MAX_TRIALS = 100_000
+EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
+"""`as_of` bounds: far enough from date.min/max that a period or a forecast date never overflows."""
 
 
 async def flow_filters(
@@ -86,9 +88,18 @@ def get_flow(
     in progress and the cumulative flow per day, for the delivery items matching the filters.
     The period defaults to the last 12 complete weeks; each figure counts what it left out."""
     now = as_of or utcnow()
+    _check_day("as_of", now.date())
+    for name, day in (("from", start), ("to", end)):
+        if day is not None:
+            _check_day(name, day)
     period = _period(start, end, now)
     service = FlowService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms)
     return service.flow(filters, as_of=now, period=period)
+
+
+def _check_day(name: str, day: date) -> None:
+    if not EARLIEST <= day <= LATEST:
+        raise _invalid(name, f"must be between {EARLIEST} and {LATEST}")
 
 
 def _period(start: date | None, end: date | None, now: datetime) -> Period:
@@ -130,6 +141,7 @@ def get_forecast(
         raise _invalid("item", "give either item=ID (when done) or weeks=N (how many), not both or neither")
     service = ForecastService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms)
     today = as_of or utcnow().date()
+    _check_day("as_of", today)
     if weeks is not None:
         return service.how_many(filters, weeks, as_of=today, history_weeks=history_weeks, trials=trials, seed=seed)
     assert item is not None
