@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from hub.cli_support import CliError, CliState, user_errors
+from hub.cli_support import CliError, CliState, err_console, user_errors
 from hub.flow.forecast import DEFAULT_TRIALS
+from hub.flow.history import Transition, TransitionSource
 from hub.flow.metrics import Period
 from hub.insights.flow import FlowService, period_of
 from hub.insights.forecast import DEFAULT_HISTORY_WEEKS, ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.models import DurationsPublic, FlowReport, WhenDoneForecast
-from hub.schema import ItemKind
+from hub.schema import ItemKind, Status
 from hub.store import ItemQuery
 from hub.store.items import utcnow
+from hub.store.transitions import TransitionStore
 
 report_app = typer.Typer(help="Flow metrics and forecasts across every tool, as tables.", no_args_is_help=True)
 
@@ -184,3 +188,56 @@ def print_forecast(console: Console, r: WhenDoneForecast) -> None:
         f"{b.weekly_throughput} from containers {', '.join(b.containers) or '-'}; "
         f"{r.items_without_history} of the remaining items have no status history."
     )
+
+
+class TransitionLine(BaseModel):
+    """One line of a status history file (examples/history.jsonl): an item entered `to` at
+    `at` (the tool's clock), from `from` where known."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    item_id: str = Field(min_length=1)
+    at: AwareDatetime
+    to: Status
+    from_: Status | None = Field(default=None, alias="from")
+    source: TransitionSource = TransitionSource.changelog
+
+    def fact(self) -> Transition:
+        before = self.from_
+        return Transition(
+            self.item_id,
+            self.at,
+            self.to.category,
+            self.to.name,
+            None if before is None else before.category,
+            None if before is None else before.name,
+            self.source,
+        )
+
+
+@user_errors
+def import_history(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON Lines of status transitions (see examples/history.jsonl).")],
+) -> None:
+    """Load status transitions (e.g. exported from a tool) into the hub's history; loading the
+    same facts again adds nothing."""
+    if file.is_dir():
+        raise CliError(f"{file} is a directory, not a JSON Lines file")
+    facts: list[Transition] = []
+    with file.open("rb") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                facts.append(TransitionLine.model_validate_json(line).fact())
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"]) or "line"
+                raise CliError(f"{file}:{number}: {where}: {problem['msg']} (nothing was stored)") from None
+    store = _state(ctx).open_store()
+    try:
+        TransitionStore(store.engine).record(facts)
+    finally:
+        store.close()
+    err_console.print(f"{len(facts)} transitions of {len({f.item_id for f in facts})} items recorded", markup=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.store import Store
+from hub.store.transitions import TransitionStore
 from tests.api_support import api_client
 from tests.insights_support import hub_id, seed_dataset
 from tests.test_api_insights_forecast import FEATURE
@@ -101,3 +103,63 @@ def test_bad_input_is_one_line_and_exit_1(seeded: Store, args: list[str], messag
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(message)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_readme_worked_example(db_url: str) -> None:
+    """The figures README.md's "Flow metrics and forecasts" section quotes for examples/."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["--database-url", db_url, "import", str(EXAMPLES / "items.jsonl")]).exit_code == 0
+    loaded = runner.invoke(app, ["--database-url", db_url, "import-history", str(EXAMPLES / "history.jsonl")])
+    assert loaded.exit_code == 0, loaded.output
+    assert "39 transitions of 22 items recorded" in loaded.stderr
+    args = ["--from", "2026-09-21", "--to", "2026-10-04", "--as-of", "2026-10-06", "--json"]
+    body = json.loads(runner.invoke(app, ["--database-url", db_url, "report", "flow", *args]).output)
+    assert [w["count"] for w in body["throughput"]["weeks"]] == [0, 4]
+    assert body["throughput"]["left_out"] == {"cancelled": 1, "reopened": 1}
+    assert [(p["item_id"], p["days"]) for p in body["cycle_time"]["points"]] == [
+        ("acme-jira:10002", 6.0),
+        ("acme-linear:5c1e0f3a-0005", 5.0),
+        ("acme-jira:10006", 3.0),
+    ]
+    assert body["cycle_time"]["percentiles"] == {"p50": 5.0, "p85": 6.0, "p95": 6.0}
+    assert body["cycle_time"]["left_out"] == {"never_in_progress": 1}
+    assert sorted(p["days"] for p in body["lead_time"]["points"]) == [107 / 24, 155 / 24, 200 / 24, 200 / 24]
+    assert [(a["item_id"], a["age_days"], a["zone"]) for a in body["wip"]["items"]] == [
+        ("acme-jira:10007", 233 / 24, "above_p95"),
+        ("acme-jira:10003", 177 / 24, "above_p95"),
+        ("acme-linear:5c1e0f3a-0002", 6.5, "above_p95"),
+        ("acme-github:900101", 137 / 24, "p50_to_p85"),
+        ("acme-linear:5c1e0f3a-0006", None, None),
+    ]
+    last = body["cumulative_flow"]["days"][-1]
+    assert last == {
+        "day": "2026-10-04",
+        "counts": {"backlog": 4, "todo": 8, "in_progress": 5, "done": 4, "cancelled": 1},
+    }
+    forecast = runner.invoke(
+        app, ["--database-url", db_url, "report", "forecast", "acme-jira:10001", "--as-of", "2026-10-06", "--json"]
+    )
+    plan = json.loads(forecast.output)
+    assert plan["remaining"] == 5
+    assert plan["basis"]["weekly_throughput"] == [0] * 11 + [2]
+    assert plan["weeks"]["p50"] <= plan["weeks"]["p85"] <= plan["weeks"]["p95"]
+
+
+def test_import_history_refuses_a_bad_line_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "history.jsonl"
+    good = '{"item_id": "s:1", "at": "2026-10-01T00:00:00Z", "to": {"category": "todo", "name": "To Do"}}'
+    bad.write_text(good + '\n{"item_id": "s:1", "at": "2026-10-02T00:00:00Z", "to": {"category": "doing"}}\n')
+    result = CliRunner().invoke(app, ["--database-url", db_url, "import-history", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}:2: to.category: Input should be 'backlog', 'todo', 'in_progress', 'done' or 'cancelled' "
+        "(nothing was stored)"
+    ]
+    store = Store.open(db_url)
+    try:
+        assert TransitionStore(store.engine).history("s:1") == []
+    finally:
+        store.close()

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, exists, func, or_, select, union
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.db.engine import read_connection
@@ -87,11 +87,53 @@ class LoadedItems:
     matching: int
     no_created_at: int
     without_history: frozenset[str]
+    settled: dict[StatusCategory, int] = field(default_factory=dict)
+    """Items left at rest before `since`, counted per category and not loaded (see `load_flow_items`)."""
 
 
-def load_flow_items(conn: Connection, conditions: Sequence[ColumnElement[bool]]) -> LoadedItems:
-    """The items matching `conditions` (WHERE terms on `items`) with their histories."""
-    where = and_(*conditions) if conditions else None
+def load_flow_items(
+    conn: Connection, conditions: Sequence[ColumnElement[bool]], *, since: datetime | None = None
+) -> LoadedItems:
+    """The items matching `conditions` (WHERE terms on `items`) with their histories.
+
+    With `since` (the start of a period), items *at rest* since then are only counted, per
+    status category, in SQL: they have a history, none of it on or after `since`, were
+    created before it and are not in progress. No figure of the period can differ for them
+    (hub/flow/metrics.py): a completion or cancellation before the period is neither counted
+    nor left out, they are not WIP, and in the cumulative flow they sit in one category on
+    every day of the period. Over a long history most items are at rest, so this keeps the
+    Python work to the items the period is about. Their category is the item's status, which
+    is the last status of its history: `apply()` records a transition whenever the status
+    changes.
+    """
+    base = list(conditions)
+    categories, sources = _CATEGORIES, _SOURCES
+    settled: dict[StatusCategory, int] = {}
+    if since is not None:
+        # The items that moved since `since` are found from the transitions' time index (a
+        # range scan), not by probing every item's history; the planners materialise the
+        # set once for both reads below.
+        late, any_fact = status_transitions.alias("late").c, status_transitions.alias("any_fact").c
+        active = union(
+            select(late.item_id).where(late.at >= since),
+            select(items.c.id).where(
+                or_(
+                    items.c.status_category == StatusCategory.in_progress.value,
+                    items.c.created_at.is_(None),
+                    items.c.created_at >= since,
+                    ~exists().where(any_fact.item_id == items.c.id),
+                )
+            ),
+        ).subquery("active")
+        active_ids = select(active.c.item_id)
+        counted = (
+            select(items.c.status_category, func.count())
+            .where(*base, items.c.id.not_in(active_ids))
+            .group_by(items.c.status_category)
+        )
+        settled = {categories[category]: int(n) for category, n in conn.execute(counted)}
+        base.append(items.c.id.in_(active_ids))
+    where = and_(*base) if base else None
     item_stmt = select(items.c.id, items.c.created_at, items.c.status_category)
     fact_stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source).select_from(
         status_transitions.join(items, items.c.id == _T.item_id)
@@ -100,7 +142,6 @@ def load_flow_items(conn: Connection, conditions: Sequence[ColumnElement[bool]])
         item_stmt = item_stmt.where(where)
         fact_stmt = fact_stmt.where(where)
     facts: dict[str, list[Transition]] = defaultdict(list)
-    categories, sources = _CATEGORIES, _SOURCES
     for item_id, at, to_category, to_name, from_category, source in conn.execute(fact_stmt):
         facts[item_id].append(
             Transition(
@@ -126,7 +167,7 @@ def load_flow_items(conn: Connection, conditions: Sequence[ColumnElement[bool]])
             without_history.add(item_id)
         loaded.append(FlowItem(item_id, created_at, categories[category], build_history(item_id, own or ())))
     _fill_completed_at(conn, loaded)
-    return LoadedItems(loaded, matching, no_created_at, frozenset(without_history))
+    return LoadedItems(loaded, matching + sum(settled.values()), no_created_at, frozenset(without_history), settled)
 
 
 def _fill_completed_at(conn: Connection, loaded: list[FlowItem]) -> None:
@@ -157,9 +198,9 @@ class FlowService:
         self.statement_timeout_ms = statement_timeout_ms  # API reads: see hub.db.engine.read_connection
         self._queries = ItemQueries(engine)
 
-    def load(self, query: ItemQuery) -> LoadedItems:
+    def load(self, query: ItemQuery, *, since: datetime | None = None) -> LoadedItems:
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            return load_flow_items(conn, self._queries.filter_conditions(conn, query))
+            return load_flow_items(conn, self._queries.filter_conditions(conn, query), since=since)
 
     def flow(self, query: ItemQuery, *, as_of: datetime, period: Period | None = None) -> FlowReport:
         """Every flow figure (hub/flow/metrics.py) for the matching delivery items; the period
@@ -167,7 +208,7 @@ class FlowService:
         query = with_delivery_kinds(query)
         as_of = to_utc(as_of)
         period = period or default_period(as_of)
-        loaded = self.load(query)
+        loaded = self.load(query, since=datetime.combine(period.start, time(), UTC))
         metrics = flow_metrics(loaded.items, period, as_of)
         return report(metrics, query, loaded)
 
@@ -211,7 +252,8 @@ def report(metrics: FlowMetrics, query: ItemQuery, loaded: LoadedItems) -> FlowR
         ),
         cumulative_flow=CumulativeFlowPublic(
             days=[
-                CfdDayPublic(day=d.day, counts={c.value: n for c, n in d.counts.items()})
+                # Items at rest before the period are in the same category every day.
+                CfdDayPublic(day=d.day, counts={c.value: n + loaded.settled.get(c, 0) for c, n in d.counts.items()})
                 for d in metrics.cumulative_flow.days
             ],
             left_out=_reasons(metrics.cumulative_flow.left_out),

@@ -16,7 +16,7 @@ is left out: hub/flow/metrics.py `recent_weekly_throughput`).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
@@ -78,7 +78,9 @@ class ForecastService:
             containers = sorted({_container_ref(graph.docs[i]) for i in remaining} - {""})
             history_query = ItemQuery(container=containers, kind=list(DELIVERY_KINDS))
             loaded = (
-                load_flow_items(conn, self._queries.filter_conditions(conn, history_query))
+                load_flow_items(
+                    conn, self._queries.filter_conditions(conn, history_query), since=_since(as_of, history_weeks)
+                )
                 if containers
                 else LoadedItems([], 0, 0, frozenset())
             )
@@ -120,7 +122,9 @@ class ForecastService:
         """Items matching the filters that will be done in the next `weeks` weeks."""
         query = with_delivery_kinds(query)
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            loaded = load_flow_items(conn, self._queries.filter_conditions(conn, query))
+            loaded = load_flow_items(
+                conn, self._queries.filter_conditions(conn, query), since=_since(as_of, history_weeks)
+            )
         samples = recent_weekly_throughput(loaded.items, history_weeks, as_of)
         result = how_many(weeks, samples, trials=trials, seed=seed)
         common = {
@@ -151,6 +155,12 @@ def _with_history(conn: Connection, item_ids: list[str]) -> set[str]:
         chunk = item_ids[start : start + 500]
         found.update(conn.execute(select(_T.item_id).where(_T.item_id.in_(chunk)).distinct()).scalars())
     return found
+
+
+def _since(as_of: date, history_weeks: int) -> datetime:
+    """Start of the throughput history: items at rest before it cannot add to it."""
+    this_monday = as_of - timedelta(days=as_of.weekday())
+    return datetime.combine(this_monday - timedelta(weeks=history_weeks), time(), UTC)
 
 
 def _basis(samples: list[int], weeks: int, as_of: date, containers: list[str], loaded: LoadedItems) -> ForecastBasis:
