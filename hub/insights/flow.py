@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, exists, func, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.db.engine import read_connection
@@ -97,68 +97,38 @@ def load_flow_items(
     """The items matching `conditions` (WHERE terms on `items`) with their histories.
 
     With `since` (the start of a period), items *at rest* since then are only counted, per
-    status category, in SQL: they have a history, none of it on or after `since`, were
+    status category: they have a history, none of it on or after `since`, were
     created before it and are not in progress. No figure of the period can differ for them
     (hub/flow/metrics.py): a completion or cancellation before the period is neither counted
     nor left out, they are not WIP, and in the cumulative flow they sit in one category on
     every day of the period. Over a long history most items are at rest, so this keeps the
-    Python work to the items the period is about. Their category is the item's status, which
+    Python work to the items the period is about; their histories are read by primary key. Their category is the item's status, which
     is the last status of its history: `apply()` records a transition whenever the status
     changes.
     """
-    base = list(conditions)
-    categories, sources = _CATEGORIES, _SOURCES
-    settled: dict[StatusCategory, int] = {}
-    if since is not None:
-        # The items that moved since `since` are found from the transitions' time index (a
-        # range scan), not by probing every item's history; the planners materialise the
-        # set once for both reads below.
-        late, any_fact = status_transitions.alias("late").c, status_transitions.alias("any_fact").c
-        active = union(
-            select(late.item_id).where(late.at >= since),
-            select(items.c.id).where(
-                or_(
-                    items.c.status_category == StatusCategory.in_progress.value,
-                    items.c.created_at.is_(None),
-                    items.c.created_at >= since,
-                    ~exists().where(any_fact.item_id == items.c.id),
-                )
-            ),
-        ).subquery("active")
-        active_ids = select(active.c.item_id)
-        counted = (
-            select(items.c.status_category, func.count())
-            .where(*base, items.c.id.not_in(active_ids))
-            .group_by(items.c.status_category)
-        )
-        settled = {categories[category]: int(n) for category, n in conn.execute(counted)}
-        base.append(items.c.id.in_(active_ids))
-    where = and_(*base) if base else None
-    item_stmt = select(items.c.id, items.c.created_at, items.c.status_category)
-    fact_stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source).select_from(
-        status_transitions.join(items, items.c.id == _T.item_id)
-    )
+    where = and_(*conditions) if conditions else None
+    categories = _CATEGORIES
+    item_stmt = select(items.c.id, items.c.created_at, items.c.status_category, _active_flag(since))
     if where is not None:
         item_stmt = item_stmt.where(where)
-        fact_stmt = fact_stmt.where(where)
-    facts: dict[str, list[Transition]] = defaultdict(list)
-    for item_id, at, to_category, to_name, from_category, source in conn.execute(fact_stmt):
-        facts[item_id].append(
-            Transition(
-                item_id,
-                at,
-                categories[to_category],
-                to_name or None,
-                categories[from_category] if from_category else None,
-                None,
-                sources[source],
-            )
-        )
+    rows = conn.execute(item_stmt).all()
+    moved: set[str] = set()
+    if since is not None:
+        # One range scan of the transitions' time index; a set lookup per item is cheaper
+        # than the planners' IN (subquery) probe per row (200 ms at 100,000 items on SQLite).
+        moved = set(conn.execute(select(_T.item_id).where(_T.at >= since).distinct()).scalars())
+    settled: dict[StatusCategory, int] = {}
+    active: list[tuple[str, datetime | None, str]] = []
+    for item_id, created_at, category, moving in rows:
+        if moving or item_id in moved:
+            active.append((item_id, created_at, category))
+        else:
+            settled[categories[category]] = settled.get(categories[category], 0) + 1
+    facts = _histories(conn, [item_id for item_id, created_at, _ in active if created_at is not None])
     loaded: list[FlowItem] = []
-    matching = no_created_at = 0
+    no_created_at = 0
     without_history: set[str] = set()
-    for item_id, created_at, category in conn.execute(item_stmt):
-        matching += 1
+    for item_id, created_at, category in active:
         if created_at is None:
             no_created_at += 1
             continue
@@ -167,7 +137,47 @@ def load_flow_items(
             without_history.add(item_id)
         loaded.append(FlowItem(item_id, created_at, categories[category], build_history(item_id, own or ())))
     _fill_completed_at(conn, loaded)
-    return LoadedItems(loaded, matching + sum(settled.values()), no_created_at, frozenset(without_history), settled)
+    return LoadedItems(loaded, len(rows), no_created_at, frozenset(without_history), settled)
+
+
+def _active_flag(since: datetime | None) -> ColumnElement[Any]:
+    """1 for an item the period is about, 0 for one at rest since `since` (`load_flow_items`).
+
+    The items that moved since `since` are added by the caller (from the transitions' time
+    index); here the other reasons, cheapest first, the probe for having any history last.
+    """
+    if since is None:
+        return literal(1).label("moving")
+    any_fact = status_transitions.alias("any_fact").c
+    moving = or_(
+        items.c.status_category == StatusCategory.in_progress.value,
+        items.c.created_at.is_(None),
+        items.c.created_at >= since,
+        ~exists().where(any_fact.item_id == items.c.id),
+    )
+    return case((moving, 1), else_=0).label("moving")
+
+
+def _histories(conn: Connection, item_ids: list[str]) -> dict[str, list[Transition]]:
+    """The stored transitions of these items, read by primary key a chunk at a time."""
+    categories, sources = _CATEGORIES, _SOURCES
+    facts: dict[str, list[Transition]] = defaultdict(list)
+    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source)
+    for start in range(0, len(item_ids), _CHUNK):
+        chunk = item_ids[start : start + _CHUNK]
+        for item_id, at, to_category, to_name, from_category, source in conn.execute(stmt.where(_T.item_id.in_(chunk))):
+            facts[item_id].append(
+                Transition(
+                    item_id,
+                    at,
+                    categories[to_category],
+                    to_name or None,
+                    categories[from_category] if from_category else None,
+                    None,
+                    sources[source],
+                )
+            )
+    return facts
 
 
 def _fill_completed_at(conn: Connection, loaded: list[FlowItem]) -> None:
