@@ -210,3 +210,12 @@ def test_bad_requests_are_problems(seeded: Any, params: dict[str, Any], status: 
     body = assert_problem(client.get("/v1/insights/forecast", params=params), status)
     if name is not None:
         assert [e["name"] for e in body["errors"]] == [name]
+
+
+def test_a_roadmap_item_with_nothing_open_is_done_today(store: Store) -> None:
+    store.items.apply([make_item("E9", kind="epic", status={"category": "in_progress", "name": "In Progress"})])
+    _done_item(store, "E9-1", TEAM, AS_OF - timedelta(days=40), parent_id="acme-jira:E9")
+    with api_client(store) as client:
+        body = _forecast(client, item="acme-jira:E9")
+    assert body["remaining"] == 0 and body["reason"] is None
+    assert body["dates"] == dict.fromkeys(("p50", "p85", "p95"), AS_OF.isoformat())

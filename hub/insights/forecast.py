@@ -87,7 +87,10 @@ class ForecastService:
             without_history = len(remaining) - len(_with_history(conn, remaining))
         samples = recent_weekly_throughput(loaded.items, history_weeks, as_of)
         basis = _basis(samples, history_weeks, as_of, containers, loaded)
-        result = when_done(len(remaining), samples, start=as_of, trials=trials, seed=seed)
+        if remaining:
+            result = when_done(len(remaining), samples, start=as_of, trials=trials, seed=seed)
+        else:  # nothing left is done today, whatever the history (when_done would refuse an empty one first)
+            result = when_done(0, [1], start=as_of, trials=trials, seed=seed)
         common = {
             "item_id": item_id,
             "item_kind": root["kind"],
