@@ -15,6 +15,7 @@ import pytest
 
 from hub.flow.history import Transition, TransitionSource, build_history
 from hub.flow.metrics import FlowItem, Period, flow_metrics
+from hub.insights import flow as flow_service
 from hub.insights.flow import FlowService, LoadedItems, report, with_delivery_kinds
 from hub.schema import StatusCategory as C
 from hub.store import ItemQuery, Store
@@ -60,8 +61,12 @@ def random_items(rng: random.Random, count: int) -> list[FlowItem]:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_service_figures_equal_the_pure_figures_on_every_item(store: Store, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "scan_above"), [(1, 20_000), (2, 20_000), (3, 0)])
+def test_service_figures_equal_the_pure_figures_on_every_item(
+    store: Store, seed: int, scan_above: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # scan_above 0: the moved items come from the range scan, not from per-item seeks.
+    monkeypatch.setattr(flow_service, "_SCAN_ABOVE", scan_above)
     rng = random.Random(seed)
     pool = random_items(rng, 60)
     container = {"id": f"c{seed}", "key": f"K{seed}", "name": "random"}

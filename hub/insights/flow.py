@@ -114,9 +114,7 @@ def load_flow_items(
     rows = conn.execute(item_stmt).all()
     moved: set[str] = set()
     if since is not None:
-        # One range scan of the transitions' time index; a set lookup per item is cheaper
-        # than the planners' IN (subquery) probe per row (200 ms at 100,000 items on SQLite).
-        moved = set(conn.execute(select(_T.item_id).where(_T.at >= since).distinct()).scalars())
+        moved = _moved_since(conn, [row[0] for row in rows if not row[3]], since)
     settled: dict[StatusCategory, int] = {}
     active: list[tuple[str, datetime | None, str]] = []
     for item_id, created_at, category, moving in rows:
@@ -138,6 +136,25 @@ def load_flow_items(
         loaded.append(FlowItem(item_id, created_at, categories[category], build_history(item_id, own or ())))
     _fill_completed_at(conn, loaded)
     return LoadedItems(loaded, len(rows), no_created_at, frozenset(without_history), settled)
+
+
+_SCAN_ABOVE = 20_000
+"""Candidates past which one range scan of the whole store's recent transitions costs less
+than a primary-key seek per candidate (SQLite, 100,000 items: 60 ms against 200 ms)."""
+
+
+def _moved_since(conn: Connection, candidates: list[str], since: datetime) -> set[str]:
+    """Which candidates have a transition at or after `since`."""
+    if len(candidates) > _SCAN_ABOVE:
+        # One range scan of the transitions' time index; a set lookup per item is cheaper
+        # than the planners' IN (subquery) probe per row.
+        return set(conn.execute(select(_T.item_id).where(_T.at >= since).distinct()).scalars())
+    found: set[str] = set()
+    for start in range(0, len(candidates), _CHUNK):
+        chunk = candidates[start : start + _CHUNK]
+        stmt = select(_T.item_id).where(_T.item_id.in_(chunk), _T.at >= since).distinct()
+        found.update(conn.execute(stmt).scalars())
+    return found
 
 
 def _active_flag(since: datetime | None) -> ColumnElement[Any]:
