@@ -4,12 +4,13 @@ Used by `GET /v1/insights/flow`, `opshub report flow` and the forecasts (which d
 same weekly throughput). The figures themselves are hub/flow/metrics.py's; this module only
 reads what they need and shapes the answer.
 
-Reads scale with the matching items, not the store, and stay in bulk: one query for the
-items' (id, created_at, status category) and one for their transitions, both with the
-/v1/items filters as a WHERE on `items` (no per-item query, no item documents parsed). The
-tool's own `completed_at` lives in the item document only; it is read (extracted in SQL)
-just for the items done now whose history does not say when, which is the fallback
-hub/flow/metrics.py defines.
+Reads stay in bulk and follow the period, not the store (`load_flow_items`): one query for
+the matching items' (id, created_at, status category), with the /v1/items filters as its
+WHERE and a flag for the items the period is about; the histories of only those items, by
+primary key in chunks; the others (at rest before the period) are counted per category. No
+item document is parsed: the tool's own `completed_at` lives in the document only and is
+extracted in SQL just for the items done now whose history does not say when, which is the
+fallback hub/flow/metrics.py defines.
 """
 
 from __future__ import annotations
@@ -97,14 +98,15 @@ def load_flow_items(
     """The items matching `conditions` (WHERE terms on `items`) with their histories.
 
     With `since` (the start of a period), items *at rest* since then are only counted, per
-    status category: they have a history, none of it on or after `since`, were
+    status category (`settled`): they have a history, none of it on or after `since`, were
     created before it and are not in progress. No figure of the period can differ for them
     (hub/flow/metrics.py): a completion or cancellation before the period is neither counted
     nor left out, they are not WIP, and in the cumulative flow they sit in one category on
     every day of the period. Over a long history most items are at rest, so this keeps the
-    Python work to the items the period is about; their histories are read by primary key. Their category is the item's status, which
+    Python work to the items the period is about. Their category is the item's status, which
     is the last status of its history: `apply()` records a transition whenever the status
-    changes.
+    changes. tests/test_insights_flow_service.py checks the figures equal hub/flow's on all
+    the items.
     """
     where = and_(*conditions) if conditions else None
     categories = _CATEGORIES
