@@ -134,6 +134,10 @@ def test_readme_api_tour_works_as_written(tour_dir: Path, server: int) -> None:
                 assert body["raw"], command
         elif "/v1/changes" in command:
             assert body["changes"], command
+        elif "/v1/insights/flow" in command:
+            assert body["throughput"]["total"] > 0 and body["cycle_time"]["points"], (command, body)
+        elif "/v1/insights/forecast" in command:
+            assert body["basis"]["history_weeks"] == 12, (command, body)
         elif "/v1/roadmap" in command:
             assert body["roadmap"] or body["uncovered"], (command, body)
         elif "/v1/people" in command or "/v1/sources" in command:

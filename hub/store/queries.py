@@ -185,6 +185,12 @@ class ItemQueries:
             cond.append(items.c.deleted == false())
         return cond
 
+    def filter_conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
+        """The WHERE terms of `query` on `items`, for services that read items in bulk with the
+        same filters as GET /v1/items (flow metrics, forecasts)."""
+        person_ids = self._person_ids(conn, query.assignee) if query.assignee else []
+        return self._conditions(query, person_ids)
+
     def list_items(
         self, query: ItemQuery, *, sort: str = "-updated_at", limit: int = 50, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
