@@ -13,7 +13,7 @@ from typing import Any
 
 from hub.flow import jira
 from hub.flow.history import Transition
-from hub.schema import StatusCategory, WorkItem
+from hub.schema import WorkItem
 from mappings import Mapper, MappingError, mapper_for
 
 CarriedHistory = Callable[[list[WorkItem], Mapping[str, Any] | None, Mapper], list[Transition]]
@@ -93,25 +93,12 @@ def _jira_carried(items: list[WorkItem], delivery: Mapping[str, Any] | None, map
     resolution = jira.resolution_resolver(mapper)
     facts: list[Transition] = []
     for item, raw in zip(items, raws, strict=True):
-        resolve = _own_status_first(by_mapping, item)
+        resolve = jira.own_status_fallback(by_mapping, item)
         facts.extend(jira.transitions_from_issue(item.id, raw, resolve, resolution=resolution).transitions)
         if delivery is not None and _delivers(delivery, item):
             facts.extend(jira.transitions_from_webhook(item.id, delivery, resolve, resolution=resolution).transitions)
     return facts
 
-
-def _own_status_first(by_mapping: jira.StatusResolver, item: WorkItem) -> jira.StatusResolver:
-    """As the backfill does (hub/flow/extract.py): failing the mapping, the item's own status
-    places its name."""
-    current_name = (item.status.name or "").casefold()
-
-    def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:
-        found = by_mapping(name, status_id)
-        if found is None and name and name.casefold() == current_name:
-            return item.status.category
-        return found
-
-    return resolve
 
 
 def _delivers(delivery: Mapping[str, Any], item: WorkItem) -> bool:

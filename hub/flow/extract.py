@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.flow import github, gitlab, jira, linear
 from hub.flow.history import Transition
-from hub.schema import StatusCategory, WorkItem
+from hub.schema import WorkItem
 from mappings.engine import Mapper
 
 HistoryReader = Callable[[WorkItem, list[dict[str, Any]], Mapper], list[Transition]]
@@ -48,15 +48,7 @@ def _jira(item: WorkItem, raw_history: list[dict[str, Any]], mapper: Mapper) -> 
         extra = entry.get("_opshub")
         attached = extra.get("statuses") if isinstance(extra, Mapping) else None
         statuses.extend(s for s in attached or () if isinstance(s, Mapping))
-    by_mapping = jira.status_resolver(mapper, statuses)
-    current_name = (item.status.name or "").casefold()
-
-    def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:
-        found = by_mapping(name, status_id)
-        if found is None and name and name.casefold() == current_name:
-            return item.status.category
-        return found
-
+    resolve = jira.own_status_fallback(jira.status_resolver(mapper, statuses), item)
     extracted = jira.transitions_from_histories(
         item.id, raw_history, resolve, resolution=jira.resolution_resolver(mapper)
     )

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.flow.history import Transition, TransitionSource
-from hub.schema import StatusCategory, to_utc
+from hub.schema import StatusCategory, WorkItem, to_utc
 from mappings.engine import Mapper
 from mappings.transforms.common import parse_datetime
 
@@ -208,3 +208,17 @@ def _lookup(table: Mapping[str, Any], name: str | None) -> Any:
         return None
     hit = table.get(name)
     return hit if hit is not None else table.get(name.strip().casefold())
+
+
+def own_status_fallback(by_mapping: StatusResolver, item: WorkItem) -> StatusResolver:
+    """`by_mapping`, and failing it the item's own mapped status for its own status name: a
+    name the mapping's tables cannot place is still known when it is the item's current one."""
+    current_name = (item.status.name or "").casefold()
+
+    def resolve(name: str | None, status_id: str | None) -> StatusCategory | None:
+        found = by_mapping(name, status_id)
+        if found is None and name and name.casefold() == current_name:
+            return item.status.category
+        return found
+
+    return resolve
