@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import Engine, false, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, false, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, items
@@ -153,28 +154,27 @@ def container_family(container: dict[str, Any] | None) -> str | None:
 
 @dataclass
 class _Item:
+    """A matching item: its columns plus the few facts of its document the report needs,
+    extracted in SQL (`_doc_facts`) rather than parsing 100,000 documents in Python."""
+
     id: str
     source: str
     tool: str
     kind: str
     category: str
+    priority: str
     parent_id: str | None
-    updated_at: datetime
-    doc: dict[str, Any]
+    quiet: bool
+    """Not updated since the staleness cutoff (compared in SQL: no datetime per row in Python)."""
+    title: str
+    url: str | None
+    container: dict[str, Any] | None
+    filled: dict[str, bool]
+    fallbacks: list[dict[str, str]]
 
     @property
     def open(self) -> bool:
         return self.category not in CLOSED
-
-    @property
-    def url(self) -> str | None:
-        url = self.doc.get("url")
-        return url if isinstance(url, str) else None
-
-    @property
-    def container(self) -> dict[str, Any] | None:
-        container = self.doc.get("container")
-        return container if isinstance(container, dict) else None
 
 
 @dataclass
@@ -186,22 +186,74 @@ class _Group:
 
 def _completeness(item: _Item) -> dict[str, bool | None]:
     """Field -> present (None: does not apply) for one open item."""
-    doc = item.doc
-    description = doc.get("description")
-    rice = doc.get("rice") or {}
     return {
-        "assignee": bool(doc.get("assignees")),
-        "estimate": doc.get("estimate") is not None,
-        "priority": (doc.get("priority") or {}).get("level", "none") != "none",
-        "description": isinstance(description, str) and bool(description.strip()),
-        "iteration": doc.get("iteration") is not None,
-        "rice": all(rice.get(k) is not None for k in RICE_INPUTS) if item.kind in ROADMAP_KINDS else None,
+        "assignee": item.filled["assignee"],
+        "estimate": item.filled["estimate"],
+        "priority": item.priority != "none",
+        "description": item.filled["description"],
+        "iteration": item.filled["iteration"],
+        "rice": item.filled["rice"] if item.kind in ROADMAP_KINDS else None,
     }
 
 
 def _fallbacks(item: _Item) -> list[dict[str, str]]:
-    found = (item.doc.get("custom") or {}).get(FALLBACKS_KEY)
-    return [f for f in found if isinstance(f, dict)] if isinstance(found, list) else []
+    return item.fallbacks
+
+
+def _doc_facts(conn: Connection) -> list[ColumnElement[Any]]:
+    """SQL for the document facts `_Item` holds, as text or NULL on both backends (`->>` on
+    PostgreSQL, json_extract on SQLite: each returns NULL for a JSON null)."""
+    if conn.dialect.name == "postgresql":
+        doc = cast(items.c.doc, JSONB)
+
+        def text_at(*path: str) -> ColumnElement[Any]:
+            value: ColumnElement[Any] = doc[path].astext if len(path) > 1 else doc[path[0]].astext
+            return value
+
+    else:
+
+        def text_at(*path: str) -> ColumnElement[Any]:
+            return func.json_extract(items.c.doc, "$." + ".".join(path))
+
+    description = text_at("description")
+    return [
+        text_at("url").label("url"),
+        text_at("container", "name").label("container_name"),
+        (func.coalesce(text_at("assignees"), "[]") != "[]").label("has_assignee"),
+        (text_at("estimate").is_not(None)).label("has_estimate"),
+        (func.length(func.trim(func.coalesce(description, ""))) > 0).label("has_description"),
+        (text_at("iteration").is_not(None)).label("has_iteration"),
+        and_(*(text_at("rice", k).is_not(None) for k in RICE_INPUTS)).label("has_rice"),
+        text_at("custom", FALLBACKS_KEY).label("fallbacks"),
+    ]
+
+
+def _item_of(r: Any) -> _Item:
+    container = (
+        {"id": r.container_id, "key": r.container_key, "name": r.container_name} if r.container_id is not None else None
+    )
+    found = orjson.loads(r.fallbacks) if r.fallbacks else None
+    return _Item(
+        id=r.id,
+        source=r.source,
+        tool=r.tool,
+        kind=r.kind,
+        category=r.status_category,
+        priority=r.priority_level,
+        parent_id=r.parent_id,
+        quiet=bool(r.quiet),
+        title=r.title or "",
+        url=r.url,
+        container=container,
+        filled={
+            "assignee": bool(r.has_assignee),
+            "estimate": bool(r.has_estimate),
+            "description": bool(r.has_description),
+            "iteration": bool(r.has_iteration),
+            "rice": bool(r.has_rice),
+        },
+        fallbacks=[f for f in found if isinstance(f, dict)] if isinstance(found, list) else [],
+    )
 
 
 class QualityService:
@@ -219,9 +271,10 @@ class QualityService:
         offset: int = 0,
     ) -> QualityReport:
         as_of = to_utc(as_of)
-        selected, hub, keys, links_out, links_in = self._load(query)
+        stale_before = as_of - timedelta(days=stale_days)
+        selected, hub, keys, links_out, links_in = self._load(query, stale_before)
         by_id = {item.id: item for item in selected}
-        flagged = _findings(selected, hub, keys, links_out, links_in, as_of - timedelta(days=stale_days))
+        flagged = _findings(selected, hub, keys, links_out, links_in)
         with_finding = {item_id for found in flagged.values() for item_id in found}
         drifting = {item.id for item in selected if _fallbacks(item)}
 
@@ -249,14 +302,27 @@ class QualityService:
         )
 
     def _load(
-        self, query: ItemQuery
+        self, query: ItemQuery, stale_before: datetime
     ) -> tuple[list[_Item], dict[str, _HubRow], dict[tuple[str, str], str], list[Any], list[Any]]:
         c = items.c
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             conditions = ItemQueries(self.engine).filter_conditions(conn, query)
             chosen = select(c.id).where(*conditions).scalar_subquery()
             rows = conn.execute(
-                select(c.id, c.source, c.tool, c.kind, c.status_category, c.parent_id, c.updated_at, c.doc)
+                select(
+                    c.id,
+                    c.source,
+                    c.tool,
+                    c.kind,
+                    c.status_category,
+                    c.priority_level,
+                    c.parent_id,
+                    (c.updated_at < stale_before).label("quiet"),
+                    c.title,
+                    c.container_id,
+                    c.container_key,
+                    *_doc_facts(conn),
+                )
                 .where(*conditions)
                 .order_by(c.id)
             ).all()
@@ -280,19 +346,7 @@ class QualityService:
                     item_links.c.target_id.in_(chosen)
                 )
             ).all()
-        selected = [
-            _Item(
-                r.id,
-                r.source,
-                r.tool,
-                r.kind,
-                r.status_category,
-                r.parent_id,
-                to_utc(r.updated_at),
-                orjson.loads(r.doc),
-            )
-            for r in rows
-        ]
+        selected = [_item_of(r) for r in rows]
         hub = {r.id: (r.source, r.kind, r.status_category, r.parent_id) for r in hub_rows}
         keys = {(r.tool, normalise_key(r.tool, r.key)): r.id for r in hub_rows if r.key}
         return selected, hub, keys, list(links_out), list(links_in)
@@ -308,7 +362,6 @@ def _findings(
     keys: dict[tuple[str, str], str],
     links_out: list[Any],
     links_in: list[Any],
-    stale_before: datetime,
 ) -> dict[str, dict[str, list[str]]]:
     """Finding name -> {item id: related ids}, for the selected items only."""
     found: dict[str, dict[str, list[str]]] = defaultdict(dict)
@@ -356,7 +409,7 @@ def _findings(
         twin_link(link.item_id, target, link.type)
     by_title: dict[tuple[str, str], list[_Item]] = defaultdict(list)
     for item in selected:
-        if item.open and item.category == "in_progress" and item.updated_at < stale_before:
+        if item.open and item.category == "in_progress" and item.quiet:
             found["stale_in_progress"][item.id] = []
         if not item.open and open_children.get(item.id):
             found["done_parent_open_children"][item.id] = sorted(open_children[item.id])
@@ -365,7 +418,7 @@ def _findings(
         if item.parent_id is not None and item.parent_id not in hub:
             found["missing_parent"][item.id] = [item.parent_id]
         family = container_family(item.container)
-        title = normalised_title(str(item.doc.get("title") or ""))
+        title = normalised_title(item.title)
         if item.open and family and title:
             by_title[(family, title)].append(item)
     for twins in by_title.values():
