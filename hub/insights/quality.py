@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, false, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, false, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hub.db.engine import read_connection
@@ -326,11 +326,6 @@ class QualityService:
                 .where(*conditions)
                 .order_by(c.id)
             ).all()
-            hub_rows = conn.execute(
-                select(c.id, c.tool, c.key, c.kind, c.status_category, c.parent_id, c.source).where(
-                    c.deleted == false()
-                )
-            ).all()
             links_out = conn.execute(
                 select(
                     item_links.c.item_id,
@@ -346,9 +341,43 @@ class QualityService:
                     item_links.c.target_id.in_(chosen)
                 )
             ).all()
+            # Only the live items related to the matches: their parents, their children (in
+            # any container), and both ends of their links; not every item of the hub.
+            related = [
+                c.id.in_(select(c.parent_id).where(*conditions).scalar_subquery()),
+                c.parent_id.in_(chosen),
+                c.id.in_(select(item_links.c.target_id).where(item_links.c.item_id.in_(chosen)).scalar_subquery()),
+                c.id.in_(select(item_links.c.item_id).where(item_links.c.target_id.in_(chosen)).scalar_subquery()),
+            ]
+            hub_rows = conn.execute(
+                select(c.id, c.kind, c.status_category, c.parent_id, c.source).where(
+                    c.deleted == false(), or_(*related)
+                )
+            ).all()
+            refs = sorted(
+                {
+                    ref
+                    for link in links_out
+                    if link.target_id is None
+                    for ref in [
+                        (link.target_tool, link.target_key)
+                        if link.target_tool and link.target_key
+                        else ref_from_url(link.target)
+                    ]
+                    if ref is not None
+                }
+            )
+            key_rows = (
+                conn.execute(
+                    select(c.id, c.tool, c.key).where(c.deleted == false(), tuple_(c.tool, c.key).in_(refs))
+                ).all()
+                if refs
+                else []
+            )
         selected = [_item_of(r) for r in rows]
         hub = {r.id: (r.source, r.kind, r.status_category, r.parent_id) for r in hub_rows}
-        keys = {(r.tool, normalise_key(r.tool, r.key)): r.id for r in hub_rows if r.key}
+        hub.update({i.id: (i.source, i.kind, i.category, i.parent_id) for i in selected})
+        keys = {(r.tool, normalise_key(r.tool, r.key)): r.id for r in key_rows}
         return selected, hub, keys, list(links_out), list(links_in)
 
 
