@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hub import cli_quality  # noqa: F401 - registers `opshub report quality`
 from hub.cli_inbox import inbox_app
 from hub.cli_report import import_history, report_app
 from hub.cli_support import CliError, CliState, err_console, import_items, read_lines, user_errors
@@ -63,7 +64,9 @@ def main(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Sources file; overrides HUB_CONFIG [default: ./opshub.toml].", show_default=False),
+        typer.Option(
+            "--config", help="Sources file; overrides HUB_CONFIG [default: ./opshub.toml].", show_default=False
+        ),
     ] = None,
 ) -> None:
     ctx.obj = CliState(database_url=database_url, config=config)
@@ -105,7 +108,9 @@ def serve(
     from hub.api.app import create_app
 
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(store=store, settings=settings), log_level=settings.log_level))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(store=store, settings=settings), log_level=settings.log_level)
+        )
         server.run(sockets=[listener])
     finally:
         listener.close()
@@ -187,8 +192,13 @@ def import_(
         stream, name, total = path.open("rb"), file, path.stat().st_size
     store = _state(ctx).open_store()
     progress = Progress(
-        TextColumn("importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True, disable=not err_console.is_terminal,
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
     )
     try:
         with progress:
@@ -251,8 +261,9 @@ def keys_list(ctx: typer.Context) -> None:
         return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
     for key in found:
-        table.add_row(key.id, key.name or "-", key.scope.value, when(key.created_at), when(key.last_used_at),
-                      when(key.revoked_at))
+        table.add_row(
+            key.id, key.name or "-", key.scope.value, when(key.created_at), when(key.last_used_at), when(key.revoked_at)
+        )
     if not found:
         err_console.print("no API keys yet: opshub keys create --scope read")
         return

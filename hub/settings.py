@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     page_limit_default: int = 50
     page_limit_max: int = 500
+    quality_stale_days: int = Field(
+        default=14, ge=1, description="Data-quality report: in progress with no update for this many days is a finding."
+    )
     api_statement_timeout_ms: int = Field(
         default=15_000,
         ge=0,

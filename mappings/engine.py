@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -45,6 +46,24 @@ _OBJECT_MODELS: dict[str, type[BaseModel]] = {
     "rice": Rice,
     "reporter": PersonRef,
 }
+FALLBACKS_KEY = "_opshub_fallbacks"
+"""`WorkItem.custom` key listing the vocabulary fallbacks a mapping took: `[{field, raw}]`.
+
+Why a reserved `custom` key rather than a schema field: it is present only on the items that
+fell back, so the shared schema (OpenAPI, `opshub schema`, every stored document and golden
+record) stays unchanged, and the store keeps it with the item because `custom` is part of the
+stored document. The `_opshub_` prefix keeps it apart from a source's friendly custom names.
+"""
+# WorkItem target -> (field reported in `FALLBACKS_KEY`, where the tool's raw name is mapped to).
+# A fallback is a rule's `default` answering although the tool gave a name: no table entry (nor
+# a later option such as Jira's status category) placed it, so the value is a guess that a
+# ProductOps person should turn into a mapping override (see hub/insights/quality.py).
+FALLBACK_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kind": ("kind", ("kind_raw",)),
+    "status.category": ("status", ("status", "name")),
+    "priority.level": ("priority", ("priority", "name")),
+}
+_fell_back: ContextVar[list[str] | None] = ContextVar("mapping_fell_back", default=None)
 # Override keys that are not a table or a custom field role.
 RESERVED_OVERRIDE_KEYS = ("custom", "fields", "params")
 
@@ -509,8 +528,11 @@ class _Compiler:
         self.read.add(".".join(str(p) for p in parts[:2]))
         return _path_getter(parts)
 
-    def rule(self, rule: Rule) -> Getter:
-        source = self._source(rule)
+    def rule(self, rule: Rule, target: str = "") -> Getter:
+        fallback = FALLBACK_TARGETS.get(target)
+        if fallback is not None and rule.default is not None:
+            return self._noting_fallback(rule, fallback[0])
+        source = self._source(rule, target)
         fn = transforms.bind(rule.transform, self.ctx, rule.args) if rule.transform else None
         table = self.tables[rule.table] if rule.table else None
         default = rule.default
@@ -563,7 +585,23 @@ class _Compiler:
 
         return run
 
-    def _source(self, rule: Rule) -> Getter:
+    def _noting_fallback(self, rule: Rule, field: str) -> Getter:
+        """The rule, noting `field` in the current `Mapper.map` call when its default answers."""
+        inner = self.rule(rule.model_copy(update={"default": None}))
+        default = rule.default
+
+        def noting(raw: Any) -> Any:
+            value = inner(raw)
+            if value is not None:
+                return value
+            noted = _fell_back.get()
+            if noted is not None:
+                noted.append(field)
+            return default
+
+        return noting
+
+    def _source(self, rule: Rule, target: str = "") -> Getter:
         if rule.path is not None:
             return self.path(rule.path)
         if rule.first is not None:
@@ -578,7 +616,7 @@ class _Compiler:
 
             return first
         if rule.object is not None:
-            parts = [(key, self.rule(sub)) for key, sub in rule.object.items()]
+            parts = [(key, self.rule(sub, f"{target}.{key}")) for key, sub in rule.object.items()]
             required = tuple(rule.required or ())
 
             def build(raw: Any) -> Any:
@@ -615,7 +653,7 @@ class Mapper:
         self.context = MappingContext.coerce(context)
         self.keep_raw = keep_raw
         compiler = _Compiler(spec, self.context)
-        self._fields = tuple((name, compiler.rule(rule)) for name, rule in spec.fields.items())
+        self._fields = tuple((name, compiler.rule(rule, name)) for name, rule in spec.fields.items())
         self._native_id = dict(self._fields)["native_id"]
         self.unresolved = sorted(set(compiler.unresolved))
         """Custom field references the source's field catalog has no field for."""
@@ -628,6 +666,8 @@ class Mapper:
             raise MappingError(None, f"a record must be a JSON object, got {type(raw).__name__}")
         out: dict[str, Any] = {"source": self.context.source, "tool": self.spec.tool}
         name = ""
+        noted: list[str] = []
+        token = _fell_back.set(noted)
         try:
             for name, getter in self._fields:
                 value = getter(raw)
@@ -635,6 +675,10 @@ class Mapper:
                     out[name] = value
         except Exception as exc:  # a transform met a shape it cannot handle
             raise MappingError(_native(out, raw), f"{name}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            _fell_back.reset(token)
+        if noted:
+            _record_fallbacks(out, noted)
         native_id = out.get("native_id")
         if native_id is None:
             raise MappingError(None, "no native id in the record")
@@ -655,6 +699,25 @@ class Mapper:
         except Exception:  # noqa: BLE001 - only used to label errors
             return None
         return None if value is None else str(value)
+
+
+def _record_fallbacks(out: dict[str, Any], noted: list[str]) -> None:
+    """Keep the fallbacks whose raw name the tool gave under `custom[FALLBACKS_KEY]`.
+
+    A default taken with no name at all (an issue without a priority) is no vocabulary gap:
+    there is nothing to add to a table, so it is not recorded.
+    """
+    raw_at = {field: where for field, where in FALLBACK_TARGETS.values()}
+    found = []
+    for field in dict.fromkeys(noted):
+        value: Any = out
+        for key in raw_at[field]:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and str(value).strip():
+            found.append({"field": field, "raw": str(value)})
+    if found:
+        custom = out.get("custom")
+        out["custom"] = {**(custom if isinstance(custom, dict) else {}), FALLBACKS_KEY: found}
 
 
 def _native(out: Mapping[str, Any], raw: Mapping[str, Any]) -> str | None:
