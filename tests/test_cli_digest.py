@@ -107,3 +107,14 @@ def test_bad_input_is_one_line_and_exit_1(example_db: str, args: list[str], mess
     assert result.exit_code == 1
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_readme_excerpt_is_lines_of_the_golden_file() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Status digest\n", 1)[1]  # the excerpt has headings of its own
+    excerpt = re.findall(r"```markdown\n(.*?)```", section, flags=re.S)[:1]
+    assert excerpt
+    golden = GOLDEN.read_text(encoding="utf-8").splitlines()
+    shown = [line for line in excerpt[0].splitlines() if line != "..."]
+    assert len(shown) > 10
+    assert [line for line in shown if line not in golden] == []
