@@ -271,6 +271,21 @@ def test_markdown_by_accept_or_format_links_every_named_item(client: TestClient)
 
 
 @pytest.mark.parametrize(
+    ("accept", "markdown"),
+    [
+        ("text/markdown, application/json;q=0.9", True),
+        ("application/json, text/markdown", False),
+        ("text/html, text/*", True),
+        ("*/*", False),
+    ],
+)
+def test_the_first_acceptable_type_wins(client: TestClient, accept: str, markdown: bool) -> None:
+    response = client.get("/v1/insights/digest", params=PERIOD, headers={"Accept": accept})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/markdown" if markdown else "application/json")
+
+
+@pytest.mark.parametrize(
     ("params", "headers", "status", "name"),
     [
         ({"format": "html"}, {}, 422, "format"),

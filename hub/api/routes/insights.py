@@ -197,13 +197,16 @@ def get_digest(
 
 
 def _wants_markdown(format: str | None, accept: str | None) -> bool:
+    """`format` wins over `Accept`; in `Accept` the first type this route can give wins (no
+    header, `*/*` or `application/json`: JSON). q-values are not weighed."""
     if format is not None:
         if format not in ("json", "markdown"):
             raise _invalid("format", "must be json or markdown")
         return format == "markdown"
-    types = [part.split(";")[0].strip().lower() for part in (accept or "").split(",") if part.strip()]
-    if not types or any(t in ("application/json", "*/*", "application/*") for t in types):
-        return False
-    if "text/markdown" in types or "text/*" in types:
-        return True
+    types = [part.split(";")[0].strip().lower() for part in (accept or "*/*").split(",") if part.strip()]
+    for media_type in types:
+        if media_type in ("application/json", "*/*", "application/*"):
+            return False
+        if media_type in ("text/markdown", "text/*"):
+            return True
     raise ProblemError(406, detail="this resource is available as application/json or text/markdown")
