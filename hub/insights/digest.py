@@ -43,10 +43,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, items, status_transitions
 from hub.flow.history import OPEN, ItemHistory, build_history
+from hub.insights.flow import _histories as histories_of  # bulk reader: few columns, no per-row enum calls
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import StatusCategory, to_utc
 from hub.store.items import READ_COLUMNS, item_document
-from hub.store.transitions import TransitionStore
 
 DEFAULT_DAYS = 7
 DEFAULT_NAMED = 3
@@ -186,8 +186,23 @@ class DigestService:
             above = self._roadmap_above(conn, sorted(info))
             top_now = self._rice_now(conn)
             start_rank = self._start_ranks(conn, since, top_now)
-            roots = {r for rs in above.values() for r in rs}
-            docs = self._docs(conn, sorted(roots | set(info) | {item_id for item_id, _ in top_now}))
+            teams: dict[str, list[_Event]] = defaultdict(list)
+            roadmap: dict[str, list[_Event]] = defaultdict(list)
+            for event in events:
+                teams[info[event.item_id]].append(event)
+                for root in above.get(event.item_id, ()):
+                    roadmap[root].append(event)
+            totals = _select(events, named)
+            by_team = {team: _select(found, named) for team, found in sorted(teams.items())}
+            by_root = {root: _select(found, named) for root, found in sorted(roadmap.items())}
+            # Only the items the digest names are read whole (their key, title and URL).
+            shown = {
+                i
+                for chosen in (totals, *by_team.values(), *by_root.values())
+                for _, ids in chosen.values()
+                for i in ids
+            }
+            docs = self._docs(conn, sorted(shown | set(by_root) | {item_id for item_id, _ in top_now}))
 
         def ref(item_id: str) -> ItemRef:
             doc = docs[item_id]
@@ -195,32 +210,23 @@ class DigestService:
                 id=item_id, key=doc.get("key"), title=doc.get("title", ""), url=doc.get("url"), tool=doc["tool"]
             )
 
-        def group(selected: Iterable[_Event]) -> GroupDigest:
-            by_point: dict[str, list[_Event]] = defaultdict(list)
-            for event in selected:
-                by_point[event.point].append(event)
-            points = {}
-            for point in POINTS:
-                chosen = sorted(by_point.get(point, []), key=lambda e: (-e.at.timestamp(), e.item_id))
-                points[point] = PointPublic(count=len(chosen), items=[ref(e.item_id) for e in chosen[:named]])
-            return GroupDigest(counts={p: points[p].count for p in POINTS}, points=points)
+        def points(chosen: dict[str, tuple[int, list[str]]]) -> dict[str, Any]:
+            return {
+                "counts": {point: count for point, (count, _) in chosen.items()},
+                "points": {
+                    point: PointPublic(count=count, items=[ref(i) for i in ids])
+                    for point, (count, ids) in chosen.items()
+                },
+            }
 
-        teams: dict[str, list[_Event]] = defaultdict(list)
-        roadmap: dict[str, list[_Event]] = defaultdict(list)
-        for event in events:
-            teams[info[event.item_id]].append(event)
-            for root in above.get(event.item_id, ()):
-                roadmap[root].append(event)
         return DigestReport(
             since=since,
             until=until,
             named=named,
-            totals=group(events),
-            teams=[TeamDigest(team=team, **group(found).model_dump()) for team, found in sorted(teams.items())],
+            totals=GroupDigest(**points(totals)),
+            teams=[TeamDigest(team=team, **points(chosen)) for team, chosen in by_team.items()],
             roadmap=[
-                RoadmapDigest(item=ref(root), **group(found).model_dump())
-                for root, found in sorted(roadmap.items())
-                if root in docs
+                RoadmapDigest(item=ref(root), **points(chosen)) for root, chosen in by_root.items() if root in docs
             ],
             rice_top=[
                 RiceEntry(
@@ -239,7 +245,7 @@ class DigestService:
         """Every point's events, from the status history and three indexed reads of items."""
         moved = sorted(set(conn.execute(select(_T.item_id).where(_T.at >= since, _T.at < until).distinct()).scalars()))
         events: list[_Event] = []
-        for item_id, facts in TransitionStore(conn.engine).for_items(moved, conn).items():
+        for item_id, facts in histories_of(conn, moved).items():
             events.extend(history_events(build_history(item_id, facts), since, until))
         live = items.c.deleted == false()
         is_open = items.c.status_category.not_in(_CLOSED)
@@ -392,7 +398,7 @@ class DigestService:
                 or_(items.c.created_at.is_(None), items.c.created_at < since),
             )
         ).all()
-        histories = TransitionStore(conn.engine).for_items([c[0] for c in candidates], conn)
+        histories = histories_of(conn, [c[0] for c in candidates])
         ranked = []
         for item_id, score, category in candidates:
             at_start = build_history(item_id, histories.get(item_id, ())).category_at(since)
@@ -400,6 +406,19 @@ class DigestService:
                 ranked.append((-float(score), item_id))
         order = {item_id: n for n, (_, item_id) in enumerate(sorted(ranked), start=1)}
         return {item_id: order[item_id] for item_id, _ in top_now if item_id in order}
+
+
+def _select(events: Iterable[_Event], named: int) -> dict[str, tuple[int, list[str]]]:
+    """Per point: how many items, and the ids of the `named` most recent (ties by id)."""
+    by_point: dict[str, list[_Event]] = defaultdict(list)
+    for event in events:
+        by_point[event.point].append(event)
+    chosen = {}
+    for point in POINTS:
+        found = by_point.get(point, [])
+        recent = sorted(found, key=lambda e: (-e.at.timestamp(), e.item_id))[:named]
+        chosen[point] = (len(found), [e.item_id for e in recent])
+    return chosen
 
 
 def _link(item: ItemRef) -> str:
