@@ -17,6 +17,7 @@ stored as transitions; its `updated_at` is its last change unless stated.
 | K    | bug created 8, high                                    | nothing: created before      |
 | L    | bug created 14, medium                                 | nothing: not urgent/high     |
 | R    | story: todo 1, in progress 15, done 16 00:00           | started; done is at `until`  |
+| W    | story: todo 1, "Blocked" 3, "Unblocked" 12             | nothing: not a blocked status|
 | V    | story: done 12, then deleted (tombstone)               | nothing: deleted             |
 | M    | OPS story implements F1: todo 1, due_on 10             | overdue                      |
 | N    | OPS story: todo 1, due_on 16 (= until's date)          | nothing: the day has not ended|
@@ -148,6 +149,7 @@ def seed(store: Store) -> None:
     seed_one(store, "J", [(at(12), "todo")], kind="bug", priority={"level": "urgent", "name": "Highest"})
     seed_one(store, "K", [(at(8), "todo")], kind="bug", priority={"level": "high", "name": "High"})
     seed_one(store, "L", [(at(14), "todo")], kind="bug", priority={"level": "medium", "name": "Medium"})
+    seed_one(store, "W", [(at(1), "todo"), (at(3), "in_progress", "Blocked"), (at(12), "in_progress", "Unblocked")])
     seed_one(store, "R", [(at(1), "todo"), (at(15), "in_progress"), (at(16), "done")])
     seed_one(store, "V", [(at(1), "todo"), (at(12), "done")])
     store.items.apply([ItemDeletion(source="acme-jira", native_id="V", deleted_at=at(12, hour=1))])

@@ -10,7 +10,7 @@ Rules (each point counts an item once; the README repeats them):
 - finished: the item entered `done` in the period (its status history,
   hub/store/transitions.py and hub/flow/history.py, on the tool's clock);
 - started: its first entry into `in_progress` (`ItemHistory.started_at`) falls in the period;
-- became blocked: it entered a status whose name contains "blocked" in the period, or it is
+- became blocked: it entered a status named with the word "blocked" in the period, or it is
   open now, has a `blocked_by` link to an open or unknown item and was updated in the period
   (links carry no time of their own, so the item's `updated_at` stands in for the link's);
 - reopened: it left `done` for `backlog`, `todo` or `in_progress` in the period;
@@ -30,6 +30,7 @@ hub/roadmap.py, walked upwards from the items named in the digest only.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ POINT_TITLES = {
     "overdue": "Past due or release date",
 }
 _CHUNK = 500
+_BLOCKED = re.compile(r"\bblocked\b", re.IGNORECASE)
+"""A status named "Blocked", "Blocked by vendor", "On hold / blocked"; not "Unblocked"."""
 _T = status_transitions.c
 _CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
 
@@ -116,7 +119,7 @@ class DigestReport(BaseModel):
 RULES = {
     "finished": "entered done in the period (status history, tool's clock)",
     "started": "first entry into in_progress in the period",
-    "blocked": "entered a status named *blocked* in the period, or open with a blocked_by link to an "
+    "blocked": "entered a status named with the word blocked in the period, or open with a blocked_by link to an "
     "open or unknown item and updated in the period",
     "reopened": "left done for backlog, todo or in_progress in the period",
     "new_urgent": "created in the period with priority urgent or high",
@@ -155,7 +158,7 @@ def history_events(history: ItemHistory, since: datetime, until: datetime) -> li
                 found["finished"] = fact.at
             elif previous is StatusCategory.done and fact.to_category in OPEN:
                 found["reopened"] = fact.at
-            if "blocked" in (fact.to_name or "").lower():
+            if fact.to_name and _BLOCKED.search(fact.to_name):
                 found["blocked"] = fact.at
         previous = fact.to_category
     return [_Event(history.item_id, point, at) for point, at in found.items()]
