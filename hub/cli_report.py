@@ -20,6 +20,7 @@ from hub.cli_support import CliError, CliState, err_console, user_errors
 from hub.flow.forecast import DEFAULT_TRIALS
 from hub.flow.history import Transition, TransitionSource
 from hub.flow.metrics import Period
+from hub.insights.digest import DEFAULT_NAMED, DigestService, default_window, to_markdown
 from hub.insights.flow import FlowService, period_of
 from hub.insights.forecast import DEFAULT_HISTORY_WEEKS, ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.models import DurationsPublic, FlowReport, WhenDoneForecast
@@ -241,3 +242,40 @@ def import_history(
     finally:
         store.close()
     err_console.print(f"{len(facts)} transitions of {len({f.item_id for f in facts})} items recorded", markup=False)
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{name} must be a date or time like 2026-03-04 or 2026-03-04T09:00Z, got {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@report_app.command("digest")
+@user_errors
+def digest(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option("--since", help="Period start [default: until - 7 days].")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Period end, excluded [default: now].")] = None,
+    named: Annotated[int, typer.Option(min=0, max=20, help="Items named per point.")] = DEFAULT_NAMED,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown (as the API's text/markdown).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON document.")] = False,
+) -> None:
+    """What was finished, started, blocked, reopened, new urgent, overdue; RICE top 10."""
+    end = _moment(until, "--until") or utcnow()
+    start = _moment(since, "--since") or default_window(end)[0]
+    if start >= end:
+        raise CliError("--since must be before --until")
+    store = _state(ctx).open_store()
+    try:
+        result = DigestService(store.engine).digest(start, end, named=named)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        # The Markdown is the terminal form too: it reads as plain text.
+        typer.echo(to_markdown(result), nl=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -19,6 +19,7 @@ from hub.api.params import MAX_FILTER_VALUES, FilterText, UtcDateTime
 from hub.api.problems import ProblemError, problem_responses
 from hub.flow.forecast import DEFAULT_TRIALS
 from hub.flow.metrics import Period
+from hub.insights.digest import DEFAULT_NAMED, DigestReport, DigestService, default_window, to_markdown
 from hub.insights.flow import FlowService, period_of
 from hub.insights.forecast import DEFAULT_HISTORY_WEEKS, ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.models import FlowReport, HowManyForecast, WhenDoneForecast
@@ -163,3 +164,49 @@ def get_forecast(
         raise ProblemError(404, detail=f"no item with id {item!r}") from exc
     except NotRoadmapItem as exc:
         raise _invalid("item", str(exc)) from exc
+
+
+@router.get(
+    "/digest",
+    response_model=DigestReport,
+    responses={**problem_responses(406, 422), 200: {"content": {"text/markdown": {}}}},
+)
+def get_digest(
+    store: StoreDep,
+    request: Request,
+    since: Annotated[UtcDateTime | None, Query(description="Period start (default: until - 7 days).")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Period end, excluded (default: now).")] = None,
+    named: Annotated[int, Query(ge=0, le=20, description="Items named per point.")] = DEFAULT_NAMED,
+    format: Annotated[str | None, Query(description="json or markdown (overrides Accept).")] = None,
+) -> Response:
+    """The weekly status digest per team and roadmap item (hub/insights/digest.py states the
+    rules): counts first, then a few named items per point, linked to their tools."""
+    end = until or utcnow()
+    start = since or default_window(end)[0]
+    if start >= end:
+        raise _invalid("since", "must be before until")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise _invalid("since", f"a period is at most {MAX_PERIOD_DAYS} days")
+    markdown = _wants_markdown(format, request.headers.get("accept"))
+    report = DigestService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).digest(
+        start, end, named=named
+    )
+    if markdown:
+        return Response(to_markdown(report), media_type="text/markdown; charset=utf-8")
+    return _json(report)
+
+
+def _wants_markdown(format: str | None, accept: str | None) -> bool:
+    """`format` wins over `Accept`; in `Accept` the first type this route can give wins (no
+    header, `*/*` or `application/json`: JSON). q-values are not weighed."""
+    if format is not None:
+        if format not in ("json", "markdown"):
+            raise _invalid("format", "must be json or markdown")
+        return format == "markdown"
+    types = [part.split(";")[0].strip().lower() for part in (accept or "*/*").split(",") if part.strip()]
+    for media_type in types:
+        if media_type in ("application/json", "*/*", "application/*"):
+            return False
+        if media_type in ("text/markdown", "text/*"):
+            return True
+    raise ProblemError(406, detail="this resource is available as application/json or text/markdown")
