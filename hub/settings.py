@@ -50,6 +50,19 @@ class Settings(BaseSettings):
         description="Refetch a source's stored mapping context (e.g. Jira's field catalog) once it is older than this; "
         "every sync refreshes it too.",
     )
+    # Priority matrix (GET /v1/insights/priorities; rules in hub/insights/priorities.py and the README).
+    priorities_urgent_levels: list[str] = Field(
+        default=["urgent", "high"], description="Priority levels that make an open item urgent."
+    )
+    priorities_window_days: int = Field(
+        default=14, ge=0, le=3660, description="Due or released within this many days (or already past) is urgent."
+    )
+    priorities_rice_top_share: float = Field(
+        default=0.25, gt=0, le=1, description="RICE top share that is important (0.25 = the top quartile)."
+    )
+    priorities_important_kinds: list[str] = Field(
+        default=["initiative", "epic", "feature"], description="Item kinds that are important in themselves."
+    )
 
 
 @lru_cache
