@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from hub.schema import ItemDeletion
 from hub.settings import Settings
@@ -281,3 +282,12 @@ def test_after_without_quadrant_and_bad_as_of_are_problems(client: TestClient) -
     assert_problem(client.get("/v1/insights/priorities", params={"after": "x"}), 422)
     assert_problem(client.get("/v1/insights/priorities", params={"as_of": "0001-01-01"}), 422)
     assert_problem(client.get("/v1/insights/priorities", params={"quadrant": "nope"}), 422)
+
+
+def test_rule_settings_only_take_known_levels_and_kinds() -> None:
+    with pytest.raises(ValidationError):
+        Settings(database_url="sqlite://", priorities_urgent_levels=["asap"])
+    with pytest.raises(ValidationError):
+        Settings(database_url="sqlite://", priorities_important_kinds=["theme"])
+    with pytest.raises(ValidationError):
+        Settings(database_url="sqlite://", priorities_rice_top_share=0)

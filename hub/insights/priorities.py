@@ -77,10 +77,10 @@ class PriorityRules:
     @classmethod
     def from_settings(cls, settings: Settings) -> PriorityRules:
         return cls(
-            urgent_levels=tuple(settings.priorities_urgent_levels),
+            urgent_levels=tuple(level.value for level in settings.priorities_urgent_levels),
             window_days=settings.priorities_window_days,
             rice_top_share=settings.priorities_rice_top_share,
-            important_kinds=tuple(settings.priorities_important_kinds),
+            important_kinds=tuple(kind.value for kind in settings.priorities_important_kinds),
         )
 
     def describe(self, as_of: date) -> dict[str, str]:
