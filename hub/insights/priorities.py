@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, and_, cast, false, func, select, true
+from sqlalchemy import Connection, Engine, and_, cast, false, func, select
 from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 
 from hub.db.engine import read_connection
@@ -53,7 +53,7 @@ from hub.store.queries import ItemQueries, ItemQuery
 _CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
 _CHUNK = 500
 _OpenRow = Sequence[Any]  # a result Row
-"""(id, kind, priority level, RICE score, due_on, release_on) of an open item."""
+"""(id, kind, priority level, RICE score, due_on, release_on, parent_id) of an open item."""
 
 
 class Quadrant(StrEnum):
@@ -142,8 +142,16 @@ def _rice_threshold(scores: list[float], share: float) -> float | None:
     return ranked[rank_index(len(ranked), share * 100)]
 
 
-def on_roadmap(conn: Connection) -> set[str]:
-    """Every live item below a live roadmap item (hub/roadmap.py's edges; module doc)."""
+def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
+    """Which of the live items `parent_of` (id -> parent_id) holds are below a live roadmap item.
+
+    The edges are hub/roadmap.py's (module doc): parent -> child, the target of an
+    `implements` link -> the item stating it, and an item -> what it says is `implemented_by`
+    it. Links by key or URL count when they name a roadmap item (an `implements` link) or any
+    live item (an `implemented_by` link). Rather than walking down from every roadmap item
+    of the store, this walks up from the asked items (at most `MAX_DEPTH` levels, as
+    /v1/roadmap walks down), so its cost follows the items asked about: the parents of a
+    level not yet known are read by primary key, in chunks."""
     live = items.c.deleted == false()
     roadmap: dict[str, tuple[str, str | None]] = {
         row.id: (row.tool, row.key)
@@ -154,11 +162,7 @@ def on_roadmap(conn: Connection) -> set[str]:
     if not roadmap:
         return set()
     refs = {(tool, normalise_key(tool, key)): item_id for item_id, (tool, key) in roadmap.items() if key}
-    below: dict[str, set[str]] = defaultdict(set)
-    for child, parent in conn.execute(
-        select(items.c.id, items.c.parent_id).where(live, items.c.parent_id.is_not(None))
-    ):
-        below[parent].add(child)
+    above: dict[str, set[str]] = defaultdict(set)  # item -> items directly above it through a link
     unresolved: list[tuple[str, str, str]] = []
     for source_id, link_type, target_id, tool, key in conn.execute(
         select(
@@ -170,27 +174,50 @@ def on_roadmap(conn: Connection) -> set[str]:
         ).where(item_links.c.type.in_(("implements", "implemented_by")))
     ):
         if link_type == "implements":
-            parent = target_id if target_id in roadmap else refs.get((tool, key)) if key else None
-            if parent is not None:
-                below[parent].add(source_id)
-        elif source_id in roadmap:  # what a roadmap item says implements it
-            if target_id:
-                below[source_id].add(target_id)
-            elif tool and key:
-                unresolved.append((source_id, tool, key))
+            target = target_id or (refs.get((tool, key)) if key else None)
+            if target:
+                above[source_id].add(target)
+        elif target_id:  # source_id says target_id implements it: source_id is above
+            above[target_id].add(source_id)
+        elif tool and key:
+            unresolved.append((source_id, tool, key))
     for parent, child in _resolve(conn, unresolved):
-        below[parent].add(child)
-    # Tombstoned items keep their rows (and links): leave them out of the walk, as hub/roadmap.py does.
-    deleted = set(conn.execute(select(items.c.id).where(items.c.deleted == true())).scalars())
-    covered: set[str] = set()
-    frontier = list(roadmap)
+        above[child].add(parent)
+    known = dict(parent_of)  # live items whose parent is known
+    level = set(known)
+    relevant = set(known)
     for _ in range(MAX_DEPTH):
-        nxt = [c for p in frontier for c in below.get(p, ()) if c not in covered and c not in deleted]
-        covered.update(nxt)
-        frontier = nxt
+        preds = {p for item in level for p in (known.get(item), *above.get(item, ())) if p}
+        fresh = preds - relevant - roadmap.keys()
+        known.update(_parents(conn, fresh))  # items not found are deleted or unknown: not walked
+        level = {p for p in fresh if p in known}
+        relevant |= level
+        if not level:
+            break
+    below: dict[str, list[str]] = defaultdict(list)
+    for item in relevant:
+        for p in (known.get(item), *above.get(item, ())):
+            if p and (p in relevant or p in roadmap):
+                below[p].append(item)
+    covered: set[str] = set()
+    frontier = [r for r in roadmap if r in below]
+    for _ in range(MAX_DEPTH):
+        frontier = [c for p in frontier for c in below.get(p, ()) if c not in covered]
+        covered.update(frontier)
         if not frontier:
             break
-    return covered
+    return covered & parent_of.keys()
+
+
+def _parents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
+    """id -> parent_id of the live items among `ids`."""
+    wanted = sorted(ids)
+    found: dict[str, str | None] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        stmt = select(items.c.id, items.c.parent_id).where(items.c.id.in_(chunk), items.c.deleted == false())
+        found.update((row.id, row.parent_id) for row in conn.execute(stmt))
+    return found
 
 
 def _resolve(conn: Connection, refs: Sequence[tuple[str, str, str]]) -> Iterable[tuple[str, str]]:
@@ -231,10 +258,11 @@ class PriorityService:
                 items.c.rice_score,
                 _text_path(conn, "due_on"),
                 _text_path(conn, "release", "release_on"),
+                items.c.parent_id,
             ).where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
             # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
             rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
-            roadmap = on_roadmap(conn) if rows else set()
+            roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()
             threshold = _rice_threshold([r[3] for r in rows if r[3] is not None], rules.rice_top_share)
             judge = _Judge(rules, as_of, roadmap, threshold)
             buckets = judge.buckets(rows)
@@ -321,7 +349,7 @@ class _Judge:
         levels, kinds, horizon, roadmap, threshold = self.levels, self.kinds, self.horizon, self.roadmap, self.threshold
         found: dict[Quadrant, list[_OpenRow]] = {q: [] for q in Quadrant}
         for row in rows:
-            item_id, kind, level, score, due_on, release_on = row
+            item_id, kind, level, score, due_on, release_on, _ = row
             urgent = (
                 level in levels
                 or bool(due_on and due_on[:10] <= horizon)
