@@ -10,6 +10,7 @@
 | S1   | story, child of E1, priority high              | priority      | roadmap        | urgent_important     |
 | S2   | story, `implements` E1 by hub id               |               | roadmap        | important_not_urgent |
 | S10  | story, `implements` E1 by its Jira URL         |               | roadmap        | important_not_urgent |
+| T1   | sub-task, child of S2 (two levels below E1)    |               | roadmap        | important_not_urgent |
 | S3   | story, due 03-10 (past)                        | overdue       |                | urgent_not_important |
 | S4   | story, release on 04-01 (the horizon's day)    | release       |                | urgent_not_important |
 | S12  | story, release on 03-01, still open            | release_passed|                | urgent_not_important |
@@ -76,6 +77,7 @@ NUMBERS = {
             "R5",
             "R6",
             "RD",
+            "T1",
         ],
         start=1,
     )
@@ -114,6 +116,7 @@ def seed(store: Store) -> None:
             _jira("E1", "epic", "in_progress", parent_id=hid("I1"), due_on=date(2026, 3, 25)),
             _jira("S1", parent_id=hid("E1"), priority={"level": "high"}),
             _jira("S2", links=[{"type": "implements", "target_id": hid("E1")}]),
+            _jira("T1", "subtask", parent_id=hid("S2")),
             _jira(
                 "S10", links=[{"type": "implements", "url": f"https://acme.atlassian.net/browse/TEAM-{NUMBERS['E1']}"}]
             ),
@@ -171,6 +174,7 @@ EXPECTED_TEAM = {
         "F1": ["kind"],
         "S9": ["roadmap"],
         "S11": ["roadmap"],
+        "T1": ["roadmap"],
         "R2": ["rice"],
         "R3": ["rice"],
     },
@@ -206,7 +210,7 @@ def test_designed_dataset_gives_the_hand_worked_matrix(client: TestClient) -> No
     expected = _by_id(EXPECTED_TEAM)
     assert {q: _why(found) for q, found in body["quadrants"].items()} == expected
     assert {q: found["count"] for q, found in body["quadrants"].items()} == {q: len(v) for q, v in expected.items()}
-    assert body["open_items"] == 18
+    assert body["open_items"] == 19
     assert body["rice_threshold"] == 80
     assert body["delegate_or_drop"] == body["quadrants"]["urgent_not_important"]
     (item,) = [i for i in body["quadrants"]["urgent_important"]["items"] if i["id"] == hid("E1")]
@@ -226,7 +230,7 @@ def test_without_filters_the_other_team_joins(client: TestClient) -> None:
     assert _why(body["quadrants"]["urgent_not_important"])[hid("X1")] == ["priority"]
     # F1 says X2 implements it, by X2's GitHub URL: X2 is on the roadmap.
     assert _why(body["quadrants"]["important_not_urgent"])[hid("X2")] == ["roadmap"]
-    assert body["open_items"] == 20
+    assert body["open_items"] == 21
 
 
 def test_filters_are_the_items_filters(client: TestClient) -> None:

@@ -42,11 +42,11 @@ def test_report_priorities_prints_the_matrix(seeded: Store) -> None:
     result = run(seeded, *ARGS)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Priority matrix on 2026-03-18: 18 open items" in out
-    # The grid: urgent 3 | 3, not urgent 8 | 4 (tests/test_api_insights_priorities.py's table).
+    assert "Priority matrix on 2026-03-18: 19 open items" in out
+    # The grid: urgent 3 | 3, not urgent 9 | 4 (tests/test_api_insights_priorities.py's table).
     assert [line.split() for line in out.splitlines() if line.strip().startswith(("│ urgent", "│ not urgent"))] == [
         ["│", "urgent", "│", "3", "│", "3", "│"],
-        ["│", "not", "urgent", "│", "8", "│", "4", "│"],
+        ["│", "not", "urgent", "│", "9", "│", "4", "│"],
     ]
     assert "urgent, not important: delegate or drop (3)" in out
     assert f"TEAM-{NUMBERS['S3']}" in out and "overdue" in out
