@@ -187,7 +187,9 @@ def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
     level = set(known)
     relevant = set(known)
     for _ in range(MAX_DEPTH):
-        preds = {p for item in level for p in (known.get(item), *above.get(item, ())) if p}
+        # Sets in bulk, not a loop per item: this runs over every open item asked about.
+        preds = {above_id for item in level if (above_id := known[item]) is not None}
+        preds.update(p for item in level & above.keys() for p in above[item])
         fresh = preds - relevant - roadmap.keys()
         known.update(_parents(conn, fresh))  # items not found are deleted or unknown: not walked
         level = {p for p in fresh if p in known}
@@ -196,8 +198,12 @@ def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
             break
     below: dict[str, list[str]] = defaultdict(list)
     for item in relevant:
-        for p in (known.get(item), *above.get(item, ())):
-            if p and (p in relevant or p in roadmap):
+        parent_id = known[item]
+        if parent_id is not None and (parent_id in relevant or parent_id in roadmap):
+            below[parent_id].append(item)
+    for item in relevant & above.keys():
+        for p in above[item]:
+            if p in relevant or p in roadmap:
                 below[p].append(item)
     covered: set[str] = set()
     frontier = [r for r in roadmap if r in below]
