@@ -14,7 +14,7 @@ each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAY
 - **Important** when any of these fires:
   - `roadmap`: it is on a roadmap item, as /v1/roadmap sees it (hub/roadmap.py): below an
     initiative, epic or feature through parents, `implements` links it states (by hub id,
-    key or URL) or `implemented_by` links the roadmap item states, recursively up to
+    key or URL) or `implemented_by` links an item above states, recursively up to
     hub/roadmap.py's `MAX_DEPTH` levels. Any live roadmap item counts, whatever its status
     and whether or not the filters match it;
   - `rice`: its RICE score is in the top quartile (`priorities_rice_top_share`) of the
@@ -24,8 +24,9 @@ each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAY
   - `kind`: it is an initiative, epic or feature (`priorities_important_kinds`).
 
 Reads stay in bulk: one query for the open items (due and release dates extracted from the
-document in SQL, so no document is parsed in Python), one for the parent edges and one for
-the links of the roadmap walk.
+document in SQL, so no document is parsed in Python), then `on_roadmap`: the roadmap items,
+the implements/implemented_by links, and the parents of the items' ancestors by primary key,
+level by level; key, title and URL only for the items on the pages.
 """
 
 from __future__ import annotations
