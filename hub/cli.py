@@ -24,6 +24,7 @@ from rich.table import Table
 
 from hub import cli_quality  # noqa: F401 - registers `opshub report quality`
 from hub.cli_inbox import inbox_app
+from hub.cli_priorities import priorities
 from hub.cli_report import import_history, report_app
 from hub.cli_support import CliError, CliState, err_console, import_items, read_lines, user_errors
 from hub.cli_sync import mappings_app, sync_command
@@ -44,6 +45,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(report_app, name="report")
+report_app.command("priorities")(priorities)
 app.command("sync")(sync_command)
 app.command("import-history")(import_history)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.schema import ItemKind, PriorityLevel
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
@@ -52,6 +54,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Refetch a source's stored mapping context (e.g. Jira's field catalog) once it is older than this; "
         "every sync refreshes it too.",
+    )
+    # Priority matrix (GET /v1/insights/priorities; rules in hub/insights/priorities.py and the README).
+    priorities_urgent_levels: list[PriorityLevel] = Field(
+        default=[PriorityLevel.urgent, PriorityLevel.high], description="Priority levels that make an open item urgent."
+    )
+    priorities_window_days: int = Field(
+        default=14, ge=0, le=3660, description="Due or released within this many days (or already past) is urgent."
+    )
+    priorities_rice_top_share: float = Field(
+        default=0.25, gt=0, le=1, description="RICE top share that is important (0.25 = the top quartile)."
+    )
+    priorities_important_kinds: list[ItemKind] = Field(
+        default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature], description="Item kinds that are important in themselves."
     )
 
 

@@ -13,7 +13,20 @@ from fastapi import APIRouter, Depends, FastAPI
 from hub import __version__
 from hub.api.deps import require_scope
 from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
-from hub.api.routes import changes, health, inbox, insights, items, people, quality, roadmap, sources, sync, webhooks
+from hub.api.routes import (
+    changes,
+    health,
+    inbox,
+    insights,
+    items,
+    people,
+    priorities,
+    quality,
+    roadmap,
+    sources,
+    sync,
+    webhooks,
+)
 from hub.config import HubConfig, load_config
 from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
@@ -92,7 +105,7 @@ def create_app(
         responses=problem_responses(401, 403, 500, 503),
     )
     # roadmap first: its /items/{id}/tree must match before items' /items/{id:path}.
-    for module in (roadmap, items, people, sources, sync, changes, inbox, insights, quality):
+    for module in (roadmap, items, people, sources, sync, changes, inbox, insights, quality, priorities):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))

@@ -1,0 +1,174 @@
+"""Benchmark: GET /v1/insights/priorities (the urgent x important matrix) at 100,000 items.
+
+    .venv/bin/python bench/priorities.py                                  # 100,000 items, SQLite and PostgreSQL
+    .venv/bin/python bench/priorities.py --items 10000 --backends sqlite  # smoke check
+
+For each backend: a fresh database (bench/api.py's helpers) seeded through
+`store.items.apply` in batches. The items are shaped so every rule of the matrix has work:
+20 containers over two sources; 1 in 100 items an epic or feature, 1 in 1,000 an
+initiative; 40 % of the stories have an epic as parent and 5 % state an `implements` link
+to one (by hub id); 65 % are open (to do or in progress); priorities spread over the five
+levels; 30 % have a due date and 20 % a release date within +-60 days of the matrix's day;
+30 % carry every RICE input (so a score). Then ANALYZE, and the route is timed in process
+through the ASGI app (`TestClient`: routing, validation, the service and JSON encoding; no
+network), p50/p95/max over --requests requests after one warm-up request, and the CPU time
+of this process per request (the app runs in it; on a shared machine wall time is mostly
+waiting for a core, CPU time is not; PostgreSQL's own CPU is not in it):
+
+- everything (about 65,000 open items, every quadrant's first page of 50);
+- one container (about 1/20 of the items);
+- the open urgent and high items of every container (`priority_level` filter).
+
+Target (issue 10): under 1 s p95 on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import Backend, analyze, postgres_backend, sqlite_backend
+from bench.flow import measure, percentile
+from hub.api import create_app
+from hub.schema import WorkItem
+from hub.settings import Settings
+from hub.store import Store
+from hub.store.keys import Scope
+
+console = Console(highlight=False, width=150)
+AS_OF = date(2026, 11, 1)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+BATCH = 1000
+TARGET_MS = 1000.0
+CONTAINERS = [(f"c{n}", f"TEAM{n}") for n in range(20)]
+LEVELS = ("urgent", "high", "medium", "low", "none")
+STATUSES = (("todo", "To Do"), ("in_progress", "In Progress"), ("done", "Done"), ("cancelled", "Won't Do"))
+
+
+def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
+    rng = random.Random(seed)
+    roadmap: list[str] = []  # epics and features seen so far: what stories hang under
+    batch: list[WorkItem] = []
+    for n in range(total):
+        source, tool = ("bench-jira", "jira") if n % 2 else ("bench-linear", "linear")
+        container_id, key = CONTAINERS[n % len(CONTAINERS)]
+        item_id = f"{source}:{n}"
+        extra: dict[str, Any] = {}
+        if n % 1000 == 0:
+            kind = "initiative"
+        elif n % 100 == 1:
+            kind = "epic" if n % 200 == 1 else "feature"
+            roadmap.append(item_id)
+        else:
+            kind = "story"
+            if roadmap and rng.random() < 0.4:
+                extra["parent_id"] = rng.choice(roadmap)
+            elif roadmap and rng.random() < 0.05:
+                extra["links"] = [{"type": "implements", "target_id": rng.choice(roadmap)}]
+        status = rng.choices(STATUSES, (40, 25, 30, 5))[0]
+        if rng.random() < 0.3:
+            extra["due_on"] = AS_OF + timedelta(days=rng.randint(-60, 60))
+        if rng.random() < 0.2:
+            extra["release"] = {"id": "r1", "name": "R1", "release_on": AS_OF + timedelta(days=rng.randint(-60, 60))}
+        if rng.random() < 0.3:
+            extra["rice"] = {"reach": rng.randint(1, 5000), "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
+                             "confidence": rng.choice((0.5, 0.8, 1)), "effort": rng.randint(1, 20)}
+        batch.append(WorkItem.model_validate({
+            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "title": f"Item {n}",
+            "kind": kind, "status": {"category": status[0], "name": status[1]},
+            "priority": {"level": rng.choice(LEVELS)}, "url": f"https://example.test/{key}-{n}",
+            "container": {"id": container_id, "key": key, "name": key},
+            "created_at": NOW - timedelta(days=rng.randint(1, 700)), "updated_at": NOW, **extra,
+        }))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def seed(store: Store, total: int, seed_value: int) -> float:
+    t0 = time.perf_counter()
+    done = 0
+    for batch in items(total, seed_value):
+        store.items.apply(batch)
+        done += len(batch)
+        if done % (total // 5 or 1) < BATCH:
+            console.print(f"  seeded {done:,} items ({time.perf_counter() - t0:.0f} s)")
+    return time.perf_counter() - t0
+
+
+def run_backend(backend: Backend, args: argparse.Namespace) -> None:
+    console.print(f"[bold]{backend.name}[/]: {args.items:,} items")
+    store = Store.open(backend.url)
+    try:
+        console.print(f"  seeded in {seed(store, args.items, args.seed):.0f} s")
+        analyze(store)
+        path, day = "/v1/insights/priorities", AS_OF.isoformat()
+        cases = [
+            ("everything", {"path": path, "as_of": day}),
+            ("one container", {"path": path, "as_of": day, "container": "TEAM3"}),
+            ("priority urgent or high", {"path": path, "as_of": day, "priority_level": ["urgent", "high"]}),
+        ]
+        app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
+        token = store.keys.create(Scope.read, "bench")[1]
+        table = Table("route", "open items", "requests", "p50 ms", "p95 ms", "max ms", "CPU ms/request",
+                      f"p95 < {TARGET_MS:.0f} ms",
+                      title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}")
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+            for name, params in cases:
+                query = {k: v for k, v in params.items() if k != "path"}
+                open_items = client.get(path, params=query).json()["open_items"]
+                cpu0 = time.process_time()
+                ms = measure(client, dict(params), args.requests)
+                cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
+                p95 = percentile(ms, 95)
+                table.add_row(name, f"{open_items:,}", str(len(ms)), f"{percentile(ms, 50):.0f}", f"{p95:.0f}",
+                              f"{ms[-1]:.0f}", f"{cpu_ms:.0f}", "yes" if p95 < TARGET_MS else "NO")
+        console.print(table)
+    finally:
+        store.close()
+        if backend.cleanup is not None:
+            backend.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_POSTGRES_URL",
+                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+                        help="admin URL; the benchmark creates and drops its own database next to it")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per case")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="opshub-bench-priorities-"))
+    try:
+        for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            if name == "sqlite":
+                run_backend(sqlite_backend(workdir), args)
+            elif name in ("postgresql", "postgres", "pg"):
+                run_backend(postgres_backend(args.pg_url), args)
+            else:
+                raise SystemExit(f"unknown backend {name!r}: use sqlite,postgresql")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,394 @@
+"""Priority matrix: every open item in one of four quadrants, urgent x important.
+
+Used by `GET /v1/insights/priorities` and `opshub report priorities`. The rules (defaults;
+each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAYS=7` etc.):
+
+- **Open**: a live (not deleted) item whose status category is not done or cancelled, among
+  the items matching the /v1/items filters.
+- **Urgent** when any of these fires:
+  - `priority`: its priority level is urgent or high (`priorities_urgent_levels`);
+  - `due` / `overdue`: its `due_on` is within 14 days of `as_of` (`priorities_window_days`),
+    or already past (an open item past its due date is the most urgent of all);
+  - `release` / `release_passed`: its release's `release_on` is within 14 days, or already
+    past while the item is still open.
+- **Important** when any of these fires:
+  - `roadmap`: it is on a roadmap item, as /v1/roadmap sees it (hub/roadmap.py): below an
+    initiative, epic or feature through parents, `implements` links it states (by hub id,
+    key or URL) or `implemented_by` links an item above states, recursively up to
+    hub/roadmap.py's `MAX_DEPTH` levels. Any live roadmap item counts, whatever its status
+    and whether or not the filters match it;
+  - `rice`: its RICE score is in the top quartile (`priorities_rice_top_share`) of the
+    scores of the open items matching the filters: the items whose score is at least the
+    score at nearest rank ceil(0.25 x n) counted from the highest (ties included;
+    hub/flow/stats.py `rank_index`). Items without a score (a RICE input missing) never fire it;
+  - `kind`: it is an initiative, epic or feature (`priorities_important_kinds`).
+
+Reads stay in bulk: one query for the open items (due and release dates extracted from the
+document in SQL, so no document is parsed in Python), then `on_roadmap`: the roadmap items,
+the implements/implemented_by links, and the parents of the items' ancestors by primary key,
+level by level; key, title and URL only for the items on the pages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Engine, and_, case, cast, false, func, select
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
+
+from hub.db.engine import read_connection
+from hub.db.tables import item_links, items
+from hub.flow.stats import rank_index
+from hub.links import normalise_key
+from hub.roadmap import MAX_DEPTH, ROADMAP_KINDS
+from hub.schema import StatusCategory
+from hub.settings import Settings
+from hub.store.queries import ItemQueries, ItemQuery
+
+_CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
+_CHUNK = 500
+_OpenRow = Sequence[Any]  # a result Row
+"""(id, kind, priority level, RICE score, due_on, release_on, parent_id) of an open item."""
+
+
+class Quadrant(StrEnum):
+    """Eisenhower's four: do first, schedule, delegate (or drop), and drop."""
+
+    urgent_important = "urgent_important"
+    important_not_urgent = "important_not_urgent"
+    urgent_not_important = "urgent_not_important"
+    neither = "neither"
+
+
+@dataclass(frozen=True)
+class PriorityRules:
+    """The matrix's rules (module doc); `from_settings` reads them from the one settings object."""
+
+    urgent_levels: tuple[str, ...] = ("urgent", "high")
+    window_days: int = 14
+    rice_top_share: float = 0.25
+    important_kinds: tuple[str, ...] = ROADMAP_KINDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PriorityRules:
+        return cls(
+            urgent_levels=tuple(level.value for level in settings.priorities_urgent_levels),
+            window_days=settings.priorities_window_days,
+            rice_top_share=settings.priorities_rice_top_share,
+            important_kinds=tuple(kind.value for kind in settings.priorities_important_kinds),
+        )
+
+    def describe(self, as_of: date) -> dict[str, str]:
+        horizon = as_of + timedelta(days=self.window_days)
+        return {
+            "open": "live items matching the filters whose status category is not done or cancelled",
+            "urgent": f"priority level in {list(self.urgent_levels)}, or due_on or release.release_on on or "
+            f"before {horizon} ({self.window_days} days after {as_of}; a date already past counts as urgent)",
+            "important": "on a roadmap item (below an initiative, epic or feature via parent, implements or "
+            f"implemented_by, as /v1/roadmap), or a RICE score in the top {self.rice_top_share:g} share of the "
+            "open items' scores (at least the score at nearest rank ceil(share x n) from the highest, ties "
+            f"included), or of kind {list(self.important_kinds)}",
+        }
+
+
+class PriorityItem(BaseModel):
+    id: str
+    key: str | None
+    title: str
+    url: str | None
+    kind: str
+    why: list[str] = Field(
+        description="The rules that fired: priority, due, overdue, release, release_passed "
+        "(urgent); roadmap, rice, kind (important)."
+    )
+
+
+class QuadrantPublic(BaseModel):
+    count: int
+    items: list[PriorityItem] = Field(description="A page of the quadrant's items, by id.")
+    next_after: str | None = Field(description="Pass as `after` (with `quadrant`) for the next page; null at the end.")
+
+
+class PriorityMatrix(BaseModel):
+    as_of: date
+    open_items: int
+    rules: dict[str, str]
+    rice_threshold: float | None = Field(description="Lowest RICE score in the top share; null with no scores.")
+    quadrants: dict[Quadrant, QuadrantPublic]
+    delegate_or_drop: QuadrantPublic = Field(
+        description="Urgent but not important: candidates to delegate or drop (the urgent_not_important quadrant)."
+    )
+
+
+def _text_path(conn: Connection, *path: str) -> Any:
+    """`doc`'s value at `path` as text, in SQL (the document is stored as JSON text)."""
+    if conn.dialect.name == "postgresql":
+        node: Any = cast(items.c.doc, PG_JSON)
+        for step in path[:-1]:
+            node = node[step]
+        return node[path[-1]].astext
+    return func.json_extract(items.c.doc, "$." + ".".join(path))
+
+
+def _text_if_set(conn: Connection, *path: str) -> Any:
+    """`_text_path`, parsing the document only when it holds a string under the last key.
+
+    Most items have no due or release date (`"due_on":null` in the compact stored JSON), and
+    parsing 65,000 documents is most of the matrix's read. A `"key":"` text match cannot come
+    from inside a JSON string (its quotes would be escaped), so it only skips documents where
+    the value is not a string; a match elsewhere (a nested key) only costs the parse."""
+    return case((items.c.doc.like(f'%"{path[-1]}":"%'), _text_path(conn, *path)), else_=None)
+
+
+def _rice_threshold(scores: list[float], share: float) -> float | None:
+    if not scores:
+        return None
+    ranked = sorted(scores, reverse=True)
+    return ranked[rank_index(len(ranked), share * 100)]
+
+
+def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
+    """Which of the live items `parent_of` (id -> parent_id) holds are below a live roadmap item.
+
+    The edges are hub/roadmap.py's (module doc): parent -> child, the target of an
+    `implements` link -> the item stating it, and an item -> what it says is `implemented_by`
+    it. Links by key or URL count when they name a roadmap item (an `implements` link) or any
+    live item (an `implemented_by` link). Rather than walking down from every roadmap item
+    of the store, this walks up from the asked items (at most `MAX_DEPTH` levels, as
+    /v1/roadmap walks down), so its cost follows the items asked about: the parents of a
+    level not yet known are read by primary key, in chunks."""
+    live = items.c.deleted == false()
+    roadmap: dict[str, tuple[str, str | None]] = {
+        row.id: (row.tool, row.key)
+        for row in conn.execute(
+            select(items.c.id, items.c.tool, items.c.key).where(live, items.c.kind.in_(ROADMAP_KINDS))
+        )
+    }
+    if not roadmap:
+        return set()
+    refs = {(tool, normalise_key(tool, key)): item_id for item_id, (tool, key) in roadmap.items() if key}
+    above: dict[str, set[str]] = defaultdict(set)  # item -> items directly above it through a link
+    unresolved: list[tuple[str, str, str]] = []
+    for source_id, link_type, target_id, tool, key in conn.execute(
+        select(
+            item_links.c.item_id,
+            item_links.c.type,
+            item_links.c.target_id,
+            item_links.c.target_tool,
+            item_links.c.target_key,
+        ).where(item_links.c.type.in_(("implements", "implemented_by")))
+    ):
+        if link_type == "implements":
+            target = target_id or (refs.get((tool, key)) if key else None)
+            if target:
+                above[source_id].add(target)
+        elif target_id:  # source_id says target_id implements it: source_id is above
+            above[target_id].add(source_id)
+        elif tool and key:
+            unresolved.append((source_id, tool, key))
+    for parent, child in _resolve(conn, unresolved):
+        above[child].add(parent)
+    known = dict(parent_of)  # live items whose parent is known
+    level = set(known)
+    relevant = set(known)
+    for _ in range(MAX_DEPTH):
+        # Sets in bulk, not a loop per item: this runs over every open item asked about.
+        preds = {above_id for item in level if (above_id := known[item]) is not None}
+        preds.update(p for item in level & above.keys() for p in above[item])
+        fresh = preds - relevant - roadmap.keys()
+        known.update(_parents(conn, fresh))  # items not found are deleted or unknown: not walked
+        level = {p for p in fresh if p in known}
+        relevant |= level
+        if not level:
+            break
+    below: dict[str, list[str]] = defaultdict(list)
+    for item in relevant:
+        parent_id = known[item]
+        if parent_id is not None and (parent_id in relevant or parent_id in roadmap):
+            below[parent_id].append(item)
+    for item in relevant & above.keys():
+        for p in above[item]:
+            if p in relevant or p in roadmap:
+                below[p].append(item)
+    covered: set[str] = set()
+    frontier = [r for r in roadmap if r in below]
+    for _ in range(MAX_DEPTH):
+        frontier = [c for p in frontier for c in below.get(p, ()) if c not in covered]
+        covered.update(frontier)
+        if not frontier:
+            break
+    return covered & parent_of.keys()
+
+
+def _parents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
+    """id -> parent_id of the live items among `ids`."""
+    wanted = sorted(ids)
+    found: dict[str, str | None] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        stmt = select(items.c.id, items.c.parent_id).where(items.c.id.in_(chunk), items.c.deleted == false())
+        found.update((row.id, row.parent_id) for row in conn.execute(stmt))
+    return found
+
+
+def _resolve(conn: Connection, refs: Sequence[tuple[str, str, str]]) -> Iterable[tuple[str, str]]:
+    """(roadmap item, item) for `implemented_by` links that name their target by key or URL."""
+    for parent, tool, key in refs:
+        row = conn.execute(
+            select(items.c.id).where(items.c.tool == tool, items.c.key == key, items.c.deleted == false())
+        ).first()
+        if row is not None:
+            yield parent, str(row.id)
+
+
+class PriorityService:
+    def __init__(self, engine: Engine, rules: PriorityRules, *, statement_timeout_ms: int | None = None) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.statement_timeout_ms = statement_timeout_ms  # API reads: see hub.db.engine.read_connection
+        self._queries = ItemQueries(engine)
+
+    def matrix(
+        self,
+        query: ItemQuery,
+        *,
+        as_of: date,
+        limit: int = 50,
+        quadrant: Quadrant | None = None,
+        after: str | None = None,
+    ) -> PriorityMatrix:
+        """The four quadrants of the open items matching `query`; each lists up to `limit` items
+        by id. With `quadrant`, `after` pages that quadrant (the others start at their first)."""
+        rules = self.rules
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
+            conditions = self._queries.filter_conditions(conn, query)
+            stmt = select(
+                items.c.id,
+                items.c.kind,
+                items.c.priority_level,
+                items.c.rice_score,
+                _text_if_set(conn, "due_on"),
+                _text_if_set(conn, "release", "release_on"),
+                items.c.parent_id,
+            ).where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
+            # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
+            rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
+            roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()
+            threshold = _rice_threshold([r[3] for r in rows if r[3] is not None], rules.rice_top_share)
+            judge = _Judge(rules, as_of, roadmap, threshold)
+            buckets = judge.buckets(rows)
+            pages = {q: _page(found, limit, after if q is quadrant else None) for q, found in buckets.items()}
+            shown = _shown(conn, [row[0] for page, _ in pages.values() for row in page])
+        quadrants = {
+            q: QuadrantPublic(
+                count=len(buckets[q]),
+                items=[PriorityItem(id=row[0], kind=row[1], why=judge.why(row), **shown[row[0]]) for row in page],
+                next_after=next_after,
+            )
+            for q, (page, next_after) in pages.items()
+        }
+        return PriorityMatrix(
+            as_of=as_of,
+            open_items=len(rows),
+            rules=rules.describe(as_of),
+            rice_threshold=threshold,
+            quadrants=quadrants,
+            delegate_or_drop=quadrants[Quadrant.urgent_not_important],
+        )
+
+
+def _shown(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Key, title and URL of the items on the pages (only these are read: the URL is in the document)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        stmt = select(items.c.id, items.c.key, items.c.title, _text_path(conn, "url")).where(items.c.id.in_(chunk))
+        for item_id, key, title, url in conn.execute(stmt):
+            found[item_id] = {"key": key, "title": title, "url": url}
+    return found
+
+
+def _quadrant(urgent: bool, important: bool) -> Quadrant:
+    if urgent:
+        return Quadrant.urgent_important if important else Quadrant.urgent_not_important
+    return Quadrant.important_not_urgent if important else Quadrant.neither
+
+
+def _page(found: list[_OpenRow], limit: int, after: str | None) -> tuple[list[_OpenRow], str | None]:
+    """Up to `limit` rows after id `after` (`found` is sorted by id), and the next page's `after`."""
+    start = 0
+    if after is not None:
+        start = next((i for i, row in enumerate(found) if row[0] > after), len(found))
+    chunk = found[start : start + limit]
+    more = start + limit < len(found)
+    return chunk, chunk[-1][0] if more and chunk else None
+
+
+class _Judge:
+    """The rules applied to one row (id, kind, priority level, RICE score, due_on, release_on).
+
+    `quadrant` runs for every open item, so it only decides; `why` names the rules that fired,
+    for the items on the pages. Both read the same tests (`_urgent`, `_important`).
+    ISO dates compare as text, so no date is parsed per row.
+    """
+
+    def __init__(self, rules: PriorityRules, as_of: date, roadmap: set[str], threshold: float | None) -> None:
+        self.levels = frozenset(rules.urgent_levels)
+        self.kinds = frozenset(rules.important_kinds)
+        self.today = as_of.isoformat()
+        self.horizon = (as_of + timedelta(days=rules.window_days)).isoformat()
+        self.roadmap = roadmap
+        self.threshold = threshold
+
+    def _soon(self, day: str | None) -> bool:
+        return bool(day) and str(day)[:10] <= self.horizon
+
+    def _urgent(self, row: _OpenRow) -> tuple[bool, bool, bool]:
+        return row[2] in self.levels, self._soon(row[4]), self._soon(row[5])
+
+    def _important(self, row: _OpenRow) -> tuple[bool, bool, bool]:
+        score = row[3]
+        return (
+            row[0] in self.roadmap,
+            self.threshold is not None and score is not None and score >= self.threshold,
+            row[1] in self.kinds,
+        )
+
+    def buckets(self, rows: Sequence[_OpenRow]) -> dict[Quadrant, list[_OpenRow]]:
+        """Every row in its quadrant. The tests of `_urgent` and `_important` inlined: this loop
+        runs for every open item (65,000 in bench/priorities.py) and calls cost more than the tests."""
+        levels, kinds, horizon, roadmap, threshold = self.levels, self.kinds, self.horizon, self.roadmap, self.threshold
+        found: dict[Quadrant, list[_OpenRow]] = {q: [] for q in Quadrant}
+        for row in rows:
+            item_id, kind, level, score, due_on, release_on, _ = row
+            urgent = (
+                level in levels
+                or bool(due_on and due_on[:10] <= horizon)
+                or bool(release_on and release_on[:10] <= horizon)
+            )
+            important = (
+                kind in kinds
+                or item_id in roadmap
+                or (threshold is not None and score is not None and score >= threshold)
+            )
+            found[_quadrant(urgent, important)].append(row)
+        return found
+
+    def why(self, row: _OpenRow) -> list[str]:
+        priority, due, release = self._urgent(row)
+        roadmap, rice, kind = self._important(row)
+        fired = [
+            (priority, "priority"),
+            (due, "overdue" if due and str(row[4])[:10] < self.today else "due"),
+            (release, "release_passed" if release and str(row[5])[:10] < self.today else "release"),
+            (roadmap, "roadmap"),
+            (rice, "rice"),
+            (kind, "kind"),
+        ]
+        return [name for on, name in fired if on]
