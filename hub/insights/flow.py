@@ -110,20 +110,24 @@ def load_flow_items(
     """
     where = and_(*conditions) if conditions else None
     categories = _CATEGORIES
-    item_stmt = select(items.c.id, items.c.created_at, items.c.status_category, _active_flag(since))
+    # No datetime is read here: most items are settled and only counted, and decoding their
+    # `created_at` was a fifth of the request at 100,000 items. The active ones' come next.
+    item_stmt = select(items.c.id, items.c.status_category, _active_flag(since))
     if where is not None:
         item_stmt = item_stmt.where(where)
     rows = conn.execute(item_stmt).all()
     moved: set[str] = set()
     if since is not None:
-        moved = _moved_since(conn, [row[0] for row in rows if not row[3]], since)
+        moved = _moved_since(conn, [row[0] for row in rows if not row[2]], since)
     settled: dict[StatusCategory, int] = {}
-    active: list[tuple[str, datetime | None, str]] = []
-    for item_id, created_at, category, moving in rows:
+    active_rows: list[tuple[str, str]] = []
+    for item_id, category, moving in rows:
         if moving or item_id in moved:
-            active.append((item_id, created_at, category))
+            active_rows.append((item_id, category))
         else:
             settled[categories[category]] = settled.get(categories[category], 0) + 1
+    created = _created_at(conn, [item_id for item_id, _ in active_rows])
+    active = [(item_id, created.get(item_id), category) for item_id, category in active_rows]
     facts = _histories(conn, [item_id for item_id, created_at, _ in active if created_at is not None])
     loaded: list[FlowItem] = []
     no_created_at = 0
@@ -175,6 +179,17 @@ def _active_flag(since: datetime | None) -> ColumnElement[Any]:
         ~exists().where(any_fact.item_id == items.c.id),
     )
     return case((moving, 1), else_=0).label("moving")
+
+
+def _created_at(conn: Connection, item_ids: list[str]) -> dict[str, datetime | None]:
+    """The items' `created_at`, read by primary key a chunk at a time."""
+    found: dict[str, datetime | None] = {}
+    stmt = select(items.c.id, items.c.created_at)
+    for start in range(0, len(item_ids), _CHUNK):
+        found.update(
+            (row[0], row[1]) for row in conn.execute(stmt.where(items.c.id.in_(item_ids[start : start + _CHUNK])))
+        )
+    return found
 
 
 def _histories(conn: Connection, item_ids: list[str]) -> dict[str, list[Transition]]:
