@@ -155,6 +155,17 @@ def test_times_in_any_zone_are_the_same_instant() -> None:
     assert len(canonical_transitions([local, utc])) == 1
 
 
+def test_plain_values_are_normalised_and_equal_the_normal_fact() -> None:
+    # __post_init__ converts only what is not already normal (the store's reads skip it):
+    # naive times, plain strings for categories and sources must still become the same fact.
+    plain = Transition(ITEM, at(5).replace(tzinfo=None), "in_progress", "In Progress", "todo", None, "webhook")  # type: ignore[arg-type]
+    normal = Transition(ITEM, at(5), C.in_progress, "In Progress", C.todo, None, TransitionSource.webhook)
+    assert plain == normal and hash(plain) == hash(normal)
+    assert plain.at.tzinfo is UTC
+    assert type(plain.to_category) is C and type(plain.from_category) is C
+    assert type(plain.source) is TransitionSource
+
+
 def test_category_at_reads_the_history_and_the_status_left_by_the_first_fact() -> None:
     history = build_history(ITEM, [move(2, C.in_progress, frm=C.todo), move(8, C.done, frm=C.in_progress)])
     assert history.category_at(at(1)) is C.todo  # before the first fact: the status it left

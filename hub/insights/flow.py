@@ -21,8 +21,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, cast, exists, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from hub.db.engine import read_connection
 from hub.db.tables import items, status_transitions
@@ -110,20 +125,24 @@ def load_flow_items(
     """
     where = and_(*conditions) if conditions else None
     categories = _CATEGORIES
-    item_stmt = select(items.c.id, items.c.created_at, items.c.status_category, _active_flag(since))
+    # No datetime is read here: most items are settled and only counted, and decoding their
+    # `created_at` was a fifth of the request at 100,000 items. The active ones' come next.
+    item_stmt = select(items.c.id, items.c.status_category, _active_flag(since))
     if where is not None:
         item_stmt = item_stmt.where(where)
     rows = conn.execute(item_stmt).all()
     moved: set[str] = set()
     if since is not None:
-        moved = _moved_since(conn, [row[0] for row in rows if not row[3]], since)
+        moved = _moved_since(conn, [row[0] for row in rows if not row[2]], since)
     settled: dict[StatusCategory, int] = {}
-    active: list[tuple[str, datetime | None, str]] = []
-    for item_id, created_at, category, moving in rows:
+    active_rows: list[tuple[str, str]] = []
+    for item_id, category, moving in rows:
         if moving or item_id in moved:
-            active.append((item_id, created_at, category))
+            active_rows.append((item_id, category))
         else:
             settled[categories[category]] = settled.get(categories[category], 0) + 1
+    created = _created_at(conn, [item_id for item_id, _ in active_rows])
+    active = [(item_id, created.get(item_id), category) for item_id, category in active_rows]
     facts = _histories(conn, [item_id for item_id, created_at, _ in active if created_at is not None])
     loaded: list[FlowItem] = []
     no_created_at = 0
@@ -154,7 +173,7 @@ def _moved_since(conn: Connection, candidates: list[str], since: datetime) -> se
     found: set[str] = set()
     for start in range(0, len(candidates), _CHUNK):
         chunk = candidates[start : start + _CHUNK]
-        stmt = select(_T.item_id).where(_T.item_id.in_(chunk), _T.at >= since).distinct()
+        stmt = select(_T.item_id).where(_one_of(conn, _T.item_id, chunk), _T.at >= since).distinct()
         found.update(conn.execute(stmt).scalars())
     return found
 
@@ -177,6 +196,30 @@ def _active_flag(since: datetime | None) -> ColumnElement[Any]:
     return case((moving, 1), else_=0).label("moving")
 
 
+def _one_of(conn: Connection, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
+    """`column IN ids` for a chunk of ids read by primary key.
+
+    On PostgreSQL as `column = ANY(array)`, one parameter: psycopg rewrites a statement's
+    placeholders in Python, ~10 ms for a 500-value IN list, which at 100,000 items was a
+    third of the reads (https://www.psycopg.org/psycopg3/docs/basic/adapt.html#lists-adaptation).
+    """
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(String), unique=True))
+    return column.in_(ids)
+
+
+def _created_at(conn: Connection, item_ids: list[str]) -> dict[str, datetime | None]:
+    """The items' `created_at`, read by primary key a chunk at a time."""
+    found: dict[str, datetime | None] = {}
+    stmt = select(items.c.id, items.c.created_at)
+    for start in range(0, len(item_ids), _CHUNK):
+        found.update(
+            (row[0], row[1])
+            for row in conn.execute(stmt.where(_one_of(conn, items.c.id, item_ids[start : start + _CHUNK])))
+        )
+    return found
+
+
 def _histories(conn: Connection, item_ids: list[str]) -> dict[str, list[Transition]]:
     """The stored transitions of these items, read by primary key a chunk at a time."""
     categories, sources = _CATEGORIES, _SOURCES
@@ -184,7 +227,9 @@ def _histories(conn: Connection, item_ids: list[str]) -> dict[str, list[Transiti
     stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source)
     for start in range(0, len(item_ids), _CHUNK):
         chunk = item_ids[start : start + _CHUNK]
-        for item_id, at, to_category, to_name, from_category, source in conn.execute(stmt.where(_T.item_id.in_(chunk))):
+        for item_id, at, to_category, to_name, from_category, source in conn.execute(
+            stmt.where(_one_of(conn, _T.item_id, chunk))
+        ):
             facts[item_id].append(
                 Transition(
                     item_id,
@@ -214,7 +259,7 @@ def _fill_completed_at(conn: Connection, loaded: list[FlowItem]) -> None:
     ids = sorted(wanted)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        for item_id, completed in conn.execute(select(items.c.id, column).where(items.c.id.in_(chunk))):
+        for item_id, completed in conn.execute(select(items.c.id, column).where(_one_of(conn, items.c.id, chunk))):
             if completed:
                 wanted[item_id].completed_at = to_utc(datetime.fromisoformat(completed))
 
