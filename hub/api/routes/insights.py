@@ -15,7 +15,16 @@ from pydantic import BaseModel
 
 from hub.api.deps import StoreDep
 from hub.api.models import ProblemFieldError
-from hub.api.params import MAX_FILTER_VALUES, FilterText, UtcDateTime
+from hub.api.params import (
+    MAX_FILTER_VALUES,
+    AssigneeFilter,
+    ContainerFilter,
+    FilterText,
+    LabelFilter,
+    SourceFilter,
+    ToolFilter,
+    UtcDateTime,
+)
 from hub.api.problems import ProblemError, problem_responses
 from hub.flow.forecast import DEFAULT_TRIALS
 from hub.flow.metrics import Period
@@ -37,25 +46,15 @@ EARLIEST, LATEST = date(1970, 1, 1), date(9000, 12, 31)
 
 
 async def flow_filters(
-    source: Annotated[
-        list[FilterText] | None, Query(description="Configured source name.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    tool: Annotated[
-        list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    container: Annotated[
-        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
-    ] = None,
+    source: SourceFilter = None,
+    tool: ToolFilter = None,
+    container: ContainerFilter = None,
     kind: Annotated[
         list[ItemKind] | None,
         Query(description="Item kinds counted (default: delivery kinds).", max_length=MAX_FILTER_VALUES),
     ] = None,
-    label: Annotated[
-        list[FilterText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    assignee: Annotated[
-        list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
-    ] = None,
+    label: LabelFilter = None,
+    assignee: AssigneeFilter = None,
 ) -> ItemQuery:
     """The /v1/items filters that flow figures and forecasts take (OR within, AND across)."""
     return ItemQuery(

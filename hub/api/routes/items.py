@@ -10,7 +10,19 @@ from fastapi.responses import Response
 
 from hub.api.deps import PageLimit, StoreDep
 from hub.api.models import HistoryTransition, ItemHistoryPublic, ItemPage, ItemPublic
-from hub.api.params import MAX_FILTER_VALUES, NO_NUL, CursorText, FilterText, SearchText, UtcDateTime
+from hub.api.params import (
+    MAX_FILTER_VALUES,
+    NO_NUL,
+    AssigneeFilter,
+    ContainerFilter,
+    CursorText,
+    FilterText,
+    LabelFilter,
+    SearchText,
+    SourceFilter,
+    ToolFilter,
+    UtcDateTime,
+)
 from hub.api.problems import ProblemError, problem_responses
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
 from hub.store import ItemQuery
@@ -19,24 +31,14 @@ router = APIRouter(tags=["items"])
 
 
 async def item_query(
-    source: Annotated[
-        list[FilterText] | None, Query(description="Configured source name.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    tool: Annotated[
-        list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)
-    ] = None,
+    source: SourceFilter = None,
+    tool: ToolFilter = None,
     kind: Annotated[list[ItemKind] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     status_category: Annotated[list[StatusCategory] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     priority_level: Annotated[list[PriorityLevel] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
-    assignee: Annotated[
-        list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    label: Annotated[
-        list[FilterText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)
-    ] = None,
-    container: Annotated[
-        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
-    ] = None,
+    assignee: AssigneeFilter = None,
+    label: LabelFilter = None,
+    container: ContainerFilter = None,
     parent_id: Annotated[
         list[FilterText] | None, Query(description="Hub id of the parent item.", max_length=MAX_FILTER_VALUES)
     ] = None,

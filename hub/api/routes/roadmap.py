@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from hub.api.deps import StoreDep
 from hub.api.models import Roadmap, TreeNode
-from hub.api.params import MAX_FILTER_VALUES, NO_NUL, FilterText
+from hub.api.params import MAX_FILTER_VALUES, NO_NUL, ContainerFilter, FilterText
 from hub.api.problems import ProblemError, problem_responses
 from hub.roadmap import RoadmapQuery, RoadmapService
 from hub.schema import StatusCategory
@@ -24,9 +24,7 @@ def get_roadmap(
     source: Annotated[
         list[FilterText] | None, Query(description="Roadmap items from these sources.", max_length=MAX_FILTER_VALUES)
     ] = None,
-    container: Annotated[
-        list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
-    ] = None,
+    container: ContainerFilter = None,
     release: Annotated[
         list[FilterText] | None, Query(description="Release id or name.", max_length=MAX_FILTER_VALUES)
     ] = None,
