@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -498,6 +498,36 @@ def main() -> None:
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+
+def run_report_bench(
+    description: str | None, name: str, run_backend: Callable[[Backend, argparse.Namespace], None]
+) -> None:
+    """The command line of a report benchmark (bench/quality.py, bench/priorities.py): seed
+    `--items` on each of `--backends`, then time `--requests` requests per case."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="admin URL; the benchmark creates and drops its own database next to it",
+    )
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per case")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix=f"opshub-bench-{name}-"))
+    try:
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            if backend == "sqlite":
+                run_backend(sqlite_backend(workdir), args)
+            elif backend in ("postgresql", "postgres", "pg"):
+                run_backend(postgres_backend(args.pg_url), args)
+            else:
+                raise SystemExit(f"unknown backend {backend!r}: use sqlite,postgresql")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
