@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.cli_report import Repeated, _console, _day, _state
+from hub.cli_report import AssigneeOption, ContainerOption, Repeated, _console, _day, _state
 from hub.cli_support import user_errors
 from hub.insights.priorities import PriorityMatrix, PriorityRules, PriorityService, Quadrant
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
@@ -33,12 +33,12 @@ def priorities(
     ctx: typer.Context,
     source: Repeated = None,
     tool: Repeated = None,
-    container: Annotated[list[str] | None, typer.Option(help="Container id or key (repeatable).")] = None,
+    container: ContainerOption = None,
     kind: Annotated[list[ItemKind] | None, typer.Option(help="Item kind (repeatable).")] = None,
     status_category: Annotated[list[StatusCategory] | None, typer.Option(help="Status category (repeatable).")] = None,
     priority_level: Annotated[list[PriorityLevel] | None, typer.Option(help="Priority level (repeatable).")] = None,
     label: Repeated = None,
-    assignee: Annotated[list[str] | None, typer.Option(help="Hub person id or email (repeatable).")] = None,
+    assignee: AssigneeOption = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Items listed per quadrant.")] = 10,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Day urgency is measured from [default: today].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON document.")] = False,

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hub.cli_report import Repeated, _console, _day, _state, report_app
+from hub.cli_report import AssigneeOption, ContainerOption, Repeated, _console, _day, _state, report_app
 from hub.cli_support import CliError, user_errors
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, GroupQuality, QualityReport, QualityService
 from hub.schema import ItemKind
@@ -27,10 +27,10 @@ def quality(
     ctx: typer.Context,
     source: Repeated = None,
     tool: Repeated = None,
-    container: Annotated[list[str] | None, typer.Option(help="Container id or key (repeatable).")] = None,
+    container: ContainerOption = None,
     kind: Annotated[list[ItemKind] | None, typer.Option(help="Kinds counted [default: all].")] = None,
     label: Repeated = None,
-    assignee: Annotated[list[str] | None, typer.Option(help="Hub person id or email (repeatable).")] = None,
+    assignee: AssigneeOption = None,
     stale_days: Annotated[
         int | None, typer.Option("--stale-days", min=1, help="[default: setting HUB_QUALITY_STALE_DAYS]")
     ] = None,

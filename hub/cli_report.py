@@ -32,6 +32,9 @@ from hub.store.transitions import TransitionStore
 report_app = typer.Typer(help="Flow metrics and forecasts across every tool, as tables.", no_args_is_help=True)
 
 Repeated = Annotated[list[str] | None, typer.Option(show_default=False)]
+# The /v1/items filters every report takes, declared once (as hub/api/params.py does for the API).
+ContainerOption = Annotated[list[str] | None, typer.Option(help="Container id or key (repeatable).")]
+AssigneeOption = Annotated[list[str] | None, typer.Option(help="Hub person id or email (repeatable).")]
 
 
 def _state(ctx: typer.Context) -> CliState:
@@ -59,10 +62,10 @@ def flow(
     ctx: typer.Context,
     source: Repeated = None,
     tool: Repeated = None,
-    container: Annotated[list[str] | None, typer.Option(help="Container id or key (repeatable).")] = None,
+    container: ContainerOption = None,
     kind: Annotated[list[ItemKind] | None, typer.Option(help="Kinds counted [default: delivery kinds].")] = None,
     label: Repeated = None,
-    assignee: Annotated[list[str] | None, typer.Option(help="Hub person id or email (repeatable).")] = None,
+    assignee: AssigneeOption = None,
     start: Annotated[str | None, typer.Option("--from", help="First day, e.g. 2026-03-04.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day (included).")] = None,
     as_of: Annotated[
