@@ -12,7 +12,8 @@ What every connector gets from it, so no connector re-implements it:
   `iso_reset_hint("X-RateLimit-Reset")` for Jira); `rate_limited` marks other answers as rate
   limits (GitHub's primary limit answers 403 with `x-ratelimit-remaining: 0`);
 - a per-source concurrency limit (`asyncio.Semaphore`) and a request budget per run
-  (`BudgetExceeded`); counters for the run summary (`stats()`);
+  (`BudgetExceeded`); counters for the run summary (`stats()`) and for Prometheus
+  (`hub.metrics`: requests, retries, rate limits by source);
 - an injectable `sleep` (tests assert the waits without sleeping) and `transport` (tests and
   the benchmark talk to an in-process fake through `httpx.ASGITransport`).
 
@@ -35,6 +36,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import AuthFailed, ConnectorConfig, ConnectorError
+from hub import metrics
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -297,6 +299,7 @@ class SourceClient:
                 f"raise request_budget in the source's config or sync less often"
             )
         self._stats.requests += 1
+        metrics.tool_request(self.source)
         async with self._semaphore:
             try:
                 content = orjson.dumps(json) if json is not None else None
@@ -317,6 +320,8 @@ class SourceClient:
         if status == 429 or status >= 500 or (self.rate_limited is not None and self.rate_limited(response)):
             if status >= 500:
                 self._stats.server_errors += 1
+            else:
+                metrics.tool_rate_limited(self.source)
             raise _Retryable(f"HTTP {status} from {where}", wait_hint=self._hint(response), status=status)
         if status in (401, 403):
             verb = "rejected the credentials" if status == 401 else "denied access"
@@ -348,6 +353,7 @@ class SourceClient:
 
     async def _sleep_and_count(self, seconds: float) -> None:
         self._stats.retries += 1
+        metrics.tool_retry(self.source)
         self._stats.waited_ms += int(seconds * 1000)
         await self._sleep(seconds)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.schema import ItemKind, PriorityLevel
@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Refetch a source's stored mapping context (e.g. Jira's field catalog) once it is older than this; "
         "every sync refreshes it too.",
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics needs `Authorization: Bearer <this token>` (a scrape-only credential: "
+        "it reads nothing else, and checking it needs no database).",
     )
     # Priority matrix (GET /v1/insights/priorities; rules in hub/insights/priorities.py and the README).
     priorities_urgent_levels: list[PriorityLevel] = Field(

@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
 from connectors.http import BudgetExceeded
+from hub import metrics
 from hub.config import HubConfig, SourceDefinition
 from hub.flow.extract import history_transitions
 from hub.flow.history import Transition
@@ -159,6 +160,7 @@ class SyncEngine:
         cursor = None if full else self.store.items.load_cursor(source.name, ITEMS_STREAM)
         summary = RunSummary(source=source.name, mode="full" if cursor is None else "incremental", cursor=cursor)
         summary.run_id = self.runs.start(source.name, summary.mode)
+        log.info("sync run %s of %s (%s) started", summary.run_id, source.name, summary.mode)
         return summary
 
     async def run(
@@ -219,6 +221,24 @@ class SyncEngine:
             summary.seconds = time.perf_counter() - started
             self.runs.finish(
                 summary.run_id, summary.status, summary.counts(), summary.cursor, summary.error, summary.record_errors
+            )
+            metrics.sync_finished(
+                source.name, summary.status, fetched=summary.fetched, changed=summary.changed, seconds=summary.seconds
+            )
+            log.log(
+                logging.INFO if summary.status == "succeeded" else logging.WARNING,
+                "sync run %s of %s (%s) %s: %d fetched, %d changed, %d deleted, %d failed records, %d requests in %.1fs%s",
+                summary.run_id,
+                source.name,
+                summary.mode,
+                summary.status,
+                summary.fetched,
+                summary.changed,
+                summary.deleted,
+                summary.failed_records,
+                summary.requests,
+                summary.seconds,
+                f": {summary.error}" if summary.error else "",
             )
             if progress:
                 progress(summary)

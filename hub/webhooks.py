@@ -35,6 +35,7 @@ from connectors.base import (
     WebhookRejected,
 )
 from connectors.http import RequestFailed
+from hub import metrics
 from hub.config import HubConfig, SourceDefinition
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
@@ -347,6 +348,15 @@ class InboxWorker:
 
     def _record(self, delivery: InboxDelivery, status: str, claimed_in: int) -> None:
         self.recent.append(ProcessedDelivery(delivery.source, delivery.delivery_id, status, claimed_in, self.passes))
+        metrics.inbox_processed(delivery.source, status)
+        log.info(
+            "inbox: delivery %s (inbox id %d) of %s: %s (attempt %d)",
+            delivery.delivery_id,
+            delivery.id,
+            delivery.source,
+            status,
+            delivery.attempts,
+        )
 
     # ------------------------------------------------------------------ claims
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from hub import __version__
 from hub.api.deps import require_scope
+from hub.api.middleware import ObserveRequests
 from hub.api.problems import PROBLEM_JSON, install_problem_handlers, problem_responses
 from hub.api.routes import (
     changes,
@@ -19,6 +20,7 @@ from hub.api.routes import (
     inbox,
     insights,
     items,
+    metrics,
     people,
     priorities,
     quality,
@@ -110,6 +112,9 @@ def create_app(
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))
     app.include_router(health.router, responses=problem_responses(500))
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+    app.add_middleware(ObserveRequests)
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app
 

@@ -7,17 +7,21 @@ applies it in the background. No secret ever travels in the URL.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 
+from hub import metrics
 from hub.api.deps import RuntimeDep
 from hub.api.models import WebhookAccepted
 from hub.api.params import NO_NUL
 from hub.api.problems import ProblemError, problem_responses
 from hub.webhooks import IntakeError, header_dict
+
+log = logging.getLogger("opshub.webhooks")
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -41,14 +45,33 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 @router.post("/{source}", status_code=202, responses=problem_responses(400, 401, 404, 413))
 async def receive_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> WebhookAccepted:
     """Verify and durably store one delivery; 202 only once it is committed."""
-    body = await _read_capped(request, runtime.intake.max_body_bytes)
+    known = source in runtime.config.sources
     try:
+        body = await _read_capped(request, runtime.intake.max_body_bytes)
         result = await to_thread.run_sync(runtime.intake.receive, source, header_dict(request.headers.items()), body)
+    except ProblemError as exc:
+        metrics.webhook_received(source, _outcome(exc.problem.status, known), known_source=known)
+        raise
     except IntakeError as exc:
+        metrics.webhook_received(source, _outcome(exc.status, known), known_source=known)
         raise ProblemError(exc.status, title=exc.title, detail=exc.detail) from None
+    except Exception:
+        metrics.webhook_received(source, "error", known_source=known)
+        raise
+    metrics.webhook_received(source, "duplicate" if result.duplicate else "accepted")
+    log.info(
+        "webhook %s of %s stored%s", result.delivery_id, source, " (a duplicate: already stored)" * result.duplicate
+    )
     if not result.duplicate:
         runtime.wake_worker()
     return WebhookAccepted(delivery_id=result.delivery_id, duplicate=result.duplicate)
+
+
+def _outcome(status: int, known_source: bool) -> str:
+    """An intake refusal as the webhook counter's `outcome` label."""
+    if not known_source:
+        return "unknown_source"
+    return {401: "rejected", 413: "too_large"}.get(status, "invalid")
 
 
 @router.get("/{source}", response_class=PlainTextResponse, responses=problem_responses(404, 405))

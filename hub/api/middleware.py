@@ -1,0 +1,58 @@
+"""ASGI middleware around every request: latency metrics by route template.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task and no body copy per
+request, and streams pass through untouched.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub import metrics
+
+
+class ObserveRequests:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            metrics.http_request(scope["method"], route_template(scope), status, time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (`/v1/items/{item_id}`), never the raw path.
+
+    The router puts the matched route on the scope (`scope["route"]`), but a route included
+    through a prefixed router knows only its own part of the template (`/items/{item_id}`).
+    The prefix is what remains of the request path once that part, filled with the request's
+    path parameters, is taken off its end.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return metrics.UNMATCHED_ROUTE
+    try:
+        filled = template.format(**{name: str(v) for name, v in scope.get("path_params", {}).items()})
+    except (KeyError, IndexError, ValueError):
+        return template
+    path = str(scope.get("path", ""))
+    if filled and path.endswith(filled):
+        return path[: len(path) - len(filled)] + template
+    return template
