@@ -108,10 +108,19 @@ def serve(
         )
         return
     from hub.api.app import create_app
+    from hub.logs import configure_for
 
     try:
+        config = _state(ctx).hub_config()
+        # The hub's handler (format, request ids, redaction) carries uvicorn's lines too:
+        # log_config=None keeps uvicorn from installing its own, unredacted handlers.
+        configure_for(settings, config)
         server = uvicorn.Server(
-            uvicorn.Config(create_app(store=store, settings=settings), log_level=settings.log_level)
+            uvicorn.Config(
+                create_app(store=store, settings=settings, config=config),
+                log_level=settings.log_level,
+                log_config=None,
+            )
         )
         server.run(sockets=[listener])
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="Sources config file (opshub.toml).")
     migrate_on_start: bool = True
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object per log line (with request_id and extra fields)."
+    )
     page_limit_default: int = 50
     page_limit_max: int = 500
     quality_stale_days: int = Field(

@@ -29,6 +29,7 @@ from hub import metrics
 from hub.config import HubConfig, SourceDefinition
 from hub.flow.extract import history_transitions
 from hub.flow.history import Transition
+from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
@@ -160,7 +161,13 @@ class SyncEngine:
         cursor = None if full else self.store.items.load_cursor(source.name, ITEMS_STREAM)
         summary = RunSummary(source=source.name, mode="full" if cursor is None else "incremental", cursor=cursor)
         summary.run_id = self.runs.start(source.name, summary.mode)
-        log.info("sync run %s of %s (%s) started", summary.run_id, source.name, summary.mode)
+        log.info(
+            "sync run %s of %s (%s) started",
+            summary.run_id,
+            source.name,
+            summary.mode,
+            extra=log_extra(source=source.name, run_id=summary.run_id),
+        )
         return summary
 
     async def run(
@@ -239,6 +246,7 @@ class SyncEngine:
                 summary.requests,
                 summary.seconds,
                 f": {summary.error}" if summary.error else "",
+                extra=log_extra(source=source.name, run_id=summary.run_id, outcome=summary.status),
             )
             if progress:
                 progress(summary)

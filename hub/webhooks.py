@@ -40,6 +40,7 @@ from hub.config import HubConfig, SourceDefinition
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
 from hub.flow.history import Transition
+from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
@@ -356,6 +357,9 @@ class InboxWorker:
             delivery.source,
             status,
             delivery.attempts,
+            extra=log_extra(
+                source=delivery.source, delivery_id=delivery.delivery_id, inbox_id=delivery.id, outcome=status
+            ),
         )
 
     # ------------------------------------------------------------------ claims

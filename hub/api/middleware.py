@@ -1,4 +1,5 @@
-"""ASGI middleware around every request: latency metrics by route template.
+"""ASGI middleware around every request: its request id (hub/logs.py) and latency metrics by
+route template.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task and no body copy per
 request, and streams pass through untouched.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import time
 
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import metrics
+from hub.logs import REQUEST_ID_HEADER, accept_request_id, request_id_var
 
 
 class ObserveRequests:
@@ -23,17 +26,22 @@ class ObserveRequests:
             return
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
+        request_id = accept_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        request_id_var.set(request_id)
 
         async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_observed)
         finally:
             metrics.http_request(scope["method"], route_template(scope), status, time.perf_counter() - started)
+        # The id stays set (each request runs in its own task, so it goes no further): the
+        # handler of unexpected errors, outside this middleware, logs and answers with it.
 
 
 def route_template(scope: Scope) -> str:

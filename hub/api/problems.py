@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.models import Problem, ProblemFieldError
 from hub.db.engine import StatementTimeout
+from hub.logs import REQUEST_ID_HEADER, request_id_var
 from hub.store import InvalidCursor
 
 PROBLEM_JSON = "application/problem+json"
@@ -119,8 +120,12 @@ async def _on_statement_timeout(_request: Request, exc: Exception) -> Response:
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # Log the details for operators; tell the client nothing about the internals.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # This handler runs outside the request id middleware (Starlette's outermost layer): the
+    # id is still in the request's context, and the client gets it to quote.
+    request_id = request_id_var.get()
     return problem_response(
-        Problem(title=status_title(500), status=500, detail="an unexpected error occurred; it has been logged")
+        Problem(title=status_title(500), status=500, detail="an unexpected error occurred; it has been logged"),
+        {REQUEST_ID_HEADER: request_id} if request_id else None,
     )
 
 

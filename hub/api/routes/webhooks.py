@@ -19,6 +19,7 @@ from hub.api.deps import RuntimeDep
 from hub.api.models import WebhookAccepted
 from hub.api.params import NO_NUL
 from hub.api.problems import ProblemError, problem_responses
+from hub.logs import log_extra
 from hub.webhooks import IntakeError, header_dict
 
 log = logging.getLogger("opshub.webhooks")
@@ -60,7 +61,11 @@ async def receive_webhook(source: SourceName, request: Request, runtime: Runtime
         raise
     metrics.webhook_received(source, "duplicate" if result.duplicate else "accepted")
     log.info(
-        "webhook %s of %s stored%s", result.delivery_id, source, " (a duplicate: already stored)" * result.duplicate
+        "webhook %s of %s stored%s",
+        result.delivery_id,
+        source,
+        " (a duplicate: already stored)" * result.duplicate,
+        extra=log_extra(source=source, delivery_id=result.delivery_id),
     )
     if not result.duplicate:
         runtime.wake_worker()
