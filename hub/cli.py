@@ -31,6 +31,7 @@ from hub.cli_sync import mappings_app, sync_command
 from hub.db.engine import migrate as migrate_engine
 from hub.db.engine import schema_status
 from hub.schema import SCHEMA_VERSION, Change, Person, WorkItem
+from hub.settings import Role
 from hub.store.keys import Scope
 
 app = typer.Typer(
@@ -81,11 +82,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: HUB_HOST or 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: HUB_PORT or 8000]")] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    role: Annotated[
+        Role | None,
+        typer.Option(
+            help="api: the HTTP API only; worker: schedules and the inbox worker (HTTP only for /healthz, "
+            "/readyz, /metrics); all: both [default: HUB_ROLE or all]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API (migrates the database first unless HUB_MIGRATE_ON_START=false)."""
+    """Serve the API and/or run the background work (migrates the database first unless
+    HUB_MIGRATE_ON_START=false)."""
     import uvicorn
 
     settings = _state(ctx).settings()
+    role = role or settings.role
     host = host or settings.host
     port = port or settings.port
     # Bind before saying "serving on": a busy port is one line and exit 1, not a banner
@@ -96,13 +107,17 @@ def serve(
     except BaseException:
         listener.close()
         raise
-    err_console.print(f"OpsHub serving on http://{host}:{port} (database: {store.engine.url.render_as_string()})")
+    what = "health and metrics" if role is Role.worker else "serving"
+    err_console.print(
+        f"OpsHub ({role.value}) {what} on http://{host}:{port} (database: {store.engine.url.render_as_string()})"
+    )
     if reload:
         # The reloader imports the app in a fresh process and binds the port itself: hand the
         # settings over by environment and free the port checked above.
         listener.close()
         store.close()
         os.environ["HUB_DATABASE_URL"] = settings.database_url
+        os.environ["HUB_ROLE"] = role.value
         uvicorn.run(
             "hub.api.app:create_app", factory=True, host=host, port=port, reload=True, log_level=settings.log_level
         )
@@ -117,7 +132,7 @@ def serve(
         configure_for(settings, config)
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(store=store, settings=settings, config=config),
+                create_app(store=store, settings=settings, config=config, role=role),
                 log_level=settings.log_level,
                 log_config=None,
             )

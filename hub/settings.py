@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.schema import ItemKind, PriorityLevel
+
+
+class Role(StrEnum):
+    """What one `opshub serve` process does (hub/api/app.py, README "Process roles")."""
+
+    api = "api"  # the HTTP API and webhook intake; no schedules, no inbox worker
+    worker = "worker"  # schedules and the inbox worker; HTTP only for /healthz, /readyz, /metrics
+    all = "all"  # both (one process does everything)
 
 
 class Settings(BaseSettings):
@@ -39,6 +48,11 @@ class Settings(BaseSettings):
         description="PostgreSQL: longest a read behind an API request may run (503 past it); 0 = no limit.",
     )
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, description="Largest webhook body accepted (413 past it).")
+    role: Role = Field(
+        default=Role.all,
+        description="`api`: HTTP API only; `worker`: schedules and inbox worker, HTTP only for health and metrics; "
+        "`all`: both. `opshub serve --role` overrides it.",
+    )
     background_tasks: bool = Field(
         default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."
     )

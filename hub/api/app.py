@@ -31,7 +31,7 @@ from hub.api.routes import (
 )
 from hub.config import HubConfig, load_config
 from hub.runtime import HubRuntime
-from hub.settings import Settings, get_settings
+from hub.settings import Role, Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
 from hub.webhooks import ConnectorFactory, default_connector
@@ -50,8 +50,14 @@ def create_app(
     *,
     config: HubConfig | None = None,
     connector_factory: ConnectorFactory = default_connector,
+    role: Role | None = None,
 ) -> FastAPI:
     """Build the API app.
+
+    `role` (default: `settings.role`) says what this process does: `api` serves every route
+    and runs nothing in the background; `worker` runs the schedules and the inbox worker and
+    serves only the health probes and /metrics (its own counters: syncs, deliveries, tool
+    requests); `all` does both (background work as `settings.background_tasks` says).
 
     With no `store`, the app opens one from `settings.database_url` at startup (migrating
     when `settings.migrate_on_start`) and closes it at shutdown; a store passed in stays
@@ -60,6 +66,8 @@ def create_app(
     """
     settings = settings or get_settings()
     config = config if config is not None else load_config(settings.config)
+    role = role or settings.role
+    background = role is Role.worker or (role is Role.all and settings.background_tasks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +82,7 @@ def create_app(
         runtime = HubRuntime(
             app.state.store,
             config,
-            background=settings.background_tasks,
+            background=background,
             inbox_poll_seconds=settings.inbox_poll_seconds,
             schedule_poll_seconds=settings.schedule_poll_seconds,
             connector_factory=connector_factory,
@@ -99,7 +107,20 @@ def create_app(
     app.state.settings = settings
     app.state.config = config
     app.state.runtime = None
+    app.state.role = role
     install_problem_handlers(app)
+    if role is not Role.worker:
+        _include_api(app)
+    app.include_router(health.router, responses=problem_responses(500))
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+    app.add_middleware(ObserveRequests)
+    app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
+    return app
+
+
+def _include_api(app: FastAPI) -> None:
+    """The /v1 read and admin API and the webhook intake."""
 
     v1 = APIRouter(
         prefix="/v1",
@@ -111,12 +132,6 @@ def create_app(
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))
-    app.include_router(health.router, responses=problem_responses(500))
-    if settings.metrics_enabled:
-        app.include_router(metrics.router)
-    app.add_middleware(ObserveRequests)
-    app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
-    return app
 
 
 def _problem_openapi(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
