@@ -1,4 +1,5 @@
 # OpsHub API server. Build: docker build -t opshub .   Run: docker run -p 8000:8000 -v opshub-data:/data opshub
+# Several processes on PostgreSQL: compose.yaml (README, "Deployment").
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,8 +12,11 @@ COPY pyproject.toml README.md ./
 COPY hub ./hub
 COPY connectors ./connectors
 COPY mappings ./mappings
+# The README tour (opshub import examples/items.jsonl ...) works from the working directory.
+COPY examples /opt/opshub/examples
 RUN pip install . \
-    && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin opshub \
+    && groupadd --system --gid 10001 opshub \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home --shell /usr/sbin/nologin opshub \
     && mkdir -p /data \
     && chown opshub:opshub /data
 
@@ -21,11 +25,15 @@ ENV HUB_DATABASE_URL=sqlite:////data/opshub.db \
     HUB_HOST=0.0.0.0 \
     HUB_PORT=8000
 VOLUME ["/data"]
-WORKDIR /data
-USER opshub
+WORKDIR /opt/opshub
+# Numeric, so Kubernetes runAsNonRoot can verify it without reading /etc/passwd (hadolint DL3066).
+USER 10001:10001
 EXPOSE 8000
 
+# Readiness (database reachable and migrated), served by every role, worker included. Image
+# formats without HEALTHCHECK (OCI, Kubernetes): probe /readyz (readiness) and /healthz
+# (liveness) over HTTP instead.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HUB_PORT', '8000'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('HUB_PORT', '8000'), timeout=4)"]
 
 CMD ["opshub", "serve", "--host", "0.0.0.0"]
