@@ -8,13 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY hub ./hub
 COPY connectors ./connectors
 COPY mappings ./mappings
 # The README tour (opshub import examples/items.jsonl ...) works from the working directory.
 COPY examples /opt/opshub/examples
-RUN pip install . \
+# The pinned versions (./scripts/lock), then the hub itself without resolving again.
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps . \
     && groupadd --system --gid 10001 opshub \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home --shell /usr/sbin/nologin opshub \
     && mkdir -p /data \
