@@ -104,6 +104,12 @@ class _RequestIdFilter(logging.Filter):
 
 
 class _TextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One record, one line: a newline in a value from outside (a tool's delivery id, a
+        # path) cannot start a forged line. Tracebacks are added after this, as usual.
+        record.message = record.message.replace("\r", "\\r").replace("\n", "\\n")
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = getattr(record, "request_id", None)

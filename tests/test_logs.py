@@ -200,8 +200,10 @@ def test_text_format_keeps_one_line_per_record() -> None:
     captured = io.StringIO()
     configure_logging("info", "text", secrets=["hunter2-password"], stream=captured)
     logging.getLogger("opshub.test").warning("connecting with %s", "hunter2-password")
+    logging.getLogger("opshub.test").warning("delivery %s stored", "d-1\n2026-01-01 00:00:00 ERROR forged")
     out = captured.getvalue()
-    assert out.count("\n") == 1
+    assert out.count("\n") == 2
+    assert "d-1\\n2026-01-01" in out
     assert "hunter2-password" not in out and REDACTED in out
 
 
