@@ -29,6 +29,7 @@ from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.engine import make_url
 
@@ -133,6 +134,7 @@ def make_formatter(log_format: str, redact: Redactor) -> logging.Formatter:
         inner: logging.Formatter = JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI-coloured copy of the message
             datefmt="%Y-%m-%dT%H:%M:%S%z",
         )
     else:
