@@ -146,6 +146,14 @@ def test_counters_move_with_a_sync_and_webhooks(hub_client: tuple[TestClient, Hu
     ]
     assert template, sorted({dict(labels).get("route") for _, labels in final if dict(labels).get("route")})
     assert not any(native_id in dict(labels).get("route", "") for _, labels in final)
+    # A path no route matches is one label value, whatever the path.
+    assert client.get("/no/such/path/12345").status_code == 404
+    unmatched = scrape(client)
+    assert (
+        value(unmatched, "opshub_http_request_duration_seconds_count", method="GET", route="(unmatched)", status="404")
+        >= 1
+    )
+    assert not any("12345" in dict(labels).get("route", "") for _, labels in unmatched)
 
 
 def test_outbound_metrics_are_defined_for_the_outbound_worker(sqlite_store: Store) -> None:
