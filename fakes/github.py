@@ -156,6 +156,20 @@ class FakeGitHub:
     def add(self, **changes: Any) -> dict[str, Any]:
         return self._issue(self._append(False, self._tick(), dict(changes)))
 
+    def next_repository(self) -> str:
+        """The repository the next `add` lands in (issues are spread over them round-robin)."""
+        return self.repositories[(len(self._items) + 1) % len(self.repositories)]
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        item = self._item(native_id)
+        item.created, item.updated = int(created.timestamp()), int(updated.timestamp())
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now = max(self.now, int(now.timestamp()))
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
 

@@ -163,6 +163,20 @@ class FakeGitLab:
     def add(self, **changes: Any) -> dict[str, Any]:
         return self._issue(self._append(self._tick(), dict(changes)))
 
+    def next_project(self) -> str:
+        """The path of the project the next `add` lands in (issues are spread round-robin)."""
+        return self.projects[(len(self._items) + 1) % len(self.projects)][1]
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        item = self._item(native_id)
+        item.created_ms, item.updated_ms = int(created.timestamp() * 1000), int(updated.timestamp() * 1000)
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now_ms = max(self.now_ms, int(now.timestamp() * 1000))
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
 

@@ -1,0 +1,79 @@
+"""`opshub demo`: the fakes, a throwaway database, a first sync, then the API with a trickle of
+webhooks, until Ctrl-C. The steps are in `run_demo`; the command line is in hub/cli.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hub.demo.environment import demo_environment
+from hub.settings import Settings
+from hub.store import Store
+
+
+def run_demo(
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    database_url: str | None,
+    seed: int,
+    trickle_seconds: float | None,
+    say: Callable[[str], None],
+) -> None:
+    """Serve the demo on `listener` (already bound) until the server stops (Ctrl-C).
+
+    With no `database_url` the data lives in a SQLite file in a temporary directory that is
+    removed at exit; with one, it is migrated and the demo's sources are synced into it.
+    """
+    import uvicorn
+
+    from hub.api.app import create_app
+    from hub.demo.trickle import WebhookTrickle
+
+    started = time.monotonic()
+    host, port = listener.getsockname()[:2]
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opshub-demo-")))
+        url = database_url or f"sqlite:///{workdir / 'demo.db'}"
+        say(
+            f"opshub demo: building Northwind's tools and syncing them into {'the database' if database_url else 'a throwaway database'} ..."
+        )
+        store = Store.open(url, migrate_schema=True)
+        stack.callback(store.close)
+        env = stack.enter_context(demo_environment(store, workdir, seed=seed))
+        assert env.keys is not None
+        items = sum(run.fetched for run in env.runs)
+        settings = settings.model_copy(update={"database_url": url, "config": env.config_path})
+        app = create_app(store=store, settings=settings, config=env.config)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, access_log=False))
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name only
+        base = f"http://{shown_host}:{port}"
+        say(f"synced {len(env.runs)} sources ({items} items) in {time.monotonic() - started:.1f} s")
+        say(f"OpsHub demo serving on {base}  (API docs: {base}/docs)")
+        say(f"  read key:  {env.keys.read}")
+        say(f"  admin key: {env.keys.admin}")
+        say(f'  try:       curl -H "Authorization: Bearer {env.keys.read}" {base}/v1/roadmap')
+        say(f"  sources:   {env.config_path} (the fakes listen on 127.0.0.1; removed at exit)")
+        stop = threading.Event()
+        if trickle_seconds:
+            trickle = WebhookTrickle(env, base, seed=seed)
+            stack.callback(trickle.close)
+            thread = threading.Thread(
+                target=trickle.run,
+                args=(stop, trickle_seconds),
+                kwargs={"echo": lambda move: say(f"  webhook: {move.describe()}")},
+                name="opshub-demo-trickle",
+                daemon=True,
+            )
+            thread.start()
+            stack.callback(thread.join, 10)
+            say(f"  a webhook every {trickle_seconds:g} s moves an item forward (--no-trickle to stop that)")
+        stack.callback(stop.set)
+        say("Ctrl-C stops the demo and removes its data.")
+        server.run(sockets=[listener])
