@@ -310,7 +310,8 @@ class _Loader:
                 fake.delete(str(fake.add(title="Deleted issue")["id"]))
                 return
             closed = item.category in ("done", "cancelled")
-            labels = [label("bug", "d73a4a")] if item.kind == "bug" else [label("enhancement", "a2eeef")]
+            # The kind label the mapping reads (mappings/github.yaml `kind_label`).
+            labels = [label(item.kind, {"bug": "d73a4a", "story": "a2eeef"}.get(item.kind, "0e8a16"))]
             if item.category == "in_progress":
                 labels.append(label("in progress", "fbca04"))
             elif item.category == "backlog":
@@ -382,7 +383,7 @@ class _Loader:
                 fake.delete(str(fake.add(title="Deleted issue")["id"]))
                 return
             closed = item.category in ("done", "cancelled")
-            labels = ["type::bug" if item.kind == "bug" else "type::feature", *item.labels]
+            labels = [f"type::{item.kind}", *item.labels]
             if item.category == "in_progress":
                 labels.append("workflow::in progress")
             elif item.category == "backlog":
@@ -465,7 +466,7 @@ class _Loader:
         }
         labels = {
             name: {"id": _uid("linear-label", name), "name": name}
-            for name in ("Bug", "Feature", "backend", "frontend", "ux", "performance", "security")
+            for name in ("Bug", "Story", "Task", "backend", "frontend", "ux", "performance", "security")
         }
         priority_labels = {1: "Urgent", 2: "High", 3: "Medium", 4: "Low", 5: "No priority"}
         for item in sorted(self.org.of_tool("linear"), key=lambda i: i.created):
@@ -484,10 +485,9 @@ class _Loader:
                 placed = self.placed[item.parent]
                 parent = {"id": placed.native_id, "identifier": placed.key}
             started = item.created + (item.updated - item.created) / 3
-            item_labels = [
-                labels["Bug" if item.kind == "bug" else "Feature"],
-                *(labels[n] for n in item.labels if n in labels),
-            ]
+            # A kind label (mappings/linear.yaml `kind_label`); a sub-issue is a subtask by its parent.
+            kind_label = [] if item.kind == "subtask" else [labels[item.kind.title()]]
+            item_labels = [*kind_label, *(labels[n] for n in item.labels if n in labels)]
             record = fake.add(
                 title=item.title,
                 description=f"## Why\n{item.title}.\n",
@@ -525,7 +525,7 @@ class _Loader:
             "done": (5, "Closed", True),
             "cancelled": (6, "Rejected", True),
         }
-        trackers = {"bug": (1, "Bug"), "story": (2, "Feature"), "task": (3, "Support")}
+        trackers = {"bug": (1, "Bug"), "story": (4, "Story"), "task": (3, "Support")}
         priorities = {1: (5, "Immediate"), 2: (4, "Urgent"), 3: (3, "High"), 4: (2, "Normal"), 5: (1, "Low")}
         people = [p.email for p in self.org.people]
         releases = [name for name, _ in self.org.releases()]

@@ -342,6 +342,8 @@ class _Builder:
                 item.created = parent.created + timedelta(minutes=10)
             item.created = min(item.created, latest - timedelta(minutes=10))
             item.updated = min(max(item.updated, item.created + timedelta(minutes=10)), latest)
+            # Whole seconds: GitHub, Aha! and Redmine give no more.
+            item.created, item.updated = item.created.replace(microsecond=0), item.updated.replace(microsecond=0)
             by_ref[item.ref] = item
 
     def aha_initiatives(self) -> dict[str, str]:

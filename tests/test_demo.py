@@ -1,0 +1,109 @@
+"""The demo started in-process (hub/demo/environment.py, hub/demo/trickle.py): the seven fakes
+synced with the real connectors into a store, the API over it, and a trickle webhook that
+changes an item. On both backends."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from hub.api.app import create_app
+from hub.demo.environment import SOURCE_NAMES, DemoEnvironment, demo_environment, seed_demo
+from hub.demo.trickle import WebhookTrickle
+from hub.settings import Settings
+from hub.store import Store
+
+NOW = datetime(2026, 6, 15, 10, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(store: Store, tmp_path: Path) -> Iterator[DemoEnvironment]:
+    with demo_environment(store, tmp_path, seed=5, now=NOW) as environment:
+        yield environment
+
+
+@pytest.fixture
+def client(store: Store, env: DemoEnvironment, db_url: str) -> Iterator[TestClient]:
+    settings = Settings(database_url=db_url, inbox_poll_seconds=0.1, schedule_poll_seconds=3600)
+    with TestClient(create_app(store=store, settings=settings, config=env.config)) as test_client:
+        assert env.keys is not None
+        test_client.headers["Authorization"] = f"Bearer {env.keys.read}"
+        yield test_client
+
+
+def test_every_source_syncs_every_item_of_the_organisation(env: DemoEnvironment, client: TestClient) -> None:
+    assert [run.status for run in env.runs] == ["succeeded"] * 7
+    expected = Counter(SOURCE_NAMES[item.tool] for item in env.fakes.org.items)
+    sources = client.get("/v1/sources").json()["sources"]
+    assert {s["name"]: s["item_count"] for s in sources} == dict(expected)
+    assert {s["status"] for s in sources} == {"ok"}
+    assert "webhook_secret" in env.config_path.read_text()
+
+
+def test_a_roadmap_feature_rolls_up_jira_and_the_team_tool(env: DemoEnvironment, client: TestClient) -> None:
+    org, placed = env.fakes.org, env.fakes.placed
+    refs = org.by_ref()
+    feature = next(i for i in org.items if i.tool == "productboard" and i.kind == "feature")
+    epic = refs[feature.implemented_by[0]]
+    expected = {f"{SOURCE_NAMES[refs[r].tool]}:{placed[r].native_id}" for r in epic.implemented_by}
+    expected |= {f"{SOURCE_NAMES['jira']}:{placed[i.ref].native_id}" for i in org.items if i.parent == epic.ref}
+    feature_id = f"{SOURCE_NAMES['productboard']}:{placed[feature.ref].native_id}"
+    rows = client.get("/v1/roadmap", params={"source": SOURCE_NAMES["productboard"]}).json()["roadmap"]
+    row = next(r for r in rows if r["item"]["id"] == feature_id)
+    assert {d["id"] for d in row["delivery_items"]} == expected
+    assert row["delivery_total"] == len(expected)
+    assert {d["tool"] for d in row["delivery_items"]} >= {"jira", refs[epic.implemented_by[0]].tool}
+
+
+def test_status_history_is_backfilled(env: DemoEnvironment, store: Store, client: TestClient) -> None:
+    done = next(i for i in env.fakes.org.items if i.tool == "jira" and i.kind == "story" and i.category == "done")
+    item_id = f"{SOURCE_NAMES['jira']}:{env.fakes.native_id(done.ref)}"
+    history = client.get(f"/v1/items/{item_id}/history").json()
+    names = [t["to_name"] for t in history["transitions"]]
+    assert names[-1] == "Done" and "In Progress" in names
+    assert history["started_at"] < history["done_at"]
+    with store.engine.connect() as conn:
+        query = text(
+            "SELECT DISTINCT items.source FROM status_transitions JOIN items ON items.id = status_transitions.item_id"
+            " WHERE status_transitions.source = 'changelog'"
+        )
+        sources = {row[0] for row in conn.execute(query)}
+    # Every tool whose connector reads a changelog has it in the store.
+    assert sources == {SOURCE_NAMES[t] for t in ("jira", "github", "gitlab", "linear")}
+
+
+def test_a_trickle_webhook_changes_the_item_it_moved(env: DemoEnvironment, store: Store, client: TestClient) -> None:
+    trickle = WebhookTrickle(env, "http://testserver", seed=2, client=client)
+    moves = [trickle.step() for _ in range(6)]
+    assert all(move is not None and move.status == 202 for move in moves), moves
+    deadline = time.monotonic() + 20
+    pending = {f"{m.source}:{m.native_id}": m.after for m in moves if m is not None}
+    while pending and time.monotonic() < deadline:
+        for item_id, category in list(pending.items()):
+            doc = store.items.get(item_id)
+            if doc is not None and doc["status"]["category"] == category:
+                del pending[item_id]
+        time.sleep(0.1)
+    assert not pending, f"webhooks not applied: {pending}"
+
+
+def test_seed_demo_builds_the_dataset_and_returns_working_keys(db_url: str) -> None:
+    keys = seed_demo(db_url, seed=5, now=NOW)
+    store = Store.open(db_url, migrate_schema=False)
+    try:
+        app = create_app(store=store, settings=Settings(database_url=db_url, background_tasks=False))
+        with TestClient(app) as test_client:
+            read = test_client.get("/v1/items", headers={"Authorization": f"Bearer {keys.read}"})
+            assert read.status_code == 200 and len(read.json()["items"]) > 0
+            denied = test_client.get("/v1/items", headers={"Authorization": "Bearer ohk_nope_nope"})
+            assert denied.status_code == 401
+        assert {k.scope.value for k in store.keys.list()} == {"read", "admin"}
+    finally:
+        store.close()
