@@ -11,10 +11,26 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+
+import uvicorn
 
 from hub.demo.environment import demo_environment
 from hub.settings import Settings
 from hub.store import Store
+
+
+class _DemoServer(uvicorn.Server):
+    """uvicorn's server, which also stops the webhook trickle as soon as Ctrl-C arrives (before
+    the API shuts down, so no webhook is sent to a closed port)."""
+
+    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
+        super().__init__(config)
+        self.stop = stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop.set()
+        super().handle_exit(sig, frame)
 
 
 def run_demo(
@@ -31,8 +47,6 @@ def run_demo(
     With no `database_url` the data lives in a SQLite file in a temporary directory that is
     removed at exit; with one, it is migrated and the demo's sources are synced into it.
     """
-    import uvicorn
-
     from hub.api.app import create_app
     from hub.demo.trickle import WebhookTrickle
 
@@ -51,7 +65,10 @@ def run_demo(
         items = sum(run.fetched for run in env.runs)
         settings = settings.model_copy(update={"database_url": url, "config": env.config_path})
         app = create_app(store=store, settings=settings, config=env.config)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, access_log=False))
+        stop = threading.Event()
+        # The demo prints its own lines; uvicorn's INFO lines would also come from the fakes'
+        # servers (one logger), so only warnings and errors are logged.
+        server = _DemoServer(uvicorn.Config(app, log_level="warning", access_log=False), stop)
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name only
         base = f"http://{shown_host}:{port}"
         say(f"synced {len(env.runs)} sources ({items} items) in {time.monotonic() - started:.1f} s")
@@ -60,7 +77,6 @@ def run_demo(
         say(f"  admin key: {env.keys.admin}")
         say(f'  try:       curl -H "Authorization: Bearer {env.keys.read}" {base}/v1/roadmap')
         say(f"  sources:   {env.config_path} (the fakes listen on 127.0.0.1; removed at exit)")
-        stop = threading.Event()
         if trickle_seconds:
             trickle = WebhookTrickle(env, base, seed=seed)
             stack.callback(trickle.close)
