@@ -112,7 +112,9 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             ready, page = one_run(opshub, workdir)
             load = os.getloadavg()[0]
-            print(f"run {run}: /readyz 200 after {ready:.1f} s, first /v1/items page after {page:.1f} s (load {load:.2f})")
+            print(
+                f"run {run}: /readyz 200 after {ready:.1f} s, first /v1/items page after {page:.1f} s (load {load:.2f})"
+            )
 
 
 if __name__ == "__main__":

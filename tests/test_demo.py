@@ -4,6 +4,7 @@ changes an item. On both backends."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from fakes.common import free_port
 from hub.api.app import create_app
 from hub.demo.environment import SOURCE_NAMES, DemoEnvironment, demo_environment, seed_demo
 from hub.demo.trickle import WebhookTrickle
@@ -107,3 +109,21 @@ def test_seed_demo_builds_the_dataset_and_returns_working_keys(db_url: str) -> N
         assert {k.scope.value for k in store.keys.list()} == {"read", "admin"}
     finally:
         store.close()
+
+
+def test_demo_command_refuses_a_busy_port_and_a_bad_database_url_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    runner = CliRunner()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = runner.invoke(app, ["demo", "--port", str(port)])
+    assert taken.exit_code == 1
+    assert "cannot listen on 127.0.0.1" in taken.output and "Traceback" not in taken.output
+    bad = runner.invoke(app, ["demo", "--port", str(free_port()), "--database-url", "nosuchdb://x"])
+    assert bad.exit_code == 1
+    assert "bad database URL" in bad.output and len(bad.output.strip().splitlines()) <= 2, bad.output

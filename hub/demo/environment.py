@@ -36,6 +36,10 @@ SOURCE_NAMES = {
 LOOPBACK = "127.0.0.1"
 
 
+class DemoError(Exception):
+    """The demo could not be set up (a source's first sync failed); one line."""
+
+
 @dataclass(frozen=True)
 class DemoKeys:
     read: str
@@ -139,9 +143,10 @@ def write_sources(path: Path, sources: dict[str, dict[str, Any]]) -> None:
 
 
 async def sync_all(store: Store, config: HubConfig) -> list[RunSummary]:
-    """A full sync of every source with the real connectors, all at once."""
+    """A full sync of every source with the real connectors, all at once. Full, so that a demo
+    started again on a kept database (`--database-url`) reads every item of the new fakes."""
     engine = SyncEngine(store, config)
-    return list(await asyncio.gather(*(engine.run(name) for name in config.sources)))
+    return list(await asyncio.gather(*(engine.run(name, full=True) for name in config.sources)))
 
 
 @contextlib.contextmanager
@@ -158,7 +163,7 @@ def demo_environment(
     the caller) and create a read and an admin key. The fakes keep serving until the block
     ends, so a "sync now" or a webhook still reaches them; `store` stays the caller's.
 
-    Raises RuntimeError naming the sources whose first sync failed.
+    Raises DemoError naming the sources whose first sync failed.
     """
     org = build_org(seed, now)
     urls = {tool: f"http://{LOOPBACK}:{free_port(LOOPBACK)}" for tool in TOOLS}
@@ -174,7 +179,7 @@ def demo_environment(
         runs = asyncio.run(sync_all(store, config))
         failed = [f"{run.source}: {run.error}" for run in runs if run.status != "succeeded"]
         if failed:
-            raise RuntimeError("demo sync failed for " + "; ".join(failed))
+            raise DemoError("demo sync failed for " + "; ".join(failed))
         keys = None
         if create_keys:
             keys = DemoKeys(

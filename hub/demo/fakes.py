@@ -16,6 +16,7 @@ trackers have).
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -303,7 +304,13 @@ class _Loader:
         releases = self.org.releases()
 
         def label(name: str, color: str) -> dict[str, Any]:
-            return {"id": abs(hash(name)) % 10**6, "name": name, "color": color, "default": False, "description": None}
+            return {
+                "id": zlib.crc32(name.encode()),
+                "name": name,
+                "color": color,
+                "default": False,
+                "description": None,
+            }
 
         def add(item: Work | None) -> None:
             if item is None:

@@ -15,7 +15,8 @@ from types import FrameType
 
 import uvicorn
 
-from hub.demo.environment import demo_environment
+from hub.cli_support import CliError
+from hub.demo.environment import DemoError, demo_environment
 from hub.settings import Settings
 from hub.store import Store
 
@@ -58,9 +59,15 @@ def run_demo(
         say(
             f"opshub demo: building Northwind's tools and syncing them into {'the database' if database_url else 'a throwaway database'} ..."
         )
-        store = Store.open(url, migrate_schema=True)
+        try:
+            store = Store.open(url, migrate_schema=True)
+        except ValueError as exc:  # unsupported backend
+            raise CliError(f"bad database URL: {exc}") from None
         stack.callback(store.close)
-        env = stack.enter_context(demo_environment(store, workdir, seed=seed))
+        try:
+            env = stack.enter_context(demo_environment(store, workdir, seed=seed))
+        except DemoError as exc:
+            raise CliError(str(exc)) from None
         assert env.keys is not None
         items = sum(run.fetched for run in env.runs)
         settings = settings.model_copy(update={"database_url": url, "config": env.config_path})
