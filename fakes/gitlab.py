@@ -104,6 +104,9 @@ class FakeGitLab:
         self.token = token
         self.id_offset = id_offset
         self.stuck_paging = False
+        self.reopened: set[str] | None = None
+        """Ids of the issues that were reopened once (their events say so); None: every third
+        closed issue and every fourth open one."""
         self.sign_webhooks = True
         self.faults = faults or FaultPlan()
         self.log = log or RequestLog()
@@ -176,6 +179,11 @@ class FakeGitLab:
     def set_clock(self, now: datetime) -> None:
         """Move the clock edits and additions tick from (never backwards)."""
         self.now_ms = max(self.now_ms, int(now.timestamp() * 1000))
+
+    def _was_reopened(self, item: _Item, every: int) -> bool:
+        if self.reopened is not None:
+            return str(item.ident) in self.reopened
+        return item.idx % every == 0
 
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
@@ -507,9 +515,9 @@ class FakeGitLab:
         item = self._item(native_id)
         issue = self._issue(item)
         if issue["state"] == "closed":
-            states = ["closed", "reopened", "closed"] if item.idx % 3 == 0 else ["closed"]
+            states = ["closed", "reopened", "closed"] if self._was_reopened(item, 3) else ["closed"]
         else:
-            states = ["closed", "reopened"] if item.idx % 4 == 0 else []
+            states = ["closed", "reopened"] if self._was_reopened(item, 4) else []
         span = max(item.updated_ms - item.created_ms, len(states) + 1)
         return [
             {

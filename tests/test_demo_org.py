@@ -121,3 +121,8 @@ def test_loaded_fakes_hold_every_item_in_its_container(org: Org) -> None:
     links = jira.remote_links(demo.native_id(epic.ref))
     assert [link["object"]["url"] for link in links] == [demo.placed[r].url for r in epic.implemented_by]
     assert {link["relationship"] for link in links} == {"is implemented by"}
+    # Reopenings show in the histories of the tools whose fakes can tell one.
+    github = demo.fakes["github"]
+    for item in org.of_tool("github"):
+        events = [e["event"] for e in github.events(demo.native_id(item.ref))]
+        assert ("reopened" in events) == item.reopened, (item.ref, events)

@@ -108,6 +108,9 @@ class _Loader:
         self.jira_links()
         self.productboard()
         self.aha()
+        for tool in ("github", "gitlab"):  # their events show a reopening where the org has one
+            reopened = [i for i in self.org.of_tool(tool) if i.reopened]
+            self.fakes[tool].reopened = {self.placed[i.ref].native_id for i in reopened}
         for fake in self.fakes.values():
             fake.set_clock(self.org.now)
         return DemoFakes(self.org, self.fakes, self.placed)
