@@ -129,7 +129,7 @@ def demo(
         str | None,
         typer.Option(
             "--database-url",
-            help="Keep the demo's data in this database (migrated first) [default: a throwaway SQLite file].",
+            help="Keep the demo's data in this database (migrated first); default: a throwaway SQLite file.",
             show_default=False,
         ),
     ] = None,
