@@ -257,6 +257,7 @@ class _Loader:
         """Epics' remote links to the issues implementing them, and "is blocked by" links."""
         fake = self.fakes["jira"]
         api = f"{fake.base_url}/rest/api/3"
+        titles = {item.ref: item.title for item in self.org.items}
         for item in self.org.of_tool("jira"):
             native = self.placed[item.ref].native_id
             changed = False
@@ -276,7 +277,7 @@ class _Loader:
                                 "id": blocker.native_id,
                                 "key": blocker.key,
                                 "self": f"{api}/issue/{blocker.native_id}",
-                                "fields": {"summary": self.org.by_ref()[ref].title},
+                                "fields": {"summary": titles[ref]},
                             },
                         }
                     )
@@ -386,7 +387,6 @@ class _Loader:
         )
         self.fakes["gitlab"] = fake
         releases = self.org.releases()
-        ids = dict((path, pid) for pid, path in GITLAB_PROJECTS)
 
         def add(item: Work | None) -> None:
             if item is None:
@@ -443,7 +443,6 @@ class _Loader:
                 "gitlab", native, key, f"{GITLAB_WEB}/{item.container}/-/issues/{record['iid']}"
             )
             self.times(fake, item, native)
-            assert ids[item.container] == record["project_id"]
 
         _fill(
             self.org.of_tool("gitlab"),
