@@ -126,3 +126,15 @@ def test_loaded_fakes_hold_every_item_in_its_container(org: Org) -> None:
     for item in org.of_tool("github"):
         events = [e["event"] for e in github.events(demo.native_id(item.ref))]
         assert ("reopened" in events) == item.reopened, (item.ref, events)
+
+
+def test_each_blocked_feature_waits_on_an_open_issue_of_the_other_project(org: Org) -> None:
+    refs = org.by_ref()
+    blocked_epics = [i for i in org.items if i.kind == "epic" and "blocked" in i.labels]
+    assert blocked_epics
+    for epic in blocked_epics:
+        waiting = [i for i in org.items if i.parent == epic.ref and i.blocked_by]
+        assert waiting, epic.title
+        blocker = refs[waiting[0].blocked_by[0]]
+        assert blocker.container != epic.container and blocker.category in ("todo", "in_progress")
+        assert waiting[0].category in ("todo", "in_progress")

@@ -457,10 +457,17 @@ class _Builder:
         )
         roadmap.implemented_by.append(epic.ref)
         # Stories in Jira under the epic, and engineering issues in the team's tool.
-        for _ in range(rng.randint(4, 8)):
+        stories = [
             self.delivery(
                 "jira", project, phase, begin, end, team, parent=epic.ref, kind=rng.choice(["story"] * 3 + ["task"])
             )
+            for _ in range(rng.randint(4, 8))
+        ]
+        if phase == "blocked":
+            # Work started and then waited on another team (blockers() links the blocker).
+            waiting = stories[0]
+            waiting.category = "in_progress"
+            waiting.updated = self.moment(max(waiting.created, self.now - timedelta(days=12)), self.now)
         tool_of_team = _TEAM_TOOL[team]
         for k in range(rng.randint(8, 16)):
             container_of_team = rng.choice(_TEAM_CONTAINERS[team])
@@ -595,14 +602,20 @@ class _Builder:
             earlier.append(idea)
 
     def blockers(self) -> None:
-        """A few open Jira stories blocked by another open item of the same project."""
+        """Open Jira stories blocked by another open Jira issue: in each blocked feature's epic
+        (a dependency on the other project), and a few more here and there."""
         rng = self.rng
         open_jira = [
             i for i in self.items if i.tool == "jira" and i.kind != "epic" and i.category in ("todo", "in_progress")
         ]
+        for epic in (i for i in self.items if i.kind == "epic" and "blocked" in i.labels):
+            stories = [i for i in open_jira if i.parent == epic.ref]
+            others = [i for i in open_jira if i.container != epic.container]
+            if stories and others:
+                rng.choice(stories).blocked_by.append(rng.choice(others).ref)
         rng.shuffle(open_jira)
         for blocked, blocker in zip(open_jira[0:12:2], open_jira[1:12:2], strict=False):
-            if blocked.container == blocker.container:
+            if blocked.container == blocker.container and not blocked.blocked_by:
                 blocked.blocked_by.append(blocker.ref)
 
 
