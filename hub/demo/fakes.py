@@ -226,6 +226,8 @@ class _Loader:
                 if item.release and item.category != "backlog"
                 else [],
                 "issuelinks": [],
+                "parent": None,  # the fake invents parents for issues it generates: none here but ours
+                "components": [],
                 "resolution": resolution,
                 "resolutiondate": item.updated.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if resolution else None,
                 "duedate": item.due.isoformat() if item.due else None,
@@ -556,6 +558,7 @@ class _Loader:
                 "done_ratio": {"done": 100, "in_progress": 50}.get(item.category, 0),
                 "estimated_hours": item.estimate,
                 "closed_on": "closed" if status[2] else None,  # set_times writes the time
+                "parent": None,  # the fake invents parents for issues it generates
             }
             if item.assignee:
                 changes["assigned_to"] = person(item.assignee)

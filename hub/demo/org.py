@@ -416,9 +416,10 @@ class _Builder:
                 priority=rng.randint(1, 4),
             )
         )
+        subfeature = None
         if tool == "productboard" and rng.random() < 0.5:
             sub_cat, sub_created, sub_updated = self.lifecycle(phase, begin, end)
-            self.add(
+            subfeature = self.add(
                 Work(
                     self.ref(tool, container, "subfeature"),
                     tool,
@@ -463,6 +464,9 @@ class _Builder:
             )
             for _ in range(rng.randint(4, 8))
         ]
+        if subfeature is not None:
+            # Productboard connects a subfeature to the Jira issue that delivers it.
+            subfeature.implemented_by.append(rng.choice(stories).ref)
         if phase == "blocked":
             # Work started and then waited on another team (blockers() links the blocker).
             waiting = stories[0]
