@@ -141,3 +141,10 @@ def test_demo_command_refuses_a_busy_port_and_a_bad_database_url_in_one_line() -
     bad = runner.invoke(app, ["demo", "--port", str(free_port()), "--database-url", "nosuchdb://x"])
     assert bad.exit_code == 1
     assert "bad database URL" in bad.output and len(bad.output.strip().splitlines()) <= 2, bad.output
+
+
+def test_people_are_one_person_across_the_tools_that_give_an_email(client: TestClient) -> None:
+    people = client.get("/v1/people", params={"limit": 500}).json()["people"]
+    by_email = {p["email"]: {i["source"] for i in p["identities"]} for p in people if p["email"]}
+    assert all(email.endswith("@northwind.example") for email in by_email)
+    assert max(len(sources) for sources in by_email.values()) >= 4, by_email

@@ -378,6 +378,7 @@ class _Loader:
             "id": 100 + [p.email for p in self.org.people].index(person.email),
             "username": person.login,
             "name": person.name,
+            "public_email": person.email,  # set in the profile: the hub matches people by it
             "state": "active",
             "avatar_url": None,
             "web_url": f"{GITLAB_WEB}/{person.login}",
