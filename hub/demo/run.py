@@ -98,5 +98,8 @@ def run_demo(
             stack.callback(thread.join, 10)
             say(f"  a webhook every {trickle_seconds:g} s moves an item forward (--no-trickle to stop that)")
         stack.callback(stop.set)
-        say("Ctrl-C stops the demo and removes its data.")
+        say(
+            "Ctrl-C stops the demo"
+            + (" (its data stays in the database)." if database_url else " and removes its data.")
+        )
         server.run(sockets=[listener])
