@@ -4,13 +4,19 @@ changes an item. On both backends."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -148,3 +154,39 @@ def test_people_are_one_person_across_the_tools_that_give_an_email(client: TestC
     by_email = {p["email"]: {i["source"] for i in p["identities"]} for p in people if p["email"]}
     assert all(email.endswith("@northwind.example") for email in by_email)
     assert max(len(sources) for sources in by_email.values()) >= 4, by_email
+
+
+def test_sigterm_stops_the_demo_and_removes_its_data(tmp_path: Path) -> None:
+    """`docker stop` / `kill` end the demo as Ctrl-C does (the installed test sends SIGINT)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    command = [sys.executable, "-c", "from hub.cli import app; app()", "demo", "--port", str(port), "--no-trickle"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        workdir = Path(re.search(r"sources:\s+(\S+)/opshub\.toml", "".join(lines)).group(1))  # type: ignore[union-attr]
+        assert workdir.exists()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+        assert "Traceback" not in rest, rest
+        assert not workdir.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

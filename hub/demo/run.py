@@ -5,6 +5,7 @@ webhooks, until Ctrl-C. The steps are in `run_demo`; the command line is in hub/
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import tempfile
 import threading
@@ -19,6 +20,10 @@ from hub.cli_support import CliError
 from hub.demo.environment import DemoError, demo_environment
 from hub.settings import Settings
 from hub.store import Store
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 class _DemoServer(uvicorn.Server):
@@ -54,6 +59,11 @@ def run_demo(
     started = time.monotonic()
     host, port = listener.getsockname()[:2]
     with contextlib.ExitStack() as stack:
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM (docker stop, systemd, kill) unwinds like Ctrl-C, so the throwaway data is
+            # removed: uvicorn hands the signal back to this handler once it has shut down.
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            stack.callback(signal.signal, signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opshub-demo-")))
         url = database_url or f"sqlite:///{workdir / 'demo.db'}"
         say(
