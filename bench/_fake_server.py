@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `fakes` and `tests` are not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests` is not installed (nor bench/)
 
 
 def find_case(tool: str) -> Any:

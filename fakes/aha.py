@@ -191,6 +191,16 @@ class FakeAha:
         kind = str(changes.pop("kind", "features"))
         return self._full(self._append(kind, self._tick(), dict(changes)))
 
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        rec = self._rec(native_id)
+        rec.created, rec.updated = int(created.timestamp()), int(updated.timestamp())
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now = max(self.now, int(now.timestamp()))
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
 

@@ -97,6 +97,9 @@ class FakeGitHub:
         self.rate_limit = rate_limit
         self.used = 0
         self.stuck_paging = False
+        self.reopened: set[str] | None = None
+        """Ids of the issues that were reopened once (their events say so); None: every third
+        closed issue and every fourth open one."""
         self.faults = faults or FaultPlan()
         self.log = log or RequestLog()
         self._start = int(start.timestamp())
@@ -155,6 +158,25 @@ class FakeGitHub:
 
     def add(self, **changes: Any) -> dict[str, Any]:
         return self._issue(self._append(False, self._tick(), dict(changes)))
+
+    def next_repository(self) -> str:
+        """The repository the next `add` lands in (issues are spread over them round-robin)."""
+        return self.repositories[(len(self._items) + 1) % len(self.repositories)]
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        item = self._item(native_id)
+        item.created, item.updated = int(created.timestamp()), int(updated.timestamp())
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now = max(self.now, int(now.timestamp()))
+
+    def _was_reopened(self, item: _Item, every: int) -> bool:
+        if self.reopened is not None:
+            return str(item.ident) in self.reopened
+        return item.idx % every == 0
 
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
@@ -442,9 +464,9 @@ class FakeGitHub:
         item = self._item(native_id)
         issue = self._issue(item)
         if issue["state"] == "closed":
-            changes = ["closed", "reopened", "closed"] if item.idx % 3 == 0 else ["closed"]
+            changes = ["closed", "reopened", "closed"] if self._was_reopened(item, 3) else ["closed"]
         else:
-            changes = ["closed", "reopened"] if item.idx % 4 == 0 else []
+            changes = ["closed", "reopened"] if self._was_reopened(item, 4) else []
         slots = len(changes) + 1
         span = max(item.updated - item.created, slots + 1)
         api = f"{self.base_url}/repos/{item.repo}"

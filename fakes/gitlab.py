@@ -104,6 +104,9 @@ class FakeGitLab:
         self.token = token
         self.id_offset = id_offset
         self.stuck_paging = False
+        self.reopened: set[str] | None = None
+        """Ids of the issues that were reopened once (their events say so); None: every third
+        closed issue and every fourth open one."""
         self.sign_webhooks = True
         self.faults = faults or FaultPlan()
         self.log = log or RequestLog()
@@ -162,6 +165,25 @@ class FakeGitLab:
 
     def add(self, **changes: Any) -> dict[str, Any]:
         return self._issue(self._append(self._tick(), dict(changes)))
+
+    def next_project(self) -> str:
+        """The path of the project the next `add` lands in (issues are spread round-robin)."""
+        return self.projects[(len(self._items) + 1) % len(self.projects)][1]
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        item = self._item(native_id)
+        item.created_ms, item.updated_ms = int(created.timestamp() * 1000), int(updated.timestamp() * 1000)
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now_ms = max(self.now_ms, int(now.timestamp() * 1000))
+
+    def _was_reopened(self, item: _Item, every: int) -> bool:
+        if self.reopened is not None:
+            return str(item.ident) in self.reopened
+        return item.idx % every == 0
 
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(record["updated_at"].replace("Z", "+00:00"))
@@ -493,9 +515,9 @@ class FakeGitLab:
         item = self._item(native_id)
         issue = self._issue(item)
         if issue["state"] == "closed":
-            states = ["closed", "reopened", "closed"] if item.idx % 3 == 0 else ["closed"]
+            states = ["closed", "reopened", "closed"] if self._was_reopened(item, 3) else ["closed"]
         else:
-            states = ["closed", "reopened"] if item.idx % 4 == 0 else []
+            states = ["closed", "reopened"] if self._was_reopened(item, 4) else []
         span = max(item.updated_ms - item.created_ms, len(states) + 1)
         return [
             {

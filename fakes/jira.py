@@ -376,6 +376,28 @@ class FakeJira:
             bisect.insort(self._changed_keys, (ms, idx))
         return [dict(link) for link in made]
 
+    def next_project(self) -> str:
+        """The project the next `add` lands in (issues are spread over projects round-robin)."""
+        return self._project(self._last_idx + 1)
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        idx = self._idx(native_id)
+        if idx is None:
+            raise KeyError(native_id)
+        old = self._changed.pop(idx, None)
+        overrides = dict(old[1]) if old else {}
+        if old:
+            self._changed_keys.remove((old[0], idx))
+        overrides["created"] = self._fmt(_ms(created))
+        self._changed[idx] = (_ms(updated), overrides)
+        bisect.insort(self._changed_keys, (_ms(updated), idx))
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self.now = max(self.now, now)
+
     def remote_links(self, native_id: str) -> list[dict[str, Any]]:
         idx = self._idx(native_id)
         return [] if idx is None else [dict(link) for link in self._remote_links.get(idx, [])]

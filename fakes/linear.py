@@ -290,6 +290,25 @@ class FakeLinear:
         self._set_updated(issue, ms)
         return issue
 
+    def state(self, team: str, name: str) -> dict[str, Any]:
+        """The workflow state `name` (Triage, Backlog, Todo, In Progress, In Review, Done,
+        Canceled) of `team`, the object issues and their history point at."""
+        return self._state_objs[(team, name)]
+
+    def team(self, key: str) -> dict[str, Any]:
+        return self._team_objs[key]
+
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        issue = self._issues[native_id]
+        issue["createdAt"] = _iso(_ms(created))
+        self._set_updated(issue, _ms(updated))
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self._now_ms = max(self._now_ms, _ms(now))
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(str(record["updatedAt"]).replace("Z", "+00:00"))
 

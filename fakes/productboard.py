@@ -261,6 +261,16 @@ class FakeProductboard:
     def add(self, **changes: Any) -> dict[str, Any]:
         return self._new(self._tick(), **changes)
 
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        feature = self.features[native_id]
+        feature["createdAt"], feature["updatedAt"] = _fmt(created), _fmt(updated)
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self._now = max(self._now, now)
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return _parse(record["updatedAt"])
 

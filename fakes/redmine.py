@@ -145,6 +145,20 @@ class FakeRedmine:
         self._now += 1
         return self._new(self._now, **changes)
 
+    def set_times(self, native_id: str, *, created: datetime, updated: datetime) -> None:
+        """Place a record in time (a dataset built for a given date, e.g. the demo's): its
+        creation and last update. History this fake serves is spread between the two."""
+        issue = self._issues[int(native_id)]
+        self._keys.remove((_parse(issue["updated_on"]), issue["id"]))
+        issue["created_on"], issue["updated_on"] = _fmt(int(created.timestamp())), _fmt(int(updated.timestamp()))
+        if issue.get("closed_on"):
+            issue["closed_on"] = issue["updated_on"]
+        bisect.insort(self._keys, (int(updated.timestamp()), issue["id"]))
+
+    def set_clock(self, now: datetime) -> None:
+        """Move the clock edits and additions tick from (never backwards)."""
+        self._now = max(self._now, int(now.timestamp()))
+
     def updated_at(self, record: dict[str, Any]) -> datetime:
         return datetime.fromtimestamp(_parse(record["updated_on"]), tz=UTC)
 

@@ -143,6 +143,44 @@ def serve(
         store.close()
 
 
+@app.command()
+@user_errors
+def demo(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Keep the demo's data in this database (migrated first); default: a throwaway SQLite file.",
+            show_default=False,
+        ),
+    ] = None,
+    trickle: Annotated[
+        bool, typer.Option("--trickle/--no-trickle", help="Send a webhook every few seconds that moves an item.")
+    ] = True,
+    trickle_seconds: Annotated[float, typer.Option(min=0.2, help="Seconds between two webhooks.")] = 3.0,
+    seed: Annotated[int, typer.Option(help="Which variant of the demo organisation to build.")] = 1,
+) -> None:
+    """Try the hub without credentials: fakes of all seven tools, synced and served, until Ctrl-C."""
+    from hub.demo.run import run_demo
+
+    settings = _state(ctx).settings()
+    listener = listen_socket(host, port)
+    try:
+        run_demo(
+            settings,
+            listener,
+            database_url=database_url or _state(ctx).database_url,
+            seed=seed,
+            trickle_seconds=trickle_seconds if trickle else None,
+            say=lambda line: err_console.print(line, markup=False, highlight=False),
+        )
+    finally:
+        listener.close()
+
+
 def listen_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (host, port), as uvicorn would bind it; CliError when it cannot be."""
     try:
