@@ -55,6 +55,39 @@ class Settings(BaseSettings):
         description="Refetch a source's stored mapping context (e.g. Jira's field catalog) once it is older than this; "
         "every sync refreshes it too.",
     )
+    # Where the hub may send requests (connectors/egress.py): tool base_urls and outbound webhooks.
+    egress_allow: list[str] = Field(
+        default=[],
+        description="Host names, addresses or CIDRs the hub may reach although they are not public "
+        '(loopback, private, link-local ...). JSON list, e.g. ["127.0.0.1", "10.1.0.0/16", "jira.internal"].',
+    )
+    egress_allow_http: bool = Field(default=False, description="Allow plain http:// URLs (tools and subscriptions).")
+    # Outbound webhooks (hub/outbound/, Standard Webhooks).
+    outbound_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the deliverer looks for new changes (also woken by local writes)."
+    )
+    outbound_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process's lease on a subscription lapses this long after its last renewal: the deliveries "
+        "of a killed process are taken over (and possibly sent again) after about this long.",
+    )
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery request.")
+    outbound_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Changes read, and delivery results committed, per batch."
+    )
+    outbound_retry_schedule: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Seconds before each retry of a failed delivery (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: "
+        "about 27.6 h); one failure more disables the subscription.",
+    )
+    outbound_retry_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each retry delay is scaled by a random factor in [1-j, 1+j]."
+    )
+    outbound_secret_grace_seconds: float = Field(
+        default=24 * 3600.0, ge=0, description="After a secret rotation the old secret still signs for this long."
+    )
     # Priority matrix (GET /v1/insights/priorities; rules in hub/insights/priorities.py and the README).
     priorities_urgent_levels: list[PriorityLevel] = Field(
         default=[PriorityLevel.urgent, PriorityLevel.high], description="Priority levels that make an open item urgent."
