@@ -136,22 +136,23 @@ class Deliverer:
         sent = 0
         try:
             while True:
-                progress = await self._batch(sub)
-                if progress is None:
+                attempted, more = await self._batch(sub)
+                sent += attempted
+                if not more:
                     return sent
-                sent += progress
         except Exception:
             log.exception("outbound: delivery pass for subscription %s failed", sub.id)
             return sent
         finally:
             await asyncio.to_thread(self.store.release, self.owner, sub.id)
 
-    async def _batch(self, sub: SubscriptionRow) -> int | None:
-        """Deliver one batch; returns attempts made, or None when the subscription is done for now."""
+    async def _batch(self, sub: SubscriptionRow) -> tuple[int, bool]:
+        """Deliver one batch; returns (attempts made, whether to go on with this subscription)."""
         messages, positions = await asyncio.to_thread(self._next_messages, sub)
         if not positions:
-            return None
+            return 0, False
         results: list[Result] = []
+        attempted = 0
         last_settle = time.monotonic()
         cursor, event_cursor = sub.cursor, sub.event_cursor
         for message, (kind, position) in zip(messages, positions, strict=True):
@@ -187,16 +188,16 @@ class Deliverer:
                 if reason:
                     log.warning("outbound: subscription %s disabled: %s", sub.id, reason)
                 sub.attempts = attempts
-                return None
+                return attempted + len(results), False
             sub.attempts = 0
             cursor, event_cursor = (position, event_cursor) if kind == "seq" else (cursor, position)
             if time.monotonic() - last_settle > self.lease_ttl.total_seconds() / 3:
                 if not await self._settle(sub, results, cursor, event_cursor):
-                    return None
+                    return len(results), False
+                attempted += len(results)
                 results, last_settle = [], time.monotonic()
-        if not await self._settle(sub, results, cursor, event_cursor):
-            return None
-        return len(results)
+        held = await self._settle(sub, results, cursor, event_cursor)
+        return attempted + len(results), held
 
     async def _settle(self, sub: SubscriptionRow, results: list[Result], cursor: int, event_cursor: int) -> bool:
         held = await asyncio.to_thread(
