@@ -10,7 +10,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
 
-
 # The bounds of the /v1/items filters (hub/api/params.py MAX_FILTER_VALUES, NO_NUL), restated
 # here because importing hub.api from the deliverer's modules would be an import cycle.
 MAX_FILTER_VALUES = 50
