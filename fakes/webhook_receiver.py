@@ -7,6 +7,7 @@ arrival time, and answered 204.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -62,11 +63,25 @@ def receiving(receiver: WebhookReceiver, host: str = "127.0.0.1") -> Iterator[We
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            expected = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(expected)
+            if len(body) < expected:  # the sender died mid-request (the kill test): no delivery
+                self.close_connection = True
+                return
             accepted = receiver._accept(body, {k.lower(): v for k, v in self.headers.items()})
             self.send_response(204 if accepted else 400)
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def do_GET(self) -> None:
+            """The arrivals so far, as JSON (the benchmark reads them from its own process)."""
+            with receiver.lock:
+                body = orjson.dumps([vars(a) for a in receiver.arrivals])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -86,3 +101,21 @@ def receiving(receiver: WebhookReceiver, host: str = "127.0.0.1") -> Iterator[We
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main() -> None:
+    """`python -m fakes.webhook_receiver [--secret whsec_...]`: serve until killed; prints the URL."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--secret", default=None)
+    args = parser.parse_args()
+    with receiving(WebhookReceiver(secret=args.secret)) as receiver:
+        print(receiver.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.stdin.read()  # until the parent closes our stdin (or kills us)
+
+
+if __name__ == "__main__":
+    main()
