@@ -174,3 +174,12 @@ def test_save_time_check_refuses_literal_addresses_and_schemes() -> None:
         with pytest.raises(EgressRefused):
             policy.check_url_literal(url)
     policy.check_url_literal("https://hooks.example.com/in")  # names are checked when connecting
+
+
+def test_the_defaults_stay_strict() -> None:
+    """Only tests/conftest.py widens the policy (by environment); the settings' defaults do not."""
+    from hub.settings import Settings
+
+    assert Settings.model_fields["egress_allow"].default == []
+    assert Settings.model_fields["egress_allow_http"].default is False
+    assert EgressPolicy() == EgressPolicy(allow=(), allow_http=False)

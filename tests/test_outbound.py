@@ -281,3 +281,22 @@ def test_a_lost_lease_cannot_move_the_cursor(store: Store, clock: FakeClock) -> 
         "a", sub_id, [], cursor=99, event_cursor=0, attempts=0, next_attempt_at=None, lease_until=clock()
     )
     assert moved is False and subs.get(sub_id).cursor == 0
+
+
+def test_sync_failures_record_hub_events(store: Store) -> None:
+    """A failed run records sync.failed each time; source.failing only when the source turns
+    failing (refused credentials), not again while it stays so."""
+    from tests.conformance.cases import CASES
+    from tests.test_hub_conformance import SOURCE, Harness
+
+    harness = Harness(next(c for c in CASES if c.id == "jira"), store, n=5)
+    for _ in range(2):
+        harness.fake.faults.inject(401, count=50)
+        assert harness.sync().status == "failed"
+    with store.engine.connect() as conn:
+        events = conn.execute(select(hub_events.c.type, hub_events.c.source).order_by(hub_events.c.id)).all()
+    assert [(e.type, e.source) for e in events] == [
+        (SOURCE_FAILING, SOURCE),
+        (SYNC_FAILED, SOURCE),
+        (SYNC_FAILED, SOURCE),
+    ]
