@@ -187,13 +187,22 @@ class Deliverer:
                 )
                 if reason:
                     log.warning("outbound: subscription %s disabled: %s", sub.id, reason)
+                else:
+                    log.info(
+                        "outbound: %s to subscription %s failed (attempt %d: %s); next try at %s",
+                        message.msg_id,
+                        sub.id,
+                        attempts,
+                        result.error,
+                        next_at,
+                    )
                 sub.attempts = attempts
                 return attempted + len(results), False
             sub.attempts = 0
             cursor, event_cursor = (position, event_cursor) if kind == "seq" else (cursor, position)
             if time.monotonic() - last_settle > self.lease_ttl.total_seconds() / 3:
                 if not await self._settle(sub, results, cursor, event_cursor):
-                    return len(results), False
+                    return attempted + len(results), False
                 attempted += len(results)
                 results, last_settle = [], time.monotonic()
         held = await self._settle(sub, results, cursor, event_cursor)
