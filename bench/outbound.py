@@ -9,6 +9,8 @@
   process is pinned to one core (`sched_setaffinity`); the receiver runs in its own process
   on the other core (`python -m fakes.webhook_receiver`), so its CPU is not charged to the hub.
   The figure includes signing, the HTTP round trip, cursor commits and the delivery log.
+  Also printed: deliveries per CPU-second of the hub process (user + system time of all its
+  threads), which a loaded machine distorts less than wall time.
 - **Lag**: a writer thread stores `--rate` new items per second (batches of rate/20 every 50
   ms) for `--seconds`, while the runtime's outbound loop delivers (poll interval `--poll`,
   the HUB_OUTBOUND_POLL_SECONDS default 1.0). Lag = the receiver's arrival time minus the
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -114,7 +117,13 @@ def subscribe(store: Store, url: str) -> None:
     SubscriptionStore(store.engine).create(url, [EventType.item_created], SubscriptionFilter())
 
 
-def throughput(db_url: str, count: int) -> float:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this (the hub's) process
+    return usage.ru_utime + usage.ru_stime
+
+
+def throughput(db_url: str, count: int) -> tuple[float, float]:
+    """(deliveries per wall second, deliveries per CPU second of the hub process)."""
     store = Store.open(db_url)
     with receiver_process() as url:
         subscribe(store, url)
@@ -123,18 +132,19 @@ def throughput(db_url: str, count: int) -> float:
 
         async def deliver() -> float:
             deliverer = Deliverer(SubscriptionStore(store.engine), policy=LOCAL)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             while await deliverer.run_once():
                 pass
-            elapsed = time.perf_counter() - started
+            elapsed, used[0] = time.perf_counter() - started, cpu_seconds() - cpu
             await deliverer.aclose()
             return elapsed
 
+        used = [0.0]
         elapsed = asyncio.run(deliver())
         got = len(arrivals(url))
     store.close()
     assert got >= count, f"only {got} of {count} delivered"
-    return count / elapsed
+    return count / elapsed, count / used[0]
 
 
 def lag(db_url: str, rate: int, seconds: float, poll: float) -> tuple[float, float, int]:
@@ -200,11 +210,12 @@ def main() -> None:
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         with database(backend, args.pg_url) as url:
-            rate = throughput(url, args.deliveries)
+            rate, per_cpu = throughput(url, args.deliveries)
         with database(backend, args.pg_url) as url:
             p50, p99, n = lag(url, args.rate, args.seconds, args.poll)
         print(
-            f"{backend:10s} deliveries/s (one core, {args.deliveries} changes): {rate:7.0f}   "
+            f"{backend:10s} deliveries/s (one core, {args.deliveries} changes): {rate:5.0f} wall, "
+            f"{per_cpu:5.0f} per CPU-second   "
             f"lag at {args.rate} changes/s, poll {args.poll:g} s ({n} deliveries): p50 {p50 * 1000:6.0f} ms  p99 {p99 * 1000:6.0f} ms",
             flush=True,
         )
