@@ -273,6 +273,8 @@ def test_two_processes_share_the_work_without_sending_twice(store: Store, clock:
 def test_a_lost_lease_cannot_move_the_cursor(store: Store, clock: FakeClock) -> None:
     sub_id, _ = subscribe(store)
     subs = SubscriptionStore(store.engine)
+    assert subs.claim("a", clock(), timedelta(seconds=30)) == []  # nothing to deliver: no lease taken
+    store.items.apply([make_item(1)])
     assert [s.id for s in subs.claim("a", clock(), timedelta(seconds=30))] == [sub_id]
     assert subs.claim("b", clock(), timedelta(seconds=30)) == []  # a holds it
     clock.advance(31)

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from hub.db.engine import write_transaction
-from hub.db.tables import changes, hub_events, items, subscription_deliveries, subscriptions
+from hub.db.tables import change_counter, changes, hub_events, items, subscription_deliveries, subscriptions
 from hub.outbound.events import SUBSCRIPTION_DISABLED, record_event
 from hub.outbound.models import Delivery, EventType, SubscriptionFilter, SubscriptionStatus
 from hub.outbound.models import Subscription as SubscriptionModel
@@ -247,7 +247,11 @@ class SubscriptionStore:
             ),
         )
         with self.engine.connect() as conn:
-            candidates = list(conn.execute(select(subscriptions.c.id).where(due).limit(limit)).scalars())
+            # Only subscriptions behind the feed's head: an idle poll reads and writes nothing else.
+            head = conn.execute(select(change_counter.c.last_seq).where(change_counter.c.id == 1)).scalar_one()
+            event_head = conn.execute(select(func.coalesce(func.max(hub_events.c.id), 0))).scalar_one()
+            behind = or_(subscriptions.c.cursor < head, subscriptions.c.event_cursor < event_head)
+            candidates = list(conn.execute(select(subscriptions.c.id).where(due, behind).limit(limit)).scalars())
         held: list[str] = []
         for sub_id in candidates:
             with write_transaction(self.engine) as conn:
