@@ -29,7 +29,16 @@ from hub.store import Store
 TEST_EGRESS_ALLOW = ["127.0.0.1", "::1", "localhost"]
 os.environ["HUB_EGRESS_ALLOW"] = json.dumps(TEST_EGRESS_ALLOW)
 os.environ["HUB_EGRESS_ALLOW_HTTP"] = "true"
-configure_default(EgressPolicy(allow=tuple(TEST_EGRESS_ALLOW), allow_http=True))
+TEST_EGRESS_POLICY = EgressPolicy(allow=tuple(TEST_EGRESS_ALLOW), allow_http=True)
+configure_default(TEST_EGRESS_POLICY)
+
+
+@pytest.fixture(autouse=True)
+def _test_egress_policy() -> Iterator[None]:
+    """create_app sets the process-wide policy from its settings: a test whose app is stricter
+    must not leave that policy to the tests after it."""
+    yield
+    configure_default(TEST_EGRESS_POLICY)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
