@@ -117,9 +117,15 @@ def test_hub_events_reach_subscribers_filtered_by_source(store: Store, clock: Fa
     assert receiver.received[0]["data"] == {"run_id": "r1", "error": "boom", "source": "jira"}
 
 
-def test_failing_receiver_gets_every_change_in_order_on_the_schedule(store: Store, clock: FakeClock) -> None:
+def test_failing_receiver_gets_every_change_in_order_on_the_schedule(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Refused, timed out, 500: retried after 5 s, 5 min, 30 min (jitter pinned to 1.0); then
     410 disables at once with a subscription.disabled event; re-enabled, it resumes in order."""
+    observed: list[tuple[str | None, float | None]] = []
+    monkeypatch.setattr(
+        "hub.outbound.deliverer.observe_delivery", lambda _sub, result, lag: observed.append((result.reason, lag))
+    )
     sub_id, secret = subscribe(store)
     store.items.apply([make_item(n, minutes=n) for n in (1, 2, 3)])
     script = {1: "refuse", 2: "timeout", 3: "500", 7: "410"}
@@ -167,6 +173,19 @@ def test_failing_receiver_gets_every_change_in_order_on_the_schedule(store: Stor
     with store.engine.connect() as conn:
         events = conn.execute(select(hub_events.c.type, hub_events.c.subject)).all()
     assert [(e.type, e.subject) for e in events] == [(SUBSCRIPTION_DISABLED, sub_id)]
+    # The metrics hook saw every attempt: why each failed, and a lag for each delivery.
+    assert [reason for reason, _ in observed] == [
+        "connect",
+        "timeout",
+        "http_5xx",
+        None,
+        None,
+        None,
+        "http_4xx",
+        None,
+        None,
+    ]
+    assert all(lag is not None for reason, lag in observed if reason is None)
 
 
 def test_a_receiver_that_keeps_failing_is_disabled_after_the_last_retry(store: Store, clock: FakeClock) -> None:

@@ -47,7 +47,9 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 def observe_delivery(subscription_id: str, result: Result, lag_seconds: float | None) -> None:
     """Metrics hook, called once per delivery attempt (lag: commit of the change to delivery,
-    for delivered item changes). Deliberately empty here: the metrics module plugs in."""
+    for delivered item changes; `result.reason` says why an attempt failed). Empty on this
+    branch: with hub/metrics.py it is `outbound_delivered(subscription_id, lag_seconds)` when
+    `result.delivered` (and a lag is known), else `outbound_failed(subscription_id, result.reason)`."""
 
 
 @dataclass
@@ -285,15 +287,22 @@ class Deliverer:
         started = time.perf_counter()
         code: int | None = None
         error: str | None = None
+        reason: str | None = None
         try:
             response = await self._client.post(sub.url, content=message.body, headers=headers)
             code = response.status_code
             if not 200 <= code < 300:
-                error = f"HTTP {code}"
+                error, reason = f"HTTP {code}", f"http_{code // 100}xx"
         except EgressRefused as exc:
-            error = f"refused: {exc}"
+            error, reason = f"refused: {exc}", "refused"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if isinstance(exc, httpx.TimeoutException):
+                reason = "timeout"
+            elif isinstance(exc, httpx.NetworkError):
+                reason = "connect"
+            else:
+                reason = "error"
         latency_ms = (time.perf_counter() - started) * 1000
         return Result(
             msg_id=message.msg_id,
@@ -306,4 +315,5 @@ class Deliverer:
             latency_ms=latency_ms,
             error=error,
             at=self.clock(),
+            reason=reason,
         )

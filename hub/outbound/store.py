@@ -70,6 +70,9 @@ class Result:
     latency_ms: float
     error: str | None
     at: datetime
+    reason: str | None = None
+    """Why it failed, in a few fixed words for metrics: timeout, connect, refused (the egress
+    guard), http_3xx, http_4xx, http_5xx, error."""
 
 
 def _row_model(row: Any) -> SubscriptionModel:
