@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     egress_allow_http: bool = Field(default=False, description="Allow plain http:// URLs (tools and subscriptions).")
     # Outbound webhooks (hub/outbound/, Standard Webhooks).
     outbound_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the deliverer looks for new changes (also woken by local writes)."
+        default=1.0,
+        gt=0,
+        description="How often the idle deliverer looks for new changes (while there is work it goes on at once).",
     )
     outbound_lease_seconds: float = Field(
         default=30.0,

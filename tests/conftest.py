@@ -40,6 +40,7 @@ def _test_egress_policy() -> Iterator[None]:
     yield
     configure_default(TEST_EGRESS_POLICY)
 
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # OPSHUB_SHARED_FIXTURES points elsewhere (a test of the suite itself sets it to a missing path).

@@ -45,7 +45,16 @@ V1_PATHS = _v1_paths(create_app(settings=SETTINGS))
 
 
 def test_every_v1_route_is_listed() -> None:
-    assert {p.split("/")[2] for _, p in V1_PATHS} == {"items", "people", "sources", "changes", "roadmap", "inbox", "insights", "subscriptions"}
+    assert {p.split("/")[2] for _, p in V1_PATHS} == {
+        "items",
+        "people",
+        "sources",
+        "changes",
+        "roadmap",
+        "inbox",
+        "insights",
+        "subscriptions",
+    }
     assert ("POST", "/v1/sources/s/sync") in V1_PATHS
 
 
