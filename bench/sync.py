@@ -55,6 +55,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # `fakes` and `tests` are not installed packages
 
+from connectors.egress import EgressPolicy, configure_default  # noqa: E402
+
+# The fakes listen on loopback over plain http: allow exactly that (connectors/egress.py).
+configure_default(EgressPolicy(allow=("127.0.0.1", "localhost"), allow_http=True))
+
 SOURCE = "bench"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

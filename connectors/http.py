@@ -36,6 +36,7 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from connectors.base import AuthFailed, ConnectorConfig, ConnectorError
+from connectors.egress import EgressRefused, GuardedTransport, default_policy
 from hub import metrics
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -216,7 +217,10 @@ class SourceClient:
             auth=auth,
             headers={"Accept": "application/json", "User-Agent": "opshub/0.1", **(headers or {})},
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            # No transport given (the hub's own case): connect only where the egress policy
+            # allows, checked at connect time (connectors/egress.py); env proxies would bypass it.
+            transport=transport if transport is not None else GuardedTransport(default_policy()),
+            trust_env=transport is not None,
             follow_redirects=True,
         )
 
@@ -310,6 +314,8 @@ class SourceClient:
             except RETRYABLE_TRANSPORT_ERRORS as exc:
                 self._stats.transport_errors += 1
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            except EgressRefused as exc:
+                raise RequestFailed(f"{self.source}: {method} {path} refused: {exc}") from exc
             except httpx.HTTPError as exc:
                 raise RequestFailed(f"{self.source}: {method} {path} failed: {type(exc).__name__}: {exc}") from exc
         return self._check(method, path, response, allow_404)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from connectors.egress import EgressPolicy, configure_default
 from hub.config import ConfigError, HubConfig, load_config
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings, get_settings
@@ -82,7 +83,10 @@ class CliState:
             overrides["database_url"] = self.database_url
         if self.config:
             overrides["config"] = self.config
-        return Settings(**overrides) if overrides else get_settings()
+        settings = Settings(**overrides) if overrides else get_settings()
+        # Where connectors may connect (connectors/egress.py): a CLI sync follows the settings too.
+        configure_default(EgressPolicy(allow=tuple(settings.egress_allow), allow_http=settings.egress_allow_http))
+        return settings
 
     def hub_config(self) -> HubConfig:
         """The sources file (--config, HUB_CONFIG, or ./opshub.toml if present)."""

@@ -1,4 +1,5 @@
-"""What runs inside `opshub serve` besides the API: scheduled syncs and the inbox worker.
+"""What runs inside `opshub serve` besides the API: scheduled syncs, the inbox worker and
+the outbound webhook deliverer (hub/outbound/deliverer.py).
 
 Both are plain asyncio tasks in the server's event loop. With several hub processes on one
 PostgreSQL, each runs them: run leases (one live run per source) and inbox row claims
@@ -20,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.config import HubConfig
+from hub.outbound.deliverer import Deliverer
+from hub.outbound.store import SubscriptionStore
 from hub.store import Store
 from hub.store.inbox import CLAIM_TTL
 from hub.store.items import utcnow
@@ -43,6 +46,8 @@ class HubRuntime:
         inbox_backoff_max_seconds: float = 60.0,
         inbox_claim_seconds: float = CLAIM_TTL.total_seconds(),
         context_max_age_seconds: float = 24 * 3600.0,
+        deliverer: Deliverer | None = None,
+        outbound_poll_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.config = config
@@ -64,12 +69,16 @@ class HubRuntime:
         self.background = background
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake_worker = asyncio.Event()
+        self.deliverer = deliverer if deliverer is not None else Deliverer(SubscriptionStore(store.engine))
+        self.outbound_poll_seconds = outbound_poll_seconds
+        self.outbound_failed_passes = 0
 
     async def start(self) -> None:
         for name, source in self.config.sources.items():
             await asyncio.to_thread(self.sync.runs.ensure_source, name, source.tool)
         if self.background:
             self._spawn(self._inbox_loop())
+            self._spawn(self._outbound_loop())
             if any(s.schedule for s in self.config.sources.values()):
                 self._spawn(self._schedule_loop())
 
@@ -81,6 +90,7 @@ class HubRuntime:
                 await task
         await self.intake.aclose()
         await self.worker.aclose()
+        await self.deliverer.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -118,6 +128,24 @@ class HubRuntime:
             log.warning("inbox worker: working again after %d failed passes", self.inbox_failed_passes)
             self.inbox_failed_passes = 0
         return self.inbox_poll_seconds
+
+    async def _outbound_loop(self) -> None:
+        """Deliver while there is work; otherwise look again every poll interval."""
+        while True:
+            try:
+                attempted = await self.deliverer.run_once()
+            except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
+                self.outbound_failed_passes += 1
+                if self.outbound_failed_passes == 1:
+                    log.warning("outbound deliverer: pass failed, backing off: %s", first_line(exc))
+                backoff = self.outbound_poll_seconds * float(2 ** min(self.outbound_failed_passes, 16))
+                await asyncio.sleep(min(backoff, self.inbox_backoff_max_seconds))
+                continue
+            if self.outbound_failed_passes:
+                log.warning("outbound deliverer: working again after %d failed passes", self.outbound_failed_passes)
+                self.outbound_failed_passes = 0
+            if not attempted:
+                await asyncio.sleep(self.outbound_poll_seconds)
 
     async def _schedule_loop(self) -> None:
         while True:

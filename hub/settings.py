@@ -54,10 +54,13 @@ class Settings(BaseSettings):
         "`all`: both. `opshub serve --role` overrides it.",
     )
     background_tasks: bool = Field(
-        default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."
+        default=True,
+        description="Run scheduled syncs, the webhook inbox worker and the outbound deliverer inside `opshub serve`.",
     )
     inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
-    schedule_poll_seconds: float = Field(default=15.0, gt=0, description="How often `serve` checks which sources are due.")
+    schedule_poll_seconds: float = Field(
+        default=15.0, gt=0, description="How often `serve` checks which sources are due."
+    )
     inbox_claim_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -65,7 +68,9 @@ class Settings(BaseSettings):
         "of it): the deliveries of a killed worker are retried after about this long.",
     )
     inbox_backoff_max_seconds: float = Field(
-        default=60.0, gt=0, description="Longest wait between inbox retries (database down, a source's tool unreachable)."
+        default=60.0,
+        gt=0,
+        description="Longest wait between inbox retries (database down, a source's tool unreachable).",
     )
     context_max_age_seconds: float = Field(
         default=24 * 3600.0,
@@ -79,6 +84,41 @@ class Settings(BaseSettings):
         description="When set, /metrics needs `Authorization: Bearer <this token>` (a scrape-only credential: "
         "it reads nothing else, and checking it needs no database).",
     )
+    # Where the hub may send requests (connectors/egress.py): tool base_urls and outbound webhooks.
+    egress_allow: list[str] = Field(
+        default=[],
+        description="Host names, addresses or CIDRs the hub may reach although they are not public "
+        '(loopback, private, link-local ...). JSON list, e.g. ["127.0.0.1", "10.1.0.0/16", "jira.internal"].',
+    )
+    egress_allow_http: bool = Field(default=False, description="Allow plain http:// URLs (tools and subscriptions).")
+    # Outbound webhooks (hub/outbound/, Standard Webhooks).
+    outbound_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the idle deliverer looks for new changes (while there is work it goes on at once).",
+    )
+    outbound_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process's lease on a subscription lapses this long after its last renewal: the deliveries "
+        "of a killed process are taken over (and possibly sent again) after about this long.",
+    )
+    outbound_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one delivery request.")
+    outbound_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Changes read, and delivery results committed, per batch."
+    )
+    outbound_retry_schedule: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Seconds before each retry of a failed delivery (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: "
+        "about 27.6 h); one failure more disables the subscription.",
+    )
+    outbound_retry_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each retry delay is scaled by a random factor in [1-j, 1+j]."
+    )
+    outbound_secret_grace_seconds: float = Field(
+        default=24 * 3600.0, ge=0, description="After a secret rotation the old secret still signs for this long."
+    )
     # Priority matrix (GET /v1/insights/priorities; rules in hub/insights/priorities.py and the README).
     priorities_urgent_levels: list[PriorityLevel] = Field(
         default=[PriorityLevel.urgent, PriorityLevel.high], description="Priority levels that make an open item urgent."
@@ -90,7 +130,8 @@ class Settings(BaseSettings):
         default=0.25, gt=0, le=1, description="RICE top share that is important (0.25 = the top quartile)."
     )
     priorities_important_kinds: list[ItemKind] = Field(
-        default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature], description="Item kinds that are important in themselves."
+        default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature],
+        description="Item kinds that are important in themselves.",
     )
 
 

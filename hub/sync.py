@@ -31,6 +31,7 @@ from hub.flow.extract import history_transitions
 from hub.flow.history import Transition
 from hub.logs import log_extra
 from hub.normalise import Normaliser
+from hub.outbound.events import SOURCE_FAILING, SYNC_FAILED, record_event
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
 from hub.store.contexts import ContextStore
@@ -214,7 +215,11 @@ class SyncEngine:
             await asyncio.to_thread(self.runs.set_source_status, source.name, "ok", None)
         except AuthFailed as exc:
             summary.status, summary.error = "failed", str(exc)
-            await asyncio.to_thread(self.runs.set_source_status, source.name, "failing", str(exc))
+            previous = await asyncio.to_thread(self.runs.set_source_status, source.name, "failing", str(exc))
+            if previous != "failing":  # the moment it starts failing, not every run after
+                await asyncio.to_thread(
+                    record_event, self.store.engine, SOURCE_FAILING, {"error": str(exc)}, source=source.name
+                )
         except ConnectorError as exc:
             summary.status, summary.error = "failed", str(exc)
         except BaseException as exc:
@@ -248,9 +253,19 @@ class SyncEngine:
                 f": {summary.error}" if summary.error else "",
                 extra=log_extra(source=source.name, run_id=summary.run_id, outcome=summary.status),
             )
+            if summary.status == "failed":
+                self._record_failed(summary)
             if progress:
                 progress(summary)
         return summary
+
+    def _record_failed(self, summary: RunSummary) -> None:
+        """The `sync.failed` event for outbound subscriptions (hub/outbound/events.py)."""
+        try:
+            data = {"run_id": summary.run_id, "mode": summary.mode, "error": summary.error}
+            record_event(self.store.engine, SYNC_FAILED, data, source=summary.source, subject=summary.run_id)
+        except Exception:
+            log.exception("could not record sync.failed for run %s", summary.run_id)
 
     @staticmethod
     def _account(connector: Connector, summary: RunSummary) -> None:

@@ -7,6 +7,7 @@ reason when PostgreSQL is unreachable, except under CI=true, where that is a fai
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,9 +17,29 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from connectors.egress import EgressPolicy, configure_default
 from hub.db.engine import migrate
 from hub.db.tables import metadata
 from hub.store import Store
+
+# The one place the tests widen where the hub may send requests (connectors/egress.py): the
+# fakes, the local Redmine and the test receivers listen on loopback over plain http. Set as
+# environment variables so every Settings() (and every `opshub` subprocess) sees the same; the
+# defaults stay strict. `opshub demo` needs the same allowance.
+TEST_EGRESS_ALLOW = ["127.0.0.1", "::1", "localhost"]
+os.environ["HUB_EGRESS_ALLOW"] = json.dumps(TEST_EGRESS_ALLOW)
+os.environ["HUB_EGRESS_ALLOW_HTTP"] = "true"
+TEST_EGRESS_POLICY = EgressPolicy(allow=tuple(TEST_EGRESS_ALLOW), allow_http=True)
+configure_default(TEST_EGRESS_POLICY)
+
+
+@pytest.fixture(autouse=True)
+def _test_egress_policy() -> Iterator[None]:
+    """create_app sets the process-wide policy from its settings: a test whose app is stricter
+    must not leave that policy to the tests after it."""
+    yield
+    configure_default(TEST_EGRESS_POLICY)
+
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

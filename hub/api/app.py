@@ -10,6 +10,7 @@ from typing import Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI
 
+from connectors.egress import configure_default
 from hub import __version__
 from hub.api.deps import require_scope
 from hub.api.middleware import ObserveRequests
@@ -26,10 +27,12 @@ from hub.api.routes import (
     quality,
     roadmap,
     sources,
+    subscriptions,
     sync,
     webhooks,
 )
 from hub.config import HubConfig, load_config
+from hub.outbound.service import build_deliverer, egress_policy
 from hub.runtime import HubRuntime
 from hub.settings import Role, Settings, get_settings
 from hub.store import Store
@@ -65,6 +68,7 @@ def create_app(
     ./opshub.toml); a bad file raises ConfigError here, before anything starts.
     """
     settings = settings or get_settings()
+    configure_default(egress_policy(settings))  # where connectors may connect (connectors/egress.py)
     config = config if config is not None else load_config(settings.config)
     role = role or settings.role
     background = role is Role.worker or (role is Role.all and settings.background_tasks)
@@ -89,6 +93,8 @@ def create_app(
             inbox_backoff_max_seconds=settings.inbox_backoff_max_seconds,
             inbox_claim_seconds=settings.inbox_claim_seconds,
             context_max_age_seconds=settings.context_max_age_seconds,
+            deliverer=build_deliverer(app.state.store, settings),
+            outbound_poll_seconds=settings.outbound_poll_seconds,
         )
         runtime.intake.max_body_bytes = settings.webhook_max_bytes
         await runtime.start()
@@ -128,7 +134,19 @@ def _include_api(app: FastAPI) -> None:
         responses=problem_responses(401, 403, 500, 503),
     )
     # roadmap first: its /items/{id}/tree must match before items' /items/{id:path}.
-    for module in (roadmap, items, people, sources, sync, changes, inbox, insights, quality, priorities):
+    for module in (
+        roadmap,
+        items,
+        people,
+        sources,
+        sync,
+        changes,
+        inbox,
+        insights,
+        quality,
+        priorities,
+        subscriptions,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))

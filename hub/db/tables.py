@@ -309,3 +309,64 @@ item_tombstones = Table(
     Column("deleted_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
 )
+
+# Outbound webhooks (hub/outbound/). A subscription's position in the change feed is its
+# `cursor` (the last seq it has settled: delivered, or skipped by its filter) and, for hub
+# events, `event_cursor` (the last hub_events id): no second queue exists that could drift
+# from the feed. `lease_owner`/`lease_until` give one process at a time the right to
+# deliver for the subscription; the cursor moves only while the lease is held (fencing).
+# `secrets` is JSON [{"secret": "whsec_...", "expires_at": iso | null}]: kept in clear text
+# because the hub must sign with them (Standard Webhooks' symmetric scheme).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("filter", Text, nullable=False, server_default="{}"),
+    Column("event_types", Text, nullable=False),
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("disabled_reason", Text),
+    Column("secrets", Text, nullable=False),
+    Column("cursor", BigInteger, nullable=False, server_default="0"),
+    Column("event_cursor", BigInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),  # failed attempts of the head message
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(40)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per delivery attempt (kept for the log and the API; replay moves the cursor back).
+subscription_deliveries = Table(
+    "subscription_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("subscription_id", String(40), nullable=False),
+    Column("msg_id", String(100), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("seq", BigInteger),  # the change's seq (item events)
+    Column("event_id", BigInteger),  # the hub event's id (other events)
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # delivered | failed
+    Column("response_code", Integer),
+    Column("latency_ms", Float, nullable=False),
+    Column("error", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_subscription_deliveries_sub", "subscription_id", "id"),
+)
+
+# Events that are not item changes: sync.failed, source.failing, subscription.disabled. Their
+# ids are allocated while holding the change counter's lock (hub/outbound/events.py), so, like
+# change seqs, commit order is id order and a cursor never skips one.
+hub_events = Table(
+    "hub_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("type", String(40), nullable=False),
+    Column("source", String(100)),
+    Column("subject", String(320)),
+    Column("data", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -15,10 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.egress import EgressPolicy, configure_default, default_policy
 from fakes.common import free_port, serve
 from hub.config import HubConfig, load_config
 from hub.demo.fakes import GITHUB_REPOSITORIES, GITLAB_PROJECTS, REDMINE_PROJECT, TOOLS, DemoFakes, load_fakes
 from hub.demo.org import AHA_PRODUCT, JIRA_PROJECTS, LINEAR_TEAM, build_org
+from hub.settings import Settings
 from hub.store import Store
 from hub.store.keys import Scope
 from hub.sync import RunSummary, SyncEngine
@@ -34,6 +36,15 @@ SOURCE_NAMES = {
     "aha": "northwind-aha",
 }
 LOOPBACK = "127.0.0.1"
+
+
+def allow_demo_egress(settings: Settings) -> Settings:
+    """The demo's tools are fakes on plain http:// loopback, which the egress guard refuses by
+    default (connectors/egress.py): the demo allows exactly that, and says so in its settings,
+    so `create_app` (which sets the process's policy from them) keeps allowing it."""
+    allow = [*settings.egress_allow, LOOPBACK]
+    configure_default(EgressPolicy(allow=tuple(allow), allow_http=True))
+    return settings.model_copy(update={"egress_allow": allow, "egress_allow_http": True})
 
 
 class DemoError(Exception):
@@ -165,6 +176,8 @@ def demo_environment(
 
     Raises DemoError naming the sources whose first sync failed.
     """
+    policy = default_policy()
+    configure_default(EgressPolicy(allow=(*policy.allow, LOOPBACK), allow_http=True))
     org = build_org(seed, now)
     urls = {tool: f"http://{LOOPBACK}:{free_port(LOOPBACK)}" for tool in TOOLS}
     fakes = load_fakes(org, urls)

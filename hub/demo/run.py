@@ -17,7 +17,7 @@ from types import FrameType
 import uvicorn
 
 from hub.cli_support import CliError
-from hub.demo.environment import DemoError, demo_environment
+from hub.demo.environment import DemoError, allow_demo_egress, demo_environment
 from hub.settings import Settings
 from hub.store import Store
 
@@ -80,7 +80,7 @@ def run_demo(
             raise CliError(str(exc)) from None
         assert env.keys is not None
         items = sum(run.fetched for run in env.runs)
-        settings = settings.model_copy(update={"database_url": url, "config": env.config_path})
+        settings = allow_demo_egress(settings).model_copy(update={"database_url": url, "config": env.config_path})
         app = create_app(store=store, settings=settings, config=env.config)
         stop = threading.Event()
         # The demo prints its own lines; uvicorn's INFO lines would also come from the fakes'

@@ -74,13 +74,16 @@ class RunStore:
             elif exists.tool != tool:
                 conn.execute(update(sources).where(sources.c.name == name).values(tool=tool, updated_at=now))
 
-    def set_source_status(self, name: str, status: str, message: str | None) -> None:
+    def set_source_status(self, name: str, status: str, message: str | None) -> str | None:
+        """Set the source's status; returns the one it had (None: no such source)."""
         with write_transaction(self.engine) as conn:
+            previous = conn.execute(select(sources.c.status).where(sources.c.name == name)).scalar_one_or_none()
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
                 .values(status=status, status_message=message, updated_at=utcnow())
             )
+        return previous
 
     def start(self, source: str, mode: str, *, stale_after: timedelta = STALE_AFTER) -> str:
         """Open a run, or raise RunInProgress while another live run holds the source."""
