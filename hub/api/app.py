@@ -58,7 +58,7 @@ def create_app(
     """Build the API app.
 
     `role` (default: `settings.role`) says what this process does: `api` serves every route
-    and runs nothing in the background; `worker` runs the schedules and the inbox worker and
+    and runs nothing in the background; `worker` runs the schedules, the inbox worker and the outbound deliverer and
     serves only the health probes and /metrics (its own counters: syncs, deliveries, tool
     requests); `all` does both (background work as `settings.background_tasks` says).
 
