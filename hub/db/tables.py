@@ -309,3 +309,24 @@ item_tombstones = Table(
     Column("deleted_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
 )
+
+# Report facts (hub/store/report_facts.py): what the quality, digest and priorities reports
+# need from an item's document, in narrow columns written by store.apply with the items row,
+# so the reports never parse 100,000 documents per request (issue 10's speed target).
+# Dates are ISO text (YYYY-MM-DD: they compare as text); fallbacks is JSON `[{field, raw}]`
+# or NULL. No foreign key, as for the side tables above.
+item_report_facts = Table(
+    "item_report_facts",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("url", Text),
+    Column("container_name", Text),
+    Column("due_on", String(10)),
+    Column("release_on", String(10)),
+    Column("has_assignee", Boolean, nullable=False),
+    Column("has_estimate", Boolean, nullable=False),
+    Column("has_description", Boolean, nullable=False),
+    Column("has_iteration", Boolean, nullable=False),
+    Column("has_rice", Boolean, nullable=False),
+    Column("fallbacks", Text),
+)

@@ -4,8 +4,8 @@ Used by `GET /v1/insights/quality` and `opshub report quality` (one service, so 
 and the CLI never disagree). The rules and the score formula are stated in the README
 ("Data-quality report") and in `RULES` below, which every response repeats.
 
-Reads stay in bulk: one query for the matching items (columns plus the JSON document, with
-the /v1/items filters as WHERE), one for every live item's identity columns (to tell whether a
+Reads stay in bulk: one query for the matching items (columns plus their report facts,
+hub/store/report_facts.py, with the /v1/items filters as WHERE), one for every live item's identity columns (to tell whether a
 parent or a link target is in the hub, and to find children in any container), and one for
 the links stated by or about the matching items. Everything else is dictionaries in memory.
 
@@ -25,16 +25,14 @@ from typing import Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, false, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Engine, false, or_, select, tuple_
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items
+from hub.db.tables import item_links, item_report_facts, items
 from hub.links import normalise_key, ref_from_url
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import to_utc
 from hub.store.queries import ItemQueries, ItemQuery
-from mappings.engine import FALLBACKS_KEY
 
 DEFAULT_STALE_DAYS = 14
 DEFAULT_FINDING_LIMIT = 50
@@ -200,31 +198,19 @@ def _fallbacks(item: _Item) -> list[dict[str, str]]:
     return item.fallbacks
 
 
-def _doc_facts(conn: Connection) -> list[ColumnElement[Any]]:
-    """SQL for the document facts `_Item` holds, as text or NULL on both backends (`->>` on
-    PostgreSQL, json_extract on SQLite: each returns NULL for a JSON null)."""
-    if conn.dialect.name == "postgresql":
-        doc = cast(items.c.doc, JSONB)
-
-        def text_at(*path: str) -> ColumnElement[Any]:
-            value: ColumnElement[Any] = doc[path].astext if len(path) > 1 else doc[path[0]].astext
-            return value
-
-    else:
-
-        def text_at(*path: str) -> ColumnElement[Any]:
-            return func.json_extract(items.c.doc, "$." + ".".join(path))
-
-    description = text_at("description")
+def _doc_facts() -> list[ColumnElement[Any]]:
+    """The document facts `_Item` holds, from `item_report_facts` (hub/store/report_facts.py:
+    written with the item, so no document is parsed here)."""
+    f = item_report_facts.c
     return [
-        text_at("url").label("url"),
-        text_at("container", "name").label("container_name"),
-        (func.coalesce(text_at("assignees"), "[]") != "[]").label("has_assignee"),
-        (text_at("estimate").is_not(None)).label("has_estimate"),
-        (func.length(func.trim(func.coalesce(description, ""))) > 0).label("has_description"),
-        (text_at("iteration").is_not(None)).label("has_iteration"),
-        and_(*(text_at("rice", k).is_not(None) for k in RICE_INPUTS)).label("has_rice"),
-        text_at("custom", FALLBACKS_KEY).label("fallbacks"),
+        f.url,
+        f.container_name,
+        f.has_assignee,
+        f.has_estimate,
+        f.has_description,
+        f.has_iteration,
+        f.has_rice.label("has_rice"),
+        f.fallbacks,
     ]
 
 
@@ -321,8 +307,9 @@ class QualityService:
                     c.title,
                     c.container_id,
                     c.container_key,
-                    *_doc_facts(conn),
+                    *_doc_facts(),
                 )
+                .select_from(items.outerjoin(item_report_facts, item_report_facts.c.item_id == c.id))
                 .where(*conditions)
                 .order_by(c.id)
             ).all()
