@@ -38,11 +38,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, and_, cast, false, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, Engine, and_, false, or_, select
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items, status_transitions
+from hub.db.tables import item_links, item_report_facts, items, status_transitions
 from hub.flow.history import OPEN, ItemHistory, build_history
 from hub.insights.flow import _histories as histories_of  # bulk reader: few columns, no per-row enum calls
 from hub.roadmap import ROADMAP_KINDS
@@ -164,17 +163,6 @@ def history_events(history: ItemHistory, since: datetime, until: datetime) -> li
     return [_Event(history.item_id, point, at) for point, at in found.items()]
 
 
-def _json_field(conn: Connection, path: str) -> Any:
-    """A top-level or nested text field of the item document, in SQL (no document parsing)."""
-    if conn.dialect.name == "postgresql":
-        parts = path.split(".")
-        column: Any = cast(items.c.doc, JSONB)
-        for part in parts[:-1]:
-            column = column[part]
-        return column[parts[-1]].astext
-    return func.json_extract(items.c.doc, f"$.{path}")
-
-
 class DigestService:
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
@@ -262,10 +250,13 @@ class DigestService:
         ):
             events.append(_Event(item_id, "new_urgent", created_at))
         # Overdue: a due day is past once it has ended by `until`; ISO dates compare as text.
+        # The dates come from `item_report_facts` (written with the item: no document parsed).
         cutoff = until.date().isoformat()
-        due, release_on = _json_field(conn, "due_on"), _json_field(conn, "release.release_on")
+        dated = item_report_facts.c
         for item_id, due_on, released in conn.execute(
-            select(items.c.id, due, release_on).where(live, is_open, or_(due < cutoff, release_on < cutoff))
+            select(items.c.id, dated.due_on, dated.release_on)
+            .join(item_report_facts, dated.item_id == items.c.id)
+            .where(live, is_open, or_(dated.due_on < cutoff, dated.release_on < cutoff))
         ):
             when = min(d for d in (due_on, released) if d and d < cutoff)
             events.append(_Event(item_id, "overdue", datetime.combine(date.fromisoformat(when), time(), UTC)))
