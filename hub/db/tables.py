@@ -311,14 +311,25 @@ item_tombstones = Table(
 )
 
 # Report facts (hub/store/report_facts.py): what the quality, digest and priorities reports
-# need from an item's document, in narrow columns written by store.apply with the items row,
-# so the reports never parse 100,000 documents per request (issue 10's speed target).
-# Dates are ISO text (YYYY-MM-DD: they compare as text); fallbacks is JSON `[{field, raw}]`
-# or NULL. No foreign key, as for the side tables above.
+# need of an item, in one narrow row written by store.apply with the items row (same
+# transaction), so a report over 100,000 items neither parses documents nor reads the wide
+# items rows (issue 10's speed target: scanning `items` means reading every document's pages).
+# The first columns copy the items row's (a tombstone updates `deleted` too); the rest come
+# from the document. Dates are ISO text (YYYY-MM-DD: they compare as text); fallbacks is JSON
+# `[{field, raw}]` or NULL. No foreign key, as for the side tables above.
 item_report_facts = Table(
     "item_report_facts",
     metadata,
     Column("item_id", String(320), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("container_id", String(200)),
+    Column("container_key", String(200)),
+    Column("kind", String(20), nullable=False),
+    Column("status_category", String(20), nullable=False),
+    Column("priority_level", String(20), nullable=False),
+    Column("parent_id", String(320)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False),
     Column("url", Text),
     Column("container_name", Text),
     Column("due_on", String(10)),
@@ -329,4 +340,7 @@ item_report_facts = Table(
     Column("has_iteration", Boolean, nullable=False),
     Column("has_rice", Boolean, nullable=False),
     Column("fallbacks", Text),
+    Column("title_key", Text, nullable=False),  # normalised title (the quality report's duplicate rule)
+    Column("container_family", Text),
+    Index("ix_item_report_facts_parent", "parent_id"),
 )

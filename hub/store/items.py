@@ -963,7 +963,9 @@ class ItemStore:
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
-        write_report_facts(conn, self._bulk, [item for row in rows if (item := current[row[0]].item) is not None])
+        write_report_facts(
+            conn, self._bulk, rows, {row[0]: current[row[0]].item for row in rows}, [t["i"] for t in tombstoned]
+        )
         if tombstoned:
             conn.execute(
                 update(items)

@@ -23,8 +23,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _CHUNK = 2000
-_FACTS = (
-    "item_id",
+_COPIED = (
+    "source",
+    "container_id",
+    "container_key",
+    "kind",
+    "status_category",
+    "priority_level",
+    "parent_id",
+    "updated_at",
+    "deleted",
+)
+_FROM_DOCUMENT = (
     "url",
     "container_name",
     "due_on",
@@ -35,13 +45,24 @@ _FACTS = (
     "has_iteration",
     "has_rice",
     "fallbacks",
+    "title_key",
+    "container_family",
 )
 
 
 def upgrade() -> None:
-    facts = op.create_table(
+    op.create_table(
         "item_report_facts",
         sa.Column("item_id", sa.String(length=320), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("container_id", sa.String(length=200), nullable=True),
+        sa.Column("container_key", sa.String(length=200), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status_category", sa.String(length=20), nullable=False),
+        sa.Column("priority_level", sa.String(length=20), nullable=False),
+        sa.Column("parent_id", sa.String(length=320), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
         sa.Column("container_name", sa.Text(), nullable=True),
         sa.Column("due_on", sa.String(length=10), nullable=True),
@@ -52,26 +73,37 @@ def upgrade() -> None:
         sa.Column("has_iteration", sa.Boolean(), nullable=False),
         sa.Column("has_rice", sa.Boolean(), nullable=False),
         sa.Column("fallbacks", sa.Text(), nullable=True),
+        sa.Column("title_key", sa.Text(), nullable=False),
+        sa.Column("container_family", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("item_id", name=op.f("pk_item_report_facts")),
     )
-    assert facts is not None
-    # Backfill: every stored item (deleted ones too: their document stays readable), parsed
-    # once here, in id order a chunk at a time, with the same derivation the reports rely on.
-    stored = sa.table("items", sa.column("id", sa.String()), sa.column("doc", sa.Text()))
+    op.create_index("ix_item_report_facts_parent", "item_report_facts", ["parent_id"])
+    # Backfill: every stored item (deleted ones too: their document stays readable), in id
+    # order a chunk at a time. The copied columns go back as the driver returned them
+    # (untyped columns: SQLite's stored time text stays byte for byte what the store wrote);
+    # the rest comes from the document, by the derivation the store uses.
+    stored = sa.table("items", *(sa.column(name) for name in ("id", *_COPIED, "doc")))
+    target = sa.table("item_report_facts", *(sa.column(name) for name in ("item_id", *_COPIED, *_FROM_DOCUMENT)))
     conn = op.get_bind()
     after = ""
     while True:
-        rows = conn.execute(
-            sa.select(stored.c.id, stored.c.doc).where(stored.c.id > after).order_by(stored.c.id).limit(_CHUNK)
-        ).all()
+        rows = conn.execute(sa.select(stored).where(stored.c.id > after).order_by(stored.c.id).limit(_CHUNK)).all()
         if not rows:
             break
         conn.execute(
-            facts.insert(),
-            [dict(zip(_FACTS, facts_of_document(orjson.loads(doc)), strict=True)) for _, doc in rows],
+            target.insert(),
+            [
+                {
+                    "item_id": row.id,
+                    **{name: getattr(row, name) for name in _COPIED},
+                    **dict(zip(_FROM_DOCUMENT, facts_of_document(orjson.loads(row.doc)), strict=True)),
+                }
+                for row in rows
+            ],
         )
-        after = rows[-1][0]
+        after = rows[-1].id
 
 
 def downgrade() -> None:
+    op.drop_index("ix_item_report_facts_parent", table_name="item_report_facts")
     op.drop_table("item_report_facts")
