@@ -296,14 +296,18 @@ class _Reader:
         f = _F.c
         other, parent = _F.alias("other"), _F.alias("parent")
         live_other = other.c.deleted == false()
-        # The parent by a left join (one key lookup a row); open children by EXISTS, evaluated
-        # for done or cancelled items only.
+        # The parent by a left join (one key lookup a row); the parents of open children as a
+        # set both backends build once (PostgreSQL: a hashed subplan; SQLite: an ephemeral index).
         self.facts = _F.outerjoin(parent, parent.c.item_id == f.parent_id)
         self.sql_flags: dict[str, ColumnElement[bool]] = {
             "stale_in_progress": and_(f.status_category == "in_progress", f.updated_at < stale_before),
             "done_parent_open_children": and_(
                 f.status_category.in_(CLOSED),
-                exists().where(other.c.parent_id == f.item_id, live_other, other.c.status_category.not_in(CLOSED)),
+                f.item_id.in_(
+                    select(other.c.parent_id).where(
+                        other.c.parent_id.is_not(None), live_other, other.c.status_category.not_in(CLOSED)
+                    )
+                ),
             ),
             "missing_parent": and_(
                 f.parent_id.is_not(None), or_(parent.c.item_id.is_(None), parent.c.deleted == true())
@@ -333,7 +337,7 @@ class _Reader:
             select(
                 f.source,
                 f.container_id,
-                func.min(f.item_id),
+                func.min(_by_code_point(self.conn, f.item_id)),
                 func.count(),
                 _count_if(is_open),
                 _count_if(roadmap),
