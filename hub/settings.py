@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         default=True, description="Run scheduled syncs and the webhook inbox worker inside `opshub serve`."
     )
     inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
-    schedule_poll_seconds: float = Field(default=15.0, gt=0, description="How often `serve` checks which sources are due.")
+    schedule_poll_seconds: float = Field(
+        default=15.0, gt=0, description="How often `serve` checks which sources are due."
+    )
     inbox_claim_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -47,7 +49,9 @@ class Settings(BaseSettings):
         "of it): the deliveries of a killed worker are retried after about this long.",
     )
     inbox_backoff_max_seconds: float = Field(
-        default=60.0, gt=0, description="Longest wait between inbox retries (database down, a source's tool unreachable)."
+        default=60.0,
+        gt=0,
+        description="Longest wait between inbox retries (database down, a source's tool unreachable).",
     )
     context_max_age_seconds: float = Field(
         default=24 * 3600.0,
@@ -66,7 +70,8 @@ class Settings(BaseSettings):
         default=0.25, gt=0, le=1, description="RICE top share that is important (0.25 = the top quartile)."
     )
     priorities_important_kinds: list[ItemKind] = Field(
-        default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature], description="Item kinds that are important in themselves."
+        default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature],
+        description="Item kinds that are important in themselves.",
     )
 
 

@@ -342,5 +342,7 @@ item_report_facts = Table(
     Column("fallbacks", Text),
     Column("title_key", Text, nullable=False),  # normalised title (the quality report's duplicate rule)
     Column("container_family", Text),
-    Index("ix_item_report_facts_parent", "parent_id"),
+    # Children by parent; deleted and status too, so the quality report finds the parents of
+    # open children from this index alone.
+    Index("ix_item_report_facts_parent", "parent_id", "deleted", "status_category"),
 )

@@ -247,18 +247,22 @@ class PriorityService:
         rules = self.rules
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             conditions = self._queries.filter_conditions(conn, query)
-            stmt = select(
-                items.c.id,
-                items.c.kind,
-                items.c.priority_level,
-                items.c.rice_score,
-                item_report_facts.c.due_on,
-                item_report_facts.c.release_on,
-                items.c.parent_id,
-            ).select_from(
-                # Dates from the facts written with each item (hub/store/report_facts.py): no document parsed.
-                items.outerjoin(item_report_facts, item_report_facts.c.item_id == items.c.id)
-            ).where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
+            stmt = (
+                select(
+                    items.c.id,
+                    items.c.kind,
+                    items.c.priority_level,
+                    items.c.rice_score,
+                    item_report_facts.c.due_on,
+                    item_report_facts.c.release_on,
+                    items.c.parent_id,
+                )
+                .select_from(
+                    # Dates from the facts written with each item (hub/store/report_facts.py): no document parsed.
+                    items.outerjoin(item_report_facts, item_report_facts.c.item_id == items.c.id)
+                )
+                .where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
+            )
             # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
             rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
             roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()

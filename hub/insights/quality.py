@@ -296,24 +296,41 @@ class _Reader:
         f = _F.c
         other, parent = _F.alias("other"), _F.alias("parent")
         live_other = other.c.deleted == false()
-        # The parent by a left join (one key lookup a row); the parents of open children as a
-        # set both backends build once (PostgreSQL: a hashed subplan; SQLite: an ephemeral index).
-        self.facts = _F.outerjoin(parent, parent.c.item_id == f.parent_id)
+        open_child = and_(live_other, other.c.status_category.not_in(CLOSED))
+        stale = and_(f.status_category == "in_progress", f.updated_at < stale_before)
+        closed = f.status_category.in_(CLOSED)
+        # Each SQL finding has two equal formulations. In bulk (the per-group counts and the
+        # pages, over every matching item): the parent by a left join, one key lookup a row,
+        # and the parents of open children as a derived table both backends build once and
+        # join by key. Per row (the few items the Python findings name): correlated EXISTS,
+        # which would cost a lookup a row in bulk but needs no derived table.
+        open_parents = (
+            select(other.c.parent_id)
+            .where(other.c.parent_id.is_not(None), open_child)
+            .distinct()
+            .subquery("open_parents")
+        )
+        with_parent = _F.outerjoin(parent, parent.c.item_id == f.parent_id)
+        self.bulk_from = with_parent.outerjoin(open_parents, open_parents.c.parent_id == f.item_id)
+        # What each finding's page reads: only the join its rule needs.
+        self.page_from: dict[str, Any] = {
+            "stale_in_progress": _F,
+            "done_parent_open_children": _F.outerjoin(open_parents, open_parents.c.parent_id == f.item_id),
+            "missing_parent": with_parent,
+        }
         self.sql_flags: dict[str, ColumnElement[bool]] = {
-            "stale_in_progress": and_(f.status_category == "in_progress", f.updated_at < stale_before),
-            "done_parent_open_children": and_(
-                f.status_category.in_(CLOSED),
-                f.item_id.in_(
-                    select(other.c.parent_id).where(
-                        other.c.parent_id.is_not(None), live_other, other.c.status_category.not_in(CLOSED)
-                    )
-                ),
-            ),
+            "stale_in_progress": stale,
+            "done_parent_open_children": and_(closed, open_parents.c.parent_id.is_not(None)),
             "missing_parent": and_(
                 f.parent_id.is_not(None), or_(parent.c.item_id.is_(None), parent.c.deleted == true())
             ),
         }
-        self.any_sql_flag = case((or_(*self.sql_flags.values()), True), else_=False)
+        any_flag_per_row = or_(
+            stale,
+            and_(closed, exists().where(other.c.parent_id == f.item_id, open_child)),
+            and_(f.parent_id.is_not(None), ~exists().where(other.c.item_id == f.parent_id, live_other)),
+        )
+        self.any_sql_flag = case((any_flag_per_row, True), else_=False)
 
     def _note(self, rows: Iterable[Any]) -> None:
         """Rows of (id, source, container_id, any SQL flag, ...): matching items."""
@@ -346,7 +363,7 @@ class _Reader:
                 *(_count_if(flag) for flag in self.sql_flags.values()),
                 _count_if(or_(*self.sql_flags.values())),
             )
-            .select_from(self.facts)
+            .select_from(self.bulk_from)
             .where(*self.where)
             .group_by(f.source, f.container_id)
         )
@@ -372,7 +389,7 @@ class _Reader:
         extra = [f.parent_id] if name == "missing_parent" else []
         stmt = (
             select(f.item_id, *extra)
-            .select_from(self.facts)
+            .select_from(self.page_from[name])
             .where(*self.where, self.sql_flags[name])
             .order_by(_by_code_point(self.conn, f.item_id))
             .limit(limit)
@@ -433,7 +450,7 @@ class _Reader:
         """(id, source, container_id, any SQL flag, *columns) of the matching items passing `extra`."""
         f = _F.c
         stmt = select(_ID, f.source, f.container_id, self.any_sql_flag, *columns).select_from(
-            self.facts.join(*join) if join is not None else self.facts
+            _F.join(*join) if join is not None else _F
         )
         rows = self.conn.execute(stmt.where(*self.where, *extra)).all()
         self._note(rows)
@@ -470,7 +487,7 @@ class _Reader:
             select(f.container_family.label("family"), f.title_key.label("title"))
             .where(*self.where, is_open, f.container_family.is_not(None), f.title_key != "")
             .group_by(f.container_family, f.title_key)
-            .having(func.count(func.distinct(f.source)) > 1)
+            .having(func.min(f.source) != func.max(f.source))  # two sources at least
             .subquery()
         )
         twins = self._matching(
@@ -506,12 +523,12 @@ class _Reader:
                 link.target_tool,
                 link.target_key,
             )
-            .select_from(self.facts.join(item_links, f.item_id == link.item_id))
+            .select_from(_F.join(item_links, f.item_id == link.item_id))
             .where(*self.where)
         ).all()
         links_in = self.conn.execute(
             select(_ID, f.source, f.container_id, self.any_sql_flag, f.kind, f.deleted, link.item_id, link.type)
-            .select_from(self.facts.join(item_links, f.item_id == link.target_id))
+            .select_from(_F.join(item_links, f.item_id == link.target_id))
             .where(*self.where)
         ).all()
         self._note(links_out)
@@ -588,9 +605,9 @@ class _Reader:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             rows = self.conn.execute(
-                select(_ID, f.source, f.container_id, self.any_sql_flag, f.kind, matches)
-                .select_from(self.facts)
-                .where(f.item_id.in_(chunk), f.deleted == false())
+                select(_ID, f.source, f.container_id, self.any_sql_flag, f.kind, matches).where(
+                    f.item_id.in_(chunk), f.deleted == false()
+                )
             ).all()
             self._note(row for row in rows if row.matches)
             hub.update((row.id, (row.source, row.kind)) for row in rows)

@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("container_family", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("item_id", name=op.f("pk_item_report_facts")),
     )
-    op.create_index("ix_item_report_facts_parent", "item_report_facts", ["parent_id"])
+    op.create_index("ix_item_report_facts_parent", "item_report_facts", ["parent_id", "deleted", "status_category"])
     # Backfill: every stored item (deleted ones too: their document stays readable), in id
     # order a chunk at a time. The copied columns go back as the driver returned them
     # (untyped columns: SQLite's stored time text stays byte for byte what the store wrote);
