@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, and_, false, or_, select
 
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, item_report_facts, items, status_transitions
-from hub.flow.history import OPEN, ItemHistory, build_history
+from hub.flow.history import OPEN, ItemHistory, Transition, TransitionSource, build_history
 from hub.insights.flow import _histories as histories_of  # bulk reader: few columns, no per-row enum calls
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import StatusCategory, to_utc
@@ -234,9 +234,8 @@ class DigestService:
 
     def _events(self, conn: Connection, since: datetime, until: datetime) -> list[_Event]:
         """Every point's events, from the status history and three indexed reads of items."""
-        moved = sorted(set(conn.execute(select(_T.item_id).where(_T.at >= since, _T.at < until).distinct()).scalars()))
         events: list[_Event] = []
-        for item_id, facts in histories_of(conn, moved).items():
+        for item_id, facts in _moved_histories(conn, since, until).items():
             events.extend(history_events(build_history(item_id, facts), since, until))
         live = items.c.deleted == false()
         is_open = items.c.status_category.not_in(_CLOSED)
@@ -400,6 +399,32 @@ class DigestService:
                 ranked.append((-float(score), item_id))
         order = {item_id: n for n, (_, item_id) in enumerate(sorted(ranked), start=1)}
         return {item_id: order[item_id] for item_id, _ in top_now if item_id in order}
+
+
+def _moved_histories(conn: Connection, since: datetime, until: datetime) -> dict[str, list[Transition]]:
+    """The whole stored history of every item with a status change in [since, until), in one
+    query (a history's earlier facts decide "first start" and "left done"), rather than the
+    moved ids first and then their histories a chunk at a time."""
+    moved = select(_T.item_id).where(_T.at >= since, _T.at < until)
+    facts: dict[str, list[Transition]] = defaultdict(list)
+    categories = {category.value: category for category in StatusCategory}
+    sources = {source.value: source for source in TransitionSource}
+    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source).where(
+        _T.item_id.in_(moved)
+    )
+    for item_id, at, to_category, to_name, from_category, source in conn.execute(stmt):
+        facts[item_id].append(
+            Transition(
+                item_id,
+                at,
+                categories[to_category],
+                to_name or None,
+                categories[from_category] if from_category else None,
+                None,
+                sources[source],
+            )
+        )
+    return facts
 
 
 def _select(events: Iterable[_Event], named: int) -> dict[str, tuple[int, list[str]]]:
