@@ -328,6 +328,7 @@ item_report_facts = Table(
     Column("status_category", String(20), nullable=False),
     Column("priority_level", String(20), nullable=False),
     Column("parent_id", String(320)),
+    Column("rice_score", Float),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("url", Text),

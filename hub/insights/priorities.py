@@ -23,8 +23,8 @@ each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAY
     hub/flow/stats.py `rank_index`). Items without a score (a RICE input missing) never fire it;
   - `kind`: it is an initiative, epic or feature (`priorities_important_kinds`).
 
-Reads stay in bulk: one query for the open items (due and release dates from
-`item_report_facts`, written with each item, so no document is parsed), then `on_roadmap`: the roadmap items,
+Reads stay in bulk: one query for the open items (from `item_report_facts`, the narrow rows
+written with each item: no document parsed, no wide items row read), then `on_roadmap`: the roadmap items,
 the implements/implemented_by links, and the parents of the items' ancestors by primary key,
 level by level; key, title and URL only for the items on the pages.
 """
@@ -49,6 +49,7 @@ from hub.roadmap import MAX_DEPTH, ROADMAP_KINDS
 from hub.schema import StatusCategory
 from hub.settings import Settings
 from hub.store.queries import ItemQueries, ItemQuery
+from hub.store.report_facts import conditions_on_facts
 
 _CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
 _CHUNK = 500
@@ -246,23 +247,19 @@ class PriorityService:
         by id. With `quadrant`, `after` pages that quadrant (the others start at their first)."""
         rules = self.rules
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            conditions = self._queries.filter_conditions(conn, query)
-            stmt = (
-                select(
-                    items.c.id,
-                    items.c.kind,
-                    items.c.priority_level,
-                    items.c.rice_score,
-                    item_report_facts.c.due_on,
-                    item_report_facts.c.release_on,
-                    items.c.parent_id,
-                )
-                .select_from(
-                    # Dates from the facts written with each item (hub/store/report_facts.py): no document parsed.
-                    items.outerjoin(item_report_facts, item_report_facts.c.item_id == items.c.id)
-                )
-                .where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
-            )
+            # Read from the narrow facts rows written with each item (hub/store/report_facts.py):
+            # the dates without parsing a document, and no wide items row read.
+            facts = item_report_facts.c
+            conditions = conditions_on_facts(self._queries.filter_conditions(conn, query))
+            stmt = select(
+                facts.item_id,
+                facts.kind,
+                facts.priority_level,
+                facts.rice_score,
+                facts.due_on,
+                facts.release_on,
+                facts.parent_id,
+            ).where(and_(*conditions, facts.deleted == false(), ~facts.status_category.in_(_CLOSED)))
             # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
             rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
             roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()

@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     Engine,
@@ -40,7 +39,6 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.sql.visitors import replacement_traverse
 
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, item_report_facts, items
@@ -48,7 +46,7 @@ from hub.links import normalise_key, ref_from_url
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import to_utc
 from hub.store.queries import ItemQueries, ItemQuery
-from hub.store.report_facts import COPIED_COLUMNS, container_family, normalised_title
+from hub.store.report_facts import conditions_on_facts, container_family, normalised_title
 
 DEFAULT_STALE_DAYS = 14
 DEFAULT_FINDING_LIMIT = 50
@@ -263,26 +261,6 @@ def _by_code_point(conn: Connection, column: Any) -> Any:
     return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
-def _on_facts(conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
-    """The /v1/items filter terms (on `items`) as terms on `item_report_facts`: each column is
-    replaced by its copy there. A filter on a column the facts do not copy (tool, key, title)
-    keeps its terms on `items`, joined by id (the report then also reads those items rows)."""
-    copied = {"id": _F.c.item_id, **{name: _F.c[name] for name in COPIED_COLUMNS}}
-    missing: list[str] = []
-
-    def replace(element: Any, **_: Any) -> Any:
-        if isinstance(element, Column) and element.table is items:
-            if element.name in copied:
-                return copied[element.name]
-            missing.append(element.name)
-        return None
-
-    translated = [replacement_traverse(term, {}, replace) for term in conditions]
-    if missing:
-        return [_F.c.item_id.in_(select(items.c.id).where(*conditions))]
-    return translated
-
-
 class _Reader:
     """The report's reads, on one connection, for the items matching `conditions`. Every read
     is on `item_report_facts` (narrow rows, hub/store/report_facts.py), never on `items`
@@ -290,7 +268,7 @@ class _Reader:
 
     def __init__(self, conn: Connection, conditions: list[ColumnElement[bool]], stale_before: datetime) -> None:
         self.conn = conn
-        self.where = _on_facts(conditions)
+        self.where = conditions_on_facts(conditions)
         self.noted: dict[str, tuple[_Key, bool]] = {}
         """Matching items a finding judged in Python names -> (group, flagged by an SQL finding)."""
         f = _F.c

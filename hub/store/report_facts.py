@@ -9,7 +9,7 @@ a cast to jsonb on PostgreSQL: most of the 17 s the quality report took there). 
 transaction as the items row (`write_report_facts`), and the reports join it by primary key.
 
 The row copies the items row's filter columns (source, container, kind, status, priority,
-parent, updated_at, deleted), so a report over every item reads only this narrow table: on
+parent, RICE score, updated_at, deleted), so a report over every item reads only this narrow table: on
 SQLite a scan of `items` reads every document's pages (about 2 KB an item), this table about
 150 bytes an item. The document facts have two derivations, one result: `facts_of_item` (from
 the WorkItem, on the write path: no document parse) and `facts_of_document` (from the stored
@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, update
+from sqlalchemy import Column, ColumnElement, Connection, select, update
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from hub.db.tables import item_report_facts, items
 from hub.schema import RICE_INPUTS, WorkItem
@@ -34,9 +35,20 @@ if TYPE_CHECKING:
     from hub.store.items import _Bulk
 
 FACT_COLUMNS = tuple(c.name for c in item_report_facts.columns)
-COPIED_COLUMNS = FACT_COLUMNS[1:10]
-"""Copied from the items row: source, container_id, container_key, kind, status_category,
-priority_level, parent_id, updated_at, deleted."""
+COPIED_COLUMNS = (
+    "source",
+    "container_id",
+    "container_key",
+    "kind",
+    "status_category",
+    "priority_level",
+    "parent_id",
+    "rice_score",
+    "updated_at",
+    "deleted",
+)
+"""Copied from the items row (the columns the reports filter, group and rank on)."""
+assert FACT_COLUMNS[1 : 1 + len(COPIED_COLUMNS)] == COPIED_COLUMNS
 _COPIED_AT = tuple(c.name for c in items.columns).index  # position in an items row (apply's column order)
 
 DocumentFacts = tuple[
@@ -136,3 +148,24 @@ def write_report_facts(
         conn.execute(
             update(item_report_facts).where(item_report_facts.c.item_id.in_(list(tombstoned))).values(deleted=True)
         )
+
+
+def conditions_on_facts(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    """The /v1/items filter terms (hub/store/queries.py, on `items`) as terms on
+    `item_report_facts`: each column is replaced by its copy there, so a report reads only the
+    narrow rows. A filter on a column the facts do not copy (tool, key, title: `tool` and `q`)
+    stays on `items`, joined by id (the report then reads those items rows too)."""
+    copied = {"id": item_report_facts.c.item_id, **{name: item_report_facts.c[name] for name in COPIED_COLUMNS}}
+    missing: list[str] = []
+
+    def replace(element: Any, **_: Any) -> Any:
+        if isinstance(element, Column) and element.table is items:
+            if element.name in copied:
+                return copied[element.name]
+            missing.append(element.name)
+        return None
+
+    translated = [replacement_traverse(term, {}, replace) for term in conditions]
+    if missing:
+        return [item_report_facts.c.item_id.in_(select(items.c.id).where(*conditions))]
+    return translated

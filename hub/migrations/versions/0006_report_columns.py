@@ -31,6 +31,7 @@ _COPIED = (
     "status_category",
     "priority_level",
     "parent_id",
+    "rice_score",
     "updated_at",
     "deleted",
 )
@@ -61,6 +62,7 @@ def upgrade() -> None:
         sa.Column("status_category", sa.String(length=20), nullable=False),
         sa.Column("priority_level", sa.String(length=20), nullable=False),
         sa.Column("parent_id", sa.String(length=320), nullable=True),
+        sa.Column("rice_score", sa.Float(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
