@@ -29,7 +29,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    String,
     and_,
+    any_,
+    bindparam,
     case,
     exists,
     false,
@@ -39,6 +42,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql
 
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, item_report_facts, items
@@ -217,12 +221,13 @@ class QualityService:
                 pages[name] = {i: sorted(set(found[i])) for i in heapq.nsmallest(offset + limit, found)[offset:]}
                 counts[name] = len(found)
             urls = reader.urls(sorted({i for page in pages.values() for i in page}))
-        # Items with a finding: those the SQL flags counted per group, plus the ones only a
+            listed_ids = sorted({item_id for found in listed.values() for item_id in found})
+            flagged_in_sql = reader.sql_flagged(listed_ids)
+        # Items with a finding: those the SQL findings counted per group, plus the ones only a
         # finding judged in Python names.
-        for item_id in {item_id for found in listed.values() for item_id in found}:
-            group, flagged_in_sql = reader.noted[item_id]
-            if not flagged_in_sql:
-                tallies[group].flagged += 1
+        for item_id in listed_ids:
+            if item_id not in flagged_in_sql:
+                tallies[reader.noted[item_id]].flagged += 1
 
         sources: dict[str, _Tally] = defaultdict(_Tally)
         for (source, _), tally in tallies.items():
@@ -269,19 +274,18 @@ class _Reader:
     def __init__(self, conn: Connection, conditions: list[ColumnElement[bool]], stale_before: datetime) -> None:
         self.conn = conn
         self.where = conditions_on_facts(conditions)
-        self.noted: dict[str, tuple[_Key, bool]] = {}
-        """Matching items a finding judged in Python names -> (group, flagged by an SQL finding)."""
+        self.noted: dict[str, _Key] = {}
+        """Matching items a finding judged in Python names -> their group."""
         f = _F.c
         other, parent = _F.alias("other"), _F.alias("parent")
         live_other = other.c.deleted == false()
         open_child = and_(live_other, other.c.status_category.not_in(CLOSED))
         stale = and_(f.status_category == "in_progress", f.updated_at < stale_before)
         closed = f.status_category.in_(CLOSED)
-        # Each SQL finding has two equal formulations. In bulk (the per-group counts and the
-        # pages, over every matching item): the parent by a left join, one key lookup a row,
-        # and the parents of open children as a derived table both backends build once and
-        # join by key. Per row (the few items the Python findings name): correlated EXISTS,
-        # which would cost a lookup a row in bulk but needs no derived table.
+        # The SQL findings, over every matching item at once: the parent by a left join (one
+        # key lookup a row) and the parents of open children as a derived table both backends
+        # build once and join by key. (A correlated EXISTS per row instead: PostgreSQL plans
+        # it as a hashed subplan that reads the whole table, once per statement.)
         open_parents = (
             select(other.c.parent_id)
             .where(other.c.parent_id.is_not(None), open_child)
@@ -303,16 +307,28 @@ class _Reader:
                 f.parent_id.is_not(None), or_(parent.c.item_id.is_(None), parent.c.deleted == true())
             ),
         }
-        any_flag_per_row = or_(
-            stale,
-            and_(closed, exists().where(other.c.parent_id == f.item_id, open_child)),
-            and_(f.parent_id.is_not(None), ~exists().where(other.c.item_id == f.parent_id, live_other)),
-        )
-        self.any_sql_flag = case((any_flag_per_row, True), else_=False)
 
     def _note(self, rows: Iterable[Any]) -> None:
-        """Rows of (id, source, container_id, any SQL flag, ...): matching items."""
-        self.noted.update((r[0], ((r[1], r[2]), bool(r[3]))) for r in rows)
+        """Rows of (id, source, container_id, ...): matching items."""
+        self.noted.update((r[0], (r[1], r[2])) for r in rows)
+
+    def sql_flagged(self, ids: list[str]) -> set[str]:
+        """Which of `ids` an SQL finding flags: one pass for all of them (PostgreSQL: the ids
+        as one array parameter; SQLite: an IN list, in chunks under its variable limit)."""
+        f = _F.c
+        found: set[str] = set()
+        postgres = self.conn.dialect.name == "postgresql"
+        size = (len(ids) or 1) if postgres else 30_000
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            wanted = (
+                f.item_id == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(String)))
+                if postgres
+                else f.item_id.in_(chunk)
+            )
+            stmt = select(f.item_id).select_from(self.bulk_from).where(wanted, or_(*self.sql_flags.values()))
+            found.update(self.conn.execute(stmt).scalars())
+        return found
 
     def tallies(self) -> tuple[dict[_Key, _Tally], dict[_Key, str], dict[str, int]]:
         """Counts per (source, container id), the first item (by id) of each group, and the
@@ -427,9 +443,7 @@ class _Reader:
     def _matching(self, *extra: Any, columns: Sequence[Any] = (), join: tuple[Any, Any] | None = None) -> list[Any]:
         """(id, source, container_id, any SQL flag, *columns) of the matching items passing `extra`."""
         f = _F.c
-        stmt = select(_ID, f.source, f.container_id, self.any_sql_flag, *columns).select_from(
-            _F.join(*join) if join is not None else _F
-        )
+        stmt = select(_ID, f.source, f.container_id, *columns).select_from(_F.join(*join) if join is not None else _F)
         rows = self.conn.execute(stmt.where(*self.where, *extra)).all()
         self._note(rows)
         return list(rows)
@@ -475,7 +489,7 @@ class _Reader:
         )
         by_title: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in sorted(twins, key=lambda row: str(row[0])):
-            by_title[(row[4], row[5])].append(row)
+            by_title[(row[3], row[4])].append(row)
         pairs: set[tuple[str, str]] = set()
         for group in by_title.values():
             for i, one in enumerate(group):
@@ -492,7 +506,6 @@ class _Reader:
                 _ID,
                 f.source,
                 f.container_id,
-                self.any_sql_flag,
                 f.kind,
                 f.deleted,
                 link.type,
@@ -505,7 +518,7 @@ class _Reader:
             .where(*self.where)
         ).all()
         links_in = self.conn.execute(
-            select(_ID, f.source, f.container_id, self.any_sql_flag, f.kind, f.deleted, link.item_id, link.type)
+            select(_ID, f.source, f.container_id, f.kind, f.deleted, link.item_id, link.type)
             .select_from(_F.join(item_links, f.item_id == link.target_id))
             .where(*self.where)
         ).all()
@@ -583,9 +596,7 @@ class _Reader:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             rows = self.conn.execute(
-                select(_ID, f.source, f.container_id, self.any_sql_flag, f.kind, matches).where(
-                    f.item_id.in_(chunk), f.deleted == false()
-                )
+                select(_ID, f.source, f.container_id, f.kind, matches).where(f.item_id.in_(chunk), f.deleted == false())
             ).all()
             self._note(row for row in rows if row.matches)
             hub.update((row.id, (row.source, row.kind)) for row in rows)
