@@ -186,12 +186,13 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 class QualityService:
     """The report from SQL aggregates and narrow reads (issue 10: under 1 s at 100,000 items).
 
-    Completeness and drift are counted per (source, container) in one GROUP BY over the items
-    and their `item_report_facts` row (hub/store/report_facts.py: the document facts written
-    with each item), so no document is read. Hygiene findings are one query each (anti-joins
-    for missing parents and childless roadmap items, a join for done parents with open
-    children, a GROUP BY for same-title twins); only links are judged in Python, since a link
-    names its target by hub id, key or URL. Only the ids a finding lists are returned per item.
+    Completeness, drift and the counts of three findings (stale in progress, done parents
+    with open children, missing parents: `SQL_FINDINGS`) are one GROUP BY per (source,
+    container) over the `item_report_facts` rows; those three findings are paged in SQL, so
+    their ids are never all read. The link findings (missing targets, duplicates and
+    implements links: a link names its target by hub id, key or URL) and same-title twins
+    are judged in Python over the few items they concern; an item with such a finding counts
+    towards "items with a finding" unless an SQL finding already counted it (`sql_flagged`).
     """
 
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
