@@ -282,6 +282,7 @@ class _Reader:
         live_other = other.c.deleted == false()
         open_child = and_(live_other, other.c.status_category.not_in(CLOSED))
         stale = and_(f.status_category == "in_progress", f.updated_at < stale_before)
+        self.stale = case((stale, True), else_=False)
         closed = f.status_category.in_(CLOSED)
         # The SQL findings, over every matching item at once: the parent by a left join (one
         # key lookup a row) and the parents of open children as a derived table both backends
@@ -313,23 +314,37 @@ class _Reader:
         """Rows of (id, source, container_id, ...): matching items."""
         self.noted.update((r[0], (r[1], r[2])) for r in rows)
 
-    def sql_flagged(self, ids: list[str]) -> set[str]:
-        """Which of `ids` an SQL finding flags: one pass for all of them (PostgreSQL: the ids
-        as one array parameter; SQLite: an IN list, in chunks under its variable limit)."""
-        f = _F.c
-        found: set[str] = set()
+    def _rows_by_id(self, column: Any, ids: Sequence[str], *columns: Any, where: Sequence[Any] = ()) -> list[Any]:
+        """`columns` of the facts rows whose `column` is one of `ids`, by index (PostgreSQL: the
+        ids as one array parameter; SQLite: an IN list, in chunks under its variable limit)."""
         postgres = self.conn.dialect.name == "postgresql"
         size = (len(ids) or 1) if postgres else 30_000
+        rows: list[Any] = []
         for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
+            chunk = list(ids[start : start + size])
             wanted = (
-                f.item_id == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(String)))
+                column == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(String)))
                 if postgres
-                else f.item_id.in_(chunk)
+                else column.in_(chunk)
             )
-            stmt = select(f.item_id).select_from(self.bulk_from).where(wanted, or_(*self.sql_flags.values()))
-            found.update(self.conn.execute(stmt).scalars())
-        return found
+            rows.extend(self.conn.execute(select(*columns).where(wanted, *where)).all())
+        return rows
+
+    def sql_flagged(self, ids: list[str]) -> set[str]:
+        """Which of `ids` an SQL finding flags: the same three rules as `sql_flags`, checked for
+        these few items by key lookups (the bulk form's joins would read the whole table)."""
+        f = _F.c
+        rows = self._rows_by_id(f.item_id, ids, f.item_id, f.status_category, f.parent_id, self.stale)
+        parents = sorted({row[2] for row in rows if row[2] is not None})
+        live = {row[0] for row in self._rows_by_id(f.item_id, parents, f.item_id, where=[f.deleted == false()])}
+        closed = [row[0] for row in rows if row[1] in CLOSED]
+        open_child = [f.deleted == false(), f.status_category.not_in(CLOSED)]
+        with_open_child = {row[0] for row in self._rows_by_id(f.parent_id, closed, f.parent_id, where=open_child)}
+        return {
+            item_id
+            for item_id, _, parent_id, stale in rows
+            if stale or (parent_id is not None and parent_id not in live) or item_id in with_open_child
+        }
 
     def tallies(self) -> tuple[dict[_Key, _Tally], dict[_Key, str], dict[str, int]]:
         """Counts per (source, container id), the first item (by id) of each group, and the
