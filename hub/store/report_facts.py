@@ -10,8 +10,8 @@ transaction as the items row (`write_report_facts`), and the reports join it by 
 
 The row copies the items row's filter columns (source, container, kind, status, priority,
 parent, RICE score, updated_at, deleted), so a report over every item reads only this narrow table: on
-SQLite a scan of `items` reads every document's pages (about 2 KB an item), this table about
-150 bytes an item. The document facts have two derivations, one result: `facts_of_item` (from
+SQLite a scan of `items` reads every document's pages (about 1 KB an item in the benchmarks), this table
+about 180 bytes. The document facts have two derivations, one result: `facts_of_item` (from
 the WorkItem, on the write path: no document parse) and `facts_of_document` (from the stored
 JSON, for migration 0006's backfill of existing rows). tests/test_report_facts.py checks the
 stored row against the items row and its document after upserts and deletions in any order.
