@@ -100,7 +100,6 @@ def _jira_carried(items: list[WorkItem], delivery: Mapping[str, Any] | None, map
     return facts
 
 
-
 def _delivers(delivery: Mapping[str, Any], item: WorkItem) -> bool:
     """The delivery is about this item (a webhook's changelog belongs to its own issue only)."""
     issue = delivery.get("issue")

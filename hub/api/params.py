@@ -42,8 +42,16 @@ UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 # The repeated /v1/items filters, declared once for every route that takes them (items,
 # roadmap, insights): OR within one filter, AND across filters, at most MAX_FILTER_VALUES each.
-SourceFilter = Annotated[list[FilterText] | None, Query(description="Configured source name.", max_length=MAX_FILTER_VALUES)]
-ToolFilter = Annotated[list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)]
-ContainerFilter = Annotated[list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)]
+SourceFilter = Annotated[
+    list[FilterText] | None, Query(description="Configured source name.", max_length=MAX_FILTER_VALUES)
+]
+ToolFilter = Annotated[
+    list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)
+]
+ContainerFilter = Annotated[
+    list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
+]
 LabelFilter = Annotated[list[FilterText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)]
-AssigneeFilter = Annotated[list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)]
+AssigneeFilter = Annotated[
+    list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
+]

@@ -370,3 +370,41 @@ hub_events = Table(
     Column("data", Text, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# Report facts (hub/store/report_facts.py): what the quality, digest and priorities reports
+# need of an item, in one narrow row written by store.apply with the items row (same
+# transaction), so a report over 100,000 items neither parses documents nor reads the wide
+# items rows (issue 10's speed target: scanning `items` means reading every document's pages).
+# The first columns copy the items row's (a tombstone updates `deleted` too); the rest come
+# from the document. Dates are ISO text (YYYY-MM-DD: they compare as text); fallbacks is JSON
+# `[{field, raw}]` or NULL. No foreign key, as for the side tables above.
+item_report_facts = Table(
+    "item_report_facts",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("container_id", String(200)),
+    Column("container_key", String(200)),
+    Column("kind", String(20), nullable=False),
+    Column("status_category", String(20), nullable=False),
+    Column("priority_level", String(20), nullable=False),
+    Column("parent_id", String(320)),
+    Column("rice_score", Float),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("url", Text),
+    Column("container_name", Text),
+    Column("due_on", String(10)),
+    Column("release_on", String(10)),
+    Column("has_assignee", Boolean, nullable=False),
+    Column("has_estimate", Boolean, nullable=False),
+    Column("has_description", Boolean, nullable=False),
+    Column("has_iteration", Boolean, nullable=False),
+    Column("has_rice", Boolean, nullable=False),
+    Column("fallbacks", Text),
+    Column("title_key", Text, nullable=False),  # normalised title (the quality report's duplicate rule)
+    Column("container_family", Text),
+    # Children by parent; deleted and status too, so the quality report finds the parents of
+    # open children from this index alone.
+    Index("ix_item_report_facts_parent", "parent_id", "deleted", "status_category"),
+)

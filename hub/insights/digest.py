@@ -38,12 +38,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, and_, cast, false, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, Engine, and_, false, or_, select
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items, status_transitions
-from hub.flow.history import OPEN, ItemHistory, build_history
+from hub.db.tables import item_links, item_report_facts, items, status_transitions
+from hub.flow.history import OPEN, ItemHistory, Transition, TransitionSource, build_history
 from hub.insights.flow import _histories as histories_of  # bulk reader: few columns, no per-row enum calls
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import StatusCategory, to_utc
@@ -164,17 +163,6 @@ def history_events(history: ItemHistory, since: datetime, until: datetime) -> li
     return [_Event(history.item_id, point, at) for point, at in found.items()]
 
 
-def _json_field(conn: Connection, path: str) -> Any:
-    """A top-level or nested text field of the item document, in SQL (no document parsing)."""
-    if conn.dialect.name == "postgresql":
-        parts = path.split(".")
-        column: Any = cast(items.c.doc, JSONB)
-        for part in parts[:-1]:
-            column = column[part]
-        return column[parts[-1]].astext
-    return func.json_extract(items.c.doc, f"$.{path}")
-
-
 class DigestService:
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
@@ -246,9 +234,8 @@ class DigestService:
 
     def _events(self, conn: Connection, since: datetime, until: datetime) -> list[_Event]:
         """Every point's events, from the status history and three indexed reads of items."""
-        moved = sorted(set(conn.execute(select(_T.item_id).where(_T.at >= since, _T.at < until).distinct()).scalars()))
         events: list[_Event] = []
-        for item_id, facts in histories_of(conn, moved).items():
+        for item_id, facts in _moved_histories(conn, since, until).items():
             events.extend(history_events(build_history(item_id, facts), since, until))
         live = items.c.deleted == false()
         is_open = items.c.status_category.not_in(_CLOSED)
@@ -262,10 +249,13 @@ class DigestService:
         ):
             events.append(_Event(item_id, "new_urgent", created_at))
         # Overdue: a due day is past once it has ended by `until`; ISO dates compare as text.
+        # The dates come from `item_report_facts` (written with the item: no document parsed).
         cutoff = until.date().isoformat()
-        due, release_on = _json_field(conn, "due_on"), _json_field(conn, "release.release_on")
+        dated = item_report_facts.c
         for item_id, due_on, released in conn.execute(
-            select(items.c.id, due, release_on).where(live, is_open, or_(due < cutoff, release_on < cutoff))
+            select(items.c.id, dated.due_on, dated.release_on)
+            .join(item_report_facts, dated.item_id == items.c.id)
+            .where(live, is_open, or_(dated.due_on < cutoff, dated.release_on < cutoff))
         ):
             when = min(d for d in (due_on, released) if d and d < cutoff)
             events.append(_Event(item_id, "overdue", datetime.combine(date.fromisoformat(when), time(), UTC)))
@@ -409,6 +399,32 @@ class DigestService:
                 ranked.append((-float(score), item_id))
         order = {item_id: n for n, (_, item_id) in enumerate(sorted(ranked), start=1)}
         return {item_id: order[item_id] for item_id, _ in top_now if item_id in order}
+
+
+def _moved_histories(conn: Connection, since: datetime, until: datetime) -> dict[str, list[Transition]]:
+    """The whole stored history of every item with a status change in [since, until), in one
+    query (a history's earlier facts decide "first start" and "left done"), rather than the
+    moved ids first and then their histories a chunk at a time."""
+    moved = select(_T.item_id).where(_T.at >= since, _T.at < until)
+    facts: dict[str, list[Transition]] = defaultdict(list)
+    categories = {category.value: category for category in StatusCategory}
+    sources = {source.value: source for source in TransitionSource}
+    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source).where(
+        _T.item_id.in_(moved)
+    )
+    for item_id, at, to_category, to_name, from_category, source in conn.execute(stmt):
+        facts[item_id].append(
+            Transition(
+                item_id,
+                at,
+                categories[to_category],
+                to_name or None,
+                categories[from_category] if from_category else None,
+                None,
+                sources[source],
+            )
+        )
+    return facts
 
 
 def _select(events: Iterable[_Event], named: int) -> dict[str, tuple[int, list[str]]]:

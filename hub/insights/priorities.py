@@ -23,8 +23,8 @@ each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAY
     hub/flow/stats.py `rank_index`). Items without a score (a RICE input missing) never fire it;
   - `kind`: it is an initiative, epic or feature (`priorities_important_kinds`).
 
-Reads stay in bulk: one query for the open items (due and release dates extracted from the
-document in SQL, so no document is parsed in Python), then `on_roadmap`: the roadmap items,
+Reads stay in bulk: one query for the open items (from `item_report_facts`, the narrow rows
+written with each item: no document parsed, no wide items row read), then `on_roadmap`: the roadmap items,
 the implements/implemented_by links, and the parents of the items' ancestors by primary key,
 level by level; key, title and URL only for the items on the pages.
 """
@@ -39,17 +39,17 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, and_, case, cast, false, func, select
-from sqlalchemy.dialects.postgresql import JSON as PG_JSON
+from sqlalchemy import Connection, Engine, and_, false, select
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items
+from hub.db.tables import item_links, item_report_facts, items
 from hub.flow.stats import rank_index
 from hub.links import normalise_key
 from hub.roadmap import MAX_DEPTH, ROADMAP_KINDS
 from hub.schema import StatusCategory
 from hub.settings import Settings
 from hub.store.queries import ItemQueries, ItemQuery
+from hub.store.report_facts import conditions_on_facts
 
 _CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
 _CHUNK = 500
@@ -124,26 +124,6 @@ class PriorityMatrix(BaseModel):
     delegate_or_drop: QuadrantPublic = Field(
         description="Urgent but not important: candidates to delegate or drop (the urgent_not_important quadrant)."
     )
-
-
-def _text_path(conn: Connection, *path: str) -> Any:
-    """`doc`'s value at `path` as text, in SQL (the document is stored as JSON text)."""
-    if conn.dialect.name == "postgresql":
-        node: Any = cast(items.c.doc, PG_JSON)
-        for step in path[:-1]:
-            node = node[step]
-        return node[path[-1]].astext
-    return func.json_extract(items.c.doc, "$." + ".".join(path))
-
-
-def _text_if_set(conn: Connection, *path: str) -> Any:
-    """`_text_path`, parsing the document only when it holds a string under the last key.
-
-    Most items have no due or release date (`"due_on":null` in the compact stored JSON), and
-    parsing 65,000 documents is most of the matrix's read. A `"key":"` text match cannot come
-    from inside a JSON string (its quotes would be escaped), so it only skips documents where
-    the value is not a string; a match elsewhere (a nested key) only costs the parse."""
-    return case((items.c.doc.like(f'%"{path[-1]}":"%'), _text_path(conn, *path)), else_=None)
 
 
 def _rice_threshold(scores: list[float], share: float) -> float | None:
@@ -267,16 +247,19 @@ class PriorityService:
         by id. With `quadrant`, `after` pages that quadrant (the others start at their first)."""
         rules = self.rules
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            conditions = self._queries.filter_conditions(conn, query)
+            # Read from the narrow facts rows written with each item (hub/store/report_facts.py):
+            # the dates without parsing a document, and no wide items row read.
+            facts = item_report_facts.c
+            conditions = conditions_on_facts(self._queries.filter_conditions(conn, query))
             stmt = select(
-                items.c.id,
-                items.c.kind,
-                items.c.priority_level,
-                items.c.rice_score,
-                _text_if_set(conn, "due_on"),
-                _text_if_set(conn, "release", "release_on"),
-                items.c.parent_id,
-            ).where(and_(*conditions, items.c.deleted == false(), ~items.c.status_category.in_(_CLOSED)))
+                facts.item_id,
+                facts.kind,
+                facts.priority_level,
+                facts.rice_score,
+                facts.due_on,
+                facts.release_on,
+                facts.parent_id,
+            ).where(and_(*conditions, facts.deleted == false(), ~facts.status_category.in_(_CLOSED)))
             # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
             rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
             roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()
@@ -308,7 +291,11 @@ def _shown(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        stmt = select(items.c.id, items.c.key, items.c.title, _text_path(conn, "url")).where(items.c.id.in_(chunk))
+        stmt = (
+            select(items.c.id, items.c.key, items.c.title, item_report_facts.c.url)
+            .outerjoin(item_report_facts, item_report_facts.c.item_id == items.c.id)
+            .where(items.c.id.in_(chunk))
+        )
         for item_id, key, title, url in conn.execute(stmt):
             found[item_id] = {"key": key, "title": title, "url": url}
     return found

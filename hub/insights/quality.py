@@ -4,10 +4,10 @@ Used by `GET /v1/insights/quality` and `opshub report quality` (one service, so 
 and the CLI never disagree). The rules and the score formula are stated in the README
 ("Data-quality report") and in `RULES` below, which every response repeats.
 
-Reads stay in bulk: one query for the matching items (columns plus the JSON document, with
-the /v1/items filters as WHERE), one for every live item's identity columns (to tell whether a
-parent or a link target is in the hub, and to find children in any container), and one for
-the links stated by or about the matching items. Everything else is dictionaries in memory.
+Reads (issue 10: under 1 s at 100,000 items) go to `item_report_facts` only, the narrow row
+`ItemStore.apply` writes with each item (hub/store/report_facts.py), with the /v1/items filters
+translated onto it: no document is parsed and the wide items rows are not scanned. See
+`_Reader` for which finding is counted in SQL and which is judged in Python.
 
 Vocabulary drift comes from the mapping engine: it notes on each item the kind, status and
 priority values that fell through to the spec's default (`mappings.engine.FALLBACKS_KEY`),
@@ -16,28 +16,45 @@ so the report only counts what the store already holds.
 
 from __future__ import annotations
 
-import re
+import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, false, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items
+from hub.db.tables import item_links, item_report_facts, items
 from hub.links import normalise_key, ref_from_url
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import to_utc
 from hub.store.queries import ItemQueries, ItemQuery
-from mappings.engine import FALLBACKS_KEY
+from hub.store.report_facts import conditions_on_facts, container_family, normalised_title
 
 DEFAULT_STALE_DAYS = 14
 DEFAULT_FINDING_LIMIT = 50
+_CHUNK = 500
 CLOSED = frozenset({"done", "cancelled"})
 RICE_INPUTS = ("reach", "impact", "confidence", "effort")
 COMPLETENESS_FIELDS = ("assignee", "estimate", "priority", "description", "iteration", "rice")
@@ -136,127 +153,48 @@ class QualityReport(BaseModel):
     findings: list[Finding]
 
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+__all__ = ["QualityReport", "QualityService", "container_family", "normalised_title", "score"]
 
-
-def normalised_title(title: str) -> str:
-    return _NON_ALNUM.sub(" ", title.casefold()).strip()
-
-
-def container_family(container: dict[str, Any] | None) -> str | None:
-    if not container:
-        return None
-    name = container.get("name") or container.get("key") or container.get("id")
-    if not name:
-        return None
-    return normalised_title(str(name).rsplit("/", 1)[-1]) or None
+_Key = tuple[str, str | None]
+"""A group of the report: (source, container id); container id None for items without one."""
 
 
 @dataclass
-class _Item:
-    """A matching item: its columns plus the few facts of its document the report needs,
-    extracted in SQL (`_doc_facts`) rather than parsing 100,000 documents in Python."""
+class _Tally:
+    """One group's counts: a container, or a whole source (the sum of its containers)."""
 
-    id: str
-    source: str
-    tool: str
-    kind: str
-    category: str
-    priority: str
-    parent_id: str | None
-    quiet: bool
-    """Not updated since the staleness cutoff (compared in SQL: no datetime per row in Python)."""
-    title: str
-    url: str | None
-    container: dict[str, Any] | None
-    filled: dict[str, bool]
-    fallbacks: list[dict[str, str]]
+    items: int = 0
+    open_items: int = 0
+    present: Counter[str] = field(default_factory=Counter)
+    applicable: Counter[str] = field(default_factory=Counter)
+    drifting: int = 0
+    flagged: int = 0
 
-    @property
-    def open(self) -> bool:
-        return self.category not in CLOSED
+    def add(self, other: _Tally) -> None:
+        self.items += other.items
+        self.open_items += other.open_items
+        self.present.update(other.present)
+        self.applicable.update(other.applicable)
+        self.drifting += other.drifting
+        self.flagged += other.flagged
 
 
-@dataclass
-class _Group:
-    source: str
-    container: dict[str, Any] | None = None
-    members: list[_Item] = field(default_factory=list)
-
-
-def _completeness(item: _Item) -> dict[str, bool | None]:
-    """Field -> present (None: does not apply) for one open item."""
-    return {
-        "assignee": item.filled["assignee"],
-        "estimate": item.filled["estimate"],
-        "priority": item.priority != "none",
-        "description": item.filled["description"],
-        "iteration": item.filled["iteration"],
-        "rice": item.filled["rice"] if item.kind in ROADMAP_KINDS else None,
-    }
-
-
-def _fallbacks(item: _Item) -> list[dict[str, str]]:
-    return item.fallbacks
-
-
-def _doc_facts(conn: Connection) -> list[ColumnElement[Any]]:
-    """SQL for the document facts `_Item` holds, as text or NULL on both backends (`->>` on
-    PostgreSQL, json_extract on SQLite: each returns NULL for a JSON null)."""
-    if conn.dialect.name == "postgresql":
-        doc = cast(items.c.doc, JSONB)
-
-        def text_at(*path: str) -> ColumnElement[Any]:
-            value: ColumnElement[Any] = doc[path].astext if len(path) > 1 else doc[path[0]].astext
-            return value
-
-    else:
-
-        def text_at(*path: str) -> ColumnElement[Any]:
-            return func.json_extract(items.c.doc, "$." + ".".join(path))
-
-    description = text_at("description")
-    return [
-        text_at("url").label("url"),
-        text_at("container", "name").label("container_name"),
-        (func.coalesce(text_at("assignees"), "[]") != "[]").label("has_assignee"),
-        (text_at("estimate").is_not(None)).label("has_estimate"),
-        (func.length(func.trim(func.coalesce(description, ""))) > 0).label("has_description"),
-        (text_at("iteration").is_not(None)).label("has_iteration"),
-        and_(*(text_at("rice", k).is_not(None) for k in RICE_INPUTS)).label("has_rice"),
-        text_at("custom", FALLBACKS_KEY).label("fallbacks"),
-    ]
-
-
-def _item_of(r: Any) -> _Item:
-    container = (
-        {"id": r.container_id, "key": r.container_key, "name": r.container_name} if r.container_id is not None else None
-    )
-    found = orjson.loads(r.fallbacks) if r.fallbacks else None
-    return _Item(
-        id=r.id,
-        source=r.source,
-        tool=r.tool,
-        kind=r.kind,
-        category=r.status_category,
-        priority=r.priority_level,
-        parent_id=r.parent_id,
-        quiet=bool(r.quiet),
-        title=r.title or "",
-        url=r.url,
-        container=container,
-        filled={
-            "assignee": bool(r.has_assignee),
-            "estimate": bool(r.has_estimate),
-            "description": bool(r.has_description),
-            "iteration": bool(r.has_iteration),
-            "rice": bool(r.has_rice),
-        },
-        fallbacks=[f for f in found if isinstance(f, dict)] if isinstance(found, list) else [],
-    )
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
 
 
 class QualityService:
+    """The report from SQL aggregates and narrow reads (issue 10: under 1 s at 100,000 items).
+
+    Completeness, drift and the counts of three findings (stale in progress, done parents
+    with open children, missing parents: `SQL_FINDINGS`) are one GROUP BY per (source,
+    container) over the `item_report_facts` rows; those three findings are paged in SQL, so
+    their ids are never all read. The link findings (missing targets, duplicates and
+    implements links: a link names its target by hub id, key or URL) and same-title twins
+    are judged in Python over the few items they concern; an item with such a finding counts
+    towards "items with a finding" unless an SQL finding already counted it (`sql_flagged`).
+    """
+
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
         self.statement_timeout_ms = statement_timeout_ms
@@ -272,210 +210,417 @@ class QualityService:
     ) -> QualityReport:
         as_of = to_utc(as_of)
         stale_before = as_of - timedelta(days=stale_days)
-        selected, hub, keys, links_out, links_in = self._load(query, stale_before)
-        by_id = {item.id: item for item in selected}
-        flagged = _findings(selected, hub, keys, links_out, links_in)
-        with_finding = {item_id for found in flagged.values() for item_id in found}
-        drifting = {item.id for item in selected if _fallbacks(item)}
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
+            conditions = ItemQueries(self.engine).filter_conditions(conn, query)
+            reader = _Reader(conn, conditions, stale_before)
+            tallies, first_of, counts = reader.tallies()
+            meta = reader.container_meta(first_of)
+            drift = reader.drift()
+            listed = reader.listed_findings()  # judged in Python: every id
+            pages = {name: reader.page(name, limit=limit, offset=offset) for name in SQL_FINDINGS}
+            for name, found in listed.items():
+                pages[name] = {i: sorted(set(found[i])) for i in heapq.nsmallest(offset + limit, found)[offset:]}
+                counts[name] = len(found)
+            urls = reader.urls(sorted({i for page in pages.values() for i in page}))
+            listed_ids = sorted({item_id for found in listed.values() for item_id in found})
+            flagged_in_sql = reader.sql_flagged(listed_ids)
+        # Items with a finding: those the SQL findings counted per group, plus the ones only a
+        # finding judged in Python names.
+        for item_id in listed_ids:
+            if item_id not in flagged_in_sql:
+                tallies[reader.noted[item_id]].flagged += 1
 
-        sources: dict[str, _Group] = {}
-        containers: dict[tuple[str, str], _Group] = {}
-        for item in selected:
-            sources.setdefault(item.source, _Group(item.source)).members.append(item)
-            container = item.container
-            if container and container.get("id"):
-                key = (item.source, str(container["id"]))
-                containers.setdefault(key, _Group(item.source, container)).members.append(item)
-
-        def summary(group: _Group) -> GroupQuality:
-            return _group_quality(group, drifting, with_finding)
-
+        sources: dict[str, _Tally] = defaultdict(_Tally)
+        for (source, _), tally in tallies.items():
+            sources[source].add(tally)
+        containers = sorted((key for key in tallies if key[1]), key=lambda k: (k[0], str(k[1])))
         return QualityReport(
             as_of=as_of,
             stale_days=stale_days,
-            items=len(selected),
+            items=sum(t.items for t in tallies.values()),
             rules=RULES,
-            sources=[summary(sources[k]) for k in sorted(sources)],
-            containers=[summary(containers[k]) for k in sorted(containers)],
-            drift=_drift(selected),
-            findings=[_finding(name, flagged.get(name, {}), by_id, limit=limit, offset=offset) for name in FINDINGS],
+            sources=[_group_quality(source, None, sources[source]) for source in sorted(sources)],
+            containers=[_group_quality(key[0], meta[key], tallies[key]) for key in containers],
+            drift=drift,
+            findings=[
+                Finding(
+                    name=name,
+                    rule=FINDINGS[name],
+                    count=counts[name],
+                    items=[FindingItem(id=i, url=urls.get(i), related=related) for i, related in pages[name].items()],
+                    next_offset=offset + limit if offset + limit < counts[name] else None,
+                )
+                for name in FINDINGS
+            ],
         )
 
-    def _load(
-        self, query: ItemQuery, stale_before: datetime
-    ) -> tuple[list[_Item], dict[str, _HubRow], dict[tuple[str, str], str], list[Any], list[Any]]:
-        c = items.c
-        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            conditions = ItemQueries(self.engine).filter_conditions(conn, query)
-            chosen = select(c.id).where(*conditions).scalar_subquery()
-            rows = conn.execute(
-                select(
-                    c.id,
-                    c.source,
-                    c.tool,
-                    c.kind,
-                    c.status_category,
-                    c.priority_level,
-                    c.parent_id,
-                    (c.updated_at < stale_before).label("quiet"),
-                    c.title,
-                    c.container_id,
-                    c.container_key,
-                    *_doc_facts(conn),
-                )
-                .where(*conditions)
-                .order_by(c.id)
-            ).all()
-            links_out = conn.execute(
-                select(
-                    item_links.c.item_id,
-                    item_links.c.type,
-                    item_links.c.target,
-                    item_links.c.target_id,
-                    item_links.c.target_tool,
-                    item_links.c.target_key,
-                ).where(item_links.c.item_id.in_(chosen))
-            ).all()
-            links_in = conn.execute(
-                select(item_links.c.item_id, item_links.c.type, item_links.c.target_id).where(
-                    item_links.c.target_id.in_(chosen)
-                )
-            ).all()
-            # Only the live items related to the matches: their parents, their children (in
-            # any container), and both ends of their links; not every item of the hub.
-            related = [
-                c.id.in_(select(c.parent_id).where(*conditions).scalar_subquery()),
-                c.parent_id.in_(chosen),
-                c.id.in_(select(item_links.c.target_id).where(item_links.c.item_id.in_(chosen)).scalar_subquery()),
-                c.id.in_(select(item_links.c.item_id).where(item_links.c.target_id.in_(chosen)).scalar_subquery()),
-            ]
-            hub_rows = conn.execute(
-                select(c.id, c.kind, c.status_category, c.parent_id, c.source).where(
-                    c.deleted == false(), or_(*related)
-                )
-            ).all()
-            refs = sorted(
-                {
-                    ref
-                    for link in links_out
-                    if link.target_id is None
-                    for ref in [
-                        (link.target_tool, link.target_key)
-                        if link.target_tool and link.target_key
-                        else ref_from_url(link.target)
-                    ]
-                    if ref is not None
-                }
+
+_F = item_report_facts
+_ID = _F.c.item_id.label("id")
+SQL_FINDINGS = ("stale_in_progress", "done_parent_open_children", "missing_parent")
+"""Findings judged in SQL: counted per group and paged in the database, never listed whole."""
+
+
+def _by_code_point(conn: Connection, column: Any) -> Any:
+    """`column` for ORDER BY in Python's string order (the pages of the other findings):
+    SQLite's default collation already is; PostgreSQL's "C" collation is."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+class _Reader:
+    """The report's reads, on one connection, for the items matching `conditions`. Every read
+    is on `item_report_facts` (narrow rows, hub/store/report_facts.py), never on `items`
+    (whose rows carry the documents) but to resolve links named by key or URL."""
+
+    def __init__(self, conn: Connection, conditions: list[ColumnElement[bool]], stale_before: datetime) -> None:
+        self.conn = conn
+        self.where = conditions_on_facts(conditions)
+        self.noted: dict[str, _Key] = {}
+        """Matching items a finding judged in Python names -> their group."""
+        f = _F.c
+        other, parent = _F.alias("other"), _F.alias("parent")
+        live_other = other.c.deleted == false()
+        open_child = and_(live_other, other.c.status_category.not_in(CLOSED))
+        stale = and_(f.status_category == "in_progress", f.updated_at < stale_before)
+        self.stale = case((stale, True), else_=False)
+        closed = f.status_category.in_(CLOSED)
+        # The SQL findings, over every matching item at once: the parent by a left join (one
+        # key lookup a row) and the parents of open children as a derived table both backends
+        # build once and join by key. (A correlated EXISTS per row instead: PostgreSQL plans
+        # it as a hashed subplan that reads the whole table, once per statement.)
+        open_parents = (
+            select(other.c.parent_id)
+            .where(other.c.parent_id.is_not(None), open_child)
+            .distinct()
+            .subquery("open_parents")
+        )
+        with_parent = _F.outerjoin(parent, parent.c.item_id == f.parent_id)
+        self.bulk_from = with_parent.outerjoin(open_parents, open_parents.c.parent_id == f.item_id)
+        # What each finding's page reads: only the join its rule needs.
+        self.page_from: dict[str, Any] = {
+            "stale_in_progress": _F,
+            "done_parent_open_children": _F.outerjoin(open_parents, open_parents.c.parent_id == f.item_id),
+            "missing_parent": with_parent,
+        }
+        self.sql_flags: dict[str, ColumnElement[bool]] = {
+            "stale_in_progress": stale,
+            "done_parent_open_children": and_(closed, open_parents.c.parent_id.is_not(None)),
+            "missing_parent": and_(
+                f.parent_id.is_not(None), or_(parent.c.item_id.is_(None), parent.c.deleted == true())
+            ),
+        }
+
+    def _note(self, rows: Iterable[Any]) -> None:
+        """Rows of (id, source, container_id, ...): matching items."""
+        self.noted.update((r[0], (r[1], r[2])) for r in rows)
+
+    def _rows_by_id(self, column: Any, ids: Sequence[str], *columns: Any, where: Sequence[Any] = ()) -> list[Any]:
+        """`columns` of the facts rows whose `column` is one of `ids`, by index (PostgreSQL: the
+        ids as one array parameter; SQLite: an IN list, in chunks under its variable limit)."""
+        postgres = self.conn.dialect.name == "postgresql"
+        size = (len(ids) or 1) if postgres else 30_000
+        rows: list[Any] = []
+        for start in range(0, len(ids), size):
+            chunk = list(ids[start : start + size])
+            wanted = (
+                column == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(String)))
+                if postgres
+                else column.in_(chunk)
             )
-            key_rows = (
-                conn.execute(
+            rows.extend(self.conn.execute(select(*columns).where(wanted, *where)).all())
+        return rows
+
+    def sql_flagged(self, ids: list[str]) -> set[str]:
+        """Which of `ids` an SQL finding flags: the same three rules as `sql_flags`, checked for
+        these few items by key lookups (the bulk form's joins would read the whole table)."""
+        f = _F.c
+        rows = self._rows_by_id(f.item_id, ids, f.item_id, f.status_category, f.parent_id, self.stale)
+        parents = sorted({row[2] for row in rows if row[2] is not None})
+        live = {row[0] for row in self._rows_by_id(f.item_id, parents, f.item_id, where=[f.deleted == false()])}
+        closed = [row[0] for row in rows if row[1] in CLOSED]
+        open_child = [f.deleted == false(), f.status_category.not_in(CLOSED)]
+        with_open_child = {row[0] for row in self._rows_by_id(f.parent_id, closed, f.parent_id, where=open_child)}
+        return {
+            item_id
+            for item_id, _, parent_id, stale in rows
+            if stale or (parent_id is not None and parent_id not in live) or item_id in with_open_child
+        }
+
+    def tallies(self) -> tuple[dict[_Key, _Tally], dict[_Key, str], dict[str, int]]:
+        """Counts per (source, container id), the first item (by id) of each group, and the
+        count of each finding judged in SQL."""
+        f = _F.c
+        is_open = f.status_category.not_in(CLOSED)
+        roadmap = and_(is_open, f.kind.in_(ROADMAP_KINDS))
+        present = {
+            "assignee": f.has_assignee,
+            "estimate": f.has_estimate,
+            "priority": f.priority_level != "none",
+            "description": f.has_description,
+            "iteration": f.has_iteration,
+            "rice": f.has_rice,
+        }
+        stmt = (
+            select(
+                f.source,
+                f.container_id,
+                func.min(_by_code_point(self.conn, f.item_id)),
+                func.count(),
+                _count_if(is_open),
+                _count_if(roadmap),
+                _count_if(f.fallbacks.is_not(None)),
+                *(_count_if(and_(roadmap if name == "rice" else is_open, has)) for name, has in present.items()),
+                *(_count_if(flag) for flag in self.sql_flags.values()),
+                _count_if(or_(*self.sql_flags.values())),
+            )
+            .select_from(self.bulk_from)
+            .where(*self.where)
+            .group_by(f.source, f.container_id)
+        )
+        tallies: dict[_Key, _Tally] = {}
+        first_of: dict[_Key, str] = {}
+        counts: Counter[str] = Counter({name: 0 for name in self.sql_flags})
+        for row in self.conn.execute(stmt):
+            source, container_id, first_id, total, open_items, roadmap_open, drifting = row[:7]
+            filled, flags, flagged = row[7 : 7 + len(present)], row[7 + len(present) : -1], row[-1]
+            key = (source, container_id)
+            first_of[key] = first_id
+            tally = _Tally(items=total, open_items=open_items, drifting=drifting, flagged=int(flagged))
+            for name, count in zip(present, filled, strict=True):
+                tally.present[name] = int(count)
+                tally.applicable[name] = roadmap_open if name == "rice" else open_items
+            tallies[key] = tally
+            counts.update({name: int(n) for name, n in zip(self.sql_flags, flags, strict=True)})
+        return tallies, first_of, counts
+
+    def page(self, name: str, *, limit: int, offset: int) -> dict[str, list[str]]:
+        """One page (by id) of a finding judged in SQL: id -> related ids."""
+        f = _F.c
+        extra = [f.parent_id] if name == "missing_parent" else []
+        stmt = (
+            select(f.item_id, *extra)
+            .select_from(self.page_from[name])
+            .where(*self.where, self.sql_flags[name])
+            .order_by(_by_code_point(self.conn, f.item_id))
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = self.conn.execute(stmt).all()
+        if name == "missing_parent":
+            return {item_id: [parent_id] for item_id, parent_id in rows}
+        page: dict[str, list[str]] = {row[0]: [] for row in rows}
+        if name == "done_parent_open_children" and page:
+            children = self.conn.execute(
+                select(f.parent_id, f.item_id).where(
+                    f.parent_id.in_(list(page)), f.deleted == false(), f.status_category.not_in(CLOSED)
+                )
+            )
+            for parent_id, child_id in children:
+                page[parent_id].append(child_id)
+            page = {item_id: sorted(related) for item_id, related in page.items()}
+        return page
+
+    def container_meta(self, first_of: dict[_Key, str]) -> dict[_Key, tuple[str, str | None, str | None]]:
+        """(id, key, name) of each container, as its first item (by id) states them."""
+        wanted = {first_id: key for key, first_id in first_of.items() if key[1]}
+        f = _F.c
+        meta = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = sorted(wanted)[start : start + _CHUNK]
+            stmt = select(f.item_id, f.container_key, f.container_name).where(f.item_id.in_(chunk))
+            for item_id, container_key, container_name in self.conn.execute(stmt):
+                key = wanted[item_id]
+                meta[key] = (str(key[1]), container_key, container_name)
+        return meta
+
+    def drift(self) -> list[DriftValue]:
+        f = _F.c
+        counts: Counter[tuple[str, str, str]] = Counter()
+        example: dict[tuple[str, str, str], DriftExample] = {}
+        rows = self.conn.execute(
+            select(f.item_id, f.source, f.url, f.fallbacks).where(*self.where, f.fallbacks.is_not(None))
+        ).all()
+        for item_id, source, url, fallbacks in sorted(rows, key=lambda row: str(row[0])):
+            for fallback in orjson.loads(fallbacks):
+                key = (source, str(fallback.get("field")), str(fallback.get("raw")))
+                counts[key] += 1
+                example.setdefault(key, DriftExample(id=item_id, url=url))  # by id: the first id is the example
+        ordered = sorted(counts, key=lambda k: (-counts[k], k))
+        return [DriftValue(source=k[0], field=k[1], raw=k[2], count=counts[k], example=example[k]) for k in ordered]
+
+    def urls(self, ids: list[str]) -> dict[str, str | None]:
+        f = _F.c
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found.update((i, url) for i, url in self.conn.execute(select(f.item_id, f.url).where(f.item_id.in_(chunk))))
+        return found
+
+    def _matching(self, *extra: Any, columns: Sequence[Any] = (), join: tuple[Any, Any] | None = None) -> list[Any]:
+        """(id, source, container_id, any SQL flag, *columns) of the matching items passing `extra`."""
+        f = _F.c
+        stmt = select(_ID, f.source, f.container_id, *columns).select_from(_F.join(*join) if join is not None else _F)
+        rows = self.conn.execute(stmt.where(*self.where, *extra)).all()
+        self._note(rows)
+        return list(rows)
+
+    def listed_findings(self) -> dict[str, dict[str, list[str]]]:
+        """The findings judged in Python (few items): name -> {matching item id: related ids}."""
+        f = _F.c
+        found: dict[str, dict[str, list[str]]] = {name: {} for name in FINDINGS if name not in SQL_FINDINGS}
+        other = _F.alias("other")
+        without_work = self._matching(
+            f.status_category.not_in(CLOSED),
+            f.kind.in_(("epic", "feature")),
+            ~exists().where(other.c.parent_id == f.item_id, other.c.deleted == false()),
+        )
+        pairs, implementing = self._links(found)
+        for row in without_work:
+            if row[0] not in implementing:
+                found["roadmap_without_work"][row[0]] = []
+        pairs |= self._same_titles()
+        twins = found["duplicate_across_tools"]
+        for a, b in sorted(pairs):
+            twins.setdefault(a, []).append(b)
+            twins.setdefault(b, []).append(a)
+        # A pair's other end is listed only if it matches the filters too.
+        found["duplicate_across_tools"] = {k: v for k, v in twins.items() if k in self.noted}
+        return found
+
+    def _same_titles(self) -> set[tuple[str, str]]:
+        """Open matching items of two sources with one normalised title in one container family."""
+        f = _F.c
+        is_open = f.status_category.not_in(CLOSED)
+        shared = (
+            select(f.container_family.label("family"), f.title_key.label("title"))
+            .where(*self.where, is_open, f.container_family.is_not(None), f.title_key != "")
+            .group_by(f.container_family, f.title_key)
+            .having(func.min(f.source) != func.max(f.source))  # two sources at least
+            .subquery()
+        )
+        twins = self._matching(
+            is_open,
+            columns=[f.container_family, f.title_key],
+            join=(shared, and_(shared.c.family == f.container_family, shared.c.title == f.title_key)),
+        )
+        by_title: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in sorted(twins, key=lambda row: str(row[0])):
+            by_title[(row[3], row[4])].append(row)
+        pairs: set[tuple[str, str]] = set()
+        for group in by_title.values():
+            for i, one in enumerate(group):
+                for twin in group[i + 1 :]:
+                    if one[1] != twin[1]:
+                        pairs.add((min(one[0], twin[0]), max(one[0], twin[0])))
+        return pairs
+
+    def _links(self, found: dict[str, dict[str, list[str]]]) -> tuple[set[tuple[str, str]], set[str]]:
+        """missing_link_target findings; the duplicate pairs links state; the items implemented."""
+        f, link = _F.c, item_links.c
+        links_out = self.conn.execute(
+            select(
+                _ID,
+                f.source,
+                f.container_id,
+                f.kind,
+                f.deleted,
+                link.type,
+                link.target,
+                link.target_id,
+                link.target_tool,
+                link.target_key,
+            )
+            .select_from(_F.join(item_links, f.item_id == link.item_id))
+            .where(*self.where)
+        ).all()
+        links_in = self.conn.execute(
+            select(_ID, f.source, f.container_id, f.kind, f.deleted, link.item_id, link.type)
+            .select_from(_F.join(item_links, f.item_id == link.target_id))
+            .where(*self.where)
+        ).all()
+        self._note(links_out)
+        self._note(links_in)
+        refs = sorted(
+            {
+                ref
+                for row in links_out
+                if row.target_id is None
+                for ref in [
+                    (row.target_tool, row.target_key)
+                    if row.target_tool and row.target_key
+                    else ref_from_url(row.target)
+                ]
+                if ref is not None
+            }
+        )
+        c = items.c  # tool and key are not among the facts: a lookup by (tool, key) on items
+        keys = {
+            (r.tool, normalise_key(r.tool, r.key)): r.id
+            for r in (
+                self.conn.execute(
                     select(c.id, c.tool, c.key).where(c.deleted == false(), tuple_(c.tool, c.key).in_(refs))
                 ).all()
                 if refs
                 else []
             )
-        selected = [_item_of(r) for r in rows]
-        hub = {r.id: (r.source, r.kind, r.status_category, r.parent_id) for r in hub_rows}
-        hub.update({i.id: (i.source, i.kind, i.category, i.parent_id) for i in selected})
-        keys = {(r.tool, normalise_key(r.tool, r.key)): r.id for r in key_rows}
-        return selected, hub, keys, list(links_out), list(links_in)
+        }
+        ends = {row.target_id for row in links_out if row.target_id} | {row.item_id for row in links_in}
+        hub = self._live(sorted(ends | set(keys.values())))  # id -> (source, kind)
+        hub.update((row.id, (row.source, row.kind)) for row in (*links_out, *links_in) if not row.deleted)
 
+        pairs: set[tuple[str, str]] = set()
+        implementing: set[str] = set()
 
-_HubRow = tuple[str, str, str, str | None]
-"""A live item anywhere in the hub: (source, kind, status category, parent id)."""
+        def twin_link(a: str, b: str, link_type: str) -> None:
+            if a not in hub or b not in hub or hub[a][0] == hub[b][0]:
+                return
+            if link_type == "duplicates" or (link_type in ("implements", "implemented_by") and hub[a][1] == hub[b][1]):
+                pairs.add((min(a, b), max(a, b)))
 
-
-def _findings(
-    selected: list[_Item],
-    hub: dict[str, _HubRow],
-    keys: dict[tuple[str, str], str],
-    links_out: list[Any],
-    links_in: list[Any],
-) -> dict[str, dict[str, list[str]]]:
-    """Finding name -> {item id: related ids}, for the selected items only."""
-    found: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    open_children: dict[str, list[str]] = defaultdict(list)
-    has_child: set[str] = set()
-    for item_id, (_, _, category, parent_id) in hub.items():
-        if parent_id is not None:
-            has_child.add(parent_id)
-            if category not in CLOSED:
-                open_children[parent_id].append(item_id)
-    pairs: set[tuple[str, str]] = set()
-    source_of = {item_id: value[0] for item_id, value in hub.items()}
-    kind_of = {item_id: value[1] for item_id, value in hub.items()}
-
-    def twin_link(a: str, b: str, link_type: str) -> None:
-        if a not in hub or b not in hub or source_of[a] == source_of[b]:
-            return
-        if link_type == "duplicates" or (link_type in ("implements", "implemented_by") and kind_of[a] == kind_of[b]):
-            pairs.add((min(a, b), max(a, b)))
-
-    implementing: set[str] = set()
-    for link in links_in:  # stated by any item about a selected one
-        if link.type == "implements":
-            implementing.add(link.target_id)
-        twin_link(link.item_id, link.target_id, link.type)
-    for link in links_out:
-        target = link.target_id
-        if target is None and link.target_tool and link.target_key:
-            target = keys.get((link.target_tool, link.target_key))
-            if target is None:
-                found["missing_link_target"].setdefault(link.item_id, []).append(link.target)
+        for stated in links_in:  # stated by any item about a matching one
+            if stated.type == "implements":
+                implementing.add(stated.id)
+            twin_link(stated.item_id, stated.id, stated.type)
+        missing = found["missing_link_target"]
+        for row in links_out:
+            target = row.target_id
+            if target is None and row.target_tool and row.target_key:
+                target = keys.get((row.target_tool, row.target_key))
+                if target is None:
+                    missing.setdefault(row.id, []).append(row.target)
+                    continue
+            elif target is None:
+                ref = ref_from_url(row.target)
+                if ref is not None and ref not in keys:
+                    missing.setdefault(row.id, []).append(row.target)
                 continue
-        elif target is None:
-            ref = ref_from_url(link.target)
-            if ref is not None and ref not in keys:
-                found["missing_link_target"].setdefault(link.item_id, []).append(link.target)
-            continue
-        if target not in hub:
-            found["missing_link_target"].setdefault(link.item_id, []).append(target)
-            continue
-        if link.type == "implemented_by":
-            implementing.add(link.item_id)
-        if link.type == "implements":
-            implementing.add(target)
-        twin_link(link.item_id, target, link.type)
-    by_title: dict[tuple[str, str], list[_Item]] = defaultdict(list)
-    for item in selected:
-        if item.open and item.category == "in_progress" and item.quiet:
-            found["stale_in_progress"][item.id] = []
-        if not item.open and open_children.get(item.id):
-            found["done_parent_open_children"][item.id] = sorted(open_children[item.id])
-        if item.open and item.kind in ("epic", "feature") and item.id not in has_child and item.id not in implementing:
-            found["roadmap_without_work"][item.id] = []
-        if item.parent_id is not None and item.parent_id not in hub:
-            found["missing_parent"][item.id] = [item.parent_id]
-        family = container_family(item.container)
-        title = normalised_title(item.title)
-        if item.open and family and title:
-            by_title[(family, title)].append(item)
-    for twins in by_title.values():
-        for i, one in enumerate(twins):
-            for other in twins[i + 1 :]:
-                if one.source != other.source:
-                    pairs.add((min(one.id, other.id), max(one.id, other.id)))
-    for a, b in sorted(pairs):
-        found["duplicate_across_tools"].setdefault(a, []).append(b)
-        found["duplicate_across_tools"].setdefault(b, []).append(a)
-    selected_ids = {item.id for item in selected}
-    return {
-        name: {k: sorted(set(v)) for k, v in flagged.items() if k in selected_ids} for name, flagged in found.items()
-    }
+            if target not in hub:
+                missing.setdefault(row.id, []).append(target)
+                continue
+            if row.type == "implemented_by":
+                implementing.add(row.id)
+            if row.type == "implements":
+                implementing.add(target)
+            twin_link(row.id, target, row.type)
+        return pairs, implementing
+
+    def _live(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """id -> (source, kind) of the live items among `ids`; notes which of them match."""
+        f = _F.c
+        matches = case((and_(true(), *self.where), True), else_=False).label("matches")
+        hub: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self.conn.execute(
+                select(_ID, f.source, f.container_id, f.kind, matches).where(f.item_id.in_(chunk), f.deleted == false())
+            ).all()
+            self._note(row for row in rows if row.matches)
+            hub.update((row.id, (row.source, row.kind)) for row in rows)
+        return hub
 
 
-def _group_quality(group: _Group, drifting: set[str], with_finding: set[str]) -> GroupQuality:
-    present: Counter[str] = Counter()
-    applicable: Counter[str] = Counter()
-    open_items = 0
-    for item in group.members:
-        if not item.open:
-            continue
-        open_items += 1
-        for name, value in _completeness(item).items():
-            if value is not None:
-                applicable[name] += 1
-                present[name] += int(value)
+def _group_quality(source: str, container: tuple[str, str | None, str | None] | None, tally: _Tally) -> GroupQuality:
+    present, applicable = tally.present, tally.applicable
     shares = [
         FieldShare(
             field=name,
@@ -487,21 +632,19 @@ def _group_quality(group: _Group, drifting: set[str], with_finding: set[str]) ->
     ]
     counted = [present[n] / applicable[n] for n in COMPLETENESS_FIELDS if applicable[n]]
     completeness = sum(counted) / len(counted) if counted else 1.0
-    total = len(group.members)
-    drift = sum(1 for item in group.members if item.id in drifting)
-    flagged = sum(1 for item in group.members if item.id in with_finding)
+    total = tally.items
     return GroupQuality(
-        source=group.source,
-        container_id=str(group.container["id"]) if group.container else None,
-        container_key=group.container.get("key") if group.container else None,
-        container_name=group.container.get("name") if group.container else None,
+        source=source,
+        container_id=container[0] if container else None,
+        container_key=container[1] if container else None,
+        container_name=container[2] if container else None,
         items=total,
-        open_items=open_items,
+        open_items=tally.open_items,
         completeness=shares,
         completeness_mean=round(completeness, 4),
-        drifting_items=drift,
-        items_with_findings=flagged,
-        score=score(completeness, drift / total if total else 0.0, flagged / total if total else 0.0),
+        drifting_items=tally.drifting,
+        items_with_findings=tally.flagged,
+        score=score(completeness, tally.drifting / total if total else 0.0, tally.flagged / total if total else 0.0),
     )
 
 
@@ -510,36 +653,3 @@ def score(completeness: float, drift_share: float, finding_share: float) -> floa
     w_complete, w_drift, w_findings = SCORE_WEIGHTS
     value = 100 * (w_complete * completeness + w_drift * (1 - drift_share) + w_findings * (1 - finding_share))
     return round(value + 1e-9, 1)
-
-
-def _drift(selected: Iterable[_Item]) -> list[DriftValue]:
-    counts: Counter[tuple[str, str, str]] = Counter()
-    example: dict[tuple[str, str, str], _Item] = {}
-    for item in selected:
-        for fallback in _fallbacks(item):
-            key = (item.source, str(fallback.get("field")), str(fallback.get("raw")))
-            counts[key] += 1
-            example.setdefault(key, item)  # items arrive by id: the first id is the example
-    ordered = sorted(counts, key=lambda k: (-counts[k], k))
-    return [
-        DriftValue(
-            source=k[0],
-            field=k[1],
-            raw=k[2],
-            count=counts[k],
-            example=DriftExample(id=example[k].id, url=example[k].url),
-        )
-        for k in ordered
-    ]
-
-
-def _finding(name: str, flagged: dict[str, list[str]], by_id: dict[str, _Item], *, limit: int, offset: int) -> Finding:
-    ids = sorted(flagged)
-    page = ids[offset : offset + limit]
-    return Finding(
-        name=name,
-        rule=FINDINGS[name],
-        count=len(ids),
-        items=[FindingItem(id=i, url=by_id[i].url, related=flagged[i]) for i in page],
-        next_offset=offset + limit if offset + limit < len(ids) else None,
-    )

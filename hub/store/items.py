@@ -67,6 +67,7 @@ from hub.db.tables import (
 from hub.flow.history import SOURCE_RANK, ItemHistory, Transition, TransitionSource, build_history
 from hub.links import ref_from_url
 from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
+from hub.store.report_facts import write_report_facts
 from hub.store.transitions import TransitionStore
 
 # Fields that never count as a change of the item itself.
@@ -962,6 +963,9 @@ class ItemStore:
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
+        write_report_facts(
+            conn, self._bulk, rows, {row[0]: current[row[0]].item for row in rows}, [t["i"] for t in tombstoned]
+        )
         if tombstoned:
             conn.execute(
                 update(items)

@@ -71,7 +71,9 @@ class ApiKeyStore:
     def revoke(self, key_id: str) -> bool:
         with write_transaction(self.engine) as conn:
             result = conn.execute(
-                update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
             )
         return result.rowcount > 0
 
