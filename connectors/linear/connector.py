@@ -290,10 +290,10 @@ class LinearConnector(Connector):
         if not hmac.compare_digest(expected, given.strip().lower()):
             raise WebhookRejected("Linear-Signature does not match the body")
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise WebhookRejected(f"webhook body is not JSON: {exc}") from exc
-        stamp = payload.get("webhookTimestamp") if isinstance(payload, dict) else None
+            payload = self.json_object(body)
+        except ValueError as exc:  # signed by Linear yet unreadable: refuse, as any unverifiable delivery
+            raise WebhookRejected(str(exc)) from exc
+        stamp = payload.get("webhookTimestamp")
         if not isinstance(stamp, int | float) or isinstance(stamp, bool):
             raise WebhookRejected("webhook body has no webhookTimestamp (replay protection)")
         age = self.clock() - stamp / 1000.0
