@@ -14,17 +14,37 @@ twice. `cursor=None` means a full sync. Cursors are opaque strings to the hub.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors.auth import header_value
 
 if TYPE_CHECKING:
     import httpx
+
+    from connectors.http import SourceClient
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A whole number and a unit: "90s", "15m", "2h", "1d" (the one rule for every duration
+    key: `schedule`, `overlap`, Productboard's `aux_ttl` ...). No bare numbers, fractions or
+    milliseconds: a unit-less "30" reads as minutes to some and seconds to others."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like '30s', '15m', '2h' or '1d'")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 class ConnectorConfig(BaseModel):
@@ -51,6 +71,13 @@ class ConnectorConfig(BaseModel):
             "(costs requests per item; bounded by request_budget)"
         ),
     )
+
+    @field_validator("schedule", "overlap")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
 
 
 def compact_json(record: dict[str, Any]) -> bytes:
@@ -125,6 +152,18 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 """Headers that carry credentials whatever the tool: never stored with a delivery."""
 
 
+class ConnectorOptions(TypedDict, total=False):
+    """What tests and benchmarks hand a connector; the hub passes none of them.
+
+    `transport` (e.g. `httpx.ASGITransport(fake.app)`) replaces the network, `sleep` (a
+    recorder) the waits between retries, `clock` (epoch seconds) the wall clock that decides
+    freshness: cached listings, webhook timestamps, dedupe windows."""
+
+    transport: httpx.AsyncBaseTransport | None
+    sleep: Callable[[float], Awaitable[None]] | None
+    clock: Callable[[], float]
+
+
 class Connector(ABC):
     tool: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
@@ -136,13 +175,38 @@ class Connector(ABC):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """`transport` (e.g. `httpx.ASGITransport(fake.app)`) and `sleep` (a recorder) are for
-        tests and benchmarks; the hub passes neither."""
+        """`config` may be any `ConnectorConfig`: it is re-validated as the tool's
+        `config_model` (the hub builds the right model; tests and callers may not)."""
         self.name = name
+        if not isinstance(config, self.config_model):
+            config = self.config_model.model_validate(config.model_dump())
         self.config = config
         self.transport = transport
         self.sleep = sleep
+        self.clock = clock
+        self.overlap: timedelta = parse_duration(config.overlap)
+        self._clients: list[SourceClient] = []
+
+    def source_client(self, *, auth: httpx.Auth | None, auth_hint: str, **options: Any) -> SourceClient:
+        """The source's HTTP client: timeouts, concurrency and request budget from its config,
+        this connector's `transport` and `sleep`, closed by `aclose` and counted in `stats`.
+        `options` are the tool's own (`headers`, `wait_hints`, `rate_limited`)."""
+        # Imported here: connectors.http imports this module's config and errors.
+        from connectors.http import SourceClient
+
+        client = SourceClient.for_source(
+            self.name,
+            self.config,
+            auth=auth,
+            auth_hint=auth_hint,
+            transport=self.transport,
+            sleep=self.sleep,
+            **options,
+        )
+        self._clients.append(client)
+        return client
 
     async def __aenter__(self) -> Connector:
         return self
@@ -150,8 +214,10 @@ class Connector(ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release HTTP clients."""
+        for client in self._clients:
+            await client.aclose()
 
     async def mapping_context(self) -> dict[str, Any]:
         """Facts the mapping needs from the tool (e.g. Jira's custom field catalog)."""
@@ -220,4 +286,38 @@ class Connector(ABC):
 
     def stats(self) -> dict[str, int]:
         """Request counters for the run summary: requests, retries, ..."""
-        return {}
+        totals: dict[str, int] = {}
+        for client in self._clients:
+            for key, count in client.stats().items():
+                totals[key] = totals.get(key, 0) + count
+        return totals
+
+    # Shared pieces of `parse` (and of a `verify` that reads the body).
+
+    @staticmethod
+    def json_object(body: bytes) -> dict[str, Any]:
+        """A webhook body as a JSON object; ValueError (chained from orjson's error, which
+        refuses nesting deeper than 1,024 levels) when it is not JSON or not an object, so the
+        hub answers 400 Malformed JSON."""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"webhook body is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise ValueError("webhook body is not a JSON object")
+        return payload
+
+    @staticmethod
+    def delivery_id(headers: Mapping[str, str], body: bytes, *id_headers: str) -> str:
+        """The first of the tool's delivery-id headers present, else `sha256:<hex of the body>`
+        (a retry of the same delivery has the same body, so it dedupes as well)."""
+        for name in id_headers:
+            value = header_value(headers, name)
+            if value:
+                return value
+        return body_digest(body)
+
+
+def body_digest(body: bytes) -> str:
+    """`sha256:<hex>` of a webhook body: the delivery id of a tool that sends none."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()

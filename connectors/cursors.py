@@ -11,7 +11,6 @@ upserts only if newer.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,19 +18,6 @@ from typing import Any
 import orjson
 
 from connectors.base import ConnectorError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str | float | int) -> timedelta:
-    """ "5m", "90s", "1h", "2d", "250ms" or a number of seconds."""
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 1d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
 
 
 def parse_time(value: str) -> datetime:
@@ -92,4 +78,4 @@ class DatetimeCursor:
         return DatetimeCursor(self.updated, self.last_id)
 
 
-__all__ = ["DatetimeCursor", "InvalidCursor", "parse_duration", "parse_time"]
+__all__ = ["DatetimeCursor", "InvalidCursor", "parse_time"]

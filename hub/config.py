@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import Connector, ConnectorConfig
+from connectors.base import Connector, ConnectorConfig, parse_duration
 from connectors.registry import connector_class
 from mappings import check as check_mapping
 from mappings import load_spec
@@ -36,20 +36,10 @@ from mappings.errors import SpecError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
 class ConfigError(Exception):
     """A one-line, user-facing description of what is wrong in the config."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """'90s', '15m', '2h', '1d' -> timedelta."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like '30s', '15m', '2h' or '1d'")
-    amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
 
 
 @dataclass
@@ -133,12 +123,6 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> HubConfig:
             source_config = cls.config_model.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_first_error(exc, where)) from None
-        for key, text in (("schedule", source_config.schedule), ("overlap", source_config.overlap)):
-            if text is not None:
-                try:
-                    parse_duration(text)
-                except ValueError as exc:
-                    raise ConfigError(f"{where}.{key}: {exc}") from None
         try:
             problems = check_mapping(load_spec(tool), source_config.mapping)
         except (SpecError, FileNotFoundError) as exc:

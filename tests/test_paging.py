@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.cursors import DatetimeCursor, InvalidCursor, parse_duration, parse_time
+from connectors.cursors import DatetimeCursor, InvalidCursor, parse_time
 from connectors.paging import (
     LinkHeaderPaginator,
     OffsetPaginator,
@@ -179,17 +179,6 @@ def test_cursor_converts_to_utc() -> None:
 def test_unreadable_cursor(bad: str) -> None:
     with pytest.raises(InvalidCursor, match="full sync"):
         DatetimeCursor.parse(bad)
-
-
-def test_parse_duration() -> None:
-    assert parse_duration("5m") == timedelta(minutes=5)
-    assert parse_duration("90s") == timedelta(seconds=90)
-    assert parse_duration("1h") == timedelta(hours=1)
-    assert parse_duration("2d") == timedelta(days=2)
-    assert parse_duration("250ms") == timedelta(milliseconds=250)
-    assert parse_duration(30) == timedelta(seconds=30)
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("five minutes")
 
 
 # ---------------------------------------------------------------- UpdatedSinceWindow

@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 RecordType = Literal["initiatives", "epics", "features", "ideas"]
 RECORD_TYPES: tuple[RecordType, ...] = ("initiatives", "epics", "features", "ideas")
@@ -100,8 +99,3 @@ class AhaConfig(ConnectorConfig):
         if not _HEADER.match(value):
             raise ValueError(f"not an HTTP header name: {value!r}")
         return value
-
-    @model_validator(mode="after")
-    def _check(self) -> AhaConfig:
-        parse_duration(self.overlap)
-        return self

@@ -37,16 +37,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import logging
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar, Unpack
 
-import httpx
 import orjson
 
 from connectors.aha.config import RECORD_TYPES, AhaConfig
@@ -55,6 +53,7 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     DeleteRecord,
     IgnoreEvent,
     Page,
@@ -62,10 +61,11 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    body_digest,
     compact_json,
 )
-from connectors.cursors import parse_duration, parse_time
-from connectors.http import RequestFailed, SourceClient
+from connectors.cursors import parse_time
+from connectors.http import RequestFailed
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
 from connectors.paging import PageNumberPaginator, dig
 
@@ -215,39 +215,20 @@ class AhaConnector(Connector):
 
     config: AhaConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        if not isinstance(config, AhaConfig):
-            config = AhaConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
-        self.http = SourceClient.for_source(
-            name,
-            config,
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        config = self.config
+        self.http = self.source_client(
             auth=BearerAuth(config.api_key.get_secret_value()),
             auth_hint=(
                 f"sources.{name}.api_key: an Aha! API key (Settings > Personal > Developer > API keys) of a user "
                 f"who can see the workspaces {', '.join(config.products)}"
             ),
-            transport=transport,
-            sleep=sleep,
         )
-        self.overlap: timedelta = parse_duration(config.overlap)
         self.per_page = min(config.page_size, MAX_PER_PAGE)
         self._types: dict[str, str] = {}  # native id -> record type (plural), from everything seen
         self._prefixes = {p for p in config.products if not p.isdigit()}
         self._product_ids = {p for p in config.products if p.isdigit()}
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     def native_id(self, record: dict[str, Any]) -> str:
         return str(record["id"])
@@ -416,17 +397,12 @@ class AhaConnector(Connector):
         Delivery id: `audit:<id>` for activity webhooks (each audit entry has its own id), else
         `sha256:<hex of the body>` (Aha! sends no delivery id header).
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
+        payload = self.json_object(body)
         audit = payload.get("audit")
         if payload.get("type") == "audit" and isinstance(audit, dict) and audit.get("id") is not None:
             delivery_id = f"audit:{audit['id']}"
         else:
-            delivery_id = "sha256:" + hashlib.sha256(body).hexdigest()
+            delivery_id = body_digest(body)
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 # https://docs.github.com/en/repositories/creating-and-managing-repositories/about-repositories
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
@@ -63,5 +62,4 @@ class GitHubConfig(ConnectorConfig):
     def _exactly_one_scope(self) -> GitHubConfig:
         if bool(self.repositories) == bool(self.organization):
             raise ValueError('give exactly one scope: repositories = ["owner/repo", ...] or organization = "login"')
-        parse_duration(self.overlap)
         return self

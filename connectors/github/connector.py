@@ -28,19 +28,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Unpack
 
 import httpx
-import orjson
 
 from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     DeleteRecord,
     IgnoreEvent,
     Page,
@@ -50,9 +49,9 @@ from connectors.base import (
     WebhookEvent,
     WebhookRejected,
 )
-from connectors.cursors import parse_duration, parse_time
+from connectors.cursors import parse_time
 from connectors.github.config import GitHubConfig
-from connectors.http import RequestFailed, SourceClient, epoch_reset_hint
+from connectors.http import RequestFailed, epoch_reset_hint
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
 from connectors.paging import LinkHeaderPaginator, UpdatedSinceWindow
 
@@ -202,22 +201,11 @@ class GitHubConnector(Connector):
 
     config: GitHubConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not isinstance(config, GitHubConfig):
-            config = GitHubConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        config = self.config
         scope = f"organisation {config.organization}" if config.organization else "the repositories in scope"
-        self.http = SourceClient.for_source(
-            name,
-            config,
+        self.http = self.source_client(
             auth=BearerAuth(config.token.get_secret_value()),
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": config.api_version},
             auth_hint=(
@@ -229,22 +217,12 @@ class GitHubConnector(Connector):
                 secondary_limit_hint,
             ],
             rate_limited=github_rate_limited,
-            transport=transport,
-            sleep=sleep,
         )
-        self.overlap: timedelta = parse_duration(config.overlap)
         self.per_page = min(config.page_size, MAX_PER_PAGE)
-        self._clock = clock
         self._index: dict[str, tuple[str, int]] = {}  # issue id -> (owner/repo, number)
         self._index_complete_at: float | None = None
         self._repos: list[str] | None = None
         self._repos_at = 0.0
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- scope
 
@@ -252,7 +230,7 @@ class GitHubConnector(Connector):
         """`owner/repo` of every repository in scope (an organisation's: listed, cached 10 min)."""
         if self.config.repositories:
             return list(self.config.repositories)
-        now = self._clock()
+        now = self.clock()
         if self._repos is None or now - self._repos_at > ORG_REPOS_FRESH:
             assert self.config.organization is not None
             repos: list[str] = []
@@ -322,7 +300,7 @@ class GitHubConnector(Connector):
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope (`state=all`, 100 a page); rebuilds the id index as it goes."""
-        started = self._clock()
+        started = self.clock()
         for repo in await self.repositories():
             paginator = LinkHeaderPaginator()
             path = ISSUES.format(repo)
@@ -339,7 +317,7 @@ class GitHubConnector(Connector):
         """(owner/repo, number) of an issue id: from the index, else after one fresh listing
         of the scope (an id still unknown then is gone)."""
         where = self._index.get(native_id)
-        fresh = self._index_complete_at is not None and self._clock() - self._index_complete_at <= INDEX_FRESH
+        fresh = self._index_complete_at is not None and self.clock() - self._index_complete_at <= INDEX_FRESH
         if where is None and not fresh:
             async for _ in self.list_ids():
                 pass
@@ -429,13 +407,8 @@ class GitHubConnector(Connector):
         deliveries carry the full issue too, with `updated_at` bumped by the comment: upserted
         as well, saving one API call per comment (a comment on a pull request is ignored).
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
-        delivery_id = header_value(headers, "X-GitHub-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        payload = self.json_object(body)
+        delivery_id = self.delivery_id(headers, body, "X-GitHub-Delivery")
         event = (header_value(headers, "X-GitHub-Event") or "").strip()
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
 

@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 _PATH = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$")
 
@@ -81,5 +80,4 @@ class GitLabConfig(ConnectorConfig):
             raise ValueError('give exactly one scope: projects = [42, "group/project"] or groups = ["group"]')
         if self.pagination == "keyset" and self.groups:
             raise ValueError("keyset pagination is offered for project issues only; use pagination = 'offset'")
-        parse_duration(self.overlap)
         return self

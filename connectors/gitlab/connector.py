@@ -25,20 +25,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import quote
 
 import httpx
-import orjson
 
 from connectors.auth import header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     IgnoreEvent,
     Page,
     RefetchRecord,
@@ -47,9 +46,9 @@ from connectors.base import (
     WebhookEvent,
     WebhookRejected,
 )
-from connectors.cursors import parse_duration, parse_time
+from connectors.cursors import parse_time
 from connectors.gitlab.config import GitLabConfig
-from connectors.http import SourceClient, epoch_reset_hint
+from connectors.http import epoch_reset_hint
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
 from connectors.paging import LinkHeaderPaginator, PageNumberPaginator, Paginator, UpdatedSinceWindow
 
@@ -176,21 +175,10 @@ class GitLabConnector(Connector):
 
     config: GitLabConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not isinstance(config, GitLabConfig):
-            config = GitLabConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
-        self.http = SourceClient.for_source(
-            name,
-            config,
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        config = self.config
+        self.http = self.source_client(
             auth=_TokenAuth(config.token.get_secret_value(), config.oauth),
             auth_hint=(
                 f"sources.{name}.token: a GitLab access token with the read_api scope and at least Reporter "
@@ -199,20 +187,10 @@ class GitLabConnector(Connector):
             ),
             # GitLab sends RateLimit-Reset (epoch seconds) with its 429s, beside Retry-After.
             wait_hints=[epoch_reset_hint("ratelimit-reset", remaining_header="ratelimit-remaining")],
-            transport=transport,
-            sleep=sleep,
         )
-        self.overlap: timedelta = parse_duration(config.overlap)
         self.per_page = min(config.page_size, MAX_PER_PAGE)
-        self._clock = clock
         self._index: dict[str, tuple[str, int]] = {}  # issue id -> (project id, iid)
         self._index_complete_at: float | None = None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- scope and paging
 
@@ -291,7 +269,7 @@ class GitLabConnector(Connector):
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope, 100 a page; rebuilds the id index as it goes."""
-        started = self._clock()
+        started = self.clock()
         for path, _ in self.scopes():
             paginator = self.paginator()
             params: dict[str, Any] = {"scope": "all", "order_by": "created_at", "sort": "asc", "per_page": 100}
@@ -308,7 +286,7 @@ class GitLabConnector(Connector):
         """(project id, iid) of an issue id: from the index, else after one fresh listing
         of the scope (an id still unknown then is gone)."""
         where = self._index.get(native_id)
-        fresh = self._index_complete_at is not None and self._clock() - self._index_complete_at <= INDEX_FRESH
+        fresh = self._index_complete_at is not None and self.clock() - self._index_complete_at <= INDEX_FRESH
         if where is None and not fresh:
             async for _ in self.list_ids():
                 pass
@@ -386,7 +364,7 @@ class GitLabConnector(Connector):
             sent_at = int(stamp)
         except ValueError:
             raise WebhookRejected("webhook-timestamp is not a number") from None
-        if abs(self._clock() - sent_at) > SIGNATURE_TOLERANCE:
+        if abs(self.clock() - sent_at) > SIGNATURE_TOLERANCE:
             raise WebhookRejected("webhook-timestamp is more than 5 minutes away from now")
         key = base64.b64decode(token[len("whsec_") :]) if token.startswith("whsec_") else token.encode()
         signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
@@ -407,17 +385,8 @@ class GitLabConnector(Connector):
         (`hook_upsert = true` applies them as delivered; mappings/gitlab.yaml reads both
         shapes). A `Note Hook` on an issue refetches the issue; anything else is ignored.
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
-        delivery_id = (
-            header_value(headers, "Idempotency-Key")
-            or header_value(headers, "X-Gitlab-Event-UUID")
-            or "sha256:" + hashlib.sha256(body).hexdigest()
-        )
+        payload = self.json_object(body)
+        delivery_id = self.delivery_id(headers, body, "Idempotency-Key", "X-Gitlab-Event-UUID")
         event = (header_value(headers, "X-Gitlab-Event") or "").strip()
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
 

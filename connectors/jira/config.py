@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -72,5 +71,4 @@ class JiraConfig(ConnectorConfig):
             raise ValueError('give exactly one scope: projects = ["KEY", ...] or jql = "..."')
         if self.jql and _ORDER_BY.search(self.jql):
             raise ValueError("jql must not contain ORDER BY (the connector orders by updated time itself)")
-        parse_duration(self.overlap)
         return self

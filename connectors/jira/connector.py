@@ -18,19 +18,19 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-import orjson
 
 from connectors.auth import BearerAuth, header_value
 from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     DeleteRecord,
     IgnoreEvent,
     Page,
@@ -40,8 +40,8 @@ from connectors.base import (
     WebhookEvent,
     WebhookRejected,
 )
-from connectors.cursors import DatetimeCursor, parse_duration, parse_time
-from connectors.http import SourceClient, iso_reset_hint
+from connectors.cursors import DatetimeCursor, parse_time
+from connectors.http import iso_reset_hint
 from connectors.jira.config import JiraConfig
 from connectors.paging import OffsetPaginator, PageTokenPaginator, dig
 from mappings import Mapper, MappingContext, load_spec, merge_overrides
@@ -107,17 +107,9 @@ class JiraConnector(Connector):
 
     config: JiraConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        if not isinstance(config, JiraConfig):
-            config = JiraConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        config = self.config
         auth: httpx.Auth
         if config.bearer_token is not None:
             auth = BearerAuth(config.bearer_token.get_secret_value())
@@ -134,27 +126,12 @@ class JiraConnector(Connector):
                 f"(https://id.atlassian.com/manage-profile/security/api-tokens) belonging to that email, "
                 f"for a user with Browse Projects permission on the projects in scope"
             )
-        self.http = SourceClient.for_source(
-            name,
-            config,
-            auth=auth,
-            auth_hint=hint,
-            wait_hints=[iso_reset_hint("X-RateLimit-Reset")],
-            transport=transport,
-            sleep=sleep,
-        )
-        self.overlap = parse_duration(config.overlap)
+        self.http = self.source_client(auth=auth, auth_hint=hint, wait_hints=[iso_reset_hint("X-RateLimit-Reset")])
         self._zone: ZoneInfo | None = None
         self._zone_known = False
         self._catalog: list[dict[str, Any]] | None = None
         self._statuses: dict[str, dict[str, Any]] | None = None
         self._fields: list[str] | None = None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- facts from the site (cached per run)
 
@@ -423,15 +400,8 @@ class JiraConnector(Connector):
         delivered issue bean reliably, so they ask for a refetch. With `remote_links` on, issue
         created/updated are refetches too (see `_events`).
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
-        delivery_id = (
-            header_value(headers, "X-Atlassian-Webhook-Identifier") or "sha256:" + hashlib.sha256(body).hexdigest()
-        )
+        payload = self.json_object(body)
+        delivery_id = self.delivery_id(headers, body, "X-Atlassian-Webhook-Identifier")
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

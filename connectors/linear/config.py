@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 _TEAM_KEY = re.compile(r"^[A-Z0-9][A-Z0-9_]{0,9}$")
 
@@ -62,5 +61,4 @@ class LinearConfig(ConnectorConfig):
     def _exactly_one(self) -> LinearConfig:
         if (self.api_key is None) == (self.access_token is None):
             raise ValueError("give exactly one way to authenticate: api_key (personal API key) or access_token (OAuth)")
-        parse_duration(self.overlap)
         return self

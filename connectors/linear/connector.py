@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import httpx
 import orjson
@@ -27,6 +26,7 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     DeleteRecord,
     IgnoreEvent,
     Page,
@@ -36,8 +36,8 @@ from connectors.base import (
     WebhookEvent,
     WebhookRejected,
 )
-from connectors.cursors import DatetimeCursor, parse_duration, parse_time
-from connectors.http import RequestFailed, SourceClient
+from connectors.cursors import DatetimeCursor, parse_time
+from connectors.http import RequestFailed
 from connectors.linear import queries
 from connectors.linear.config import LinearConfig
 from connectors.paging import RelayCursorPaginator, dig
@@ -115,19 +115,10 @@ class LinearConnector(Connector):
 
     config: LinearConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
         """`clock` (epoch seconds) decides whether a webhook's `webhookTimestamp` is fresh."""
-        if not isinstance(config, LinearConfig):
-            config = LinearConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
+        super().__init__(name, config, **options)
+        config = self.config
         if config.access_token is not None:
             auth = _LinearAuth("Bearer " + config.access_token.get_secret_value())
             hint = f"sources.{name}.access_token: an OAuth 2.0 access token with the `read` scope"
@@ -139,24 +130,9 @@ class LinearConnector(Connector):
                 f"of a member of the teams in scope"
             )
         self.auth_hint = hint
-        self.http = SourceClient.for_source(
-            name,
-            config,
-            auth=auth,
-            auth_hint=hint,
-            wait_hints=[rate_limit_hint],
-            rate_limited=is_rate_limited,
-            transport=transport,
-            sleep=sleep,
+        self.http = self.source_client(
+            auth=auth, auth_hint=hint, wait_hints=[rate_limit_hint], rate_limited=is_rate_limited
         )
-        self.overlap = parse_duration(config.overlap)
-        self.clock = clock
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- GraphQL
 
@@ -314,10 +290,10 @@ class LinearConnector(Connector):
         if not hmac.compare_digest(expected, given.strip().lower()):
             raise WebhookRejected("Linear-Signature does not match the body")
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise WebhookRejected(f"webhook body is not JSON: {exc}") from exc
-        stamp = payload.get("webhookTimestamp") if isinstance(payload, dict) else None
+            payload = self.json_object(body)
+        except ValueError as exc:  # signed by Linear yet unreadable: refuse, as any unverifiable delivery
+            raise WebhookRejected(str(exc)) from exc
+        stamp = payload.get("webhookTimestamp")
         if not isinstance(stamp, int | float) or isinstance(stamp, bool):
             raise WebhookRejected("webhook body has no webhookTimestamp (replay protection)")
         age = self.clock() - stamp / 1000.0
@@ -336,13 +312,8 @@ class LinearConnector(Connector):
         back in. One query per event keeps every stored issue in the polled shape.
         `webhook_upsert = true` stores `data` instead (the mapping reads both shapes).
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
-        delivery_id = header_value(headers, "Linear-Delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
+        payload = self.json_object(body)
+        delivery_id = self.delivery_id(headers, body, "Linear-Delivery")
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

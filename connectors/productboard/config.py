@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
-from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
+from connectors.base import ConnectorConfig, parse_duration
 
 CUSTOM_FIELD_TYPES = ("text", "custom-description", "number", "dropdown", "multi-dropdown", "member")
 
@@ -72,8 +71,8 @@ class ProductboardConfig(ConnectorConfig):
             raise ValueError(f"unknown custom field types {bad} (known: {', '.join(CUSTOM_FIELD_TYPES)})")
         return value
 
-    @model_validator(mode="after")
-    def _durations(self) -> ProductboardConfig:
-        for name in ("overlap", "aux_ttl", "webhook_dedupe_window"):
-            parse_duration(getattr(self, name))
-        return self
+    @field_validator("aux_ttl", "webhook_dedupe_window")
+    @classmethod
+    def _windows(cls, value: str) -> str:
+        parse_duration(value)
+        return value

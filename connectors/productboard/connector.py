@@ -41,16 +41,13 @@ can at worst cause a read.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-import httpx
 import orjson
 
 from connectors.auth import BearerAuth, header_value
@@ -58,6 +55,7 @@ from connectors.base import (
     Connector,
     ConnectorConfig,
     ConnectorError,
+    ConnectorOptions,
     DeleteRecord,
     IgnoreEvent,
     Page,
@@ -65,10 +63,11 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    body_digest,
     compact_json,
+    parse_duration,
 )
-from connectors.cursors import DatetimeCursor, parse_duration, parse_time
-from connectors.http import SourceClient
+from connectors.cursors import DatetimeCursor, parse_time
 from connectors.paging import PageTokenPaginator
 from connectors.productboard.config import ProductboardConfig
 
@@ -123,43 +122,22 @@ class ProductboardConnector(Connector):
 
     config: ProductboardConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not isinstance(config, ProductboardConfig):
-            config = ProductboardConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
-        self.http = SourceClient.for_source(
-            name,
-            config,
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        config = self.config
+        self.http = self.source_client(
             auth=BearerAuth(config.token.get_secret_value()),
             headers={"X-Version": API_VERSION},
             auth_hint=(
                 f"sources.{name}.token: a Productboard Public API access token "
                 f"(Settings > Integrations > Public API) or an OAuth2 token with read scopes"
             ),
-            transport=transport,
-            sleep=sleep,
         )
-        self.overlap = parse_duration(config.overlap)
         self.aux_ttl = parse_duration(config.aux_ttl).total_seconds()
         self.dedupe_window = max(1.0, parse_duration(config.webhook_dedupe_window).total_seconds())
-        self._clock = clock
         self._origin = urlsplit(config.base_url)
         self._shared: Auxiliary | None = None
         self._shared_at = 0.0
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- listing helpers
 
@@ -238,17 +216,17 @@ class ProductboardConnector(Connector):
         for integration in aux.jira_integrations:
             async for rows in self._pages(JIRA_CONNECTIONS.format(integration)):
                 _add_jira(aux, integration, rows)
-        self._shared, self._shared_at = aux, self._clock()
+        self._shared, self._shared_at = aux, self.clock()
         return aux
 
     async def _auxiliary_for(self, feature_ids: list[str], *, fresh: bool = False) -> Auxiliary:
         """For a few features (a webhook refetch, or a run that kept a few): their own
         assignments, custom-field values and Jira connections read per feature; the shared
         parts cached for `aux_ttl` unless `fresh` (a sync run reads them once, fresh)."""
-        if fresh or self._shared is None or self._clock() - self._shared_at > self.aux_ttl:
+        if fresh or self._shared is None or self.clock() - self._shared_at > self.aux_ttl:
             shared = Auxiliary()
             await self._load_shared(shared)
-            self._shared, self._shared_at = shared, self._clock()
+            self._shared, self._shared_at = shared, self.clock()
         base = self._shared
         aux = Auxiliary(
             statuses=base.statuses,
@@ -461,14 +439,9 @@ class ProductboardConnector(Connector):
         delivery, while the next change to the same feature later on is a new one (a pure body
         hash would swallow every later notification about that feature forever).
         """
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhook body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("webhook body is not a JSON object")
-        window = int(self._clock() // self.dedupe_window)
-        delivery_id = f"sha256:{hashlib.sha256(body).hexdigest()}:{window}"
+        payload = self.json_object(body)
+        window = int(self.clock() // self.dedupe_window)
+        delivery_id = f"{body_digest(body)}:{window}"
         return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
 from connectors.base import ConnectorConfig
-from connectors.cursors import parse_duration
 
 # Redmine project identifiers: lower-case letters, digits, dashes and underscores, starting
 # with a letter (https://www.redmine.org/projects/redmine/wiki/RedmineProjectSettings).
@@ -43,8 +42,3 @@ class RedmineConfig(ConnectorConfig):
                 f"(use the identifier from the project's URL, e.g. 'web-shop')"
             )
         return value
-
-    @model_validator(mode="after")
-    def _overlap(self) -> RedmineConfig:
-        parse_duration(self.overlap)
-        return self

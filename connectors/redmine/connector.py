@@ -13,15 +13,14 @@ projects: `project_id` in the short form names one project and is resolved befor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import httpx
 
-from connectors.base import Connector, ConnectorConfig, ConnectorError, Page
-from connectors.cursors import DatetimeCursor, parse_duration, parse_time
-from connectors.http import SourceClient
+from connectors.base import Connector, ConnectorConfig, ConnectorError, ConnectorOptions, Page
+from connectors.cursors import DatetimeCursor, parse_time
 from connectors.paging import RepeatedPageToken, UpdatedSinceWindow
 from connectors.redmine.config import RedmineConfig
 
@@ -70,37 +69,17 @@ class RedmineConnector(Connector):
 
     config: RedmineConfig
 
-    def __init__(
-        self,
-        name: str,
-        config: ConnectorConfig,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-    ) -> None:
-        if not isinstance(config, RedmineConfig):
-            config = RedmineConfig.model_validate(config.model_dump())
-        super().__init__(name, config, transport=transport, sleep=sleep)
-        self.http = SourceClient.for_source(
-            name,
-            config,
-            auth=_ApiKeyAuth(config.api_key.get_secret_value()),
+    def __init__(self, name: str, config: ConnectorConfig, **options: Unpack[ConnectorOptions]) -> None:
+        super().__init__(name, config, **options)
+        self.http = self.source_client(
+            auth=_ApiKeyAuth(self.config.api_key.get_secret_value()),
             auth_hint=(
                 f"sources.{name}.api_key: the API access key of a Redmine user who can view the issues in scope "
                 f"(My account > API access key), and that the REST API is enabled (Administration > Settings > API)"
             ),
-            transport=transport,
-            sleep=sleep,
         )
-        self.overlap = parse_duration(config.overlap)
         self._checked = False
         self._project_ids: list[int] | None = None
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    def stats(self) -> dict[str, int]:
-        return self.http.stats()
 
     # -------------------------------------------------------- scope
 

@@ -22,8 +22,8 @@ from connectors.base import (
     RefetchRecord,
     UpsertRecord,
     WebhookRejected,
+    parse_duration,
 )
-from connectors.cursors import parse_duration
 from connectors.http import BudgetExceeded
 from connectors.paging import RepeatedPageToken
 from fakes.common import FakeTool, asgi_transport
