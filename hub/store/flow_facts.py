@@ -26,16 +26,16 @@ What each column means is the definition in hub/flow/metrics.py that reads it:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, String, any_, bindparam, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, String, any_, bindparam, case, cast, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from hub.db.tables import flow_days, flow_facts, items, status_transitions
+from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
 from hub.flow.history import Transition, TransitionSource, build_history
 from hub.schema import StatusCategory, to_utc
 
@@ -125,31 +125,49 @@ def refresh_flow_facts(conn: Connection, item_ids: Iterable[str]) -> None:
     """Recompute and store the facts of these items from what the store holds now, inside the
     caller's transaction. Ids without an item row lose their facts (none are kept)."""
     ids = sorted(set(item_ids))
+    bulk, to_time = _writer(conn)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         derived = derive_stored(conn, chunk)
         conn.execute(delete(flow_days).where(one_of(conn, flow_days.c.item_id, chunk)))
         conn.execute(delete(flow_facts).where(one_of(conn, flow_facts.c.item_id, chunk)))
-        if derived:
-            conn.execute(insert(flow_facts), [facts.row for facts in derived])
-            day_rows = [
-                {
-                    "item_id": facts.row["item_id"],
-                    "day": day,
-                    "category": category,
-                    "prev_category": prev,
-                    **{name: facts.row[name] for name in FILTER_COLUMNS},
-                }
-                for facts in derived
-                for day, category, prev in facts.days
-            ]
-            if day_rows:
-                conn.execute(insert(flow_days), day_rows)
+        fact_rows = [
+            tuple(to_time(facts.row[name]) if name in _TIMES else facts.row[name] for name in _FACT_COLUMNS)
+            for facts in derived
+        ]
+        bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows)
+        day_rows = [
+            (day, facts.row["item_id"], category, prev, *(facts.row[name] for name in FILTER_COLUMNS))
+            for facts in derived
+            for day, category, prev in facts.days
+        ]
+        bulk.insert(conn, flow_days, _DAY_COLUMNS, day_rows)
+
+
+_FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)
+_DAY_COLUMNS = ("day", "item_id", "category", "prev_category", *FILTER_COLUMNS)
+_TIMES = frozenset(column.name for column in flow_facts.columns if isinstance(column.type, UTCDateTime))
+_WRITERS: dict[str, tuple[Any, Callable[[datetime | None], Any]]] = {}
+
+
+def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
+    """The store's bulk inserter (hub/store/items.py `_Bulk`: one statement per table and
+    chunk, tuples, no per-row SQLAlchemy processing; imported here because items.py calls
+    this module) and the stored form of a time, made once per dialect."""
+    from hub.store.items import _Bulk
+
+    writer = _WRITERS.get(conn.dialect.name)
+    if writer is None:
+        processor = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), processor or (lambda value: value))
+    return writer
 
 
 def derive_stored(conn: Connection, item_ids: Sequence[str]) -> list[ItemFacts]:
     """The facts of these stored items (a chunk of ids), from their rows and transitions."""
-    completed = completed_at_column(conn)
+    # The document is parsed only where its completed_at can matter (hub/flow/metrics.py).
+    closed = items.c.status_category.in_([_DONE.value, _CANCELLED.value])
+    completed = case((closed, completed_at_column(conn)), else_=None)
     stmt = select(
         items.c.id,
         items.c.created_at,
