@@ -313,11 +313,14 @@ flow_facts = Table(
     Column("completed_at", UTCDateTime),
     # When the item is cancelled now and its history ends cancelled: when it got there.
     Column("cancelled_at", UTCDateTime),
-    # Open now but done before: every seen entry into done (JSON list of ISO times).
+    # Open now but done before: every seen entry into done (JSON list of ISO times), and the
+    # last of them (indexed: which items a period's reopened count must look at).
     Column("done_entries", Text),
+    Column("last_done_entry", UTCDateTime),
     Column("final_category", String(20)),
-    # Day numbers (date.toordinal() of the UTC day): creation, and when the history begins
-    # with a first sighting, the day of it (the category before it is unknown).
+    # Day numbers (date.toordinal() of the UTC day): creation, and when the category before
+    # the history is unknown (a first sighting) and the history begins after that day, the
+    # day it begins (the days between are `LeftOut.status_unknown` in the cumulative flow).
     Column("born_day", Integer),
     Column("known_from_day", Integer),
     # Copies of the item's filter columns (/v1/items filters), so a flow request over many
@@ -329,7 +332,12 @@ flow_facts = Table(
     Column("container_key", String(200)),
     Column("deleted", Boolean, nullable=False),
     Index("ix_flow_facts_completed_at", "completed_at"),
-    Index("ix_flow_facts_category", "category"),
+    Index("ix_flow_facts_cancelled_at", "cancelled_at"),
+    Index("ix_flow_facts_last_done_entry", "last_done_entry"),
+    Index("ix_flow_facts_known_from_day", "known_from_day"),
+    Index("ix_flow_facts_category", "category", "completed_at"),
+    # Covers a flow request's count of the matching items by filter (kind, not deleted).
+    Index("ix_flow_facts_counts", "kind", "deleted", "final_category", "born_day"),
     Index("ix_flow_facts_container_id", "container_id"),
     Index("ix_flow_facts_container_key", "container_key"),
     # SQLite: rows live in the primary key's b-tree, so a lookup by item id is one search.

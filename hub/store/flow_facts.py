@@ -16,10 +16,11 @@ What each column means is the definition in hub/flow/metrics.py that reads it:
 - `completed_at`: the final completion (`completion_time`) of an item done now;
 - `cancelled_at`: for an item cancelled now whose history ends cancelled, when it got there
   (else the tool's completed_at), which `completions_in` counts as `LeftOut.cancelled`;
-- `done_entries`: for an item open now, its entries into done (`LeftOut.reopened`);
+- `done_entries`, `last_done_entry`: for an item open now, its entries into done and the
+  last one (`LeftOut.reopened`);
 - `start`/`started_at`/`has_history`: the cycle time's start (`cycle_start`);
-- `final_category`, `born_day`, `known_from_day` and the `flow_days` rows: the cumulative
-  flow. A row says from which day (end of day, UTC) the item is in `category`, having been in
+- `final_category`, `born_day`, `known_from_day` (set only when some days after the
+  creation have an unknown category) and the `flow_days` rows: the cumulative flow. A row says from which day (end of day, UTC) the item is in `category`, having been in
   `prev_category` (NULL: not counted, before it was created or while its status is unknown).
 """
 
@@ -74,6 +75,7 @@ def derive(
     created = to_utc(created_at) if created_at is not None else None
     completed = to_utc(completed_at) if completed_at is not None else None
     facts = history.transitions
+    reopened = category not in (_DONE, _CANCELLED) and bool(history.done_entries)
     initial: StatusCategory | None = None
     if facts and facts[0].source is not TransitionSource.first_seen:
         initial = facts[0].from_category
@@ -91,13 +93,16 @@ def derive(
             else None
         ),
         "done_entries": (
-            orjson.dumps([entry.isoformat() for entry in history.done_entries]).decode()
-            if category not in (_DONE, _CANCELLED) and history.done_entries
-            else None
+            orjson.dumps([entry.isoformat() for entry in history.done_entries]).decode() if reopened else None
         ),
+        "last_done_entry": history.done_entries[-1] if reopened else None,
         "final_category": history.final_category.value if history.final_category is not None else None,
         "born_day": created.toordinal() if created is not None else None,
-        "known_from_day": facts[0].at.toordinal() if facts and initial is None else None,
+        "known_from_day": (
+            facts[0].at.toordinal()
+            if created is not None and facts and initial is None and facts[0].at.toordinal() > created.toordinal()
+            else None
+        ),
         **(filters or {}),
     }
     days: list[tuple[int, str | None, str | None]] = []

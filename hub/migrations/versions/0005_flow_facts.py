@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("done_entries", sa.Text(), nullable=True),
+        sa.Column("last_done_entry", sa.DateTime(timezone=True), nullable=True),
         sa.Column("final_category", sa.String(length=20), nullable=True),
         sa.Column("born_day", sa.Integer(), nullable=True),
         sa.Column("known_from_day", sa.Integer(), nullable=True),
@@ -42,7 +43,11 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_flow_facts_completed_at", "flow_facts", ["completed_at"])
-    op.create_index("ix_flow_facts_category", "flow_facts", ["category"])
+    op.create_index("ix_flow_facts_cancelled_at", "flow_facts", ["cancelled_at"])
+    op.create_index("ix_flow_facts_last_done_entry", "flow_facts", ["last_done_entry"])
+    op.create_index("ix_flow_facts_known_from_day", "flow_facts", ["known_from_day"])
+    op.create_index("ix_flow_facts_category", "flow_facts", ["category", "completed_at"])
+    op.create_index("ix_flow_facts_counts", "flow_facts", ["kind", "deleted", "final_category", "born_day"])
     op.create_index("ix_flow_facts_container_id", "flow_facts", ["container_id"])
     op.create_index("ix_flow_facts_container_key", "flow_facts", ["container_key"])
     op.create_table(
@@ -74,6 +79,10 @@ def downgrade() -> None:
     op.drop_table("flow_days")
     op.drop_index("ix_flow_facts_container_key", table_name="flow_facts")
     op.drop_index("ix_flow_facts_container_id", table_name="flow_facts")
+    op.drop_index("ix_flow_facts_counts", table_name="flow_facts")
     op.drop_index("ix_flow_facts_category", table_name="flow_facts")
+    op.drop_index("ix_flow_facts_known_from_day", table_name="flow_facts")
+    op.drop_index("ix_flow_facts_last_done_entry", table_name="flow_facts")
+    op.drop_index("ix_flow_facts_cancelled_at", table_name="flow_facts")
     op.drop_index("ix_flow_facts_completed_at", table_name="flow_facts")
     op.drop_table("flow_facts")
