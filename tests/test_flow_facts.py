@@ -11,6 +11,8 @@ same figures as hub/flow/metrics.py is tests/test_insights_flow_service.py's job
 from __future__ import annotations
 
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -184,3 +186,31 @@ def test_the_backfill_gives_the_facts_apply_writes(store: Store) -> None:
         assert backfill_flow_facts(conn, batch=1) == 1
     assert _stored(store) == written
     assert written[0]["start"] == "seen"
+
+
+def test_two_writers_of_one_items_history_at_once(store: Store) -> None:
+    """A history import and a webhook's facts for the same item in two transactions at the
+    same moment: the facts are those of the whole history, never one writer's half (on
+    PostgreSQL the second writer waits for the item row, then reads the first's facts)."""
+    transitions = TransitionStore(store.engine)
+    half_a = _facts([(2, C.in_progress, C.todo, TransitionSource.changelog)])
+    half_b = _facts([(30, C.done, C.in_progress, TransitionSource.webhook)])
+    for _ in range(20):
+        reset_database(store)
+        store.items.apply([_item(C.todo, created_hours=0, updated_hours=0, completed=False)])
+        start = threading.Barrier(2)
+
+        def write(facts: list[Transition], start: threading.Barrier = start) -> None:
+            start.wait()
+            transitions.record(facts)
+
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(write, half_a), pool.submit(write, half_b)]:
+                done.result()
+        row, days = _stored(store)
+        assert (row, days) == _from_full_history(store)
+        assert (row["start"], row["started_at"], row["final_category"]) == (
+            "seen",
+            BASE_TIME + timedelta(hours=2),
+            "done",
+        )

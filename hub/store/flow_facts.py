@@ -180,6 +180,13 @@ def derive_stored(conn: Connection, item_ids: Sequence[str]) -> list[ItemFacts]:
         completed,
         *(items.c[name] for name in FILTER_COLUMNS),
     ).where(one_of(conn, items.c.id, list(item_ids)))
+    if conn.dialect.name == "postgresql":
+        # Two transactions writing facts of one item at once (a history import beside a
+        # sync) would each derive from the transitions it sees, and the later one could keep
+        # a history without the other's. Locking the item rows (in id order: the chunk is
+        # sorted) makes the second wait, then read the first's committed transitions: every
+        # statement after the wait sees them (READ COMMITTED). SQLite has one writer at a time.
+        stmt = stmt.order_by(items.c.id).with_for_update()
     rows = conn.execute(stmt).all()
     histories = stored_transitions(conn, [row[0] for row in rows])
     return [
