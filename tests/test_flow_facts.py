@@ -24,9 +24,10 @@ from sqlalchemy import delete, select
 from hub.db.engine import write_transaction
 from hub.db.tables import flow_days, flow_facts, items
 from hub.flow.history import Transition, TransitionSource
+from hub.insights.flow import FlowService, with_delivery_kinds
+from hub.schema import ItemDeletion, WorkItem, to_utc
 from hub.schema import StatusCategory as C
-from hub.schema import WorkItem, to_utc
-from hub.store import Store
+from hub.store import ItemQuery, Store
 from hub.store.flow_facts import FILTER_COLUMNS, backfill_flow_facts, derive
 from hub.store.transitions import TransitionStore
 from tests.conftest import reset_database
@@ -214,3 +215,21 @@ def test_two_writers_of_one_items_history_at_once(store: Store) -> None:
             BASE_TIME + timedelta(hours=2),
             "done",
         )
+
+
+def test_a_deleted_item_leaves_the_flow_figures_and_a_revived_one_returns(store: Store) -> None:
+    """The flow service reads the facts without the items table for kind and container
+    filters, so the facts' copy of `deleted` must follow deletions and revivals."""
+    store.items.apply([_item(C.in_progress, created_hours=0, updated_hours=1, completed=False)])
+    query = with_delivery_kinds(ItemQuery(container=["TEAM"]))
+    as_of = BASE_TIME + timedelta(days=2)
+
+    def wip() -> int:
+        return FlowService(store.engine).flow(query, as_of=as_of).wip.count
+
+    assert wip() == 1
+    store.items.apply([ItemDeletion(source="acme-jira", native_id="1", deleted_at=BASE_TIME + timedelta(hours=2))])
+    assert _stored(store)[0]["deleted"] is True
+    assert wip() == 0
+    store.items.apply([_item(C.in_progress, created_hours=0, updated_hours=3, completed=False)])
+    assert wip() == 1
