@@ -23,6 +23,7 @@ from hub.db.tables import status_transitions
 from hub.flow.metrics import FlowItem
 from hub.schema import StatusCategory
 from hub.store import Store
+from hub.store.flow_facts import refresh_flow_facts
 from hub.store.transitions import TransitionStore
 from tests.factories import make_item
 from tests.test_flow_metrics import DATASET, NOW
@@ -76,6 +77,7 @@ def seed_item(
     else:
         with write_transaction(store.engine) as conn:
             conn.execute(delete(status_transitions).where(status_transitions.c.item_id == item_id))
+            refresh_flow_facts(conn, [item_id])  # a direct write: the facts follow the history
     return item_id
 
 

@@ -51,6 +51,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
+        # Sessions in UTC: psycopg then returns times with `timezone.utc`, which the
+        # UTCDateTime columns pass through, instead of the server zone's ZoneInfo converted
+        # per value (a flow request reads tens of thousands of times).
+        kwargs.setdefault("connect_args", {"options": "-c timezone=UTC"})
         return create_engine(url, **kwargs)
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 

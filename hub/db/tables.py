@@ -51,7 +51,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
+        tz = value.tzinfo
+        if tz is UTC:
+            return value  # type: ignore[no-any-return]
+        if tz is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
@@ -293,6 +296,78 @@ status_transitions = Table(
     Column("source_rank", Integer, nullable=False),
     Column("native_id", String(200)),
     Index("ix_status_transitions_at", "at"),
+)
+
+# Per-item facts derived from an item's whole status history (hub/flow/history.py) and its
+# row, kept so flow metrics and forecasts read one narrow row per item instead of every
+# transition (issue 9's speed target). Rewritten from the full stored history whenever an
+# item's transitions, status, created_at or completed_at are written, in the same transaction
+# (hub/store/flow_facts.py), so they never depend on the order facts arrived in.
+flow_facts = Table(
+    "flow_facts",
+    metadata,
+    Column("item_id", String(320), primary_key=True),
+    Column("created_at", UTCDateTime),
+    Column("category", String(20), nullable=False),
+    Column("has_history", Boolean, nullable=False),
+    Column("start", String(20), nullable=False),
+    Column("started_at", UTCDateTime),
+    # Final completion (history, else the tool's completed_at) when the item is done now.
+    Column("completed_at", UTCDateTime),
+    # When the item is cancelled now and its history ends cancelled: when it got there.
+    Column("cancelled_at", UTCDateTime),
+    # Open now but done before: every seen entry into done (JSON list of ISO times), and the
+    # last of them (indexed: which items a period's reopened count must look at).
+    Column("done_entries", Text),
+    Column("last_done_entry", UTCDateTime),
+    Column("final_category", String(20)),
+    # Day numbers (date.toordinal() of the UTC day): creation, and when the category before
+    # the history is unknown (a first sighting) and the history begins after that day, the
+    # day it begins (the days between are `LeftOut.status_unknown` in the cumulative flow).
+    Column("born_day", Integer),
+    Column("known_from_day", Integer),
+    # Copies of the item's filter columns (/v1/items filters), so a flow request over many
+    # items reads this narrow table alone instead of joining the wide `items` rows.
+    Column("source", String(100), nullable=False),
+    Column("tool", String(50), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("container_id", String(200)),
+    Column("container_key", String(200)),
+    Column("deleted", Boolean, nullable=False),
+    Index("ix_flow_facts_completed_at", "completed_at"),
+    Index("ix_flow_facts_cancelled_at", "cancelled_at"),
+    Index("ix_flow_facts_last_done_entry", "last_done_entry"),
+    Index("ix_flow_facts_known_from_day", "known_from_day"),
+    Index("ix_flow_facts_category", "category", "completed_at"),
+    # Covers a flow request's count of the matching items by filter (kind, not deleted).
+    Index("ix_flow_facts_counts", "kind", "deleted", "final_category", "born_day"),
+    Index("ix_flow_facts_container_id", "container_id"),
+    Index("ix_flow_facts_container_key", "container_key"),
+    # SQLite: rows live in the primary key's b-tree, so a lookup by item id is one search.
+    sqlite_with_rowid=False,
+)
+
+# The cumulative flow's input: the days on which an item's category at the end of the day
+# changed (from the day it was created), with the category before (NULL: not counted, i.e.
+# not created yet or unknown). Summing +category -prev_category over an item's rows up to a
+# day gives its category that day (hub/insights/flow.py `_cfd_days`). Keyed by day first and
+# with its own copy of the filter columns: the aggregate reads one range of recent days and
+# nothing else (SQLite keeps a WITHOUT ROWID table in primary key order).
+flow_days = Table(
+    "flow_days",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("item_id", String(320), primary_key=True),
+    Column("category", String(20)),
+    Column("prev_category", String(20)),
+    Column("source", String(100), nullable=False),
+    Column("tool", String(50), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("container_id", String(200)),
+    Column("container_key", String(200)),
+    Column("deleted", Boolean, nullable=False),
+    Index("ix_flow_days_item", "item_id"),
+    sqlite_with_rowid=False,
 )
 
 # A deletion the hub received for an id it has never stored (a webhook that overtook the

@@ -257,12 +257,17 @@ def completions_in(items: Iterable[FlowItem], period: Period) -> tuple[list[Comp
 
 
 def throughput(completions: Iterable[Completion], period: Period, left_out: dict[LeftOut, int]) -> Throughput:
+    weeks = weekly_counts((completion.done_at for completion in completions), period)
+    return Throughput(weeks=weeks, total=sum(week.count for week in weeks), left_out=left_out)
+
+
+def weekly_counts(done_times: Iterable[datetime], period: Period) -> tuple[WeekCount, ...]:
+    """Completions per ISO week of the period, zeros included (`done_times` in the period)."""
     counts = dict.fromkeys(period.weeks(), 0)
-    for completion in completions:
-        day = completion.done_at.date()
+    for done_at in done_times:
+        day = done_at.date()
         counts[day - timedelta(days=day.weekday())] += 1
-    weeks = tuple(WeekCount(_iso_week(monday), monday, count) for monday, count in counts.items())
-    return Throughput(weeks=weeks, total=sum(counts.values()), left_out=left_out)
+    return tuple(WeekCount(_iso_week(monday), monday, count) for monday, count in counts.items())
 
 
 def recent_weekly_throughput(items: Iterable[FlowItem], weeks: int, today: date) -> list[int]:
@@ -284,26 +289,41 @@ def _iso_week(monday: date) -> str:
 
 def _cycle_start(item: FlowItem) -> tuple[datetime | None, LeftOut | None]:
     history = item.history
-    if history.start is StartFact.seen:
-        return history.started_at, None
-    if history.start is StartFact.before_history:
+    return cycle_start(history.start, history.started_at, bool(history.transitions))
+
+
+def cycle_start(
+    start: StartFact, started_at: datetime | None, has_history: bool
+) -> tuple[datetime | None, LeftOut | None]:
+    """When an item's cycle time starts, or why that is unknown (module doc)."""
+    if start is StartFact.seen:
+        return started_at, None
+    if start is StartFact.before_history:
         return None, LeftOut.start_before_history
-    return None, LeftOut.never_in_progress if history.transitions else LeftOut.no_history
+    return None, LeftOut.never_in_progress if has_history else LeftOut.no_history
+
+
+Span = tuple[str, datetime, datetime | None, LeftOut | None]
+"""(item id, final completion, start or None, why the start is unknown)."""
 
 
 def _durations(completions: Iterable[Completion], start_of: _StartOf) -> Durations:
+    return durations_of((c.item.item_id, c.done_at, *start_of(c.item)) for c in completions)
+
+
+def durations_of(spans: Iterable[Span]) -> Durations:
+    """Cycle or lead time from each completed item's start and final completion."""
     points: list[Point] = []
     left_out: dict[LeftOut, int] = {}
-    for completion in completions:
-        start, reason = start_of(completion.item)
+    for item_id, done_at, start, reason in spans:
         if start is None:
             _count(left_out, reason or LeftOut.no_history)
             continue
-        elapsed = completion.done_at - start
+        elapsed = done_at - start
         if elapsed < _ZERO:
             _count(left_out, LeftOut.inconsistent_times)
             continue
-        points.append(Point(completion.item.item_id, completion.done_at, _days(elapsed)))
+        points.append(Point(item_id, done_at, _days(elapsed)))
     points.sort(key=attrgetter("done_at", "item_id"))
     return Durations(points=tuple(points), percentiles=percentiles([p.days for p in points]), left_out=left_out)
 
@@ -318,18 +338,27 @@ def percentiles(values: Iterable[float]) -> Percentiles | None:
 
 def aging_wip(items: Iterable[FlowItem], now: datetime, cycle: Percentiles | None) -> Wip:
     """Items in progress now, oldest first, each with its age and zone against `cycle`."""
+    in_progress = (
+        (item.item_id, *_cycle_start(item))
+        for item in items
+        if item.category is StatusCategory.in_progress and item.created_at <= now
+    )
+    return aging_of(in_progress, now, cycle)
+
+
+def aging_of(
+    in_progress: Iterable[tuple[str, datetime | None, LeftOut | None]], now: datetime, cycle: Percentiles | None
+) -> Wip:
+    """Aging WIP from each in-progress item's (id, start or None, why the start is unknown)."""
     aging: list[AgingItem] = []
     left_out: dict[LeftOut, int] = {}
-    for item in items:
-        if item.category is not StatusCategory.in_progress or item.created_at > now:
-            continue
-        started, reason = _cycle_start(item)
+    for item_id, started, reason in in_progress:
         if started is None or started > now:
             _count(left_out, reason or LeftOut.inconsistent_times)
-            aging.append(AgingItem(item.item_id, None, None, None))
+            aging.append(AgingItem(item_id, None, None, None))
             continue
         age = _days(now - started)
-        aging.append(AgingItem(item.item_id, started, age, None if cycle is None else _zone(age, cycle)))
+        aging.append(AgingItem(item_id, started, age, None if cycle is None else _zone(age, cycle)))
     aging.sort(key=lambda a: (a.age_days is None, -(a.age_days or 0.0), a.item_id))
     return Wip(items=tuple(aging), left_out=left_out)
 

@@ -43,9 +43,9 @@ from sqlalchemy import Connection, Engine, and_, false, or_, select
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, item_report_facts, items, status_transitions
 from hub.flow.history import OPEN, ItemHistory, Transition, TransitionSource, build_history
-from hub.insights.flow import _histories as histories_of  # bulk reader: few columns, no per-row enum calls
 from hub.roadmap import ROADMAP_KINDS
 from hub.schema import StatusCategory, to_utc
+from hub.store.flow_facts import stored_transitions as histories_of  # bulk reader: few columns
 from hub.store.items import READ_COLUMNS, item_document
 
 DEFAULT_DAYS = 7

@@ -1,16 +1,12 @@
-"""Flow metrics service: the store's items and status histories -> `FlowReport`.
+"""Flow metrics service: the store's per-item flow facts -> `FlowReport`.
 
 Used by `GET /v1/insights/flow`, `opshub report flow` and the forecasts (which draw on the
-same weekly throughput). The figures themselves are hub/flow/metrics.py's; this module only
-reads what they need and shapes the answer.
-
-Reads stay in bulk and follow the period, not the store (`load_flow_items`): one query for
-the matching items' (id, created_at, status category), with the /v1/items filters as its
-WHERE and a flag for the items the period is about; the histories of only those items, by
-primary key in chunks; the others (at rest before the period) are counted per category. No
-item document is parsed: the tool's own `completed_at` lives in the document only and is
-extracted in SQL just for the items done now whose history does not say when, which is the
-fallback hub/flow/metrics.py defines.
+same weekly throughput). The figures are defined in hub/flow/metrics.py, which computes them
+from whole histories; this module computes the same figures from what the store keeps per
+item (hub/store/flow_facts.py: start, final completion, cancellation, the days its category
+changed), so a request reads one narrow row per item, lets the database count, and builds
+Python objects only for what the answer lists (the period's completions, the work in
+progress) and for the cumulative flow's per-day, per-category aggregate.
 """
 
 from __future__ import annotations
@@ -21,28 +17,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    String,
-    and_,
-    any_,
-    bindparam,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+import orjson
+from sqlalchemy import Column, ColumnElement, Connection, Engine, FromClause, Table, func, or_, select
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from hub.db.engine import read_connection
-from hub.db.tables import items, status_transitions
-from hub.flow.history import Transition, TransitionSource, build_history
-from hub.flow.metrics import FlowItem, FlowMetrics, Period, flow_metrics
+from hub.db.tables import flow_days, flow_facts, items
+from hub.flow.history import StartFact
+from hub.flow.metrics import (
+    CfdDay,
+    CumulativeFlow,
+    FlowItem,
+    FlowMetrics,
+    LeftOut,
+    Period,
+    Throughput,
+    aging_of,
+    cycle_start,
+    durations_of,
+    weekly_counts,
+)
 from hub.insights.models import (
     CfdDayPublic,
     CumulativeFlowPublic,
@@ -59,13 +53,14 @@ from hub.insights.models import (
 )
 from hub.roadmap import DELIVERY_KINDS
 from hub.schema import StatusCategory, to_utc
+from hub.store.flow_facts import FILTER_COLUMNS
 from hub.store.queries import ItemQueries, ItemQuery
 
 DEFAULT_PERIOD_WEEKS = 12
-_CHUNK = 500
-_T = status_transitions.c
+_F = flow_facts.c
+_D = flow_days.c
 _CATEGORIES = {category.value: category for category in StatusCategory}
-_SOURCES = {source.value: source for source in TransitionSource}
+_STARTS = {start.value: start for start in StartFact}
 
 
 def default_period(as_of: datetime, weeks: int = DEFAULT_PERIOD_WEEKS) -> Period:
@@ -97,171 +92,257 @@ def filters_of(query: ItemQuery) -> FlowFilters:
 
 @dataclass(frozen=True, slots=True)
 class LoadedItems:
-    """What the store holds of the matching items, ready for hub/flow."""
+    """What `report` says about the matching items besides the figures (counts), and for
+    the pure path (tests, hub/flow) the items themselves."""
 
     items: list[FlowItem]
     matching: int
     no_created_at: int
-    without_history: frozenset[str]
+    without_history: frozenset[str] = frozenset()
     settled: dict[StatusCategory, int] = field(default_factory=dict)
-    """Items left at rest before `since`, counted per category and not loaded (see `load_flow_items`)."""
+    """Per category, items counted on every day of the cumulative flow besides `items`."""
 
 
-def load_flow_items(
-    conn: Connection, conditions: Sequence[ColumnElement[bool]], *, since: datetime | None = None
-) -> LoadedItems:
-    """The items matching `conditions` (WHERE terms on `items`) with their histories.
-
-    With `since` (the start of a period), items *at rest* since then are only counted, per
-    status category (`settled`): they have a history, none of it on or after `since`, were
-    created before it and are not in progress. No figure of the period can differ for them
-    (hub/flow/metrics.py): a completion or cancellation before the period is neither counted
-    nor left out, they are not WIP, and in the cumulative flow they sit in one category on
-    every day of the period. Over a long history most items are at rest, so this keeps the
-    Python work to the items the period is about. Their category is the item's status, which
-    is the last status of its history: `apply()` records a transition whenever the status
-    changes. tests/test_insights_flow_service.py checks the figures equal hub/flow's on all
-    the items.
-    """
-    where = and_(*conditions) if conditions else None
-    categories = _CATEGORIES
-    # No datetime is read here: most items are settled and only counted, and decoding their
-    # `created_at` was a fifth of the request at 100,000 items. The active ones' come next.
-    item_stmt = select(items.c.id, items.c.status_category, _active_flag(since))
-    if where is not None:
-        item_stmt = item_stmt.where(where)
-    rows = conn.execute(item_stmt).all()
-    moved: set[str] = set()
-    if since is not None:
-        moved = _moved_since(conn, [row[0] for row in rows if not row[2]], since)
-    settled: dict[StatusCategory, int] = {}
-    active_rows: list[tuple[str, str]] = []
-    for item_id, category, moving in rows:
-        if moving or item_id in moved:
-            active_rows.append((item_id, category))
-        else:
-            settled[categories[category]] = settled.get(categories[category], 0) + 1
-    created = _created_at(conn, [item_id for item_id, _ in active_rows])
-    active = [(item_id, created.get(item_id), category) for item_id, category in active_rows]
-    facts = _histories(conn, [item_id for item_id, created_at, _ in active if created_at is not None])
-    loaded: list[FlowItem] = []
-    no_created_at = 0
-    without_history: set[str] = set()
-    for item_id, created_at, category in active:
-        if created_at is None:
-            no_created_at += 1
-            continue
-        own = facts.get(item_id)
-        if not own:
-            without_history.add(item_id)
-        loaded.append(FlowItem(item_id, created_at, categories[category], build_history(item_id, own or ())))
-    _fill_completed_at(conn, loaded)
-    return LoadedItems(loaded, len(rows), no_created_at, frozenset(without_history), settled)
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
 
 
-_SCAN_ABOVE = 20_000
-"""Candidates past which one range scan of the whole store's recent transitions costs less
-than a primary-key seek per candidate (SQLite, 100,000 items: 60 ms against 200 ms)."""
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the matching items' facts and days are read from, with the filters as WHERE
+    terms on each."""
+
+    facts: FromClause
+    facts_where: list[ColumnElement[bool]]
+    days: FromClause
+    days_where: list[ColumnElement[bool]]
+    narrowed: bool
+    """A filter besides the kinds (container, source, label ...): the planner should start
+    from its index, not from the whole store's (see `flow_metrics_stored`)."""
 
 
-def _moved_since(conn: Connection, candidates: list[str], since: datetime) -> set[str]:
-    """Which candidates have a transition at or after `since`."""
-    if len(candidates) > _SCAN_ABOVE:
-        # One range scan of the transitions' time index; a set lookup per item is cheaper
-        # than the planners' IN (subquery) probe per row.
-        return set(conn.execute(select(_T.item_id).where(_T.at >= since).distinct()).scalars())
-    found: set[str] = set()
-    for start in range(0, len(candidates), _CHUNK):
-        chunk = candidates[start : start + _CHUNK]
-        stmt = select(_T.item_id).where(_one_of(conn, _T.item_id, chunk), _T.at >= since).distinct()
-        found.update(conn.execute(stmt).scalars())
-    return found
-
-
-def _active_flag(since: datetime | None) -> ColumnElement[Any]:
-    """1 for an item the period is about, 0 for one at rest since `since` (`load_flow_items`).
-
-    The items that moved since `since` are added by the caller (from the transitions' time
-    index); here the other reasons, cheapest first, the probe for having any history last.
-    """
-    if since is None:
-        return literal(1).label("moving")
-    any_fact = status_transitions.alias("any_fact").c
-    moving = or_(
-        items.c.status_category == StatusCategory.in_progress.value,
-        items.c.created_at.is_(None),
-        items.c.created_at >= since,
-        ~exists().where(any_fact.item_id == items.c.id),
+def _facts(conditions: Sequence[ColumnElement[bool]]) -> _Source:
+    """The /v1/items filters (WHERE terms on `items`) as terms on `flow_facts` and on
+    `flow_days`, which hold a copy of the filter columns (hub/store/flow_facts.py
+    `FILTER_COLUMNS`): the narrow tables alone, never the wide item rows. Label and
+    assignee filters are subqueries keyed by the item id, which work on either table. A
+    filter on any other column falls back to joining `items`."""
+    facts_where = _on_table(conditions, flow_facts)
+    days_where = _on_table(conditions, flow_days)
+    narrowed = any(
+        isinstance(element, Column) and not (element.table is items and element.key in ("kind", "deleted"))
+        for condition in conditions
+        for element in iterate(condition)
     )
-    return case((moving, 1), else_=0).label("moving")
-
-
-def _one_of(conn: Connection, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
-    """`column IN ids` for a chunk of ids read by primary key.
-
-    On PostgreSQL as `column = ANY(array)`, one parameter: psycopg rewrites a statement's
-    placeholders in Python, ~10 ms for a 500-value IN list, which at 100,000 items was a
-    third of the reads (https://www.psycopg.org/psycopg3/docs/basic/adapt.html#lists-adaptation).
-    """
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(String), unique=True))
-    return column.in_(ids)
-
-
-def _created_at(conn: Connection, item_ids: list[str]) -> dict[str, datetime | None]:
-    """The items' `created_at`, read by primary key a chunk at a time."""
-    found: dict[str, datetime | None] = {}
-    stmt = select(items.c.id, items.c.created_at)
-    for start in range(0, len(item_ids), _CHUNK):
-        found.update(
-            (row[0], row[1])
-            for row in conn.execute(stmt.where(_one_of(conn, items.c.id, item_ids[start : start + _CHUNK])))
+    if facts_where is None or days_where is None:
+        return _Source(
+            flow_facts.join(items, items.c.id == _F.item_id),
+            list(conditions),
+            flow_days.join(items, items.c.id == _D.item_id),
+            list(conditions),
+            narrowed,
         )
-    return found
+    return _Source(flow_facts, facts_where, flow_days, days_where, narrowed)
 
 
-def _histories(conn: Connection, item_ids: list[str]) -> dict[str, list[Transition]]:
-    """The stored transitions of these items, read by primary key a chunk at a time."""
-    categories, sources = _CATEGORIES, _SOURCES
-    facts: dict[str, list[Transition]] = defaultdict(list)
-    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source)
-    for start in range(0, len(item_ids), _CHUNK):
-        chunk = item_ids[start : start + _CHUNK]
-        for item_id, at, to_category, to_name, from_category, source in conn.execute(
-            stmt.where(_one_of(conn, _T.item_id, chunk))
-        ):
-            facts[item_id].append(
-                Transition(
-                    item_id,
-                    at,
-                    categories[to_category],
-                    to_name or None,
-                    categories[from_category] if from_category else None,
-                    None,
-                    sources[source],
-                )
-            )
-    return facts
+def _on_table(conditions: Sequence[ColumnElement[bool]], table: Table) -> list[ColumnElement[bool]] | None:
+    """`conditions` with `items`' columns replaced by `table`'s copies (None if one has none)."""
+    missing: list[str] = []
+
+    def swap(element: Any, **_: Any) -> Any:
+        if isinstance(element, Column) and element.table is items:
+            if element.key == "id":
+                return table.c.item_id
+            if element.key in FILTER_COLUMNS:
+                return table.c[element.key]
+            missing.append(element.key)
+        return None
+
+    no_options: dict[str, Any] = {}
+    adapted = [replacement_traverse(condition, no_options, swap) for condition in conditions]
+    return None if missing else adapted
 
 
-def _fill_completed_at(conn: Connection, loaded: list[FlowItem]) -> None:
-    """The tool's `completed_at` for items done now whose history does not say when."""
-    wanted = {
-        item.item_id: item for item in loaded if item.category is StatusCategory.done and not item.history.done_at
-    }
-    if not wanted:
-        return
-    column: Any = (
-        cast(items.c.doc, JSONB)["completed_at"].astext
-        if conn.dialect.name == "postgresql"
-        else func.json_extract(items.c.doc, "$.completed_at")
+def flow_metrics_stored(
+    conn: Connection, conditions: Sequence[ColumnElement[bool]], period: Period, now: datetime
+) -> tuple[FlowMetrics, LoadedItems]:
+    """hub/flow/metrics.py `flow_metrics` for the items matching `conditions` (WHERE terms on
+    `items`), computed from the per-item facts (hub/store/flow_facts.py) instead of every
+    item's history: the same figures (tests/test_insights_flow_service.py checks them
+    against `flow_metrics` on all the items), with the per-item work in SQL and Python only
+    for the items a figure lists (completions of the period, work in progress)."""
+    source = _facts(conditions)
+    first, last = period.start.toordinal(), period.end.toordinal()
+    since, until = _day_start(period.start), _day_start(period.end + timedelta(days=1))
+    born_in_time = _F.born_day <= last
+
+    # Counts of the matching items by index alone (`ix_flow_facts_counts` covers the first:
+    # grouped in its order, no table row is read), then each figure's left-out items by their
+    # own index: they are few, and one pass evaluating every condition on every row cost more.
+    # Grouped in the counts index's order when only the kinds filter; otherwise grouped by
+    # category alone, so that SQLite starts from the narrower filter's index (grouping in
+    # index order made it scan the whole counts index for one container: 30x slower).
+    grouping = (_F.final_category,) if source.narrowed else (_F.kind, _F.deleted, _F.final_category)
+    by_final: dict[str | None, int] = defaultdict(int)
+    for final, n in conn.execute(
+        select(_F.final_category, func.count()).select_from(source.facts).where(*source.facts_where).group_by(*grouping)
+    ):
+        by_final[final] += n
+    undated: dict[str | None, int] = defaultdict(int)  # no created_at: in no figure
+    for final, n in conn.execute(
+        select(_F.final_category, func.count())
+        .select_from(source.facts)
+        .where(
+            *source.facts_where,
+            # Each final category spelled out (and NULL apart), so the counts index serves it.
+            or_(_F.final_category.in_([c.value for c in StatusCategory]), _F.final_category.is_(None)),
+            _F.born_day.is_(None),
+        )
+        .group_by(_F.final_category)
+    ):
+        undated[final] += n
+    matching = sum(by_final.values())
+    no_created_at = sum(undated.values())
+
+    def count(*conditions: ColumnElement[bool]) -> int:
+        stmt = select(func.count()).select_from(source.facts).where(*source.facts_where, born_in_time, *conditions)
+        return int(conn.execute(stmt).scalar_one())
+
+    throughput_out: dict[LeftOut, int] = {}
+    cfd_out: dict[LeftOut, int] = {}
+    for reason, total, counts in (
+        (
+            LeftOut.no_completion_time,
+            count(_F.completed_at.is_(None), _F.category == StatusCategory.done.value),
+            throughput_out,
+        ),
+        (LeftOut.cancelled, count(_F.cancelled_at >= since, _F.cancelled_at < until), throughput_out),
+        (LeftOut.no_history, count(_F.final_category.is_(None)), cfd_out),
+        (LeftOut.status_unknown, count(_F.known_from_day > first, _F.known_from_day > _F.born_day), cfd_out),
+    ):
+        if total:
+            counts[reason] = total
+    reopened = 0
+    reopen_candidates = (
+        select(_F.done_entries)
+        .select_from(source.facts)
+        .where(*source.facts_where, born_in_time, _F.last_done_entry >= since)
     )
-    ids = sorted(wanted)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for item_id, completed in conn.execute(select(items.c.id, column).where(_one_of(conn, items.c.id, chunk))):
-            if completed:
-                wanted[item_id].completed_at = to_utc(datetime.fromisoformat(completed))
+    for (entries,) in conn.execute(reopen_candidates):
+        if any(period.contains(to_utc(datetime.fromisoformat(e))) for e in orjson.loads(entries)):
+            reopened += 1
+    if reopened:
+        throughput_out[LeftOut.reopened] = reopened
+
+    # Narrowed: the completion time wrapped so that no planner uses its index (SQLite chose
+    # it over a container's, reading every item done in the period).
+    done_at = func.coalesce(_F.completed_at, _F.completed_at) if source.narrowed else _F.completed_at
+    completions = conn.execute(
+        select(_F.item_id, _F.created_at, _F.completed_at, _F.start, _F.started_at, _F.has_history)
+        .select_from(source.facts)
+        .where(*source.facts_where, done_at >= since, done_at < until, born_in_time)
+    ).all()
+    starts = _STARTS
+    cycle_time = durations_of(
+        (item_id, done_at, *cycle_start(starts[start], started_at, has_history))
+        for item_id, _, done_at, start, started_at, has_history in completions
+    )
+    lead_time = durations_of((item_id, done_at, created, None) for item_id, created, done_at, *_ in completions)
+    wip_rows = conn.execute(
+        select(_F.item_id, _F.start, _F.started_at, _F.has_history)
+        .select_from(source.facts)
+        .where(*source.facts_where, _F.category == StatusCategory.in_progress.value, _F.created_at <= now)
+    ).all()
+    wip = aging_of(
+        (
+            (item_id, *cycle_start(starts[start], started_at, has_history))
+            for item_id, start, started_at, has_history in wip_rows
+        ),
+        now,
+        cycle_time.percentiles,
+    )
+    finals = {_CATEGORIES[final]: n - undated.get(final, 0) for final, n in by_final.items() if final is not None}
+    metrics = FlowMetrics(
+        period=period,
+        now=now,
+        throughput=Throughput(
+            weeks=(weeks := weekly_counts((row[2] for row in completions), period)),
+            total=sum(week.count for week in weeks),
+            left_out=throughput_out,
+        ),
+        cycle_time=cycle_time,
+        lead_time=lead_time,
+        wip=wip,
+        cumulative_flow=CumulativeFlow(_cfd_days(conn, source, period, finals), cfd_out),
+    )
+    return metrics, LoadedItems([], matching, no_created_at)
+
+
+def _cfd_days(
+    conn: Connection,
+    source: _Source,
+    period: Period,
+    finals: dict[StatusCategory, int],
+) -> tuple[CfdDay, ...]:
+    """Items per category at the end of each day of the period, from `flow_days`.
+
+    An item's category on day D is the sum of +category -prev_category over its rows up to
+    D; over all its rows that sum is its final category. So the count on D is the final
+    counts minus the rows after D: one aggregate over the rows after the period's first
+    day (recent ones, by the day index), never a walk over each item's history.
+    """
+    first = period.start.toordinal()
+    rows = conn.execute(
+        select(_D.day, _D.category, _D.prev_category, func.count())
+        .select_from(source.days)
+        .where(*source.days_where, _D.day > first)
+        .group_by(_D.day, _D.category, _D.prev_category)
+    ).all()
+    deltas: dict[int, dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
+    for day, category, prev, count in rows:
+        deltas[day][category] += count
+        deltas[day][prev] -= count
+    after = {category.value: 0 for category in StatusCategory}  # net change after the day at hand
+    last = period.end.toordinal()
+    for day, delta in deltas.items():
+        if day > last:
+            for category, count in delta.items():
+                if category is not None:
+                    after[category] += count
+    out: list[CfdDay] = []
+    for ordinal in range(last, first - 1, -1):
+        out.append(
+            CfdDay(
+                date.fromordinal(ordinal),
+                {category: finals.get(category, 0) - after[category.value] for category in StatusCategory},
+            )
+        )
+        for category, count in deltas.get(ordinal, {}).items():
+            if category is not None:
+                after[category] += count
+    out.reverse()
+    return tuple(out)
+
+
+def weekly_throughput_stored(conn: Connection, conditions: Sequence[ColumnElement[bool]], period: Period) -> list[int]:
+    """hub/flow/metrics.py `recent_weekly_throughput` over `period` from the per-item facts."""
+    source = _facts(conditions)
+    done_times = conn.execute(
+        select(_F.completed_at)
+        .select_from(source.facts)
+        .where(
+            *source.facts_where,
+            _F.completed_at >= _day_start(period.start),
+            _F.completed_at < _day_start(period.end + timedelta(days=1)),
+            _F.born_day <= period.end.toordinal(),
+        )
+    ).scalars()
+    return [week.count for week in weekly_counts(done_times, period)]
+
+
+def count_matching(conn: Connection, conditions: Sequence[ColumnElement[bool]]) -> int:
+    source = _facts(conditions)
+    return conn.execute(select(func.count()).select_from(source.facts).where(*source.facts_where)).scalar_one()
 
 
 class FlowService:
@@ -272,18 +353,14 @@ class FlowService:
         self.statement_timeout_ms = statement_timeout_ms  # API reads: see hub.db.engine.read_connection
         self._queries = ItemQueries(engine)
 
-    def load(self, query: ItemQuery, *, since: datetime | None = None) -> LoadedItems:
-        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            return load_flow_items(conn, self._queries.filter_conditions(conn, query), since=since)
-
     def flow(self, query: ItemQuery, *, as_of: datetime, period: Period | None = None) -> FlowReport:
         """Every flow figure (hub/flow/metrics.py) for the matching delivery items; the period
         defaults to the last 12 complete weeks before `as_of`."""
         query = with_delivery_kinds(query)
         as_of = to_utc(as_of)
         period = period or default_period(as_of)
-        loaded = self.load(query, since=datetime.combine(period.start, time(), UTC))
-        metrics = flow_metrics(loaded.items, period, as_of)
+        with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
+            metrics, loaded = flow_metrics_stored(conn, self._queries.filter_conditions(conn, query), period, as_of)
         return report(metrics, query, loaded)
 
 

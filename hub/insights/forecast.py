@@ -16,15 +16,15 @@ is left out: hub/flow/metrics.py `recent_weekly_throughput`).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
 from hub.db.engine import read_connection
 from hub.db.tables import status_transitions
 from hub.flow.forecast import DEFAULT_TRIALS, CannotForecast, how_many, when_done
-from hub.flow.metrics import recent_weekly_throughput
-from hub.insights.flow import LoadedItems, filters_of, load_flow_items, with_delivery_kinds
+from hub.flow.metrics import Period
+from hub.insights.flow import count_matching, filters_of, weekly_throughput_stored, with_delivery_kinds
 from hub.insights.models import ForecastBasis, HowManyForecast, WhenDoneForecast
 from hub.roadmap import DELIVERY_KINDS, ROADMAP_KINDS, Graph
 from hub.schema import StatusCategory
@@ -77,16 +77,13 @@ class ForecastService:
             )
             containers = sorted({_container_ref(graph.docs[i]) for i in remaining} - {""})
             history_query = ItemQuery(container=containers, kind=list(DELIVERY_KINDS))
-            loaded = (
-                load_flow_items(
-                    conn, self._queries.filter_conditions(conn, history_query), since=_since(as_of, history_weeks)
-                )
-                if containers
-                else LoadedItems([], 0, 0, frozenset())
-            )
+            samples, in_history = [0] * history_weeks, 0
+            if containers:
+                conditions = self._queries.filter_conditions(conn, history_query)
+                samples = weekly_throughput_stored(conn, conditions, _history_period(as_of, history_weeks))
+                in_history = count_matching(conn, conditions)
             without_history = len(remaining) - len(_with_history(conn, remaining))
-        samples = recent_weekly_throughput(loaded.items, history_weeks, as_of)
-        basis = _basis(samples, history_weeks, as_of, containers, loaded)
+        basis = _basis(samples, history_weeks, as_of, containers, in_history)
         if remaining:
             result = when_done(len(remaining), samples, start=as_of, trials=trials, seed=seed)
         else:  # nothing left is done today, whatever the history (when_done would refuse an empty one first)
@@ -125,10 +122,9 @@ class ForecastService:
         """Items matching the filters that will be done in the next `weeks` weeks."""
         query = with_delivery_kinds(query)
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            loaded = load_flow_items(
-                conn, self._queries.filter_conditions(conn, query), since=_since(as_of, history_weeks)
-            )
-        samples = recent_weekly_throughput(loaded.items, history_weeks, as_of)
+            conditions = self._queries.filter_conditions(conn, query)
+            samples = weekly_throughput_stored(conn, conditions, _history_period(as_of, history_weeks))
+            in_history = count_matching(conn, conditions)
         result = how_many(weeks, samples, trials=trials, seed=seed)
         common = {
             "weeks": weeks,
@@ -136,7 +132,7 @@ class ForecastService:
             "filters": filters_of(query),
             "trials": trials,
             "seed": seed,
-            "basis": _basis(samples, history_weeks, as_of, query.container, loaded),
+            "basis": _basis(samples, history_weeks, as_of, query.container, in_history),
         }
         if isinstance(result, CannotForecast):
             return HowManyForecast(**common, items=None, reason=result.reason)
@@ -160,13 +156,16 @@ def _with_history(conn: Connection, item_ids: list[str]) -> set[str]:
     return found
 
 
-def _since(as_of: date, history_weeks: int) -> datetime:
-    """Start of the throughput history: items at rest before it cannot add to it."""
+def _history_period(as_of: date, history_weeks: int) -> Period:
+    """The `history_weeks` whole ISO weeks before the week of `as_of` (hub/flow/metrics.py
+    `recent_weekly_throughput`: the running week would read as a slow one)."""
+    if history_weeks < 1:
+        raise ValueError(f"weeks must be >= 1, got {history_weeks}")
     this_monday = as_of - timedelta(days=as_of.weekday())
-    return datetime.combine(this_monday - timedelta(weeks=history_weeks), time(), UTC)
+    return Period(this_monday - timedelta(weeks=history_weeks), this_monday - timedelta(days=1))
 
 
-def _basis(samples: list[int], weeks: int, as_of: date, containers: list[str], loaded: LoadedItems) -> ForecastBasis:
+def _basis(samples: list[int], weeks: int, as_of: date, containers: list[str], in_history: int) -> ForecastBasis:
     this_monday = as_of - timedelta(days=as_of.weekday())
     return ForecastBasis(
         history_weeks=len(samples),
@@ -174,5 +173,5 @@ def _basis(samples: list[int], weeks: int, as_of: date, containers: list[str], l
         history_from=this_monday - timedelta(weeks=weeks),
         history_to=this_monday - timedelta(days=1),
         containers=containers,
-        items_in_history=len(loaded.items),
+        items_in_history=in_history,
     )

@@ -67,6 +67,7 @@ from hub.db.tables import (
 from hub.flow.history import SOURCE_RANK, ItemHistory, Transition, TransitionSource, build_history
 from hub.links import ref_from_url
 from hub.schema import ChangeOp, ItemDeletion, Link, PersonRef, StatusCategory, WorkItem, to_utc
+from hub.store.flow_facts import FLOW_FIELDS, refresh_flow_facts
 from hub.store.report_facts import write_report_facts
 from hub.store.transitions import TransitionStore
 
@@ -520,6 +521,7 @@ class ItemStore:
         pending_changes: list[tuple[Any, ...]] = []
         touched: dict[str, int] = {}  # id -> the version to store (seq of its last change)
         facts: list[Transition] = []
+        flow_ids: set[str] = set()  # items whose flow facts to refresh (hub/store/flow_facts.py)
         at = self._time(now)
 
         for op in batch:
@@ -543,6 +545,8 @@ class ItemStore:
                 change_op = ChangeOp.upsert
             cur = current[op.id]
             if fields is not None:
+                if not FLOW_FIELDS.isdisjoint(fields):
+                    flow_ids.add(op.id)
                 last_seq += 1
                 result.seqs.append(last_seq)
                 cur.version = last_seq
@@ -563,6 +567,9 @@ class ItemStore:
         if facts:
             self._write_transitions(conn, facts)
             result.transitions = len(facts)
+            flow_ids.update(fact.item_id for fact in facts)
+        if flow_ids:
+            refresh_flow_facts(conn, flow_ids)
         if pending_changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, pending_changes)
             conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=last_seq))

@@ -19,6 +19,7 @@ from hub.db.engine import write_transaction
 from hub.db.tables import status_transitions
 from hub.flow.history import SOURCE_RANK, Transition, TransitionSource
 from hub.schema import StatusCategory
+from hub.store.flow_facts import refresh_flow_facts
 
 _T = status_transitions.c
 
@@ -81,6 +82,7 @@ class TransitionStore:
             ),
             [_row(fact) for fact in best.values()],
         )
+        refresh_flow_facts(conn, {fact.item_id for fact in best.values()})
 
     def record(self, facts: Iterable[Transition]) -> None:
         """Store facts in a transaction of their own (e.g. a history backfill)."""

@@ -1,0 +1,263 @@
+"""Per-item flow facts (`flow_facts`, `flow_days` in hub/db/tables.py), kept in step with the
+status history so flow metrics and forecasts read one narrow row per item (issue 9's speed
+target: /v1/insights/flow over 100,000 items under 500 ms) instead of every transition.
+
+The facts are a pure function of what the store holds of one item: its row (created_at,
+status category, the tool's completed_at) and the canonical history of *all* its stored
+transitions (hub/flow/history.py `build_history`). `refresh_flow_facts` recomputes them from
+exactly that, inside the writer's transaction, so they cannot depend on the order facts
+arrived in, on replays or on a backfill coming after webhooks: whatever the path, they are
+what `build_history` makes of the full history (tests/test_flow_facts.py checks it with
+hypothesis). Writers call it with the ids whose transitions or flow fields they wrote:
+`ItemStore.apply`, `TransitionStore.add` and migration 0005 (for data stored before it).
+
+What each column means is the definition in hub/flow/metrics.py that reads it:
+
+- `completed_at`: the final completion (`completion_time`) of an item done now;
+- `cancelled_at`: for an item cancelled now whose history ends cancelled, when it got there
+  (else the tool's completed_at), which `completions_in` counts as `LeftOut.cancelled`;
+- `done_entries`, `last_done_entry`: for an item open now, its entries into done and the
+  last one (`LeftOut.reopened`);
+- `start`/`started_at`/`has_history`: the cycle time's start (`cycle_start`);
+- `final_category`, `born_day`, `known_from_day` (set only when some days after the
+  creation have an unknown category) and the `flow_days` rows: the cumulative flow. A row says from which day (end of day, UTC) the item is in `category`, having been in
+  `prev_category` (NULL: not counted, before it was created or while its status is unknown).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Connection, String, any_, bindparam, case, cast, delete, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
+from hub.flow.history import Transition, TransitionSource, build_history
+from hub.schema import StatusCategory, to_utc
+
+CHUNK = 500
+FLOW_FIELDS = frozenset({"created_at", "completed_at", "status", "kind", "container", "deleted"})
+"""Change fields after which `ItemStore.apply` refreshes an item's facts: the ones they read
+or copy (`FILTER_COLUMNS`), and `deleted`."""
+FILTER_COLUMNS = ("source", "tool", "kind", "container_id", "container_key", "deleted")
+"""`items` columns copied into `flow_facts`: the /v1/items filters a flow request can use."""
+
+_T = status_transitions.c
+_CATEGORIES = {category.value: category for category in StatusCategory}
+_SOURCES = {source.value: source for source in TransitionSource}
+_DONE, _CANCELLED = StatusCategory.done, StatusCategory.cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFacts:
+    """One `flow_facts` row and the item's `flow_days` rows `(day, category, prev_category)`."""
+
+    row: dict[str, Any]
+    days: list[tuple[int, str | None, str | None]]
+
+
+def derive(
+    item_id: str,
+    created_at: datetime | None,
+    category: StatusCategory,
+    completed_at: datetime | None,
+    transitions: Iterable[Transition],
+    filters: dict[str, Any] | None = None,
+) -> ItemFacts:
+    """The facts of one item from its row and all its stored transitions (module doc);
+    `filters` are the item's `FILTER_COLUMNS`, copied as they are."""
+    history = build_history(item_id, transitions)
+    created = to_utc(created_at) if created_at is not None else None
+    completed = to_utc(completed_at) if completed_at is not None else None
+    facts = history.transitions
+    reopened = category not in (_DONE, _CANCELLED) and bool(history.done_entries)
+    initial: StatusCategory | None = None
+    if facts and facts[0].source is not TransitionSource.first_seen:
+        initial = facts[0].from_category
+    row: dict[str, Any] = {
+        "item_id": item_id,
+        "created_at": created,
+        "category": category.value,
+        "has_history": bool(facts),
+        "start": history.start.value,
+        "started_at": history.started_at,
+        "completed_at": (history.done_at or completed) if category is _DONE else None,
+        "cancelled_at": (
+            (history.final_entry_at or completed)
+            if category is _CANCELLED and history.final_category is _CANCELLED
+            else None
+        ),
+        "done_entries": (
+            orjson.dumps([entry.isoformat() for entry in history.done_entries]).decode() if reopened else None
+        ),
+        "last_done_entry": history.done_entries[-1] if reopened else None,
+        "final_category": history.final_category.value if history.final_category is not None else None,
+        "born_day": created.toordinal() if created is not None else None,
+        "known_from_day": (
+            facts[0].at.toordinal()
+            if created is not None and facts and initial is None and facts[0].at.toordinal() > created.toordinal()
+            else None
+        ),
+        **(filters or {}),
+    }
+    days: list[tuple[int, str | None, str | None]] = []
+    if created is not None and facts:
+        # hub/flow/metrics.py `cumulative_flow`: not counted before the day it was created;
+        # changes before that day count from it; the last change of a day is the day's.
+        born = created.toordinal()
+        state_from: dict[int, StatusCategory | None] = {born: initial}
+        for fact in facts:
+            day = fact.at.toordinal()
+            state_from[day if day > born else born] = fact.to_category
+        previous: StatusCategory | None = None
+        for day, state in state_from.items():
+            if state is not previous:
+                days.append((day, _value(state), _value(previous)))
+                previous = state
+    return ItemFacts(row, days)
+
+
+def _value(category: StatusCategory | None) -> str | None:
+    return category.value if category is not None else None
+
+
+def refresh_flow_facts(conn: Connection, item_ids: Iterable[str]) -> None:
+    """Recompute and store the facts of these items from what the store holds now, inside the
+    caller's transaction. Ids without an item row lose their facts (none are kept)."""
+    ids = sorted(set(item_ids))
+    bulk, to_time = _writer(conn)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        derived = derive_stored(conn, chunk)
+        conn.execute(delete(flow_days).where(one_of(conn, flow_days.c.item_id, chunk)))
+        conn.execute(delete(flow_facts).where(one_of(conn, flow_facts.c.item_id, chunk)))
+        fact_rows = [
+            tuple(to_time(facts.row[name]) if name in _TIMES else facts.row[name] for name in _FACT_COLUMNS)
+            for facts in derived
+        ]
+        bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows)
+        day_rows = [
+            (day, facts.row["item_id"], category, prev, *(facts.row[name] for name in FILTER_COLUMNS))
+            for facts in derived
+            for day, category, prev in facts.days
+        ]
+        bulk.insert(conn, flow_days, _DAY_COLUMNS, day_rows)
+
+
+_FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)
+_DAY_COLUMNS = ("day", "item_id", "category", "prev_category", *FILTER_COLUMNS)
+_TIMES = frozenset(column.name for column in flow_facts.columns if isinstance(column.type, UTCDateTime))
+_WRITERS: dict[str, tuple[Any, Callable[[datetime | None], Any]]] = {}
+
+
+def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
+    """The store's bulk inserter (hub/store/items.py `_Bulk`: one statement per table and
+    chunk, tuples, no per-row SQLAlchemy processing; imported here because items.py calls
+    this module) and the stored form of a time, made once per dialect."""
+    from hub.store.items import _Bulk
+
+    writer = _WRITERS.get(conn.dialect.name)
+    if writer is None:
+        processor = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), processor or (lambda value: value))
+    return writer
+
+
+def derive_stored(conn: Connection, item_ids: Sequence[str]) -> list[ItemFacts]:
+    """The facts of these stored items (a chunk of ids), from their rows and transitions."""
+    # The document is parsed only where its completed_at can matter (hub/flow/metrics.py).
+    closed = items.c.status_category.in_([_DONE.value, _CANCELLED.value])
+    completed = case((closed, completed_at_column(conn)), else_=None)
+    stmt = select(
+        items.c.id,
+        items.c.created_at,
+        items.c.status_category,
+        completed,
+        *(items.c[name] for name in FILTER_COLUMNS),
+    ).where(one_of(conn, items.c.id, list(item_ids)))
+    if conn.dialect.name == "postgresql":
+        # Two transactions writing facts of one item at once (a history import beside a
+        # sync) would each derive from the transitions it sees, and the later one could keep
+        # a history without the other's. Locking the item rows (in id order: the chunk is
+        # sorted) makes the second wait, then read the first's committed transitions: every
+        # statement after the wait sees them (READ COMMITTED). SQLite has one writer at a time.
+        stmt = stmt.order_by(items.c.id).with_for_update()
+    rows = conn.execute(stmt).all()
+    histories = stored_transitions(conn, [row[0] for row in rows])
+    return [
+        derive(
+            item_id,
+            created_at,
+            _CATEGORIES[category],
+            _parse(completed_at),
+            histories.get(item_id, ()),
+            dict(zip(FILTER_COLUMNS, filters, strict=True)),
+        )
+        for item_id, created_at, category, completed_at, *filters in rows
+    ]
+
+
+def completed_at_column(conn: Connection) -> ColumnElement[Any]:
+    """The tool's `completed_at`, which lives in the item's document only."""
+    if conn.dialect.name == "postgresql":
+        extracted: ColumnElement[Any] = cast(items.c.doc, JSONB)["completed_at"].astext
+        return extracted
+    return func.json_extract(items.c.doc, "$.completed_at")
+
+
+def _parse(value: str | None) -> datetime | None:
+    return to_utc(datetime.fromisoformat(value)) if value else None
+
+
+def stored_transitions(conn: Connection, item_ids: list[str]) -> dict[str, list[Transition]]:
+    """The stored transitions of these items, read by primary key a chunk at a time (few
+    columns, no per-row enum conversion: also the digest's bulk reader)."""
+    categories, sources = _CATEGORIES, _SOURCES
+    found: dict[str, list[Transition]] = defaultdict(list)
+    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.from_name, _T.source)
+    for start in range(0, len(item_ids), CHUNK):
+        chunk = item_ids[start : start + CHUNK]
+        for item_id, at, to_category, to_name, from_category, from_name, source in conn.execute(
+            stmt.where(one_of(conn, _T.item_id, chunk))
+        ):
+            found[item_id].append(
+                Transition(
+                    item_id,
+                    at,
+                    categories[to_category],
+                    to_name or None,
+                    categories[from_category] if from_category else None,
+                    from_name,
+                    sources[source],
+                )
+            )
+    return found
+
+
+def one_of(conn: Connection, column: ColumnElement[str], ids: list[str]) -> ColumnElement[bool]:
+    """`column IN ids` for a chunk of ids; on PostgreSQL `column = ANY(array)`, one parameter
+    (psycopg rewrites a long IN list's placeholders in Python:
+    https://www.psycopg.org/psycopg3/docs/basic/adapt.html#lists-adaptation)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(String), unique=True))
+    return column.in_(ids)
+
+
+def backfill_flow_facts(conn: Connection, batch: int = 2000) -> int:
+    """Facts for every stored item (migration 0005, and `opshub` repairs): returns the count."""
+    done = 0
+    last = ""
+    while True:
+        ids = list(
+            conn.execute(select(items.c.id).where(items.c.id > last).order_by(items.c.id).limit(batch)).scalars()
+        )
+        if not ids:
+            return done
+        refresh_flow_facts(conn, ids)
+        done += len(ids)
+        last = ids[-1]
