@@ -493,22 +493,28 @@ def check_all(specs_and_overrides: Mapping[str, tuple[str, Mapping[str, Any] | N
 
 
 def _path_getter(parts: tuple[str | int, ...]) -> Getter:
+    """A getter for a parsed dotted path; one and two keys (the common shapes) get their own."""
     if not parts:
         return lambda raw: raw
     if len(parts) == 1 and isinstance(parts[0], str):
         only = parts[0]
         return lambda raw: raw.get(only) if raw.__class__ is dict else None
-    if len(parts) == 2 and all(isinstance(p, str) for p in parts):
-        a, b = parts
+    if len(parts) == 2 and isinstance(parts[0], str) and isinstance(parts[1], str):
+        return _two_keys_getter(parts[0], parts[1])
+    return _walking_getter(parts)
 
-        def get2(raw: Any) -> Any:
-            if raw.__class__ is not dict:
-                return None
-            mid = raw.get(a)
-            return mid.get(b) if mid.__class__ is dict else None
 
-        return get2
+def _two_keys_getter(a: str, b: str) -> Getter:
+    def get2(raw: Any) -> Any:
+        if raw.__class__ is not dict:
+            return None
+        mid = raw.get(a)
+        return mid.get(b) if mid.__class__ is dict else None
 
+    return get2
+
+
+def _walking_getter(parts: tuple[str | int, ...]) -> Getter:
     def get(raw: Any) -> Any:
         value = raw
         for part in parts:
@@ -628,55 +634,7 @@ class _Compiler:
         source = self._source(rule, target)
         fn = transforms.bind(rule.transform, self.ctx, rule.args) if rule.transform else None
         table = self.tables[rule.table] if rule.table else None
-        default = rule.default
-        # Specialised closures for the common shapes: one call less per value on the hot path.
-        if fn is None and table is None:
-            if default is None:
-                return source
-            return lambda raw: d if (d := source(raw)) is not None else default
-        if table is None and fn is not None:
-            transform = fn
-            if default is None:
-                return lambda raw: None if (v := source(raw)) is None else transform(v)
-
-            def run_transform(raw: Any) -> Any:
-                value = source(raw)
-                if value is None:
-                    return default
-                value = transform(value)
-                return default if value is None else value
-
-            return run_transform
-        if fn is None and table is not None:
-            lookup = table
-
-            def run_table(raw: Any) -> Any:
-                value = source(raw)
-                if value is None:
-                    return default
-                hit = lookup.get(value) if value.__class__ is str else None
-                if hit is None:
-                    hit = _table_hit(lookup, value)
-                return default if hit is None else hit
-
-            return run_table
-
-        def run(raw: Any) -> Any:
-            value = source(raw)
-            if value is None:
-                return default
-            if fn is not None:
-                value = fn(value)
-                if value is None:
-                    return default
-            if table is not None:
-                hit = table.get(value) if value.__class__ is str else None
-                if hit is None:
-                    hit = _table_hit(table, value)
-                value = hit
-            return default if value is None else value
-
-        return run
+        return _shaped(source, fn, table, rule.default)
 
     def _noting_fallback(self, rule: Rule, field: str) -> Getter:
         """The rule, noting `field` in the current `Mapper.map` call when its default answers."""
@@ -698,39 +656,93 @@ class _Compiler:
         if rule.path is not None:
             return self.path(rule.path)
         if rule.first is not None:
-            options = [self.rule(r) for r in rule.first]
-
-            def first(raw: Any) -> Any:
-                for option in options:
-                    value = option(raw)
-                    if value is not None:
-                        return value
-                return None
-
-            return first
+            return _first_of([self.rule(r) for r in rule.first])
         if rule.object is not None:
             parts = [(key, self.rule(sub, f"{target}.{key}")) for key, sub in rule.object.items()]
-            required = tuple(rule.required or ())
-
-            def build(raw: Any) -> Any:
-                out = {}
-                for key, getter in parts:
-                    value = getter(raw)
-                    if value is not None:
-                        out[key] = value
-                if not out:
-                    return None
-                for key in required:
-                    if key not in out:
-                        return None
-                return out
-
-            return build
-        if rule.param is not None:
-            constant = self.spec.params.get(rule.param)
-            return lambda raw: constant
-        constant = rule.const
+            return _object_builder(parts, tuple(rule.required or ()))
+        constant = self.spec.params.get(rule.param) if rule.param is not None else rule.const
         return lambda raw: constant
+
+
+# Specialised closures for the common shapes of a rule: one call less per value on the hot path.
+
+
+def _shaped(source: Getter, fn: Getter | None, table: dict[str, Any] | None, default: Any) -> Getter:
+    """`source`, then the transform `fn`, then the value `table`, then `default`."""
+    if fn is None and table is None:
+        if default is None:
+            return source
+        return lambda raw: d if (d := source(raw)) is not None else default
+    if table is None and fn is not None:
+        return _with_transform(source, fn, default)
+    if fn is None and table is not None:
+        return _with_table(source, table, default)
+    return _with_transform_and_table(source, fn, table, default)
+
+
+def _with_transform(source: Getter, transform: Getter, default: Any) -> Getter:
+    if default is None:
+        return lambda raw: None if (v := source(raw)) is None else transform(v)
+
+    def run_transform(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        value = transform(value)
+        return default if value is None else value
+
+    return run_transform
+
+
+def _with_table(source: Getter, lookup: dict[str, Any], default: Any) -> Getter:
+    def run_table(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        hit = lookup.get(value) if value.__class__ is str else None
+        if hit is None:
+            hit = _table_hit(lookup, value)
+        return default if hit is None else hit
+
+    return run_table
+
+
+def _with_transform_and_table(source: Getter, fn: Getter | None, table: dict[str, Any] | None, default: Any) -> Getter:
+    def run(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        if fn is not None:
+            value = fn(value)
+            if value is None:
+                return default
+        if table is not None:
+            hit = table.get(value) if value.__class__ is str else None
+            if hit is None:
+                hit = _table_hit(table, value)
+            value = hit
+        return default if value is None else value
+
+    return run
+
+
+def _object_builder(parts: list[tuple[str, Getter]], required: tuple[str, ...]) -> Getter:
+    """An `object` rule: the keys that have a value; None when empty or a `required` key is missing."""
+
+    def build(raw: Any) -> Any:
+        out = {}
+        for key, getter in parts:
+            value = getter(raw)
+            if value is not None:
+                out[key] = value
+        if not out:
+            return None
+        for key in required:
+            if key not in out:
+                return None
+        return out
+
+    return build
 
 
 class Mapper:
