@@ -5,7 +5,8 @@ Public API (see mappings/README.md for the spec and override formats):
 - `load_spec(tool)`, `merge_overrides(spec, overrides)`, `check(spec, overrides, field_catalog)`,
   `check_all({source: (tool, overrides)})`
 - `Mapper(spec, context).map(raw) -> WorkItem` (raises `MappingError(native_id, message)`),
-  `mapper_for(tool, context, overrides)`, `preview(tool, raw, context, overrides)`
+  `mapper_for(tool, context, overrides)` (validate, merge, check and compile in one pass),
+  `preview(tool, raw, context, overrides)`
 - `MappingContext` (source, tool, base_url, field catalog, key index), `SpecError`
 
 Depends only on the shared schema (hub.schema): no store, no app, no connectors.

@@ -1,8 +1,11 @@
 """The mapping engine: load a tool's spec, merge a source's overrides, check, compile, map.
 
-    spec = merge_overrides(load_spec("jira"), source_config.mapping)
-    mapper = Mapper(spec, await connector.mapping_context())   # compile once per source
-    item = mapper.map(raw_issue)                               # WorkItem, or MappingError
+    # one pass: validate the overrides, merge them, check the result, compile it
+    mapper = mapper_for("jira", await connector.mapping_context(), source_config.mapping)
+    item = mapper.map(raw_issue)  # WorkItem, or MappingError
+
+`merge_overrides(spec, overrides)` + `Mapper(spec, context)` do the same in two steps (the
+Mapper checks a spec it did not get from that pass).
 
 Compiling resolves every path, custom field name, table and transform once, into plain
 closures, so mapping a record is a walk over prepared getters plus one validation of the
@@ -82,6 +85,11 @@ def load_spec(tool: str) -> MappingSpec:
 
 
 # -------------------------------------------------------------------------- overrides
+#
+# One pass per spec: `_prepare` validates a source's overrides against the tool's spec, merges
+# them and checks the merged spec once; `mapper_for` compiles that result without checking it
+# again. (Before, `mapper_for` checked overrides, then the merged spec, then the spec again in
+# `Mapper`, and `check(spec, overrides)` did the overrides twice and the merged spec twice.)
 
 
 def _display_names(value: Any) -> list[str] | None:
@@ -97,73 +105,99 @@ def _q(key: str) -> str:
     return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
 
 
+def _not_in_vocabulary(value: Any, target: str, at: str, noun: str | None = None) -> str:
+    vocab = VOCABULARIES[target]
+    return f"{at}: {value!r} is not a valid {noun or target} (expected one of {', '.join(vocab)})"
+
+
 def _override_errors(spec: MappingSpec, overrides: Mapping[str, Any], where: str) -> list[str]:
-    errors: list[str] = []
+    """Problems with a source's overrides, checked against the tool's spec (before merging)."""
     if not isinstance(overrides, Mapping):
         return [f"{where}: must be a table of overrides, got {type(overrides).__name__}"]
     targets = _table_targets(spec)
+    errors: list[str] = []
     for key, value in overrides.items():
         at = f"{where}.{_q(key)}"
         if key in spec.tables:
-            if not isinstance(value, Mapping):
-                errors.append(f"{at}: must be a table of name = value, got {value!r}")
-                continue
-            for name, mapped in value.items():
-                for target in sorted(targets.get(key, ())):
-                    vocab = VOCABULARIES.get(target)
-                    if vocab and mapped not in vocab:
-                        errors.append(
-                            f"{at}.{_q(str(name))}: {mapped!r} is not a valid {target} "
-                            f"(expected one of {', '.join(vocab)})"
-                        )
+            errors += _table_override_errors(value, sorted(targets.get(key, ())), at)
         elif key in spec.custom_fields:
-            if isinstance(value, Mapping):
-                for sub in value:
-                    if sub == "field":
-                        continue
-                    if sub == "unit" and f"{key}_unit" in spec.params:
-                        if value[sub] not in VOCABULARIES["estimate.unit"]:
-                            errors.append(
-                                f"{at}.unit: {value[sub]!r} is not a valid unit "
-                                f"(expected one of {', '.join(VOCABULARIES['estimate.unit'])})"
-                            )
-                        continue
-                    allowed = "field, unit" if f"{key}_unit" in spec.params else "field"
-                    errors.append(f"{at}.{_q(str(sub))}: unknown key (allowed: {allowed})")
-                if "field" not in value:
-                    errors.append(f"{at}: missing `field` (the custom field's display name)")
-                elif _display_names(value["field"]) is None:
-                    errors.append(f"{at}.field: must be a display name or a list of them, got {value['field']!r}")
-            elif _display_names(value) is None:
-                errors.append(f"{at}: must be a display name, a list of them, or {{ field = ... }}, got {value!r}")
-        elif key == "custom":
-            if not isinstance(value, Mapping):
-                errors.append(f"{at}: must be a table of friendly name = custom field display name")
-                continue
-            for name, rule in value.items():
-                errors += _rule_input_errors(rule, f"{at}.{_q(str(name))}")
-        elif key == "fields":
-            if not isinstance(value, Mapping):
-                errors.append(f"{at}: must be a table of WorkItem field = rule")
-                continue
-            for name, rule in value.items():
-                if name not in TARGET_FIELDS:
-                    errors.append(f"{at}.{_q(str(name))}: unknown WorkItem field (known: {', '.join(TARGET_FIELDS)})")
-                    continue
-                errors += _rule_input_errors(rule, f"{at}.{_q(str(name))}")
-        elif key == "params":
-            if not isinstance(value, Mapping):
-                errors.append(f"{at}: must be a table of name = value")
-                continue
-            for name in value:
-                if name not in spec.params:
-                    errors.append(
-                        f"{at}.{_q(str(name))}: unknown parameter (known: {', '.join(spec.params) or 'none'})"
-                    )
+            errors += _role_override_errors(spec, key, value, at)
+        elif key in _RESERVED_OVERRIDE_CHECKS:
+            errors += _RESERVED_OVERRIDE_CHECKS[key](spec, value, at)
         else:
             known = sorted({*spec.tables, *spec.custom_fields, *RESERVED_OVERRIDE_KEYS})
             errors.append(f"{at}: unknown override (known: {', '.join(known)})")
     return errors
+
+
+def _table_override_errors(value: Any, targets: list[str], at: str) -> list[str]:
+    """`status = {"Ready For QA" = "in_progress"}`: each value must be in its targets' vocabularies."""
+    if not isinstance(value, Mapping):
+        return [f"{at}: must be a table of name = value, got {value!r}"]
+    return [
+        _not_in_vocabulary(mapped, target, f"{at}.{_q(str(name))}")
+        for name, mapped in value.items()
+        for target in targets
+        if target in VOCABULARIES and mapped not in VOCABULARIES[target]
+    ]
+
+
+def _role_override_errors(spec: MappingSpec, role: str, value: Any, at: str) -> list[str]:
+    """`estimate = "Story Points"` / `["A", "B"]` / `{field = ..., unit = ...}`."""
+    if not isinstance(value, Mapping):
+        if _display_names(value) is None:
+            return [f"{at}: must be a display name, a list of them, or {{ field = ... }}, got {value!r}"]
+        return []
+    has_unit = f"{role}_unit" in spec.params
+    errors = [_role_key_error(key, value[key], has_unit, at) for key in value if key != "field"]
+    if "field" not in value:
+        errors.append(f"{at}: missing `field` (the custom field's display name)")
+    elif _display_names(value["field"]) is None:
+        errors.append(f"{at}.field: must be a display name or a list of them, got {value['field']!r}")
+    return [e for e in errors if e]
+
+
+def _role_key_error(key: Any, value: Any, has_unit: bool, at: str) -> str:
+    """A key beside `field` in a role override: only `unit`, and only for roles with a unit."""
+    if key == "unit" and has_unit:
+        return (
+            ""
+            if value in VOCABULARIES["estimate.unit"]
+            else _not_in_vocabulary(value, "estimate.unit", f"{at}.unit", "unit")
+        )
+    return f"{at}.{_q(str(key))}: unknown key (allowed: {'field, unit' if has_unit else 'field'})"
+
+
+def _custom_override_errors(spec: MappingSpec, value: Any, at: str) -> list[str]:
+    if not isinstance(value, Mapping):
+        return [f"{at}: must be a table of friendly name = custom field display name"]
+    return [e for name, rule in value.items() for e in _rule_input_errors(rule, f"{at}.{_q(str(name))}")]
+
+
+def _fields_override_errors(spec: MappingSpec, value: Any, at: str) -> list[str]:
+    if not isinstance(value, Mapping):
+        return [f"{at}: must be a table of WorkItem field = rule"]
+    errors: list[str] = []
+    for name, rule in value.items():
+        if name not in TARGET_FIELDS:
+            errors.append(f"{at}.{_q(str(name))}: unknown WorkItem field (known: {', '.join(TARGET_FIELDS)})")
+        else:
+            errors += _rule_input_errors(rule, f"{at}.{_q(str(name))}")
+    return errors
+
+
+def _params_override_errors(spec: MappingSpec, value: Any, at: str) -> list[str]:
+    if not isinstance(value, Mapping):
+        return [f"{at}: must be a table of name = value"]
+    known = ", ".join(spec.params) or "none"
+    return [f"{at}.{_q(str(name))}: unknown parameter (known: {known})" for name in value if name not in spec.params]
+
+
+_RESERVED_OVERRIDE_CHECKS: dict[str, Callable[[MappingSpec, Any, str], list[str]]] = {
+    "custom": _custom_override_errors,
+    "fields": _fields_override_errors,
+    "params": _params_override_errors,
+}
 
 
 def _rule_input_errors(rule: Any, at: str) -> list[str]:
@@ -200,13 +234,8 @@ def _custom_rule_data(rule: Any, transform: str | None) -> Any:
     return dict(rule) if isinstance(rule, Mapping) else rule
 
 
-def merge_overrides(spec: MappingSpec, overrides: Mapping[str, Any] | None) -> MappingSpec:
-    """The spec with a source's overrides applied (see mappings/README.md); SpecError if invalid."""
-    if not overrides:
-        return spec
-    errors = _override_errors(spec, overrides, "mapping")
-    if errors:
-        raise SpecError(errors)
+def _merged_data(spec: MappingSpec, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's data with valid overrides applied (SpecError if `custom` cannot apply)."""
     data = spec.model_dump(exclude_unset=True)
     data.setdefault("tables", {})
     data.setdefault("custom_fields", {})
@@ -215,25 +244,55 @@ def merge_overrides(spec: MappingSpec, overrides: Mapping[str, Any] | None) -> M
         if key in spec.tables:
             data["tables"][key] = {**data["tables"].get(key, {}), **{str(k): v for k, v in value.items()}}
         elif key in spec.custom_fields:
-            names = _display_names(value["field"] if isinstance(value, Mapping) else value)
-            data["custom_fields"][key] = names
-            if isinstance(value, Mapping) and "unit" in value:
-                data["params"][f"{key}_unit"] = value["unit"]
+            _merge_role(data, key, value)
         elif key == "params":
             data["params"].update(value)
         elif key == "fields":
-            data["fields"].update({name: rule for name, rule in value.items()})
+            data["fields"].update(value)
         elif key == "custom":
-            custom = data["fields"].setdefault("custom", {"object": {}})
-            if "object" not in custom:
-                raise SpecError(["mapping.custom: the spec's custom rule is not an object; override fields.custom"])
-            default_transform = spec.params.get("custom_transform")
-            for name, rule in value.items():
-                custom["object"][str(name)] = _custom_rule_data(rule, default_transform)
-    merged = parse_spec(data, "mapping")
-    problems = check(merged)
-    if problems:
-        raise SpecError(problems)
+            _merge_custom(data, value, spec.params.get("custom_transform"))
+    return data
+
+
+def _merge_role(data: dict[str, Any], role: str, value: Any) -> None:
+    data["custom_fields"][role] = _display_names(value["field"] if isinstance(value, Mapping) else value)
+    if isinstance(value, Mapping) and "unit" in value:
+        data["params"][f"{role}_unit"] = value["unit"]
+
+
+def _merge_custom(data: dict[str, Any], value: Mapping[str, Any], default_transform: str | None) -> None:
+    custom = data["fields"].setdefault("custom", {"object": {}})
+    if "object" not in custom:
+        raise SpecError(["mapping.custom: the spec's custom rule is not an object; override fields.custom"])
+    for name, rule in value.items():
+        custom["object"][str(name)] = _custom_rule_data(rule, default_transform)
+
+
+def _prepare(spec: MappingSpec, overrides: Mapping[str, Any] | None) -> tuple[MappingSpec, list[str]]:
+    """The one pass: validate the overrides, merge them, check the result.
+
+    Returns the merged spec and its problems (none: it is ready to compile). Without overrides
+    it is the spec itself, checked.
+    """
+    if not overrides:
+        return spec, _spec_errors(spec)
+    errors = _override_errors(spec, overrides, "mapping")
+    if errors:
+        return spec, errors
+    try:
+        merged = parse_spec(_merged_data(spec, overrides), "mapping")
+    except SpecError as exc:
+        return spec, exc.errors
+    return merged, _spec_errors(merged)
+
+
+def merge_overrides(spec: MappingSpec, overrides: Mapping[str, Any] | None) -> MappingSpec:
+    """The spec with a source's overrides applied (see mappings/README.md); SpecError if invalid."""
+    if not overrides:
+        return spec
+    merged, errors = _prepare(spec, overrides)
+    if errors:
+        raise SpecError(errors)
     return merged
 
 
@@ -276,98 +335,132 @@ def check(
     With `field_catalog` (the tool's field list), display names a source set that the
     catalog lacks are reported too.
     """
-    errors: list[str] = []
-    if overrides:
-        errors = _override_errors(spec, overrides, "mapping")
-        if errors:
-            return errors
-        try:
-            spec = merge_overrides(spec, overrides)
-        except SpecError as exc:
-            return exc.errors
+    merged, errors = _prepare(spec, overrides)
+    if errors or not overrides or field_catalog is None:
+        return errors
+    return list(dict.fromkeys(_catalog_errors(merged, overrides, field_catalog)))
+
+
+def _spec_errors(spec: MappingSpec) -> list[str]:
+    """Every problem with a (merged) spec: one walk over its rules."""
     registry = transforms.registry()
+    errors: list[str] = []
     clash = set(spec.tables) & set(spec.custom_fields)
     if clash:
         errors.append(f"tables and custom_fields share names: {', '.join(sorted(clash))}")
-    for name in REQUIRED_FIELDS:
-        if name not in spec.fields:
-            errors.append(f"fields.{name}: missing (every WorkItem needs it)")
+    errors += [
+        f"fields.{name}: missing (every WorkItem needs it)" for name in REQUIRED_FIELDS if name not in spec.fields
+    ]
     for name, top in spec.fields.items():
         if name not in TARGET_FIELDS:
             errors.append(f"fields.{_q(name)}: unknown WorkItem field (known: {', '.join(TARGET_FIELDS)})")
             continue
         for rule, target, where in _walk(top, name):
-            if rule.path is not None:
-                segments = rule.path[len("field:") :] if rule.path.startswith("field:") else rule.path
-                if not segments.strip() or (not rule.path.startswith("field:") and "" in rule.path.split(".")):
-                    errors.append(f"{where}.path: malformed path {rule.path!r}")
-            if rule.transform is not None:
-                if rule.transform not in registry:
-                    errors.append(
-                        f"{where}.transform: unknown transform {rule.transform!r} "
-                        f"(known: {', '.join(sorted(registry))})"
-                    )
-                else:
-                    problem = transforms.bad_args(rule.transform, rule.args)
-                    if problem:
-                        errors.append(f"{where}.args: {problem}")
-            elif rule.args:
-                errors.append(f"{where}.args: given without a transform")
-            if rule.table is not None and rule.table not in spec.tables:
-                errors.append(f"{where}.table: unknown table {rule.table!r} (known: {', '.join(sorted(spec.tables))})")
-            if rule.param is not None and rule.param not in spec.params:
-                errors.append(f"{where}.param: unknown parameter {rule.param!r}")
-            vocab = VOCABULARIES.get(target)
-            if vocab:
-                for label, value in (("const", rule.const), ("default", rule.default)):
-                    if value is not None and value not in vocab:
-                        errors.append(
-                            f"{where}.{label}: {value!r} is not a valid {target} (expected one of {', '.join(vocab)})"
-                        )
-                if rule.param is not None and spec.params.get(rule.param) not in (None, *vocab):
-                    errors.append(
-                        f"params.{rule.param}: {spec.params[rule.param]!r} is not a valid {target} "
-                        f"(expected one of {', '.join(vocab)})"
-                    )
-                if rule.table in spec.tables:
-                    for key, value in spec.tables[rule.table].items():
-                        if value not in vocab:
-                            errors.append(
-                                f"tables.{rule.table}.{_q(str(key))}: {value!r} is not a valid {target} "
-                                f"(expected one of {', '.join(vocab)})"
-                            )
-            model = _OBJECT_MODELS.get(target)
-            if rule.object is not None and model is not None:
-                for key in rule.object:
-                    if key not in model.model_fields:
-                        errors.append(
-                            f"{where}.object.{_q(key)}: {target} has no field {key!r} (fields: {', '.join(model.model_fields)})"
-                        )
-            for key in rule.required or ():
-                if rule.object is None or key not in rule.object:
-                    errors.append(f"{where}.required: {key!r} is not a key of this rule's object")
-    if field_catalog is not None and overrides:
-        known = {str(f.get("name", "")).strip().casefold() for f in field_catalog} | {
-            str(f.get("id", "")) for f in field_catalog
-        }
-        for key, value in overrides.items():
-            if key in spec.custom_fields:
-                names = _display_names(value["field"] if isinstance(value, Mapping) else value) or []
-                missing = [n for n in names if n.casefold() not in known]
-                if missing and len(missing) == len(names):
-                    errors.append(
-                        f"mapping.{_q(key)}.field: no custom field named {' or '.join(map(repr, missing))} in the field catalog"
-                    )
-            elif key == "custom" and isinstance(value, Mapping):
-                for name, rule in value.items():
-                    display = (
-                        rule if isinstance(rule, str) else rule.get("field") if isinstance(rule, Mapping) else None
-                    )
-                    if isinstance(display, str) and display.strip().casefold() not in known:
-                        errors.append(
-                            f"mapping.custom.{_q(str(name))}: no custom field named {display!r} in the field catalog"
-                        )
+            errors += _path_errors(rule, where)
+            errors += _transform_errors(rule, where, registry)
+            errors += _reference_errors(spec, rule, where)
+            errors += _vocabulary_errors(spec, rule, target, where)
+            errors += _object_errors(rule, target, where)
     return list(dict.fromkeys(errors))
+
+
+def _path_errors(rule: Rule, where: str) -> list[str]:
+    if rule.path is None:
+        return []
+    custom = rule.path.startswith("field:")
+    segments = rule.path[len("field:") :] if custom else rule.path
+    if not segments.strip() or (not custom and "" in rule.path.split(".")):
+        return [f"{where}.path: malformed path {rule.path!r}"]
+    return []
+
+
+def _transform_errors(rule: Rule, where: str, registry: Mapping[str, Any]) -> list[str]:
+    if rule.transform is None:
+        return [f"{where}.args: given without a transform"] if rule.args else []
+    if rule.transform not in registry:
+        return [f"{where}.transform: unknown transform {rule.transform!r} (known: {', '.join(sorted(registry))})"]
+    problem = transforms.bad_args(rule.transform, rule.args)
+    return [f"{where}.args: {problem}"] if problem else []
+
+
+def _reference_errors(spec: MappingSpec, rule: Rule, where: str) -> list[str]:
+    """A rule's `table` and `param` must name one the spec has."""
+    errors = []
+    if rule.table is not None and rule.table not in spec.tables:
+        errors.append(f"{where}.table: unknown table {rule.table!r} (known: {', '.join(sorted(spec.tables))})")
+    if rule.param is not None and rule.param not in spec.params:
+        errors.append(f"{where}.param: unknown parameter {rule.param!r}")
+    return errors
+
+
+def _vocabulary_errors(spec: MappingSpec, rule: Rule, target: str, where: str) -> list[str]:
+    """Where the target has a vocabulary: the rule's constants, its param and its table's values."""
+    vocab = VOCABULARIES.get(target)
+    if not vocab:
+        return []
+    errors = [
+        _not_in_vocabulary(value, target, f"{where}.{label}")
+        for label, value in (("const", rule.const), ("default", rule.default))
+        if value is not None and value not in vocab
+    ]
+    if rule.param is not None and spec.params.get(rule.param) not in (None, *vocab):
+        errors.append(_not_in_vocabulary(spec.params[rule.param], target, f"params.{rule.param}"))
+    if rule.table in spec.tables:
+        errors += [
+            _not_in_vocabulary(value, target, f"tables.{rule.table}.{_q(str(key))}")
+            for key, value in spec.tables[rule.table].items()
+            if value not in vocab
+        ]
+    return errors
+
+
+def _object_errors(rule: Rule, target: str, where: str) -> list[str]:
+    """An `object` rule's keys must be fields of the object built; `required` keys must be its keys."""
+    errors = []
+    model = _OBJECT_MODELS.get(target)
+    if rule.object is not None and model is not None:
+        errors += [
+            f"{where}.object.{_q(key)}: {target} has no field {key!r} (fields: {', '.join(model.model_fields)})"
+            for key in rule.object
+            if key not in model.model_fields
+        ]
+    errors += [
+        f"{where}.required: {key!r} is not a key of this rule's object"
+        for key in rule.required or ()
+        if rule.object is None or key not in rule.object
+    ]
+    return errors
+
+
+def _catalog_errors(spec: MappingSpec, overrides: Mapping[str, Any], catalog: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Display names the overrides set that the tool's field catalog has no field for."""
+    fields = list(catalog)
+    known = {str(f.get("name", "")).strip().casefold() for f in fields} | {str(f.get("id", "")) for f in fields}
+    errors: list[str] = []
+    for key, value in overrides.items():
+        if key in spec.custom_fields:
+            errors += _role_catalog_errors(key, value, known)
+        elif key == "custom" and isinstance(value, Mapping):
+            errors += [
+                f"mapping.custom.{_q(str(name))}: no custom field named {display!r} in the field catalog"
+                for name, display in ((n, _custom_display_name(r)) for n, r in value.items())
+                if isinstance(display, str) and display.strip().casefold() not in known
+            ]
+    return errors
+
+
+def _role_catalog_errors(role: str, value: Any, known: set[str]) -> list[str]:
+    names = _display_names(value["field"] if isinstance(value, Mapping) else value) or []
+    missing = [n for n in names if n.casefold() not in known]
+    if missing and len(missing) == len(names):
+        return [
+            f"mapping.{_q(role)}.field: no custom field named {' or '.join(map(repr, missing))} in the field catalog"
+        ]
+    return []
+
+
+def _custom_display_name(rule: Any) -> Any:
+    return rule if isinstance(rule, str) else rule.get("field") if isinstance(rule, Mapping) else None
 
 
 def check_all(specs_and_overrides: Mapping[str, tuple[str, Mapping[str, Any] | None]] | None = None) -> list[str]:
@@ -400,22 +493,28 @@ def check_all(specs_and_overrides: Mapping[str, tuple[str, Mapping[str, Any] | N
 
 
 def _path_getter(parts: tuple[str | int, ...]) -> Getter:
+    """A getter for a parsed dotted path; one and two keys (the common shapes) get their own."""
     if not parts:
         return lambda raw: raw
     if len(parts) == 1 and isinstance(parts[0], str):
         only = parts[0]
         return lambda raw: raw.get(only) if raw.__class__ is dict else None
-    if len(parts) == 2 and all(isinstance(p, str) for p in parts):
-        a, b = parts
+    if len(parts) == 2 and isinstance(parts[0], str) and isinstance(parts[1], str):
+        return _two_keys_getter(parts[0], parts[1])
+    return _walking_getter(parts)
 
-        def get2(raw: Any) -> Any:
-            if raw.__class__ is not dict:
-                return None
-            mid = raw.get(a)
-            return mid.get(b) if mid.__class__ is dict else None
 
-        return get2
+def _two_keys_getter(a: str, b: str) -> Getter:
+    def get2(raw: Any) -> Any:
+        if raw.__class__ is not dict:
+            return None
+        mid = raw.get(a)
+        return mid.get(b) if mid.__class__ is dict else None
 
+    return get2
+
+
+def _walking_getter(parts: tuple[str | int, ...]) -> Getter:
     def get(raw: Any) -> Any:
         value = raw
         for part in parts:
@@ -535,55 +634,7 @@ class _Compiler:
         source = self._source(rule, target)
         fn = transforms.bind(rule.transform, self.ctx, rule.args) if rule.transform else None
         table = self.tables[rule.table] if rule.table else None
-        default = rule.default
-        # Specialised closures for the common shapes: one call less per value on the hot path.
-        if fn is None and table is None:
-            if default is None:
-                return source
-            return lambda raw: d if (d := source(raw)) is not None else default
-        if table is None and fn is not None:
-            transform = fn
-            if default is None:
-                return lambda raw: None if (v := source(raw)) is None else transform(v)
-
-            def run_transform(raw: Any) -> Any:
-                value = source(raw)
-                if value is None:
-                    return default
-                value = transform(value)
-                return default if value is None else value
-
-            return run_transform
-        if fn is None and table is not None:
-            lookup = table
-
-            def run_table(raw: Any) -> Any:
-                value = source(raw)
-                if value is None:
-                    return default
-                hit = lookup.get(value) if value.__class__ is str else None
-                if hit is None:
-                    hit = _table_hit(lookup, value)
-                return default if hit is None else hit
-
-            return run_table
-
-        def run(raw: Any) -> Any:
-            value = source(raw)
-            if value is None:
-                return default
-            if fn is not None:
-                value = fn(value)
-                if value is None:
-                    return default
-            if table is not None:
-                hit = table.get(value) if value.__class__ is str else None
-                if hit is None:
-                    hit = _table_hit(table, value)
-                value = hit
-            return default if value is None else value
-
-        return run
+        return _shaped(source, fn, table, rule.default)
 
     def _noting_fallback(self, rule: Rule, field: str) -> Getter:
         """The rule, noting `field` in the current `Mapper.map` call when its default answers."""
@@ -605,48 +656,109 @@ class _Compiler:
         if rule.path is not None:
             return self.path(rule.path)
         if rule.first is not None:
-            options = [self.rule(r) for r in rule.first]
-
-            def first(raw: Any) -> Any:
-                for option in options:
-                    value = option(raw)
-                    if value is not None:
-                        return value
-                return None
-
-            return first
+            return _first_of([self.rule(r) for r in rule.first])
         if rule.object is not None:
             parts = [(key, self.rule(sub, f"{target}.{key}")) for key, sub in rule.object.items()]
-            required = tuple(rule.required or ())
-
-            def build(raw: Any) -> Any:
-                out = {}
-                for key, getter in parts:
-                    value = getter(raw)
-                    if value is not None:
-                        out[key] = value
-                if not out:
-                    return None
-                for key in required:
-                    if key not in out:
-                        return None
-                return out
-
-            return build
-        if rule.param is not None:
-            constant = self.spec.params.get(rule.param)
-            return lambda raw: constant
-        constant = rule.const
+            return _object_builder(parts, tuple(rule.required or ()))
+        constant = self.spec.params.get(rule.param) if rule.param is not None else rule.const
         return lambda raw: constant
+
+
+# Specialised closures for the common shapes of a rule: one call less per value on the hot path.
+
+
+def _shaped(source: Getter, fn: Getter | None, table: dict[str, Any] | None, default: Any) -> Getter:
+    """`source`, then the transform `fn`, then the value `table`, then `default`."""
+    if fn is None and table is None:
+        if default is None:
+            return source
+        return lambda raw: d if (d := source(raw)) is not None else default
+    if table is None and fn is not None:
+        return _with_transform(source, fn, default)
+    if fn is None and table is not None:
+        return _with_table(source, table, default)
+    return _with_transform_and_table(source, fn, table, default)
+
+
+def _with_transform(source: Getter, transform: Getter, default: Any) -> Getter:
+    if default is None:
+        return lambda raw: None if (v := source(raw)) is None else transform(v)
+
+    def run_transform(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        value = transform(value)
+        return default if value is None else value
+
+    return run_transform
+
+
+def _with_table(source: Getter, lookup: dict[str, Any], default: Any) -> Getter:
+    def run_table(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        hit = lookup.get(value) if value.__class__ is str else None
+        if hit is None:
+            hit = _table_hit(lookup, value)
+        return default if hit is None else hit
+
+    return run_table
+
+
+def _with_transform_and_table(source: Getter, fn: Getter | None, table: dict[str, Any] | None, default: Any) -> Getter:
+    def run(raw: Any) -> Any:
+        value = source(raw)
+        if value is None:
+            return default
+        if fn is not None:
+            value = fn(value)
+            if value is None:
+                return default
+        if table is not None:
+            hit = table.get(value) if value.__class__ is str else None
+            if hit is None:
+                hit = _table_hit(table, value)
+            value = hit
+        return default if value is None else value
+
+    return run
+
+
+def _object_builder(parts: list[tuple[str, Getter]], required: tuple[str, ...]) -> Getter:
+    """An `object` rule: the keys that have a value; None when empty or a `required` key is missing."""
+
+    def build(raw: Any) -> Any:
+        out = {}
+        for key, getter in parts:
+            value = getter(raw)
+            if value is not None:
+                out[key] = value
+        if not out:
+            return None
+        for key in required:
+            if key not in out:
+                return None
+        return out
+
+    return build
 
 
 class Mapper:
     """A spec compiled for one source: `map(raw) -> WorkItem`. Build once per source and reuse."""
 
     def __init__(
-        self, spec: MappingSpec, context: MappingContext | Mapping[str, Any], *, keep_raw: bool = True
+        self,
+        spec: MappingSpec,
+        context: MappingContext | Mapping[str, Any],
+        *,
+        keep_raw: bool = True,
+        checked: bool = False,
     ) -> None:
-        problems = check(spec)
+        # `checked`: the caller has just checked this very spec (`mapper_for` does, in the one
+        # pass that merges the overrides); any other spec is checked here, as it may be hand-made.
+        problems = [] if checked else _spec_errors(spec)
         if problems:
             raise SpecError(problems)
         self.spec = spec
@@ -738,10 +850,21 @@ def _describe(exc: ValidationError) -> str:
 
 
 def mapper_for(
-    tool: str, context: MappingContext | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    tool: str,
+    context: MappingContext | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    keep_raw: bool = True,
 ) -> Mapper:
-    """The compiled mapper for a source: its tool's spec with its overrides, on its context."""
-    return Mapper(merge_overrides(load_spec(tool), overrides), context)
+    """The compiled mapper for a source: its tool's spec with its overrides, on its context.
+
+    One pass: the overrides are validated and merged and the result checked once (`_prepare`),
+    then compiled; SpecError lists every problem.
+    """
+    spec, problems = _prepare(load_spec(tool), overrides)
+    if problems:
+        raise SpecError(problems)
+    return Mapper(spec, context, keep_raw=keep_raw, checked=True)
 
 
 def preview(
@@ -751,5 +874,4 @@ def preview(
     overrides: Mapping[str, Any] | None = None,
 ) -> WorkItem:
     """The WorkItem a raw record becomes (for `opshub mappings preview`); raw is left out."""
-    mapper = Mapper(merge_overrides(load_spec(tool), overrides), context, keep_raw=False)
-    return mapper.map(raw)
+    return mapper_for(tool, context, overrides, keep_raw=False).map(raw)

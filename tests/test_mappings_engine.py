@@ -343,3 +343,46 @@ def test_mappings_depend_only_on_the_shared_schema() -> None:
             if found and not line.strip().startswith("from hub.schema import"):
                 offenders.append(f"{path.name}: {line.strip()}")
     assert offenders == []
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    calls: list[int] = []
+    real = getattr(engine, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("overrides", [None, {"status": {"To Do": "backlog"}, "estimate": "Story point estimate"}])
+def test_a_spec_is_validated_merged_and_checked_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any] | None
+) -> None:
+    # Issue 13: mapper_for checked the overrides, the merged spec, then the spec again in Mapper;
+    # check(spec, overrides) did each twice.
+    spec_checks = _counting(monkeypatch, "_spec_errors")
+    override_checks = _counting(monkeypatch, "_override_errors")
+    mapper_for("jira", CONTEXT, overrides)
+    assert (len(spec_checks), len(override_checks)) == (1, 1 if overrides else 0)
+    spec_checks.clear()
+    override_checks.clear()
+    assert check(load_spec("jira"), overrides) == []
+    assert (len(spec_checks), len(override_checks)) == (1, 1 if overrides else 0)
+
+
+def test_mapper_for_reports_what_check_reports() -> None:
+    overrides = {"status": {"A": "x"}, "fields": {"kind": {"path": "fields.issuetype.name", "table": "kinds"}}}
+    with pytest.raises(SpecError) as caught:
+        mapper_for("jira", CONTEXT, overrides)
+    assert caught.value.errors == check(load_spec("jira"), overrides)
+    merged_only = {"fields": {"kind": {"path": "fields.issuetype.name", "table": "kinds"}}}
+    with pytest.raises(SpecError) as caught:
+        mapper_for("jira", CONTEXT, merged_only)
+    assert (
+        caught.value.errors
+        == check(load_spec("jira"), merged_only)
+        == ["fields.kind.table: unknown table 'kinds' (known: " + ", ".join(sorted(load_spec("jira").tables)) + ")"]
+    )

@@ -44,7 +44,7 @@ from connectors.cursors import DatetimeCursor, parse_time
 from connectors.http import iso_reset_hint
 from connectors.jira.config import JiraConfig
 from connectors.paging import OffsetPaginator, PageTokenPaginator, dig
-from mappings import Mapper, MappingContext, load_spec, merge_overrides
+from mappings import MappingContext, mapper_for
 
 SEARCH = "/rest/api/3/search/jql"
 FIELDS = "/rest/api/3/field"
@@ -196,9 +196,8 @@ class JiraConnector(Connector):
 
     def fields_the_mapping_reads(self, catalog: list[dict[str, Any]]) -> list[str]:
         """Field ids the source's mapping (spec + overrides) reads under `fields`, on this catalog."""
-        spec = merge_overrides(load_spec(self.tool), self.config.mapping)
         context = MappingContext(source=self.name, tool=self.tool, base_url=self.config.base_url, fields=catalog)
-        return Mapper(spec, context, keep_raw=False).fields_read
+        return mapper_for(self.tool, context, self.config.mapping, keep_raw=False).fields_read
 
     async def user_zone(self) -> ZoneInfo | None:
         """The API user's time zone (`GET /rest/api/3/myself`), in which Jira reads JQL dates."""

@@ -6,11 +6,11 @@ Aha! API v1 record shapes: https://www.aha.io/api (features, epics, initiatives,
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 from mappings.context import MappingContext
 from mappings.transforms import transform
+from mappings.transforms.html_markdown import html_to_markdown
 
 # Reference numbers: PRJ1-12 (feature), PRJ1-E-3 (epic), PRJ1-S-1 (initiative), PRJ1-I-7 (idea),
 # PRJ1-12-2 (requirement). Used only when the connector's `_opshub.type` is absent.
@@ -189,143 +189,8 @@ def aha_custom_fields(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
 
 @transform("aha_html_to_markdown")
 def aha_html_to_markdown(value: Any, ctx: MappingContext) -> str | None:
-    """Aha!'s rich text (HTML, e.g. `description.body`) -> Markdown; plain text passes through."""
+    """Aha!'s rich text (HTML, e.g. `description.body`) -> Markdown (mappings/transforms/html_markdown.py);
+    plain text passes through."""
     if not isinstance(value, str):
         return None
     return html_to_markdown(value) or None
-
-
-# ------------------------------------------------------------------ HTML -> Markdown
-
-_BLOCKS = {"p", "div", "section", "article", "header", "footer", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
-_DROP = {"script", "style", "head", "title", "template", "iframe", "object", "svg"}
-_SAFE_SCHEMES = ("http://", "https://", "mailto:", "/", "#")
-
-
-class _Markdown(HTMLParser):
-    """A small, safe HTML -> Markdown converter: text is kept, markup becomes Markdown, and no
-    raw HTML survives (unknown tags drop to their text; scripts and styles drop entirely)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.lists: list[list[int]] = []  # per open list: [kind (0 ul, 1 ol), counter]
-        self.links: list[str | None] = []
-        self.drop = 0
-        self.pre = 0
-
-    def _newline(self, count: int = 1) -> None:
-        text = "".join(self.out)
-        have = len(text) - len(text.rstrip("\n"))
-        if text.strip():
-            self.out.append("\n" * max(0, count - have))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = {k: v or "" for k, v in attrs}
-        if tag in _DROP:
-            self.drop += 1
-        elif self.drop:
-            return
-        elif tag in _BLOCKS:
-            self._newline(2)
-            if tag[0] == "h" and tag[1:].isdigit():
-                self.out.append("#" * int(tag[1:]) + " ")
-        elif tag == "br":
-            self.out.append("  \n" if not self.pre else "\n")
-        elif tag in ("strong", "b"):
-            self.out.append("**")
-        elif tag in ("em", "i"):
-            self.out.append("_")
-        elif tag in ("del", "s", "strike"):
-            self.out.append("~~")
-        elif tag == "code" and not self.pre:
-            self.out.append("`")
-        elif tag == "pre":
-            self._newline(2)
-            self.out.append("```\n")
-            self.pre += 1
-        elif tag == "blockquote":
-            self._newline(2)
-            self.out.append("> ")
-        elif tag in ("ul", "ol"):
-            self._newline(1 if self.lists else 2)
-            self.lists.append([1 if tag == "ol" else 0, 0])
-        elif tag == "li":
-            self._newline(1)
-            depth = max(0, len(self.lists) - 1)
-            if self.lists and self.lists[-1][0] == 1:
-                self.lists[-1][1] += 1
-                bullet = f"{self.lists[-1][1]}. "
-            else:
-                bullet = "- "
-            self.out.append("  " * depth + bullet)
-        elif tag == "a":
-            href = attr.get("href", "").strip()
-            self.links.append(href if href.lower().startswith(_SAFE_SCHEMES) else None)
-            if self.links[-1]:
-                self.out.append("[")
-        elif tag == "img":
-            src = attr.get("src", "").strip()
-            if src.lower().startswith(("http://", "https://")):
-                self.out.append(f"![{attr.get('alt', '').strip()}]({src})")
-        elif tag == "hr":
-            self._newline(2)
-            self.out.append("---")
-            self._newline(2)
-        elif tag in ("td", "th"):
-            self.out.append(" | ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP:
-            self.drop = max(0, self.drop - 1)
-        elif self.drop:
-            return
-        elif tag in _BLOCKS:
-            self._newline(2)
-        elif tag in ("strong", "b"):
-            self.out.append("**")
-        elif tag in ("em", "i"):
-            self.out.append("_")
-        elif tag in ("del", "s", "strike"):
-            self.out.append("~~")
-        elif tag == "code" and not self.pre:
-            self.out.append("`")
-        elif tag == "pre":
-            self.pre = max(0, self.pre - 1)
-            self._newline(1)
-            self.out.append("```")
-            self._newline(2)
-        elif tag == "blockquote":
-            self._newline(2)
-        elif tag in ("ul", "ol"):
-            if self.lists:
-                self.lists.pop()
-            self._newline(1 if self.lists else 2)
-        elif tag == "a" and self.links:
-            href = self.links.pop()
-            if href:
-                self.out.append(f"]({href})")
-
-    def handle_data(self, data: str) -> None:
-        if self.drop:
-            return
-        if self.pre:
-            self.out.append(data)
-            return
-        text = re.sub(r"\s+", " ", data)
-        if "".join(self.out[-1:]).endswith(("\n", "> ", "- ", ". ")) or not self.out:
-            text = text.lstrip()
-        self.out.append(text)
-
-
-def html_to_markdown(html: str) -> str:
-    """Markdown for an HTML fragment (Aha! rich text); text without tags is returned trimmed."""
-    if "<" not in html and "&" not in html:
-        return html.strip()
-    parser = _Markdown()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.out)
-    text = re.sub(r"[ \t]+\n", lambda m: "  \n" if m.group(0).startswith("  ") else "\n", text)
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return text.strip()
