@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.schema import ItemKind, PriorityLevel
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
     )
     priorities_important_kinds: list[ItemKind] = Field(
         default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature], description="Item kinds that are important in themselves."
+    )
+    # Dashboard sign-in (hub/web/sessions.py; README "Dashboard").
+    web_session_minutes: int = Field(
+        default=8 * 60, ge=1, le=60 * 24 * 30, description="A dashboard session ends this long after sign-in."
+    )
+    web_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag of the session cookie: auto = when the request came over https (behind a "
+        "TLS proxy, run uvicorn with --proxy-headers), always, or never.",
+    )
+    web_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs session cookies. Unset: one is generated once and kept in the database "
+        "(table web_secrets), so every process on that database agrees.",
     )
 
 

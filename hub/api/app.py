@@ -32,6 +32,7 @@ from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
+from hub.web import install_web
 from hub.webhooks import ConnectorFactory, default_connector
 
 DESCRIPTION = """\
@@ -92,7 +93,15 @@ def create_app(
                 app.state.store = None
                 opened.close()
 
-    app = FastAPI(title="OpsHub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url None: hub/web serves /docs and /redoc with vendored assets (no CDN).
+    app = FastAPI(
+        title="OpsHub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.store = store
     app.state.settings = settings
     app.state.config = config
@@ -110,6 +119,7 @@ def create_app(
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))
     app.include_router(health.router, responses=problem_responses(500))
+    install_web(app)  # the dashboard at / (hub/web), its static files, /docs and /redoc
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app
 
