@@ -87,7 +87,15 @@ def _figure(chart_id: str, title: str, desc: str, svg_body: str, table: Table) -
     )
 
 
-def _axes(y_max: float, x_label: str, y_label: str, ticks: int = 4) -> str:
+def _ticks(y_max: float) -> int:
+    """How many steps split a nice_ceiling() maximum into round values (5 -> 1s, 2 -> 0.5s, 20 -> 5s)."""
+    mantissa = y_max / 10 ** math.floor(math.log10(y_max))
+    ticks = 4 if round(mantissa, 3) == 2 else 5
+    return int(y_max) if 1 <= y_max < ticks else ticks
+
+
+def _axes(y_max: float, x_label: str, y_label: str, ticks: int | None = None) -> str:
+    ticks = ticks or _ticks(y_max)
     parts = ['<g class="axis" font-size="11" fill="#333">']
     for i in range(ticks + 1):
         value = y_max * i / ticks
@@ -109,7 +117,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[tuple[str, float]], *, x
     y_max = nice_ceiling(max((v for _, v in bars), default=0))
     slot = PLOT_W / max(len(bars), 1)
     body = [_axes(y_max, x_label, y_label)]
-    every = max(1, math.ceil(len(bars) / 12))  # at most ~12 x labels so they stay legible
+    every = max(1, math.ceil(len(bars) / 7))  # at most ~7 x labels so they stay legible
     for i, (label, value) in enumerate(bars):
         h = PLOT_H * value / y_max
         x = LEFT + i * slot + slot * 0.15
@@ -123,7 +131,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[tuple[str, float]], *, x
         )
         if i % every == 0:
             body.append(
-                f'<text x="{x + slot * 0.35:.1f}" y="{TOP + PLOT_H + 14}" font-size="10" text-anchor="middle">{escape(label)}</text>'
+                f'<text x="{x + slot * 0.35:.1f}" y="{TOP + PLOT_H + 14}" font-size="10" text-anchor="middle">{escape(label.rsplit("-", 1)[-1])}</text>'
             )
     total = sum(v for _, v in bars)
     desc = f"{len(bars)} bars, total {_num(total)}; the data table below lists every value."

@@ -8,7 +8,7 @@ bound CSRF token and an Origin/Referer check (hub/web/sessions.py explains the s
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -54,7 +54,9 @@ NAV = (
     ("items", "/items", "Items"),
 )
 ROADMAP_KINDS = [ItemKind.initiative.value, ItemKind.epic.value, ItemKind.feature.value]
-RICE_INPUTS = ("reach", "impact", "confidence", "effort")
+OPEN_CATEGORIES = [StatusCategory.backlog.value, StatusCategory.todo.value, StatusCategory.in_progress.value]
+UNSCORED_SCAN = 200
+"""Open roadmap items the Priorities page checks for missing RICE inputs (newest first)."""
 
 
 class SignInRequired(Exception):
@@ -347,14 +349,15 @@ def priorities_page(
     )
     matrix = service.matrix(filters, as_of=today, limit=limit)
     ranked, _ = store.queries.list_items(filters, sort="-rice_score", limit=limit)
-    ranking = [
-        {
-            "doc": doc,
-            "rice": doc.get("rice") or {},
-            "missing": [name for name in RICE_INPUTS if (doc.get("rice") or {}).get(name) is None],
-        }
-        for doc in ranked
-    ]
+    # A score needs every input (hub.schema.Rice): items missing one have none, so they are
+    # listed apart, from the newest open roadmap items matching the filters.
+    roadmap_query = replace(
+        filters,
+        kind=[k for k in filters.kind if k in ROADMAP_KINDS] or ROADMAP_KINDS,
+        status_category=[c for c in filters.status_category if c in OPEN_CATEGORIES] or OPEN_CATEGORIES,
+    )
+    recent, _ = store.queries.list_items(roadmap_query, sort="-updated_at", limit=UNSCORED_SCAN)
+    unscored = [doc for doc in recent if (doc.get("rice") or {}).get("score") is None]
     return render(
         request,
         "priorities.html",
@@ -367,7 +370,9 @@ def priorities_page(
             (Quadrant.urgent_not_important, "Urgent, not important", "Delegate or drop"),
             (Quadrant.neither, "Neither", "Drop or park"),
         ],
-        ranking=ranking,
+        ranking=ranked,
+        unscored=unscored,
+        unscored_scan=UNSCORED_SCAN,
         form=_item_form(filters),
     )
 
