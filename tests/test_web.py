@@ -299,6 +299,12 @@ def test_items_page_applies_every_filter_as_the_api_and_pages(store: Store, data
         assert "label=api" in applied
         assert "status_category=done" in applied
         assert client.get("/items", params={"kind": "nonsense"}).status_code == 422
+        # A GET form sends its empty fields: on a page they mean "no filter", not a 422.
+        blank = parse(client.get("/items?source=&tool=&q=&updated_after=&label=api&kind=story&kind=bug&kind=task").text)
+        assert [r.attrs["data-item"] for r in blank.by_id("items").find_all("tr") if "data-item" in r.attrs] == [
+            d["id"] for d in _all_items(client, token, label="api", kind=["story", "bug", "task"])
+        ][:50]
+        assert client.get("/v1/items?source=", headers={"Authorization": f"Bearer {token}"}).status_code == 422
 
 
 def test_priorities_page_equals_the_api(store: Store, dataset: DashboardDataset) -> None:

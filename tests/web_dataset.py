@@ -83,6 +83,11 @@ def seed_dashboard_dataset(store: Store, *, now: datetime | None = None, seed: i
         doc["created_at"] = created
         plans.append((doc, versions))
 
+    epic_rice = [
+        {"reach": 500, "impact": 2, "confidence": 0.9, "effort": 8},
+        {"reach": 2000, "impact": 1, "confidence": 0.5, "effort": 13},
+        {"reach": 150, "impact": 3, "confidence": 0.8, "effort": None},
+    ]
     epics = []
     for n, title in enumerate(["Self-serve onboarding", "Usage-based billing", "Audit log export"], start=1):
         epic_id = f"{JIRA}:{10000 + n}"
@@ -99,6 +104,7 @@ def seed_dashboard_dataset(store: Store, *, now: datetime | None = None, seed: i
                 container={"id": "10000", "key": "ACME", "name": "Acme"},
                 priority={"level": "high", "name": "High"},
                 labels=["roadmap"],
+                rice=epic_rice[n - 1],
             ),
             start,
             [("todo", "To Do"), ("in_progress", "In Progress")],

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -20,6 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api.deps import PageLimit, SettingsDep, StoreDep
 from hub.api.models import Roadmap, TreeNode
@@ -42,6 +43,7 @@ from hub.web.sessions import COOKIE_NAME, WebSession, WebSessionStore
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 VENDOR = "/static/vendor"
+API_PREFIXES = ("/v1/", "/webhooks/", "/openapi.json")
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["progress_bar"] = charts.progress_bar
 
@@ -587,8 +589,24 @@ async def _on_page_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", session, exc.status, page=None, error=exc)
 
 
+class DropEmptyFormFields:
+    """ASGI middleware: a GET form sends its empty fields too (`source=&tool=`); on dashboard
+    pages an empty field means "no filter", so it is dropped before the filters are parsed.
+    API routes keep their strict parsing (an empty value there stays a 422)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string") and not scope["path"].startswith(API_PREFIXES):
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            scope = {**scope, "query_string": urlencode([(k, v) for k, v in pairs if v != ""]).encode("latin-1")}
+        await self.app(scope, receive, send)
+
+
 def install_web(app: FastAPI) -> None:
     """Add the dashboard, its static files and the offline /docs and /redoc to `app`."""
+    app.add_middleware(DropEmptyFormFields)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, _on_sign_in_required)
     app.add_exception_handler(PageError, _on_page_error)
