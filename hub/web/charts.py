@@ -54,13 +54,26 @@ def _num(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
+TABLE_ROWS_MAX = 300
+"""Most rows a chart's data table lists (at 100,000 items a scatterplot has thousands of
+points): the table says how many it left out and where the full list is."""
+
+
 @dataclass(frozen=True)
 class Table:
     caption: str
     headers: Sequence[str]
     rows: Sequence[Sequence[object]]
+    full_list: str = "GET /v1/insights/flow with the same filters"
 
     def html(self) -> Markup:
+        shown = self.rows[:TABLE_ROWS_MAX]
+        left = len(self.rows) - len(shown)
+        note = (
+            f'<p class="muted">The first {len(shown)} of {len(self.rows)} rows; all of them: {escape(self.full_list)}.</p>'
+            if left
+            else ""
+        )
         head = "".join(f'<th scope="col">{escape(h)}</th>' for h in self.headers)
         body = "".join(
             "<tr>"
@@ -68,10 +81,10 @@ class Table:
                 (f'<th scope="row">{escape(c)}</th>' if i == 0 else f"<td>{escape(c)}</td>") for i, c in enumerate(row)
             )
             + "</tr>"
-            for row in self.rows
+            for row in shown
         )
         return Markup(
-            f"<table><caption>{escape(self.caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<table><caption>{escape(self.caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
         )
 
 
@@ -164,9 +177,10 @@ def scatter_chart(
         seconds = (at - origin).total_seconds() if origin.tzinfo else 0.0
         x = LEFT + PLOT_W * min(max(seconds / span, 0), 1)
         y = TOP + PLOT_H - PLOT_H * days / y_max
+        # A tooltip per point while they are few; thousands of them would only weigh the page.
+        tip = f"<title>{escape(label)}: {_num(days)} days</title>" if len(points) <= TABLE_ROWS_MAX else ""
         body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#5b8def" fill-opacity=".7" stroke="#1d4ed8">'
-            f"<title>{escape(label)}: {_num(days)} days</title></circle>"
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#5b8def" fill-opacity=".7" stroke="#1d4ed8">{tip}</circle>'
         )
     dashes = {"p50": "2 2", "p85": "6 3", "p95": "10 3 2 3"}
     for name, value in lines.items():
