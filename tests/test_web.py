@@ -298,7 +298,11 @@ def test_items_page_applies_every_filter_as_the_api_and_pages(store: Store, data
         applied = page.by_id("applied-filters").text()
         assert "label=api" in applied
         assert "status_category=done" in applied
-        assert client.get("/items", params={"kind": "nonsense"}).status_code == 422
+        invalid = client.get("/items", params={"kind": "nonsense"})
+        assert invalid.status_code == 422
+        assert invalid.headers["content-type"].startswith("text/html")  # an error page, not problem+json
+        assert "kind" in parse(invalid.text).find("p", role="alert").text()
+        assert client.get("/items", params={"cursor": "garbage"}).status_code == 400
         # A GET form sends its empty fields: on a page they mean "no filter", not a 422.
         blank = parse(client.get("/items?source=&tool=&q=&updated_after=&label=api&kind=story&kind=bug&kind=task").text)
         assert [r.attrs["data-item"] for r in blank.by_id("items").find_all("tr") if "data-item" in r.attrs] == [

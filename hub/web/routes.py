@@ -8,6 +8,8 @@ bound CSRF token and an Origin/Referer check (hub/web/sessions.py explains the s
 
 from __future__ import annotations
 
+import inspect
+import json
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,15 +28,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hub.api.deps import PageLimit, SettingsDep, StoreDep
 from hub.api.models import Roadmap, TreeNode
 from hub.api.params import MAX_FILTER_VALUES, ContainerFilter, CursorText, FilterText, UtcDateTime
+from hub.api.problems import PROBLEM_JSON, ProblemError
 from hub.api.routes.insights import FlowFiltersDep, _check_day, _period
 from hub.api.routes.items import ItemQueryDep
+from hub.db.engine import StatementTimeout
 from hub.insights.flow import FlowService
 from hub.insights.forecast import ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.priorities import PriorityRules, PriorityService, Quadrant
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityService
 from hub.roadmap import RoadmapQuery, RoadmapService
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
-from hub.store import ItemQuery
+from hub.store import InvalidCursor, ItemQuery
 from hub.store.inbox import InboxStore
 from hub.store.items import utcnow
 from hub.store.runs import RunInProgress, RunStore
@@ -604,9 +609,29 @@ class DropEmptyFormFields:
         await self.app(scope, receive, send)
 
 
+def _html_for_pages(app: FastAPI, exc_class: type[Exception]) -> None:
+    """On dashboard pages, show the problem the API handler would send as an HTML error page
+    (same status and detail); API routes keep their problem+json."""
+    api_handler = app.exception_handlers[exc_class]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        answer = api_handler(request, exc)
+        response: Response = await answer if inspect.isawaitable(answer) else answer
+        if request.url.path.startswith(API_PREFIXES) or response.media_type != PROBLEM_JSON:
+            return response
+        problem = json.loads(bytes(response.body))
+        error = PageError(response.status_code, problem.get("title", "Error"), problem.get("detail") or "")
+        return await _on_page_error(request, error)
+
+    app.add_exception_handler(exc_class, handler)
+
+
 def install_web(app: FastAPI) -> None:
-    """Add the dashboard, its static files and the offline /docs and /redoc to `app`."""
+    """Add the dashboard, its static files and the offline /docs and /redoc to `app`
+    (after install_problem_handlers: pages wrap its handlers)."""
     app.add_middleware(DropEmptyFormFields)
+    for exc_class in (RequestValidationError, ProblemError, InvalidCursor, StatementTimeout):
+        _html_for_pages(app, exc_class)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(SignInRequired, _on_sign_in_required)
     app.add_exception_handler(PageError, _on_page_error)
