@@ -32,7 +32,7 @@ from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
-from hub.web import install_web
+from hub.web.routes import install_web
 from hub.webhooks import ConnectorFactory, default_connector
 
 DESCRIPTION = """\

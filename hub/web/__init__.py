@@ -1,5 +1,4 @@
-"""The dashboard: server-rendered pages over the same services as the API (issue 11)."""
+"""The dashboard: server-rendered pages over the same services as the API (issue 11).
 
-from hub.web.routes import install_web
-
-__all__ = ["install_web"]
+hub.web.routes.install_web adds it to the app built by hub.api.create_app.
+"""

@@ -173,10 +173,16 @@ def scatter_chart(
     body.append(
         f'<text x="{LEFT + PLOT_W}" y="{TOP + PLOT_H + 14}" font-size="10" text-anchor="end">{end.isoformat()}</text>'
     )
+    drawn: set[tuple[int, int]] = set()
     for at, days, label in points:
         seconds = (at - origin).total_seconds() if origin.tzinfo else 0.0
         x = LEFT + PLOT_W * min(max(seconds / span, 0), 1)
         y = TOP + PLOT_H - PLOT_H * days / y_max
+        # Points landing on a pixel already drawn add nothing visible: at 100,000 items this
+        # keeps the SVG to the points one can see (the data table and the API have them all).
+        if (pixel := (round(x), round(y))) in drawn:
+            continue
+        drawn.add(pixel)
         # A tooltip per point while they are few; thousands of them would only weigh the page.
         tip = f"<title>{escape(label)}: {_num(days)} days</title>" if len(points) <= TABLE_ROWS_MAX else ""
         body.append(
