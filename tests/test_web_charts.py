@@ -79,8 +79,9 @@ def test_cumulative_flow_stacks_every_category_with_a_pattern_or_label() -> None
     page = parse(str(charts.stacked_area_chart("cfd", "CFD", days, x_label="Day", y_label="Items")))
     legend = page.find("g", **{"class": "legend"})
     assert [t.text() for t in legend.find_all("text")] == ["todo", "in_progress", "done"]
-    assert page.find("thead").text() == "Day done in_progress todo"
-    assert page.find("tbody").find_all("tr")[-1].text() == "2026-03-03 3 2 1"
+    assert [th.text() for th in page.find("thead").find_all("th")] == ["Day", "done", "in_progress", "todo"]
+    last = page.find("tbody").find_all("tr")[-1]
+    assert [last.find("th").text()] + [td.text() for td in last.find_all("td")] == ["2026-03-03", "3", "2", "1"]
 
 
 def test_progress_bar_states_the_share_in_text() -> None:
