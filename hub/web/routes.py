@@ -32,11 +32,12 @@ from hub.api.problems import PROBLEM_JSON, ProblemError
 from hub.api.routes.insights import FlowFiltersDep, _check_day, _period
 from hub.api.routes.items import ItemQueryDep
 from hub.db.engine import StatementTimeout
+from hub.flow.history import OPEN
 from hub.insights.flow import FlowService
 from hub.insights.forecast import ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.priorities import PriorityRules, PriorityService, Quadrant
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityService
-from hub.roadmap import RoadmapQuery, RoadmapService
+from hub.roadmap import ROADMAP_KINDS, RoadmapQuery, RoadmapService
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
 from hub.store import InvalidCursor, ItemQuery
 from hub.store.inbox import InboxStore
@@ -60,8 +61,7 @@ NAV = (
     ("quality", "/quality", "Data quality"),
     ("items", "/items", "Items"),
 )
-ROADMAP_KINDS = [ItemKind.initiative.value, ItemKind.epic.value, ItemKind.feature.value]
-OPEN_CATEGORIES = [StatusCategory.backlog.value, StatusCategory.todo.value, StatusCategory.in_progress.value]
+OPEN_CATEGORIES = sorted(c.value for c in OPEN)
 UNSCORED_SCAN = 200
 """Open roadmap items the Priorities page checks for missing RICE inputs (newest first)."""
 
@@ -360,7 +360,7 @@ def priorities_page(
     # listed apart, from the newest open roadmap items matching the filters.
     roadmap_query = replace(
         filters,
-        kind=[k for k in filters.kind if k in ROADMAP_KINDS] or ROADMAP_KINDS,
+        kind=[k for k in filters.kind if k in ROADMAP_KINDS] or list(ROADMAP_KINDS),
         status_category=[c for c in filters.status_category if c in OPEN_CATEGORIES] or OPEN_CATEGORIES,
     )
     recent, _ = store.queries.list_items(roadmap_query, sort="-updated_at", limit=UNSCORED_SCAN)
@@ -440,7 +440,7 @@ def flow_page(
         x_label="Day",
         y_label="Items",
     )
-    roadmap_items, _ = store.queries.list_items(ItemQuery(kind=ROADMAP_KINDS), sort="-updated_at", limit=200)
+    roadmap_items, _ = store.queries.list_items(ItemQuery(kind=list(ROADMAP_KINDS)), sort="-updated_at", limit=200)
     prediction, forecast_error = None, None
     if forecast:
         try:
