@@ -69,9 +69,23 @@ def test_scatter_draws_each_visible_pixel_once_and_tables_are_capped() -> None:
         )
     )
     page = parse(html)
-    assert len(page.find("svg").find_all("circle", r="3.5")) == 2  # the pattern defs have circles too
+    assert page.find("svg").find("path", stroke_linecap="round").attrs["d"].count("M") == 2
     assert len(page.find("tbody").find_all("tr")) == charts.TABLE_ROWS_MAX
     assert f"The first {charts.TABLE_ROWS_MAX} of 5001 rows" in page.text()
+
+
+def test_few_scatter_points_are_circles_with_a_tooltip_each() -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    points = [(at + timedelta(days=n), float(n), f"x:{n}") for n in range(1, 4)]
+    svg = parse(
+        str(
+            charts.scatter_chart(
+                "ct", "C", points, {}, start=date(2026, 3, 1), end=date(2026, 3, 31), x_label="d", y_label="days"
+            )
+        )
+    ).find("svg")
+    circles = svg.find_all("circle", r="3.5")  # the pattern defs have circles too
+    assert [c.find("title").text() for c in circles] == ["x:1: 1 days", "x:2: 2 days", "x:3: 3 days"]
 
 
 def test_cumulative_flow_stacks_every_category_with_a_pattern_or_label() -> None:

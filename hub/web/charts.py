@@ -174,6 +174,8 @@ def scatter_chart(
         f'<text x="{LEFT + PLOT_W}" y="{TOP + PLOT_H + 14}" font-size="10" text-anchor="end">{end.isoformat()}</text>'
     )
     drawn: set[tuple[int, int]] = set()
+    many = len(points) > TABLE_ROWS_MAX
+    dots: list[str] = []
     for at, days, label in points:
         seconds = (at - origin).total_seconds() if origin.tzinfo else 0.0
         x = LEFT + PLOT_W * min(max(seconds / span, 0), 1)
@@ -183,10 +185,16 @@ def scatter_chart(
         if (pixel := (round(x), round(y))) in drawn:
             continue
         drawn.add(pixel)
-        # A tooltip per point while they are few; thousands of them would only weigh the page.
-        tip = f"<title>{escape(label)}: {_num(days)} days</title>" if len(points) <= TABLE_ROWS_MAX else ""
+        if many:  # thousands of points: one path of round dots, no tooltip each (a tenth of the bytes)
+            dots.append(f"M{pixel[0]} {pixel[1]}h0")
+        else:
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#5b8def" fill-opacity=".7" stroke="#1d4ed8">'
+                f"<title>{escape(label)}: {_num(days)} days</title></circle>"
+            )
+    if dots:
         body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="#5b8def" fill-opacity=".7" stroke="#1d4ed8">{tip}</circle>'
+            f'<path d="{"".join(dots)}" stroke="#1d4ed8" stroke-opacity=".6" stroke-width="6" stroke-linecap="round"/>'
         )
     dashes = {"p50": "2 2", "p85": "6 3", "p95": "10 3 2 3"}
     for name, value in lines.items():
