@@ -21,6 +21,7 @@ from hub.store.items import utcnow
 from hub.store.keys import Scope
 from hub.store.runs import RunStore
 from hub.web.sessions import COOKIE_NAME, WebSessionStore
+from tests.factories import make_item
 from tests.web_dataset import GH, JIRA, LINEAR, DashboardDataset, seed_dashboard_dataset, sources_config
 from tests.web_support import api_get, csrf_token, parse, sign_in
 
@@ -383,3 +384,14 @@ def test_docs_and_redoc_load_their_assets_from_the_hub(sqlite_store: Store) -> N
             assert client.get(f"/static/vendor/{asset}").status_code == 200
         assert client.get("/openapi.json").status_code == 200
         assert not any(p.startswith(("/signin", "/roadmap")) for p in client.get("/openapi.json").json()["paths"])
+
+
+def test_text_from_the_tools_is_escaped_on_pages(sqlite_store: Store) -> None:
+    hostile = '<script>alert("x")</script>'
+    sqlite_store.items.apply([make_item(1, title=hostile, labels=[hostile])])
+    with web_client(sqlite_store) as client:
+        sign_in(client, sqlite_store)
+        for path in ("/items", f"/items/{JIRA}:1", "/quality"):
+            html = client.get(path).text
+            assert "<script>" not in html, path
+        assert "&lt;script&gt;" in client.get("/items").text

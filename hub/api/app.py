@@ -32,7 +32,6 @@ from hub.runtime import HubRuntime
 from hub.settings import Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
-from hub.web.routes import install_web
 from hub.webhooks import ConnectorFactory, default_connector
 
 DESCRIPTION = """\
@@ -119,6 +118,10 @@ def create_app(
     app.include_router(v1)
     app.include_router(webhooks.router, responses=problem_responses(500))
     app.include_router(health.router, responses=problem_responses(500))
+    # Imported here: hub.web builds on hub.api's dependencies, so a module-level import would
+    # make `import hub.web.routes` (tests, tools) circular.
+    from hub.web.routes import install_web
+
     install_web(app)  # the dashboard at / (hub/web), its static files, /docs and /redoc
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app
