@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import asdict, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -167,7 +167,23 @@ def item_url(item_id: str) -> str:
     return "/items/" + quote(item_id, safe=":/@")
 
 
+def when(value: datetime | date | str | None) -> str:
+    """A time as people read it (UTC, to the minute); the store's documents carry ISO strings."""
+    if value is None or value == "":
+        return "unknown"
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
 templates.env.filters["item_url"] = item_url
+templates.env.filters["when"] = when
 
 
 router = APIRouter(include_in_schema=False)
