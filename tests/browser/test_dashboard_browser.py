@@ -37,14 +37,19 @@ def _text(driver: Any, css: str) -> str:
 
 
 def _click_and_load(driver: Any, css: str) -> None:
-    """Click what `css` finds and wait until the next page has replaced this one
-    (Selenium's click returns as soon as the event is dispatched, not when the page loads)."""
-    from selenium.webdriver.support import expected_conditions
+    """Click what `css` finds and wait until the next page has loaded (Selenium's click returns
+    as soon as the event is dispatched). The old page is marked with a window property the new
+    one lacks; while the navigation is under way Chromium may answer a script or element call
+    with a transient WebDriverException ("Node ... does not belong to the document"), so
+    those are retried rather than failing the test."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element(_by("TAG_NAME"), "html")
+    driver.execute_script("window.__opshubOldPage = true")
     driver.find_element(_by("CSS_SELECTOR"), css).click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__opshubOldPage && document.readyState === 'complete'")
+    )
 
 
 def _screenshot(driver: Any, artifacts: Path, name: str, width: int = 1280) -> None:
