@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from hub.api import create_app
+from hub.config import HubConfig
 from hub.db.engine import write_transaction
 from hub.db.tables import web_sessions
 from hub.settings import Settings
@@ -309,7 +311,9 @@ def test_items_page_applies_every_filter_as_the_api_and_pages(store: Store, data
         assert [r.attrs["data-item"] for r in blank.by_id("items").find_all("tr") if "data-item" in r.attrs] == [
             d["id"] for d in _all_items(client, token, label="api", kind=["story", "bug", "task"])
         ][:50]
-        assert client.get("/v1/items?source=", headers={"Authorization": f"Bearer {token}"}).status_code == 422
+        api_invalid = client.get("/v1/items?source=", headers={"Authorization": f"Bearer {token}"})
+        assert api_invalid.status_code == 422
+        assert api_invalid.headers["content-type"] == "application/problem+json"
 
 
 def test_priorities_page_equals_the_api(store: Store, dataset: DashboardDataset) -> None:
@@ -384,6 +388,20 @@ def test_docs_and_redoc_load_their_assets_from_the_hub(sqlite_store: Store) -> N
             assert client.get(f"/static/vendor/{asset}").status_code == 200
         assert client.get("/openapi.json").status_code == 200
         assert not any(p.startswith(("/signin", "/roadmap")) for p in client.get("/openapi.json").json()["paths"])
+
+
+def test_routes_outside_the_dashboard_keep_their_problem_documents(tmp_path: Path) -> None:
+    unmigrated = Store.open(f"sqlite:///{tmp_path / 'fresh.db'}", migrate_schema=False)
+    try:
+        app = create_app(
+            store=unmigrated, settings=Settings(database_url="sqlite://", background_tasks=False), config=HubConfig()
+        )
+        with TestClient(app) as client:
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+    finally:
+        unmigrated.close()
 
 
 def test_text_from_the_tools_is_escaped_on_pages(sqlite_store: Store) -> None:

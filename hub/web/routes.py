@@ -49,7 +49,8 @@ from hub.web.sessions import COOKIE_NAME, WebSession, WebSessionStore
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 VENDOR = "/static/vendor"
-API_PREFIXES = ("/v1/", "/webhooks/", "/openapi.json")
+DASHBOARD_TAG = "dashboard"
+"""Tag of every dashboard route: its errors are HTML pages, every other route's stay problems."""
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["progress_bar"] = charts.progress_bar
 
@@ -186,7 +187,7 @@ templates.env.filters["item_url"] = item_url
 templates.env.filters["when"] = when
 
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, tags=[DASHBOARD_TAG])
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -610,6 +611,11 @@ async def _on_page_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", session, exc.status, page=None, error=exc)
 
 
+def _is_page(path: str) -> bool:
+    """A dashboard page's path (the middleware below runs before routing has found the route)."""
+    return path == "/" or any(path == href or path.startswith(href + "/") for _, href, _ in NAV if href != "/")
+
+
 class DropEmptyFormFields:
     """ASGI middleware: a GET form sends its empty fields too (`source=&tool=`); on dashboard
     pages an empty field means "no filter", so it is dropped before the filters are parsed.
@@ -619,7 +625,7 @@ class DropEmptyFormFields:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("query_string") and not scope["path"].startswith(API_PREFIXES):
+        if scope["type"] == "http" and scope.get("query_string") and _is_page(scope["path"]):
             pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
             scope = {**scope, "query_string": urlencode([(k, v) for k, v in pairs if v != ""]).encode("latin-1")}
         await self.app(scope, receive, send)
@@ -633,7 +639,8 @@ def _html_for_pages(app: FastAPI, exc_class: type[Exception]) -> None:
     async def handler(request: Request, exc: Exception) -> Response:
         answer = api_handler(request, exc)
         response: Response = await answer if inspect.isawaitable(answer) else answer
-        if request.url.path.startswith(API_PREFIXES) or response.media_type != PROBLEM_JSON:
+        route = request.scope.get("route")
+        if DASHBOARD_TAG not in getattr(route, "tags", ()) or response.media_type != PROBLEM_JSON:
             return response
         problem = json.loads(bytes(response.body))
         error = PageError(response.status_code, problem.get("title", "Error"), problem.get("detail") or "")
