@@ -133,6 +133,20 @@ class Settings(BaseSettings):
         default=[ItemKind.initiative, ItemKind.epic, ItemKind.feature],
         description="Item kinds that are important in themselves.",
     )
+    # Dashboard sign-in (hub/web/sessions.py; README "Dashboard").
+    web_session_minutes: int = Field(
+        default=8 * 60, ge=1, le=60 * 24 * 30, description="A dashboard session ends this long after sign-in."
+    )
+    web_cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag of the session cookie: auto = when the request came over https (behind a "
+        "TLS proxy, run uvicorn with --proxy-headers), always, or never.",
+    )
+    web_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs session cookies. Unset: one is generated once and kept in the database "
+        "(table web_secrets), so every process on that database agrees.",
+    )
 
 
 @lru_cache

@@ -108,7 +108,15 @@ def create_app(
                 app.state.store = None
                 opened.close()
 
-    app = FastAPI(title="OpsHub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url None: hub/web serves /docs and /redoc with vendored assets (no CDN).
+    app = FastAPI(
+        title="OpsHub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.store = store
     app.state.settings = settings
     app.state.config = config
@@ -120,6 +128,12 @@ def create_app(
     app.include_router(health.router, responses=problem_responses(500))
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    if role is not Role.worker:
+        # Imported here: hub.web builds on hub.api's dependencies, so a module-level import
+        # would make `import hub.web.routes` (tests, tools) circular.
+        from hub.web.routes import install_web
+
+        install_web(app)  # the dashboard at / (hub/web), its static files, /docs and /redoc
     app.add_middleware(ObserveRequests)
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app

@@ -483,3 +483,27 @@ item_report_facts = Table(
     # open children from this index alone.
     Index("ix_item_report_facts_parent", "parent_id", "deleted", "status_category"),
 )
+
+# Dashboard sign-in sessions (hub/web/sessions.py). Only a hash of the session token is kept,
+# as for API keys. Joined to api_keys on every request, so revoking the key ends the session;
+# logout deletes the row.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)
+
+# Secrets the web processes must share (the session cookie signing key when HUB_WEB_SECRET is
+# unset): the first process to need one inserts it, every other process reads the same row.
+web_secrets = Table(
+    "web_secrets",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -412,6 +412,19 @@ class ItemQueries:
             for r in rows
         ]
 
+    def count_by_tool_and_status(self) -> dict[str, dict[str, int]]:
+        """Live (not tombstoned) items per tool and status category: {tool: {category: n}}."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(items.c.tool, items.c.status_category, func.count())
+                .where(items.c.deleted == false())
+                .group_by(items.c.tool, items.c.status_category)
+            ).all()
+        found: dict[str, dict[str, int]] = {}
+        for tool, category, count in rows:
+            found.setdefault(tool, {})[category] = int(count)
+        return found
+
     def get_source(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.list_sources() if s["name"] == name), None)
 
