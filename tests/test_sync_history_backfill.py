@@ -158,3 +158,21 @@ def test_pulled_records_with_an_expanded_changelog_store_it_without_backfill(sto
     assert summary.status == "succeeded" and asked == []  # no request per item
     for native_id in fake.ids():
         assert _changelog_facts(store, native_id) == _tool_changes(fake, native_id)
+
+
+def test_the_runs_route_shows_a_backfilling_runs_history_counts(store: Store) -> None:
+    # Regression: a run's stored counts hold the backfill's figures as a nested object, which
+    # GET /v1/sources/{name}/runs once refused with a 500 (counts is a flat map of numbers).
+    from hub.store.keys import Scope
+    from tests.api_support import api_client, bearer
+
+    fake = FakeJira(N)
+    summary, _ = _sync(store, fake, history=True)
+    key = store.keys.create(Scope.read, name="runs")[1]
+    with api_client(store) as client:
+        response = client.get(f"/v1/sources/{SOURCE}/runs", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    run = response.json()["runs"][0]
+    assert run["id"] == summary.run_id
+    assert run["history"] == summary.counts()["history"]
+    assert "history" not in run["counts"] and run["counts"]["fetched"] == N

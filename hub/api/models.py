@@ -6,7 +6,9 @@ names, so the OpenAPI document describes exactly the documents the store hands o
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from hub.flow.history import StartFact, TransitionSource
 from hub.schema import Change, ItemKind, Link, Person, Status, StatusCategory, WorkItem
@@ -103,9 +105,29 @@ class RunPublic(BaseModel):
     counts: dict[str, float] = Field(
         description="fetched, changed, unchanged, deleted, failed_records, pages, requests, retries, seconds"
     )
+    history: RunHistoryCounts | None = Field(
+        default=None, description="What the run's status history backfill did (sources with `history = true`)."
+    )
     error: str | None
     cursor: str | None = Field(description="Where the next incremental run resumes (the tool's opaque cursor).")
     record_errors: list[dict[str, str]] = Field(description="Records that failed to map: native_id and error.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _history_apart(cls, data: Any) -> Any:
+        # The store keeps the backfill's figures inside the run's counts (hub/sync.py
+        # RunSummary.counts); here they are a field of their own, so `counts` stays flat.
+        if isinstance(data, dict) and isinstance(data.get("counts"), dict) and "history" in data["counts"]:
+            counts = dict(data["counts"])
+            data = {**data, "counts": counts, "history": counts.pop("history")}
+        return data
+
+
+class RunHistoryCounts(BaseModel):
+    items: int = Field(description="Items whose history was read and stored.")
+    transitions: int = Field(description="Transitions read from those histories.")
+    skipped: int = Field(description="Changed items left without backfill: the run's request budget was spent.")
+    failed: int = Field(description="Items whose history the tool did not give (the item is stored regardless).")
 
 
 class RunList(BaseModel):

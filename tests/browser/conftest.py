@@ -1,9 +1,10 @@
 """Browser tests of the dashboard: headless Debian Chromium driven by Selenium.
 
 One hub (uvicorn in a thread, on a free loopback port) and one browser per module. The data
-comes from ONE fixture, `dashboard_dataset`: switching the tests to another dataset (the demo's)
-is a change of the line marked below. Screenshots go to $HUB_TEST_ARTIFACTS (default
-test-artifacts/, git-ignored).
+is the demo's (`opshub demo`): the Northwind organisation in the seven fakes, synced with its
+status history by the real connectors, and the fakes keep answering while the module runs (so
+an admin's "Sync now" really syncs). It comes from ONE fixture, `dashboard_dataset`.
+Screenshots go to $HUB_TEST_ARTIFACTS (default test-artifacts/, git-ignored).
 
 Outside CI the tests skip, naming what is missing, when Chromium or its driver is absent;
 under CI=true that is a failure (scripts/test installs both).
@@ -24,13 +25,16 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 
 from hub.api import create_app
+from hub.config import HubConfig
+from hub.db.tables import items
+from hub.demo import demo_environment
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.keys import Scope
 from tests.conftest import IN_CI
-from tests.web_dataset import DashboardDataset, seed_dashboard_dataset, sources_config
 
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("HUB_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -60,14 +64,43 @@ def _require_browser() -> None:
         pytest.skip(message)
 
 
+@dataclass
+class DashboardDataset:
+    """What the tests need to know of the data, read from the store after the demo's sync."""
+
+    config: HubConfig
+    jira_source: str
+    epics: list[str]
+    """The Jira epics, those implemented (across tools) by Linear issues first."""
+
+
 @pytest.fixture(scope="module")
 def dashboard_dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, DashboardDataset]]:
-    """The store the browser sees, and what was seeded into it."""
-    store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'hub.db'}")
+    """The store the browser sees (the demo dataset, fakes still serving), and what is in it."""
+    workdir = tmp_path_factory.mktemp("dashboard")
+    store = Store.open(f"sqlite:///{workdir / 'hub.db'}")
     try:
-        yield store, seed_dashboard_dataset(store)  # <- the one line to switch to the demo dataset
+        with demo_environment(store, workdir, seed=1, create_keys=False) as env:
+            with store.engine.connect() as conn:
+                epics = list(
+                    conn.scalars(
+                        select(items.c.id)
+                        .where(items.c.kind == "epic", items.c.tool == "jira", items.c.deleted.is_(False))
+                        .order_by(items.c.id)
+                    )
+                )
+            with_linear = [e for e in epics if any(c["tool"] == "linear" for c in _tree_children(store, e))]
+            epics = with_linear + [e for e in epics if e not in with_linear]
+            yield store, DashboardDataset(env.config, env.source("jira"), epics)
     finally:
         store.close()
+
+
+def _tree_children(store: Store, item_id: str) -> list[dict[str, object]]:
+    from hub.roadmap import RoadmapService
+
+    tree = RoadmapService(store.engine).tree(item_id)
+    return list(tree["children"]) if tree is not None else []
 
 
 def _free_port() -> int:
@@ -97,7 +130,7 @@ def hub(dashboard_dataset: tuple[Store, DashboardDataset]) -> Iterator[Hub]:
     _require_browser()
     store, dataset = dashboard_dataset
     app = create_app(
-        store=store, settings=Settings(database_url="sqlite://", background_tasks=False), config=sources_config()
+        store=store, settings=Settings(database_url="sqlite://", background_tasks=False), config=dataset.config
     )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

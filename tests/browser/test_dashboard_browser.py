@@ -12,7 +12,6 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser.conftest import Hub
-from tests.web_dataset import JIRA
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +60,7 @@ def _screenshot(driver: Any, artifacts: Path, name: str, width: int = 1280) -> N
 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in(browser: Any, hub: Hub) -> None:
-    for path in (*PAGES.values(), f"/items/{JIRA}:10001"):
+    for path in (*PAGES.values(), f"/items/{hub.dataset.epics[0]}"):
         browser.get(hub.url + path)
         assert browser.current_url == f"{hub.url}/signin?next={quote(path, safe='')}"
     assert browser.find_element(_by("ID"), "api_key").get_attribute("type") == "password"
@@ -161,7 +160,7 @@ def test_click_from_the_roadmap_to_an_item_and_its_tree(browser: Any, hub: Hub, 
 
 
 def test_a_read_key_cannot_trigger_a_sync(browser: Any, hub: Hub) -> None:
-    source = "acme-jira"
+    source = hub.dataset.jira_source
     before = len(hub.api(f"/v1/sources/{source}/runs")["runs"])  # type: ignore[index]
     browser.get(hub.url + "/")
     _click_and_load(browser, f'button[data-sync="{source}"]')
