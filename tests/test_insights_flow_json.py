@@ -13,9 +13,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from pydantic import TypeAdapter
+from sqlalchemy.dialects import sqlite
 
+from hub.db.tables import UTCDateTime
 from hub.flow.metrics import Period, flow_metrics
-from hub.insights.flow import FlowService, LoadedItems, report, report_json, with_delivery_kinds
+from hub.insights.flow import _LISTED_TIME, FlowService, LoadedItems, report, report_json, with_delivery_kinds
 from hub.insights.models import FlowReport
 from hub.schema import StatusCategory
 from hub.store import ItemQuery, Store
@@ -98,3 +100,19 @@ def test_pure_figures_with_settled_items_fast_json_is_the_models() -> None:
     loaded = LoadedItems(list(DATASET), len(DATASET), 2, settled={StatusCategory.done: 5, StatusCategory.todo: 1})
     metrics = flow_metrics(list(DATASET), period, as_of)
     assert_same_json(report_json(metrics, query, loaded), report(metrics, query, loaded))
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["2026-07-11 14:00:00.000000", "2026-07-11 14:00:00.250000", "2026-07-11 14:00:00", "2026-07-11T14:00:00"],
+)
+def test_listed_times_read_as_the_generic_utc_type_reads_them(stored: str) -> None:
+    # The fast SQLite reader of the listed times (hub/insights/flow.py `_ListedTime`) gives
+    # what `UTCDateTime` gives, aware in UTC.
+    dialect = sqlite.dialect()
+    fast = _LISTED_TIME.dialect_impl(dialect).result_processor(dialect, None)
+    generic = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert fast is not None and generic is not None
+    assert fast(stored) == generic(stored)
+    assert fast(stored).tzinfo is UTC
+    assert fast(None) is None

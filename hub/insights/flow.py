@@ -12,17 +12,29 @@ progress) and for the cumulative flow's per-day, per-category aggregate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Connection, Engine, FromClause, Table, func, or_, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Engine,
+    FromClause,
+    Table,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from hub.db.engine import read_connection
-from hub.db.tables import flow_days, flow_facts, items
+from hub.db.tables import UTCDateTime, flow_days, flow_facts, items
 from hub.flow.history import StartFact
 from hub.flow.metrics import (
     CfdDay,
@@ -240,7 +252,14 @@ def flow_metrics_stored(
     # it over a container's, reading every item done in the period).
     done_at = func.coalesce(_F.completed_at, _F.completed_at) if source.narrowed else _F.completed_at
     completions = conn.execute(
-        select(_F.item_id, _F.created_at, _F.completed_at, _F.start, _F.started_at, _F.has_history)
+        select(
+            _F.item_id,
+            _listed(_F.created_at),
+            _listed(_F.completed_at),
+            _F.start,
+            _listed(_F.started_at),
+            _F.has_history,
+        )
         .select_from(source.facts)
         .where(*source.facts_where, done_at >= since, done_at < until, born_in_time)
     ).all()
@@ -251,7 +270,7 @@ def flow_metrics_stored(
     )
     lead_time = durations_of((item_id, done_at, created, None) for item_id, created, done_at, *_ in completions)
     wip_rows = conn.execute(
-        select(_F.item_id, _F.start, _F.started_at, _F.has_history)
+        select(_F.item_id, _F.start, _listed(_F.started_at), _F.has_history)
         .select_from(source.facts)
         .where(*source.facts_where, _F.category == StatusCategory.in_progress.value, _F.created_at <= now)
     ).all()
@@ -278,6 +297,39 @@ def flow_metrics_stored(
         cumulative_flow=CumulativeFlow(_cfd_days(conn, source, period, finals), cfd_out),
     )
     return metrics, LoadedItems([], matching, no_created_at)
+
+
+class _ListedTime(UTCDateTime):
+    """`UTCDateTime` read faster on SQLite, for the tens of thousands of times a request
+    over every item lists: the store writes them as `YYYY-MM-DD HH:MM:SS.ffffff` in UTC
+    (UTCDateTime.process_bind_param), which `datetime.fromisoformat` reads with a UTC offset
+    appended in a tenth of the time of the generic text -> naive -> aware path (about 45 ms
+    of CPU per 100,000-item request). Anything else falls back to that path."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        generic = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or generic is None:
+            return generic
+        parse = datetime.fromisoformat
+
+        def read(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return parse(value + "+00:00")
+            except (TypeError, ValueError):
+                return generic(value)
+
+        return read
+
+
+_LISTED_TIME = _ListedTime()
+
+
+def _listed(column: Column[datetime]) -> ColumnElement[datetime]:
+    return type_coerce(column, _LISTED_TIME).label(column.key)
 
 
 def _cfd_days(
