@@ -263,9 +263,13 @@ def flow_metrics_stored(
         .select_from(source.facts)
         .where(*source.facts_where, done_at >= since, done_at < until, born_in_time)
     ).all()
-    starts = _STARTS
+    starts, seen = _STARTS, StartFact.seen.value
+    # Most items were seen starting: their start is `started_at` (hub/flow/metrics.py
+    # `cycle_start`), spelled out here because the call per row was a tenth of the CPU.
     cycle_time = durations_of(
-        (item_id, done_at, *cycle_start(starts[start], started_at, has_history))
+        (item_id, done_at, started_at, None)
+        if start == seen
+        else (item_id, done_at, *cycle_start(starts[start], started_at, has_history))
         for item_id, _, done_at, start, started_at, has_history in completions
     )
     lead_time = durations_of((item_id, done_at, created, None) for item_id, created, done_at, *_ in completions)
@@ -276,7 +280,9 @@ def flow_metrics_stored(
     ).all()
     wip = aging_of(
         (
-            (item_id, *cycle_start(starts[start], started_at, has_history))
+            (item_id, started_at, None)
+            if start == seen
+            else (item_id, *cycle_start(starts[start], started_at, has_history))
             for item_id, start, started_at, has_history in wip_rows
         ),
         now,
@@ -481,14 +487,18 @@ def report_json(metrics: FlowMetrics, query: ItemQuery, loaded: LoadedItems) -> 
     pydantic object per scatterplot point and WIP item (about a third of the CPU of a request
     over 100,000 items, which lists tens of thousands of them).
 
-    orjson writes hub/flow's dataclasses as they are: `Point`, `AgingItem`, `WeekCount` and
-    `Percentiles` have the fields of `DurationPoint`, `WipItem`, `WeekThroughput` and
-    `PercentilesPublic` in the same order (enums as their values, UTC as `Z` like pydantic).
-    `FlowReport` stays the documented schema; tests/test_insights_flow_json.py checks that
-    both give the same bytes and that these validate against it, so the two cannot drift."""
+    Plain dicts in the models' field order, serialised once by orjson (enums as their values,
+    UTC as `Z` like pydantic; dicts, because orjson writes dataclasses 4x slower). `FlowReport`
+    stays the documented schema; tests/test_insights_flow_json.py checks that both give the
+    same bytes and that these validate against it, so the two cannot drift."""
 
     def durations(figure: Durations) -> dict[str, Any]:
-        return {"percentiles": figure.percentiles, "points": figure.points, "left_out": _reasons(figure.left_out)}
+        p = figure.percentiles
+        return {
+            "percentiles": None if p is None else {"p50": p.p50, "p85": p.p85, "p95": p.p95},
+            "points": [{"item_id": x.item_id, "done_at": x.done_at, "days": x.days} for x in figure.points],
+            "left_out": _reasons(figure.left_out),
+        }
 
     settled = loaded.settled
     wip = metrics.wip
@@ -507,13 +517,20 @@ def report_json(metrics: FlowMetrics, query: ItemQuery, loaded: LoadedItems) -> 
         "items": loaded.matching,
         "not_counted": {"no_created_at": loaded.no_created_at} if loaded.no_created_at else {},
         "throughput": {
-            "weeks": metrics.throughput.weeks,
+            "weeks": [{"week": w.week, "starts_on": w.starts_on, "count": w.count} for w in metrics.throughput.weeks],
             "total": metrics.throughput.total,
             "left_out": _reasons(metrics.throughput.left_out),
         },
         "cycle_time": durations(metrics.cycle_time),
         "lead_time": durations(metrics.lead_time),
-        "wip": {"count": wip.count, "items": wip.items, "left_out": _reasons(wip.left_out)},
+        "wip": {
+            "count": wip.count,
+            "items": [
+                {"item_id": a.item_id, "started_at": a.started_at, "age_days": a.age_days, "zone": a.zone}
+                for a in wip.items
+            ],
+            "left_out": _reasons(wip.left_out),
+        },
         "cumulative_flow": {
             "days": [
                 {"day": d.day, "counts": {c.value: n + settled.get(c, 0) for c, n in d.counts.items()}}
