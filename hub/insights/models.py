@@ -1,7 +1,10 @@
 """Response models of the insights services (`/v1/insights/...`, `opshub report ...`).
 
 Named by role as in hub/api/models.py. The services build these, the API returns them as
-they are and the CLI prints them, so a figure is computed in one place only.
+they are and the CLI prints them, so a figure is computed in one place only. One exception
+for speed: GET /v1/insights/flow answers `FlowReport`'s JSON built without the objects
+(hub/insights/flow.py `report_json`, tested byte for byte against the model), and
+`FlowReport` stays its documented schema.
 """
 
 from __future__ import annotations
