@@ -243,6 +243,11 @@ def test_bad_parameters_are_problems(client: TestClient) -> None:
     response = client.get("/v1/insights/quality", params={"stale_days": 0})
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
+    # An offset past what any finding holds is refused, not sent to the database (PostgreSQL
+    # answered 2^63 with "bigint out of range": a 500).
+    response = client.get("/v1/insights/quality", params={"offset": 2**63})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
 
 
 def test_cli_prints_the_report_and_gates_on_the_score(store: Store, db_url: str) -> None:

@@ -14,6 +14,8 @@ from hub.api.routes.insights import FlowFiltersDep, _json
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityReport, QualityService
 from hub.store.items import utcnow
 
+MAX_OFFSET = 100_000_000
+
 router = APIRouter(prefix="/insights", tags=["insights"])
 
 
@@ -32,7 +34,11 @@ def get_quality(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Item ids listed per finding.")] = DEFAULT_FINDING_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Skip this many ids of each finding (its `next_offset`).")] = 0,
+    # Bounded: a larger OFFSET than any finding can hold is meaningless, and past 2^63 PostgreSQL
+    # refuses it (a 500 that schemathesis found) instead of returning an empty page.
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Skip this many ids of each finding (its `next_offset`).")
+    ] = 0,
     as_of: Annotated[UtcDateTime | None, Query(description="When staleness is measured (default: now).")] = None,
 ) -> Response:
     """Completeness of open items, vocabulary drift, hygiene findings (ids paged per finding)
