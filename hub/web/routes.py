@@ -31,6 +31,7 @@ from hub.api.params import MAX_FILTER_VALUES, ContainerFilter, CursorText, Filte
 from hub.api.problems import PROBLEM_JSON, ProblemError
 from hub.api.routes.insights import FlowFiltersDep, _check_day, _period
 from hub.api.routes.items import ItemQueryDep
+from hub.api.routes.quality import MAX_OFFSET
 from hub.db.engine import StatementTimeout
 from hub.flow.history import OPEN
 from hub.insights.flow import FlowService
@@ -496,7 +497,7 @@ def quality_page(
     filters: FlowFiltersDep,
     stale_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_FINDING_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """GET /v1/insights/quality's report: scores, vocabulary drift, hygiene findings."""
     report = QualityService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).report(
