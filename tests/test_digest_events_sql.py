@@ -35,9 +35,7 @@ def _random_facts(rng: random.Random, item_id: str) -> list[Transition]:
         # Days -10..+10 around the period, on whole hours: ties in time happen.
         at = SINCE + timedelta(hours=rng.randrange(-10 * 24, 17 * 24, 6))
         source = TransitionSource.first_seen if n == 0 and rng.random() < 0.3 else rng.choice(list(TransitionSource))
-        facts.append(
-            Transition(item_id, at, category, rng.choice(NAMES[category]) or None, previous, None, source)
-        )
+        facts.append(Transition(item_id, at, category, rng.choice(NAMES[category]) or None, previous, None, source))
         previous = category
     return facts
 
