@@ -419,29 +419,32 @@ def _history_events_sql(conn: Connection, since: datetime, until: datetime) -> l
     first in_progress fact, unless the history begins started (a first sighting into, or a
     first fact from, in_progress or done). The "blocked" name test is the regex `_BLOCKED`,
     applied here to the candidates a case-insensitive LIKE finds."""
-    postgres = conn.dialect.name == "postgresql"
-    name = _T.to_name.collate("C") if postgres else _T.to_name
-    category_rank = case({c.value: rank for c, rank in CATEGORY_RANK.items()}, value=_T.to_category, else_=-1)
-    order = (_T.at, category_rank, name)
     moved = select(_T.item_id).where(_T.at >= since, _T.at < until)
-    facts = (
-        select(
-            _T.item_id,
-            _T.at,
-            _T.to_category,
-            _T.to_name,
-            func.lag(_T.to_category).over(partition_by=_T.item_id, order_by=order).label("prev_category"),
-            func.lag(_T.to_name).over(partition_by=_T.item_id, order_by=order).label("prev_name"),
-            func.first_value(_T.source).over(partition_by=_T.item_id, order_by=order).label("first_source"),
-            func.first_value(_T.to_category).over(partition_by=_T.item_id, order_by=order).label("first_to"),
-            func.first_value(_T.from_category).over(partition_by=_T.item_id, order_by=order).label("first_from"),
-            func.min(case((_T.to_category == StatusCategory.in_progress.value, _T.at)))
-            .over(partition_by=_T.item_id)
-            .label("first_in_progress"),
-        )
+    category_rank = case({c.value: rank for c, rank in CATEGORY_RANK.items()}, value=_T.to_category, else_=-1)
+    ranked = (
+        select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.source, category_rank.label("rank"))
         .where(_T.item_id.in_(moved))
-        .subquery("facts")
+        .subquery("ranked")
     )
+    r = ranked.c
+    # One window, over plain columns: SQLite sorts once for every function sharing it (an
+    # expression in ORDER BY, bound anew in each, made it sort once per function).
+    name = r.to_name.collate("C") if conn.dialect.name == "postgresql" else r.to_name
+    order = (r.at, r.rank, name)
+    facts = select(
+        r.item_id,
+        r.at,
+        r.to_category,
+        r.to_name,
+        func.lag(r.to_category).over(partition_by=r.item_id, order_by=order).label("prev_category"),
+        func.lag(r.to_name).over(partition_by=r.item_id, order_by=order).label("prev_name"),
+        func.first_value(r.source).over(partition_by=r.item_id, order_by=order).label("first_source"),
+        func.first_value(r.to_category).over(partition_by=r.item_id, order_by=order).label("first_to"),
+        func.first_value(r.from_category).over(partition_by=r.item_id, order_by=order).label("first_from"),
+        func.min(case((r.to_category == StatusCategory.in_progress.value, r.at)))
+        .over(partition_by=r.item_id)
+        .label("first_in_progress"),
+    ).subquery("facts")
     f = facts.c
     started_values = [c.value for c in STARTED]
     begins_started = case(
@@ -449,14 +452,8 @@ def _history_events_sql(conn: Connection, since: datetime, until: datetime) -> l
         else_=and_(f.first_from.is_not(None), f.first_from.in_(started_values)),
     )
     open_values = [c.value for c in OPEN]
-    stmt = select(
-        f.item_id,
-        f.at,
-        f.to_category,
-        f.to_name,
-        f.prev_category,
-        and_(f.to_category == StatusCategory.in_progress.value, f.at == f.first_in_progress, ~begins_started),
-    ).where(
+    first_start = and_(f.to_category == StatusCategory.in_progress.value, f.at == f.first_in_progress, ~begins_started)
+    stmt = select(f.item_id, f.at, f.to_category, f.to_name, f.prev_category, first_start).where(
         f.at >= since,
         f.at < until,
         or_(
@@ -468,7 +465,7 @@ def _history_events_sql(conn: Connection, since: datetime, until: datetime) -> l
             f.to_category == StatusCategory.done.value,
             and_(f.prev_category == StatusCategory.done.value, f.to_category.in_(open_values)),
             func.lower(f.to_name).like("%blocked%"),
-            f.to_category == StatusCategory.in_progress.value,
+            first_start,
         ),
     )
     found: dict[tuple[str, str], datetime] = {}
