@@ -23,14 +23,17 @@ each is a setting, hub/settings.py `priorities_*`, so `HUB_PRIORITIES_WINDOW_DAY
     hub/flow/stats.py `rank_index`). Items without a score (a RICE input missing) never fire it;
   - `kind`: it is an initiative, epic or feature (`priorities_important_kinds`).
 
-Reads stay in bulk: one query for the open items (from `item_report_facts`, the narrow rows
-written with each item: no document parsed, no wide items row read), then `on_roadmap`: the roadmap items,
-the implements/implemented_by links, and the parents of the items' ancestors by primary key,
-level by level; key, title and URL only for the items on the pages.
+Reads stay in bulk and narrow (from `item_report_facts`, the rows written with each item: no
+document parsed, no wide items row read): the RICE threshold by two aggregate queries; one
+query for the open items that returns each as (id, parent, code), the code saying which
+rules other than `roadmap` fired (decided in SQL); then `on_roadmap`: the roadmap items, the
+implements/implemented_by links, and the parents of the items' ancestors by primary key,
+level by level; the rest of a row, key, title and URL only for the items on the pages.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,7 +42,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, and_, false, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, false, func, or_, select
 
 from hub.db.engine import read_connection
 from hub.db.tables import item_links, item_report_facts, items
@@ -54,7 +57,8 @@ from hub.store.report_facts import conditions_on_facts
 _CLOSED = (StatusCategory.done.value, StatusCategory.cancelled.value)
 _CHUNK = 500
 _OpenRow = Sequence[Any]  # a result Row
-"""(id, kind, priority level, RICE score, due_on, release_on, parent_id) of an open item."""
+"""(id, kind, priority level, RICE score, due_on, release_on) of an item on a page, or
+(id, parent_id, quadrant code) of every open item (`PriorityService.matrix`)."""
 
 
 class Quadrant(StrEnum):
@@ -124,13 +128,6 @@ class PriorityMatrix(BaseModel):
     delegate_or_drop: QuadrantPublic = Field(
         description="Urgent but not important: candidates to delegate or drop (the urgent_not_important quadrant)."
     )
-
-
-def _rice_threshold(scores: list[float], share: float) -> float | None:
-    if not scores:
-        return None
-    ranked = sorted(scores, reverse=True)
-    return ranked[rank_index(len(ranked), share * 100)]
 
 
 def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
@@ -246,44 +243,110 @@ class PriorityService:
         """The four quadrants of the open items matching `query`; each lists up to `limit` items
         by id. With `quadrant`, `after` pages that quadrant (the others start at their first)."""
         rules = self.rules
+        horizon = (as_of + timedelta(days=rules.window_days)).isoformat()
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             # Read from the narrow facts rows written with each item (hub/store/report_facts.py):
             # the dates without parsing a document, and no wide items row read.
             facts = item_report_facts.c
             conditions = conditions_on_facts(self._queries.filter_conditions(conn, query))
-            stmt = select(
-                facts.item_id,
-                facts.kind,
-                facts.priority_level,
-                facts.rice_score,
-                facts.due_on,
-                facts.release_on,
-                facts.parent_id,
-            ).where(and_(*conditions, facts.deleted == false(), ~facts.status_category.in_(_CLOSED)))
-            # Sorted here, not in SQL: paging compares ids in Python, whatever the database's collation.
-            rows = sorted(conn.execute(stmt).all(), key=lambda row: str(row[0]))
-            roadmap = on_roadmap(conn, {row[0]: row[6] for row in rows}) if rows else set()
-            threshold = _rice_threshold([r[3] for r in rows if r[3] is not None], rules.rice_top_share)
+            open_items = and_(*conditions, facts.deleted == false(), ~facts.status_category.in_(_CLOSED))
+            threshold = _rice_threshold_sql(conn, open_items, rules.rice_top_share)
+            # Every rule but `roadmap` decided in SQL, as one small code per item (2: urgent,
+            # 1: important without the roadmap), so the 65,000 open items of "everything" come
+            # back as (id, parent, code) triples: the roadmap walk needs each item's parent;
+            # the rest of a row is read only for the items on the pages (`_page_rows`).
+            urgent = or_(
+                facts.priority_level.in_(rules.urgent_levels),
+                and_(facts.due_on != "", facts.due_on <= horizon),
+                and_(facts.release_on != "", facts.release_on <= horizon),
+            )
+            important: list[ColumnElement[bool]] = [facts.kind.in_(rules.important_kinds)]
+            if threshold is not None:
+                important.append(facts.rice_score >= threshold)
+            code = case((urgent, 2), else_=0) + case((or_(*important), 1), else_=0)
+            triples = conn.execute(select(facts.item_id, facts.parent_id, code).where(open_items)).all()
+            roadmap = on_roadmap(conn, {row[0]: row[1] for row in triples}) if triples else set()
+            buckets = _buckets(triples, roadmap)
             judge = _Judge(rules, as_of, roadmap, threshold)
-            buckets = judge.buckets(rows)
             pages = {q: _page(found, limit, after if q is quadrant else None) for q, found in buckets.items()}
-            shown = _shown(conn, [row[0] for page, _ in pages.values() for row in page])
+            page_rows = _page_rows(conn, [item_id for page, _ in pages.values() for item_id in page])
+            shown = _shown(conn, list(page_rows))
         quadrants = {
             q: QuadrantPublic(
                 count=len(buckets[q]),
-                items=[PriorityItem(id=row[0], kind=row[1], why=judge.why(row), **shown[row[0]]) for row in page],
+                items=[
+                    PriorityItem(
+                        id=item_id,
+                        kind=page_rows[item_id][1],
+                        why=judge.why(page_rows[item_id]),
+                        **shown[item_id],
+                    )
+                    for item_id in page
+                ],
                 next_after=next_after,
             )
             for q, (page, next_after) in pages.items()
         }
         return PriorityMatrix(
             as_of=as_of,
-            open_items=len(rows),
+            open_items=len(triples),
             rules=rules.describe(as_of),
             rice_threshold=threshold,
             quadrants=quadrants,
             delegate_or_drop=quadrants[Quadrant.urgent_not_important],
         )
+
+
+def _rice_threshold_sql(conn: Connection, open_items: ColumnElement[bool], share: float) -> float | None:
+    """The lowest RICE score in the top `share` of the open items' scores (the score at
+    nearest rank ceil(share x n) from the highest, ties included), None with no scores.
+    Computed by the database: the count of scores, then the one score at that rank (no
+    20,000 scores read to take one)."""
+    scored = and_(open_items, item_report_facts.c.rice_score.is_not(None))
+    count = conn.execute(select(func.count()).select_from(item_report_facts).where(scored)).scalar_one()
+    if not count:
+        return None
+    stmt = (
+        select(item_report_facts.c.rice_score)
+        .where(scored)
+        .order_by(item_report_facts.c.rice_score.desc())
+        .offset(rank_index(count, share * 100))
+        .limit(1)
+    )
+    return float(conn.execute(stmt).scalar_one())
+
+
+def _buckets(triples: Sequence[_OpenRow], roadmap: set[str]) -> dict[Quadrant, list[str]]:
+    """The ids of each quadrant, sorted (code-point order: paging compares ids in Python,
+    whatever the database's collation). `triples` are (id, parent, code), code as in `matrix`."""
+    by_code: dict[int, list[str]] = {0: [], 1: [], 2: [], 3: []}
+    for item_id, _, code in triples:
+        by_code[code].append(item_id)
+    # Not important by the SQL rules: important after all when on the roadmap.
+    lifted_urgent = [i for i in by_code[2] if i in roadmap] if roadmap else []
+    lifted_calm = [i for i in by_code[0] if i in roadmap] if roadmap else []
+    if roadmap:
+        by_code[2] = [i for i in by_code[2] if i not in roadmap]
+        by_code[0] = [i for i in by_code[0] if i not in roadmap]
+    return {
+        Quadrant.urgent_important: sorted(by_code[3] + lifted_urgent),
+        Quadrant.important_not_urgent: sorted(by_code[1] + lifted_calm),
+        Quadrant.urgent_not_important: sorted(by_code[2]),
+        Quadrant.neither: sorted(by_code[0]),
+    }
+
+
+def _page_rows(conn: Connection, ids: list[str]) -> dict[str, _OpenRow]:
+    """The rows `_Judge.why` reads, for the items on the pages."""
+    facts = item_report_facts.c
+    found: dict[str, _OpenRow] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        stmt = select(
+            facts.item_id, facts.kind, facts.priority_level, facts.rice_score, facts.due_on, facts.release_on
+        ).where(facts.item_id.in_(chunk))
+        found.update((row[0], row) for row in conn.execute(stmt))
+    return {item_id: found[item_id] for item_id in ids}
 
 
 def _shown(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -301,27 +364,19 @@ def _shown(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _quadrant(urgent: bool, important: bool) -> Quadrant:
-    if urgent:
-        return Quadrant.urgent_important if important else Quadrant.urgent_not_important
-    return Quadrant.important_not_urgent if important else Quadrant.neither
-
-
-def _page(found: list[_OpenRow], limit: int, after: str | None) -> tuple[list[_OpenRow], str | None]:
-    """Up to `limit` rows after id `after` (`found` is sorted by id), and the next page's `after`."""
-    start = 0
-    if after is not None:
-        start = next((i for i, row in enumerate(found) if row[0] > after), len(found))
+def _page(found: list[str], limit: int, after: str | None) -> tuple[list[str], str | None]:
+    """Up to `limit` ids after id `after` (`found` is sorted), and the next page's `after`."""
+    start = bisect_right(found, after) if after is not None else 0
     chunk = found[start : start + limit]
     more = start + limit < len(found)
-    return chunk, chunk[-1][0] if more and chunk else None
+    return chunk, chunk[-1] if more and chunk else None
 
 
 class _Judge:
     """The rules applied to one row (id, kind, priority level, RICE score, due_on, release_on).
 
-    `quadrant` runs for every open item, so it only decides; `why` names the rules that fired,
-    for the items on the pages. Both read the same tests (`_urgent`, `_important`).
+    The quadrants are decided in SQL (`PriorityService.matrix`, the same rules as `_urgent`
+    and `_important`); `why` names the rules that fired, for the items on the pages.
     ISO dates compare as text, so no date is parsed per row.
     """
 
@@ -346,26 +401,6 @@ class _Judge:
             self.threshold is not None and score is not None and score >= self.threshold,
             row[1] in self.kinds,
         )
-
-    def buckets(self, rows: Sequence[_OpenRow]) -> dict[Quadrant, list[_OpenRow]]:
-        """Every row in its quadrant. The tests of `_urgent` and `_important` inlined: this loop
-        runs for every open item (65,000 in bench/priorities.py) and calls cost more than the tests."""
-        levels, kinds, horizon, roadmap, threshold = self.levels, self.kinds, self.horizon, self.roadmap, self.threshold
-        found: dict[Quadrant, list[_OpenRow]] = {q: [] for q in Quadrant}
-        for row in rows:
-            item_id, kind, level, score, due_on, release_on, _ = row
-            urgent = (
-                level in levels
-                or bool(due_on and due_on[:10] <= horizon)
-                or bool(release_on and release_on[:10] <= horizon)
-            )
-            important = (
-                kind in kinds
-                or item_id in roadmap
-                or (threshold is not None and score is not None and score >= threshold)
-            )
-            found[_quadrant(urgent, important)].append(row)
-        return found
 
     def why(self, row: _OpenRow) -> list[str]:
         priority, due, release = self._urgent(row)
