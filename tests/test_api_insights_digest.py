@@ -296,6 +296,7 @@ def test_the_first_acceptable_type_wins(client: TestClient, accept: str, markdow
         ({"since": "2020-01-01T00:00:00Z"}, {}, 422, "since"),
         ({"named": "-1"}, {}, 422, "named"),
         ({"since": "yesterday"}, {}, 422, "since"),
+        ({"until": "0001-01-03T00:00:00Z"}, {}, 422, "until"),  # until - 7 days left the calendar
     ],
 )
 def test_bad_requests_are_problems(

@@ -183,7 +183,9 @@ def get_digest(
     """The weekly status digest per team and roadmap item (hub/insights/digest.py states the
     rules): counts first, then a few named items per point, linked to their tools."""
     end = until or utcnow()
+    _check_day("until", end.date())  # the default start (until - 7 days) must stay in the calendar
     start = since or default_window(end)[0]
+    _check_day("since", start.date())
     if start >= end:
         raise _invalid("since", "must be before until")
     if (end - start).days > MAX_PERIOD_DAYS:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from hub.api.deps import SettingsDep, StoreDep
 from hub.api.params import UtcDateTime
 from hub.api.problems import problem_responses
-from hub.api.routes.insights import FlowFiltersDep, _json
+from hub.api.routes.insights import FlowFiltersDep, _check_day, _json
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityReport, QualityService
 from hub.store.items import utcnow
 
@@ -44,10 +44,12 @@ def get_quality(
     """Completeness of open items, vocabulary drift, hygiene findings (ids paged per finding)
     and a 0-100 score per source and per container, for the items matching the filters (every
     kind unless `kind` is given). `rules` in the answer states every rule and the score formula."""
+    now = as_of or utcnow()
+    _check_day("as_of", now.date())  # as_of minus stale_days must not leave the calendar
     service = QualityService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms)
     report = service.report(
         filters,
-        as_of=as_of or utcnow(),
+        as_of=now,
         stale_days=stale_days or settings.quality_stale_days,
         limit=limit,
         offset=offset,
