@@ -45,13 +45,8 @@ def quality(
     """Completeness, vocabulary drift, hygiene findings and a 0-100 score per source and container."""
     day = _day(as_of, "--as-of")
     now = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else utcnow()
-    query = ItemQuery(
-        source=source or [],
-        tool=tool or [],
-        container=container or [],
-        kind=[k.value for k in kind or []],
-        label=label or [],
-        assignee=assignee or [],
+    query = ItemQuery.shared_filters(
+        source=source, tool=tool, container=container, kind=kind, label=label, assignee=assignee
     )
     state = _state(ctx)
     store = state.open_store()

@@ -80,13 +80,8 @@ def flow(
         period: Period = period_of(_day(start, "--from"), _day(end, "--to"), now)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    query = ItemQuery(
-        source=source or [],
-        tool=tool or [],
-        container=container or [],
-        kind=[k.value for k in kind or []],
-        label=label or [],
-        assignee=assignee or [],
+    query = ItemQuery.shared_filters(
+        source=source, tool=tool, container=container, kind=kind, label=label, assignee=assignee
     )
     store = _state(ctx).open_store()
     try:

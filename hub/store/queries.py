@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -71,6 +72,28 @@ class ItemQuery:
     updated_before: datetime | None = None
     q: str | None = None
     include_deleted: bool = False
+
+    @classmethod
+    def shared_filters(
+        cls,
+        *,
+        source: Iterable[str] | None = None,
+        tool: Iterable[str] | None = None,
+        container: Iterable[str] | None = None,
+        kind: Iterable[Enum | str] | None = None,
+        label: Iterable[str] | None = None,
+        assignee: Iterable[str] | None = None,
+    ) -> ItemQuery:
+        """The filters the reports (flow, forecasts, quality) share with /v1/items, as the API
+        and the CLI receive them: None is no filter, kinds may be enum members."""
+        return cls(
+            source=list(source or []),
+            tool=list(tool or []),
+            container=list(container or []),
+            kind=[k.value if isinstance(k, Enum) else k for k in kind or []],
+            label=list(label or []),
+            assignee=list(assignee or []),
+        )
 
     def fingerprint(self, sort: str) -> str:
         data = asdict(self)

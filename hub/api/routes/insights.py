@@ -57,13 +57,8 @@ async def flow_filters(
     assignee: AssigneeFilter = None,
 ) -> ItemQuery:
     """The /v1/items filters that flow figures and forecasts take (OR within, AND across)."""
-    return ItemQuery(
-        source=source or [],
-        tool=tool or [],
-        container=container or [],
-        kind=[k.value for k in kind or []],
-        label=label or [],
-        assignee=assignee or [],
+    return ItemQuery.shared_filters(
+        source=source, tool=tool, container=container, kind=kind, label=label, assignee=assignee
     )
 
 
