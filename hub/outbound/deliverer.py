@@ -179,16 +179,13 @@ class Deliverer:
                 elif delay is None:
                     reason = f"{attempts} failed attempts to deliver {message.msg_id}; last: {result.error}"
                 next_at = None if delay is None else self.clock() + timedelta(seconds=delay)
-                await asyncio.to_thread(
-                    self.store.settle,
-                    self.owner,
-                    sub.id,
+                await self._settle(
+                    sub,
                     results,
-                    cursor=cursor,
-                    event_cursor=event_cursor,
+                    cursor,
+                    event_cursor,
                     attempts=0 if reason else attempts,
                     next_attempt_at=next_at,
-                    lease_until=self.clock() + self.lease_ttl,
                     disable_reason=reason,
                 )
                 if reason:
@@ -214,7 +211,18 @@ class Deliverer:
         held = await self._settle(sub, results, cursor, event_cursor)
         return attempted + len(results), held
 
-    async def _settle(self, sub: SubscriptionRow, results: list[Result], cursor: int, event_cursor: int) -> bool:
+    async def _settle(
+        self,
+        sub: SubscriptionRow,
+        results: list[Result],
+        cursor: int,
+        event_cursor: int,
+        *,
+        attempts: int = 0,
+        next_attempt_at: datetime | None = None,
+        disable_reason: str | None = None,
+    ) -> bool:
+        """Commit the batch's log rows, cursors and retry state (only while the lease is held)."""
         held = await asyncio.to_thread(
             self.store.settle,
             self.owner,
@@ -222,9 +230,10 @@ class Deliverer:
             results,
             cursor=cursor,
             event_cursor=event_cursor,
-            attempts=0,
-            next_attempt_at=None,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
             lease_until=self.clock() + self.lease_ttl,
+            disable_reason=disable_reason,
         )
         if held:
             sub.cursor, sub.event_cursor = cursor, event_cursor
