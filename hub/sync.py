@@ -36,7 +36,6 @@ from hub.schema import ItemDeletion, WorkItem
 from hub.store import Checkpoint, Store
 from hub.store.contexts import ContextStore
 from hub.store.items import database_unavailable, utcnow
-from hub.store.runs import RunStore
 
 log = logging.getLogger("opshub.sync")
 
@@ -151,7 +150,7 @@ class SyncEngine:
     ) -> None:
         self.store = store
         self.config = config
-        self.runs = RunStore(store.engine)
+        self.runs = store.runs
         self.contexts = ContextStore(store.engine)
         self._connector_factory = connector_factory or (lambda source: source.connector())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
 
 from hub.db.engine import make_engine, migrate, schema_status
@@ -10,6 +12,10 @@ from hub.store.cursors import Checkpoint
 from hub.store.items import ItemStore
 from hub.store.keys import ApiKeyStore
 from hub.store.queries import InvalidCursor, ItemQueries, ItemQuery
+from hub.store.runs import RunStore
+
+if TYPE_CHECKING:
+    from hub.roadmap import RoadmapService
 
 __all__ = ["ApplyResult", "Checkpoint", "InvalidCursor", "ItemQuery", "Store"]
 
@@ -20,6 +26,15 @@ class Store:
         self.items = ItemStore(engine)
         self.queries = ItemQueries(engine)
         self.keys = ApiKeyStore(engine)
+        self.runs = RunStore(engine)
+
+    @property
+    def roadmap(self) -> RoadmapService:
+        """The roadmap and item-tree reads, with the queries' statement timeout (the API sets
+        it after the store opens, so it is read on each use)."""
+        from hub.roadmap import RoadmapService  # hub.roadmap imports hub.store: import on use
+
+        return RoadmapService(self.engine, statement_timeout_ms=self.queries.statement_timeout_ms)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:

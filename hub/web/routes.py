@@ -38,12 +38,12 @@ from hub.insights.flow import FlowService
 from hub.insights.forecast import ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.priorities import PriorityRules, PriorityService, Quadrant
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityService
-from hub.roadmap import ROADMAP_KINDS, RoadmapQuery, RoadmapService
+from hub.roadmap import ROADMAP_KINDS, RoadmapQuery
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
 from hub.store import InvalidCursor, ItemQuery
 from hub.store.inbox import InboxStore
 from hub.store.items import utcnow
-from hub.store.runs import RunInProgress, RunStore
+from hub.store.runs import RunInProgress
 from hub.web import charts
 from hub.web.sessions import COOKIE_NAME, WebSession, WebSessionStore
 
@@ -256,7 +256,7 @@ def overview(request: Request, store: StoreDep, session: SessionDep, started: st
     runtime = getattr(request.app.state, "runtime", None)
     configured = dict(runtime.config.sources) if runtime is not None else dict(request.app.state.config.sources)
     stored = {s["name"]: s for s in store.queries.list_sources()}
-    runs, inbox = RunStore(store.engine), InboxStore(store.engine)
+    runs, inbox = store.runs, InboxStore(store.engine)
     rows = []
     for name in sorted(set(stored) | set(configured)):
         source = stored.get(name)
@@ -338,9 +338,7 @@ def roadmap_page(
         release=release or [],
         status_category=[c.value for c in status_category or []],
     )
-    found = Roadmap.model_validate(
-        RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).roadmap(query)
-    )
+    found = Roadmap.model_validate(store.roadmap.roadmap(query))
     return render(
         request,
         "roadmap.html",
@@ -563,7 +561,7 @@ def item_page(item_id: str, request: Request, store: StoreDep, session: SessionD
     if doc is None:
         raise PageError(404, "Not Found", f"No item with id {item_id!r}.")
     history = store.items.history(item_id)
-    found = RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).tree(item_id, depth=5)
+    found = store.roadmap.tree(item_id, depth=5)
     tree = TreeNode.model_validate(found) if found is not None else None
     raw = doc.pop("raw", None)
     return render(request, "item.html", session, page="items", item=doc, history=history, tree=tree, raw=raw)

@@ -10,7 +10,7 @@ from hub.api.deps import StoreDep
 from hub.api.models import Roadmap, TreeNode
 from hub.api.params import MAX_FILTER_VALUES, NO_NUL, ContainerFilter, FilterText
 from hub.api.problems import ProblemError, problem_responses
-from hub.roadmap import RoadmapQuery, RoadmapService
+from hub.roadmap import RoadmapQuery
 from hub.schema import StatusCategory
 
 router = APIRouter(tags=["roadmap"])
@@ -42,11 +42,7 @@ def get_roadmap(
         release=release or [],
         status_category=[c.value for c in status_category or []],
     )
-    return Roadmap.model_validate(
-        RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).roadmap(
-            query, uncovered_limit=uncovered_limit
-        )
-    )
+    return Roadmap.model_validate(store.roadmap.roadmap(query, uncovered_limit=uncovered_limit))
 
 
 @router.get("/items/{item_id:path}/tree", responses=problem_responses(404))
@@ -56,9 +52,7 @@ def get_item_tree(
     depth: Annotated[int, Query(ge=1, le=8, description="Levels below the item.")] = 5,
 ) -> TreeNode:
     """One item and everything below it: children and implementing items, across tools."""
-    tree = RoadmapService(store.engine, statement_timeout_ms=store.queries.statement_timeout_ms).tree(
-        item_id, depth=depth
-    )
+    tree = store.roadmap.tree(item_id, depth=depth)
     if tree is None:
         raise ProblemError(404, detail=f"no item with id {item_id!r}")
     return TreeNode.model_validate(tree)

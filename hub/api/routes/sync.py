@@ -12,7 +12,7 @@ from hub.api.models import RunList, RunPublic, SyncStarted
 from hub.api.params import NO_NUL
 from hub.api.problems import ProblemError, problem_responses
 from hub.store.keys import Scope
-from hub.store.runs import RunInProgress, RunStore
+from hub.store.runs import RunInProgress
 
 router = APIRouter(tags=["sync"])
 
@@ -37,7 +37,7 @@ async def start_sync(
         summary = await runtime.start_sync(name, full=full)
     except RunInProgress as exc:
         raise ProblemError(409, title="Run in progress", detail=str(exc)) from None
-    run = await to_thread.run_sync(RunStore(runtime.store.engine).get, summary.run_id)
+    run = await to_thread.run_sync(runtime.store.runs.get, summary.run_id)
     assert run is not None
     return SyncStarted(run=RunPublic.model_validate(run.as_dict()))
 
@@ -51,5 +51,5 @@ def list_runs(
     """The source's newest runs with status, counts, errors and cursor."""
     if store.queries.get_source(name) is None:
         raise ProblemError(404, detail=f"no source named {name!r}")
-    runs = RunStore(store.engine).list(name, limit)
+    runs = store.runs.list(name, limit)
     return RunList(runs=[RunPublic.model_validate(r.as_dict()) for r in runs])
