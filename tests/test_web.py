@@ -24,7 +24,7 @@ from hub.store.keys import Scope
 from hub.store.runs import RunStore
 from hub.web.sessions import COOKIE_NAME, SIGNIN_COOKIE_NAME, WebSessionStore
 from tests.factories import make_item
-from tests.web_dataset import GH, JIRA, LINEAR, DashboardDataset, seed_dashboard_dataset, sources_config
+from tests.web_dataset import GH, JIRA, LINEAR, PB, DashboardDataset, seed_dashboard_dataset, sources_config
 from tests.web_support import api_get, csrf_token, parse, post_signin, sign_in, signin_nonce
 
 PAGES = ["/", "/roadmap", "/priorities", "/flow", "/quality", "/items", f"/items/{JIRA}:10001"]
@@ -360,6 +360,78 @@ def test_items_page_applies_every_filter_as_the_api_and_pages(store: Store, data
         api_invalid = client.get("/v1/items?source=", headers={"Authorization": f"Bearer {token}"})
         assert api_invalid.status_code == 422
         assert api_invalid.headers["content-type"] == "application/problem+json"
+
+
+def _form_submission(form: Any) -> list[tuple[str, str]]:
+    """What a browser sends for a GET form as rendered (empty fields left out: pages drop them)."""
+    sent = []
+    for e in form.iter():
+        name = e.attrs.get("name")
+        if not name:
+            continue
+        if e.tag == "input" and e.attrs.get("type") == "checkbox":
+            if "checked" in e.attrs:
+                sent.append((name, e.attrs.get("value", "on")))
+        elif e.tag == "input" and e.attrs.get("type") in ("text", "number", "hidden", None):
+            sent.append((name, e.attrs.get("value", "")))
+        elif e.tag == "select":
+            sent += [(name, o.attrs["value"]) for o in e.find_all("option") if "selected" in o.attrs]
+    return [(k, v) for k, v in sent if v != ""]
+
+
+@pytest.mark.parametrize(
+    ("path", "form_label", "params"),
+    [
+        (
+            "/items",
+            "Item filters",
+            [
+                ("source", JIRA),
+                ("source", LINEAR),
+                ("label", "api"),
+                ("label", "ui"),
+                ("kind", "story"),
+                ("kind", "bug"),
+                ("container", "WEB"),
+                ("container", "ENG"),
+                ("assignee", "a@x"),
+                ("assignee", "b@x"),
+            ],
+        ),
+        ("/priorities", "Item filters", [("source", JIRA), ("source", GH), ("tool", "jira"), ("tool", "github")]),
+        ("/roadmap", "Roadmap filters", [("source", PB), ("source", JIRA), ("release", "R1"), ("release", "R2")]),
+        ("/flow", "Flow filters", [("source", JIRA), ("source", LINEAR), ("label", "api"), ("label", "ui")]),
+        ("/quality", "Quality filters", [("container", "WEB"), ("container", "ENG"), ("tool", "jira"), ("tool", "x")]),
+    ],
+)
+def test_filter_forms_keep_every_value_of_a_repeated_filter(
+    sqlite_store: Store, path: str, form_label: str, params: list[tuple[str, str]]
+) -> None:
+    """A repeated filter (OR) re-renders all its values, so applying the form again sends them all."""
+    with web_client(sqlite_store) as client:
+        sign_in(client, sqlite_store)
+        page = parse(client.get(path, params=params).text)
+        form = page.find("form", aria_label=form_label)
+        sent = _form_submission(form)
+        for pair in params:
+            assert pair in sent, (pair, sent)
+        # each value once, and every box labelled (the first by its <label>, the others by aria-label)
+        assert len(sent) == len(set(sent))
+        extra = [e for e in form.find_all("input") if e.attrs.get("name") == params[0][0]][1:]
+        assert extra and all(e.attrs.get("aria-label") for e in extra)
+
+
+def test_items_page_with_two_values_of_a_text_filter_equals_the_api(store: Store, dataset: DashboardDataset) -> None:
+    with web_client(store) as client:
+        token = sign_in(client, store)
+        params = {"source": [JIRA, LINEAR], "limit": 500}
+        expected = [d["id"] for d in _all_items(client, token, source=[JIRA, LINEAR])]
+        assert {i.split(":")[0] for i in expected} == {JIRA, LINEAR}
+        page = parse(client.get("/items", params=params).text)
+        shown = [r.attrs["data-item"] for r in page.by_id("items").find_all("tr") if "data-item" in r.attrs]
+        assert shown == expected[:500]
+        again = parse(client.get("/items", params=_form_submission(page.find("form", aria_label="Item filters"))).text)
+        assert [r.attrs["data-item"] for r in again.by_id("items").find_all("tr") if "data-item" in r.attrs] == shown
 
 
 def test_priorities_page_equals_the_api(store: Store, dataset: DashboardDataset) -> None:
