@@ -2,7 +2,7 @@
 
     python bench/store_apply.py --items 100000 --batch 500 [--backend sqlite|postgresql|both]
                                 [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
-                                [--preload 0] [--profile]
+                                [--preload 0] [--profile] [--phases]
 
 Each backend gets a throw-away database (a temp SQLite file; a fresh PostgreSQL database
 dropped at the end). `--preload N` first fills the store with N items (not timed) so the
@@ -10,6 +10,10 @@ figure is for a store of that size. Items are realistic: labels, 1-2 assignees w
 emails, container, custom fields and a ~1 KB raw payload. WorkItems are built before the
 clock starts: the figure is for `apply` alone. Phases: fresh inserts, then updates of the
 same items (newer updated_at, changed status and labels).
+
+`--phases` adds where the time of the two timed phases went: wall seconds per step of
+`Applier.run` (hub/store/apply.py), per 1,000 items; "commit and rest" is apply's wall time
+minus the steps (the change-log insert, the counter update and the COMMIT).
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -77,6 +85,72 @@ def make_items(start: int, count: int, minutes: int, rng: random.Random) -> list
     return out
 
 
+# The steps of Applier.run timed by --phases: (owner, attribute, label). Module functions are
+# patched where apply.py looks them up.
+PHASES = [
+    ("hub.store.items", "storable", "storable (text check)"),
+    ("hub.store.apply.Applier", "_lock_counter", "lock counter row"),
+    ("hub.store.apply.Applier", "_load_current", "load current rows"),
+    ("hub.store.apply.Applier", "_register_sources", "register sources"),
+    ("hub.store.people.PeopleResolver", "resolve", "resolve people"),
+    ("hub.store.apply.Applier", "_decide", "decide (serialise, diff)"),
+    ("hub.store.apply.Applier", "_write_items", "write items + side rows"),
+    ("hub.store.apply", "write_report_facts", "  of which report facts"),
+    ("hub.store.apply.Applier", "_write_transitions", "status transitions"),
+    ("hub.store.apply", "refresh_flow_facts", "flow facts"),
+]
+
+
+@contextmanager
+def phase_timer() -> Iterator[dict[str, float]]:
+    """Wrap each step in PHASES (and ItemStore.apply as "total") with a wall-clock counter."""
+    import importlib
+
+    spent: dict[str, float] = defaultdict(float)
+    undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, attr: str, label: str) -> None:
+        original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - start
+
+        undo.append((owner, attr, original))
+        setattr(owner, attr, timed)
+
+    def resolve(path: str) -> Any:
+        module, _, name = path.rpartition(".")
+        try:
+            return importlib.import_module(path)
+        except ImportError:
+            return getattr(importlib.import_module(module), name)
+
+    from hub.store.items import ItemStore
+
+    for owner, attr, label in PHASES:
+        wrap(resolve(owner), attr, label)
+    wrap(ItemStore, "apply", "total")
+    try:
+        yield spent
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+
+
+def print_phases(spent: dict[str, float], count: int) -> None:
+    total = spent.get("total", 0.0)
+    steps = sum(v for k, v in spent.items() if k != "total" and not k.startswith("  "))
+    print(f"  where apply's wall time went ({count:,} items, ms per 1,000 items):")
+    for _, _, label in PHASES:
+        print(f"    {label:28s} {1e6 * spent.get(label, 0.0) / count:8.1f}")
+    print(f"    {'commit and rest':28s} {1e6 * (total - steps) / count:8.1f}")
+    print(f"    {'total':28s} {1e6 * total / count:8.1f}")
+
+
 def server_cpu(store: Store) -> float:
     """CPU seconds used so far by the PostgreSQL backends serving this database (local server only)."""
     if store.engine.dialect.name != "postgresql":
@@ -109,6 +183,11 @@ def run_phase(store: Store, items: list[WorkItem], batch: int) -> tuple[float, f
     return len(items) / wall, len(items) / cpu
 
 
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
 def bench(url: str, args: argparse.Namespace) -> None:
     store = Store.open(url)
     rng = random.Random(7)
@@ -123,8 +202,15 @@ def bench(url: str, args: argparse.Namespace) -> None:
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
-        ins = run_phase(store, fresh, args.batch)
-        upd = run_phase(store, newer, args.batch)
+        with phase_timer() if args.phases else _nothing() as spent:
+            ins = run_phase(store, fresh, args.batch)
+            if spent is not None:
+                print_phases(spent, len(fresh))
+                print("  (insert phase above; update phase below)")
+                spent.clear()
+            upd = run_phase(store, newer, args.batch)
+            if spent is not None:
+                print_phases(spent, len(newer))
         if profiler:
             profiler.disable()
             pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(30)
@@ -145,6 +231,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--phases", action="store_true", help="print where apply's wall time went, per step")
     args = parser.parse_args()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
