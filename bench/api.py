@@ -275,7 +275,10 @@ def explain(store: Store, seed_value: int, deep_pages: int) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "FROM items" in statement and "LIMIT" in statement:
+        # The page statement is the one selecting `sort_value`: a keyed page (label, assignee,
+        # container) starts FROM item_labels / item_assignees / a UNION ALL, not FROM items,
+        # and resolve_links' lookups after it also read items.
+        if "sort_value" in statement and "LIMIT" in statement:
             captured.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", capture)
@@ -292,8 +295,8 @@ def explain(store: Store, seed_value: int, deep_pages: int) -> None:
             for pages in range(1, deep_pages + 1):
                 captured.clear()
                 _, next_cursor = store.queries.list_items(query, sort=sort, limit=PAGE, cursor=cursor)
-                if pages == 1 or next_cursor is None or pages == deep_pages:
-                    statement, parameters = captured[-1]
+                if (pages == 1 or next_cursor is None or pages == deep_pages) and captured:
+                    statement, parameters = captured[0]
                     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if pg else "EXPLAIN QUERY PLAN "
                     with store.engine.connect() as conn:
                         t0 = time.perf_counter()
