@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
 from hub.flow.history import Transition, TransitionSource, build_history
 from hub.schema import StatusCategory, to_utc
+from hub.store.bulk import _Bulk
 
 CHUNK = 500
 FLOW_FIELDS = frozenset({"created_at", "completed_at", "status", "kind", "container", "deleted"})
@@ -156,11 +157,9 @@ _WRITERS: dict[str, tuple[Any, Callable[[datetime | None], Any]]] = {}
 
 
 def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
-    """The store's bulk inserter (hub/store/items.py `_Bulk`: one statement per table and
-    chunk, tuples, no per-row SQLAlchemy processing; imported here because items.py calls
-    this module) and the stored form of a time, made once per dialect."""
-    from hub.store.bulk import _Bulk
-
+    """The store's bulk inserter (hub/store/bulk.py `_Bulk`: one statement per table and
+    chunk, tuples, no per-row SQLAlchemy processing) and the stored form of a time, made
+    once per dialect."""
     writer = _WRITERS.get(conn.dialect.name)
     if writer is None:
         processor = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
