@@ -48,7 +48,7 @@ from hub.schema import RICE_INPUTS, WorkItem
 from mappings.engine import FALLBACKS_KEY
 
 if TYPE_CHECKING:
-    from hub.store.items import _Bulk
+    from hub.store.bulk import _Bulk
 
 MAINTAINED_COLUMNS = ("twin_key", "parent_missing", "has_live_child", "has_open_child", "has_title_twin")
 """Columns that relate a row to other rows (migration 0010): `write_report_facts` keeps them
