@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -499,6 +500,27 @@ item_report_facts = Table(
     Index("ix_item_report_facts_container_key", "container_key"),
     # The rows that share a title key, found when one of them is written (migration 0010).
     Index("ix_item_report_facts_twin_key", "twin_key"),
+    # Partial indexes (migration 0010) on the few rows the quality report lists by a flag or a
+    # fallback: it reads them by index instead of scanning the table (PostgreSQL: about 0.1 s
+    # a scan at 100,000 items on a loaded machine; a statement each). Only matching rows are in them.
+    Index(
+        "ix_item_report_facts_title_twin",
+        "item_id",
+        sqlite_where=text("has_title_twin = 1"),  # the form SQLAlchemy writes the term in
+        postgresql_where=text("has_title_twin"),
+    ),
+    Index(
+        "ix_item_report_facts_open_child",
+        "item_id",
+        sqlite_where=text("has_open_child = 1"),  # the form SQLAlchemy writes the term in
+        postgresql_where=text("has_open_child"),
+    ),
+    Index(
+        "ix_item_report_facts_fallbacks",
+        "item_id",
+        sqlite_where=text("fallbacks IS NOT NULL"),
+        postgresql_where=text("fallbacks IS NOT NULL"),
+    ),
 )
 
 # Dashboard sign-in sessions (hub/web/sessions.py). Only a hash of the session token is kept,

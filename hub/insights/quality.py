@@ -192,6 +192,11 @@ class QualityService:
     implements links: a link names its target by hub id, key or URL) and same-title twins
     are judged in Python over the few items they concern; an item with such a finding counts
     towards "items with a finding" unless an SQL finding already counted it (`sql_flagged`).
+    What relates an item to others (its parent held or not, open or live children, a title
+    twin in another source) is read from flags the store maintains on each facts row
+    (migration 0010, hub/store/report_facts.py `maintain_flags`): no statement joins the table
+    to itself, and twins are paired in Python among the flagged rows only. Deleted items are
+    never twins, parents or children (include_deleted lists them, but they pair with nothing).
     """
 
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
@@ -284,7 +289,7 @@ class _Reader:
         # statement joins the table to itself.
         self.sql_flags: dict[str, ColumnElement[bool]] = {
             "stale_in_progress": stale,
-            "done_parent_open_children": and_(f.status_category.in_(CLOSED), f.has_open_child == true()),
+            "done_parent_open_children": and_(f.status_category.in_(CLOSED), f.has_open_child),
             "missing_parent": f.parent_missing == true(),
         }
 
@@ -455,7 +460,7 @@ class _Reader:
         f = _F.c
         # Only rows the store flagged (has_title_twin: open, live, and an open live row of another
         # source shares the title key) can pair; of those, the pairs whose both ends match.
-        twins = self._matching(f.has_title_twin == true(), columns=[f.container_family, f.title_key])
+        twins = self._matching(f.has_title_twin, columns=[f.container_family, f.title_key])
         by_title: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in sorted(twins, key=lambda row: str(row[0])):
             by_title[(row[3], row[4])].append(row)

@@ -10,7 +10,9 @@ half of the report's time on both backends. This adds them as columns that
 - `twin_key`: md5 of container family + newline + normalised title (NULL without either),
   with an index: the rows of one title key are found by it when one of them is written (an
   index on the title itself could exceed PostgreSQL's btree row limit for a long title);
-- `parent_missing`, `has_live_child`, `has_open_child`, `has_title_twin`.
+- `parent_missing`, `has_live_child`, `has_open_child`, `has_title_twin`;
+- partial indexes on the rows with a title twin, an open child or a vocabulary fallback,
+  which the report lists (a scan each otherwise).
 
 Existing rows are backfilled: `twin_key` in SQL (PostgreSQL's md5 of the same UTF-8 text;
 on SQLite the store's own Python function registered for the statement), then every flag
@@ -34,6 +36,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _FLAGS = ("parent_missing", "has_live_child", "has_open_child", "has_title_twin")
+# The few rows the quality report lists by a flag or a fallback, read by index (tables.py).
+# SQLite uses a partial index only for a query term written as its WHERE is: `flag = 1` there.
+_PARTIAL = {
+    "ix_item_report_facts_title_twin": ("has_title_twin = 1", "has_title_twin"),
+    "ix_item_report_facts_open_child": ("has_open_child = 1", "has_open_child"),
+    "ix_item_report_facts_fallbacks": ("fallbacks IS NOT NULL", "fallbacks IS NOT NULL"),
+}
 
 
 def upgrade() -> None:
@@ -56,9 +65,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_item_report_facts_twin_key", "item_report_facts", ["twin_key"])
     recompute_all_flags(conn)
+    for name, (on_sqlite, on_postgresql) in _PARTIAL.items():
+        op.create_index(
+            name,
+            "item_report_facts",
+            ["item_id"],
+            sqlite_where=sa.text(on_sqlite),
+            postgresql_where=sa.text(on_postgresql),
+        )
 
 
 def downgrade() -> None:
+    for name in _PARTIAL:
+        op.drop_index(name, table_name="item_report_facts")
     op.drop_index("ix_item_report_facts_twin_key", table_name="item_report_facts")
     for name in ("twin_key", *_FLAGS):
         op.drop_column("item_report_facts", name)
