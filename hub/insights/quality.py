@@ -34,7 +34,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    exists,
     false,
     func,
     or_,
@@ -193,6 +192,11 @@ class QualityService:
     implements links: a link names its target by hub id, key or URL) and same-title twins
     are judged in Python over the few items they concern; an item with such a finding counts
     towards "items with a finding" unless an SQL finding already counted it (`sql_flagged`).
+    What relates an item to others (its parent held or not, open or live children, a title
+    twin in another source) is read from flags the store maintains on each facts row
+    (migration 0010, hub/store/report_facts.py `maintain_flags`): no statement joins the table
+    to itself, and twins are paired in Python among the flagged rows only. Deleted items are
+    never twins, parents or children (include_deleted lists them, but they pair with nothing).
     """
 
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
@@ -278,36 +282,15 @@ class _Reader:
         self.noted: dict[str, _Key] = {}
         """Matching items a finding judged in Python names -> their group."""
         f = _F.c
-        other, parent = _F.alias("other"), _F.alias("parent")
-        live_other = other.c.deleted == false()
-        open_child = and_(live_other, other.c.status_category.not_in(CLOSED))
         stale = and_(f.status_category == "in_progress", f.updated_at < stale_before)
         self.stale = case((stale, True), else_=False)
-        closed = f.status_category.in_(CLOSED)
-        # The SQL findings, over every matching item at once: the parent by a left join (one
-        # key lookup a row) and the parents of open children as a derived table both backends
-        # build once and join by key. (A correlated EXISTS per row instead: PostgreSQL plans
-        # it as a hashed subplan that reads the whole table, once per statement.)
-        open_parents = (
-            select(other.c.parent_id)
-            .where(other.c.parent_id.is_not(None), open_child)
-            .distinct()
-            .subquery("open_parents")
-        )
-        with_parent = _F.outerjoin(parent, parent.c.item_id == f.parent_id)
-        self.bulk_from = with_parent.outerjoin(open_parents, open_parents.c.parent_id == f.item_id)
-        # What each finding's page reads: only the join its rule needs.
-        self.page_from: dict[str, Any] = {
-            "stale_in_progress": _F,
-            "done_parent_open_children": _F.outerjoin(open_parents, open_parents.c.parent_id == f.item_id),
-            "missing_parent": with_parent,
-        }
+        # The SQL findings are columns of each row: the ones that relate it to other rows are
+        # flags the store maintains (migration 0010, report_facts.maintain_flags), so no
+        # statement joins the table to itself.
         self.sql_flags: dict[str, ColumnElement[bool]] = {
             "stale_in_progress": stale,
-            "done_parent_open_children": and_(closed, open_parents.c.parent_id.is_not(None)),
-            "missing_parent": and_(
-                f.parent_id.is_not(None), or_(parent.c.item_id.is_(None), parent.c.deleted == true())
-            ),
+            "done_parent_open_children": and_(f.status_category.in_(CLOSED), f.has_open_child),
+            "missing_parent": f.parent_missing == true(),
         }
 
     def _note(self, rows: Iterable[Any]) -> None:
@@ -331,20 +314,10 @@ class _Reader:
         return rows
 
     def sql_flagged(self, ids: list[str]) -> set[str]:
-        """Which of `ids` an SQL finding flags: the same three rules as `sql_flags`, checked for
-        these few items by key lookups (the bulk form's joins would read the whole table)."""
+        """Which of `ids` an SQL finding flags (the same rules as `sql_flags`, by key lookups)."""
         f = _F.c
-        rows = self._rows_by_id(f.item_id, ids, f.item_id, f.status_category, f.parent_id, self.stale)
-        parents = sorted({row[2] for row in rows if row[2] is not None})
-        live = {row[0] for row in self._rows_by_id(f.item_id, parents, f.item_id, where=[f.deleted == false()])}
-        closed = [row[0] for row in rows if row[1] in CLOSED]
-        open_child = [f.deleted == false(), f.status_category.not_in(CLOSED)]
-        with_open_child = {row[0] for row in self._rows_by_id(f.parent_id, closed, f.parent_id, where=open_child)}
-        return {
-            item_id
-            for item_id, _, parent_id, stale in rows
-            if stale or (parent_id is not None and parent_id not in live) or item_id in with_open_child
-        }
+        flagged = case((or_(*self.sql_flags.values()), True), else_=False)
+        return {item_id for item_id, is_flagged in self._rows_by_id(f.item_id, ids, f.item_id, flagged) if is_flagged}
 
     def tallies(self) -> tuple[dict[_Key, _Tally], dict[_Key, str], dict[str, int]]:
         """Counts per (source, container id), the first item (by id) of each group, and the
@@ -373,7 +346,6 @@ class _Reader:
                 *(_count_if(flag) for flag in self.sql_flags.values()),
                 _count_if(or_(*self.sql_flags.values())),
             )
-            .select_from(self.bulk_from)
             .where(*self.where)
             .group_by(f.source, f.container_id)
         )
@@ -399,7 +371,6 @@ class _Reader:
         extra = [f.parent_id] if name == "missing_parent" else []
         stmt = (
             select(f.item_id, *extra)
-            .select_from(self.page_from[name])
             .where(*self.where, self.sql_flags[name])
             .order_by(_by_code_point(self.conn, f.item_id))
             .limit(limit)
@@ -468,11 +439,8 @@ class _Reader:
         """The findings judged in Python (few items): name -> {matching item id: related ids}."""
         f = _F.c
         found: dict[str, dict[str, list[str]]] = {name: {} for name in FINDINGS if name not in SQL_FINDINGS}
-        other = _F.alias("other")
         without_work = self._matching(
-            f.status_category.not_in(CLOSED),
-            f.kind.in_(("epic", "feature")),
-            ~exists().where(other.c.parent_id == f.item_id, other.c.deleted == false()),
+            f.status_category.not_in(CLOSED), f.kind.in_(("epic", "feature")), f.has_live_child == false()
         )
         pairs, implementing = self._links(found)
         for row in without_work:
@@ -490,19 +458,9 @@ class _Reader:
     def _same_titles(self) -> set[tuple[str, str]]:
         """Open matching items of two sources with one normalised title in one container family."""
         f = _F.c
-        is_open = f.status_category.not_in(CLOSED)
-        shared = (
-            select(f.container_family.label("family"), f.title_key.label("title"))
-            .where(*self.where, is_open, f.container_family.is_not(None), f.title_key != "")
-            .group_by(f.container_family, f.title_key)
-            .having(func.min(f.source) != func.max(f.source))  # two sources at least
-            .subquery()
-        )
-        twins = self._matching(
-            is_open,
-            columns=[f.container_family, f.title_key],
-            join=(shared, and_(shared.c.family == f.container_family, shared.c.title == f.title_key)),
-        )
+        # Only rows the store flagged (has_title_twin: open, live, and an open live row of another
+        # source shares the title key) can pair; of those, the pairs whose both ends match.
+        twins = self._matching(f.has_title_twin, columns=[f.container_family, f.title_key])
         by_title: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in sorted(twins, key=lambda row: str(row[0])):
             by_title[(row[3], row[4])].append(row)

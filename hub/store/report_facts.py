@@ -19,12 +19,28 @@ stored row against the items row and its document after upserts and deletions in
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Column, ColumnElement, Connection, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from hub.db.tables import item_report_facts, items
@@ -34,7 +50,13 @@ from mappings.engine import FALLBACKS_KEY
 if TYPE_CHECKING:
     from hub.store.bulk import _Bulk
 
-FACT_COLUMNS = tuple(c.name for c in item_report_facts.columns)
+MAINTAINED_COLUMNS = ("twin_key", "parent_missing", "has_live_child", "has_open_child", "has_title_twin")
+"""Columns that relate a row to other rows (migration 0010): `write_report_facts` keeps them
+in step for every row a write can change (`maintain_flags`), not only the rows written."""
+FACT_COLUMNS = tuple(c.name for c in item_report_facts.columns if c.name not in MAINTAINED_COLUMNS)
+"""What the items row and its document say (the columns `apply` writes from the item)."""
+_WRITTEN_COLUMNS = (*FACT_COLUMNS, "twin_key")
+CLOSED_CATEGORIES = ("done", "cancelled")
 COPIED_COLUMNS = (
     "source",
     "container_id",
@@ -75,6 +97,15 @@ def container_family(container: Mapping[str, Any] | None) -> str | None:
     if not name:
         return None
     return normalised_title(str(name).rsplit("/", 1)[-1]) or None
+
+
+def twin_key(family: str | None, title_key: str) -> str | None:
+    """The same-title rule's key (`twin_key` column): md5 of the container family, a newline
+    and the normalised title; None when either is empty (such an item has no title twin).
+    Migration 0010 computes the same in SQL on PostgreSQL (`md5(family || chr(10) || title)`)."""
+    if not family or not title_key:
+        return None
+    return hashlib.md5(f"{family}\n{title_key}".encode(), usedforsecurity=False).hexdigest()
 
 
 def _fallbacks_json(found: Any) -> str | None:
@@ -136,18 +167,149 @@ def write_report_facts(
 ) -> None:
     """Keep the facts in step with what `apply` just wrote (same transaction, same bulk path):
     `item_rows` are the items rows written (in `items` column order, values as bound) and
-    `written` their items by id; `tombstoned` the ids whose row only had `deleted` set."""
+    `written` their items by id; `tombstoned` the ids whose row only had `deleted` set. Then
+    the maintained flags of every row the write can change (`maintain_flags`)."""
     positions = [_COPIED_AT(name) for name in COPIED_COLUMNS]
-    rows = [
-        (row[0], *(row[i] for i in positions), *facts_of_item(item))
-        for row in item_rows
-        if (item := written[row[0]]) is not None  # always: apply writes an items row only with its item
-    ]
-    bulk.insert(conn, item_report_facts, FACT_COLUMNS, rows, conflict=("item_id",))
+    rows = []
+    for row in item_rows:
+        item = written[row[0]]
+        if item is None:  # never: apply writes an items row only with its item
+            continue
+        facts = facts_of_item(item)
+        rows.append((row[0], *(row[i] for i in positions), *facts, twin_key(facts[-1], facts[-2])))
+    changed = [row[0] for row in rows] + list(tombstoned)
+    before = _neighbours(conn, changed) if changed else ((), ())
+    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
     if tombstoned:
-        conn.execute(
-            update(item_report_facts).where(item_report_facts.c.item_id.in_(list(tombstoned))).values(deleted=True)
+        conn.execute(update(item_report_facts).where(_any_of(conn, _F.item_id, tombstoned)).values(deleted=True))
+    if changed:
+        maintain_flags(conn, changed, before)
+
+
+_F = item_report_facts.c
+
+
+def _any_of(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` with the values in ONE bound parameter (PostgreSQL: an array; SQLite:
+    a JSON array through json_each), so the statement text is the same for every batch size
+    (compiled and planned once) and SQLite's parameter limit does not apply. The same as
+    ItemStore._any_of (hub/store/items.py)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    values_json = bindparam(None, orjson.dumps(list(values)).decode(), type_=String)
+    return column.in_(select(func.json_each(values_json).table_valued("value").c.value))
+
+
+def _neighbours(conn: Connection, ids: Sequence[str]) -> tuple[Sequence[str], Sequence[str]]:
+    """The parents and twin keys the stored rows of `ids` name (read before they are
+    overwritten: a re-parented child changes its old parent's flags too)."""
+    rows = conn.execute(select(_F.parent_id, _F.twin_key).where(_any_of(conn, _F.item_id, ids))).all()
+    return [r[0] for r in rows if r[0] is not None], [r[1] for r in rows if r[1] is not None]
+
+
+def _flag_values() -> dict[str, ColumnElement[bool]]:
+    """Each maintained flag of a facts row, from the other rows (the rules of the quality
+    report's findings, hub/insights/quality.py):
+
+    - parent_missing: parent_id names no live row (none, or a deleted one);
+    - has_live_child / has_open_child: a live row (open: status not done or cancelled) names
+      it as parent;
+    - has_title_twin: live and open, with a twin key, and a live, open row of another source
+      has the same twin key (same container family and normalised title).
+    """
+    other = item_report_facts.alias("other")
+    o = other.c
+    live_child = and_(o.parent_id == _F.item_id, o.deleted == false())
+    return {
+        "parent_missing": and_(
+            _F.parent_id.is_not(None), ~exists().where(o.item_id == _F.parent_id, o.deleted == false())
+        ),
+        "has_live_child": exists().where(live_child),
+        "has_open_child": exists().where(live_child, o.status_category.not_in(CLOSED_CATEGORIES)),
+        "has_title_twin": and_(
+            _F.twin_key.is_not(None),
+            _F.deleted == false(),
+            _F.status_category.not_in(CLOSED_CATEGORIES),
+            exists().where(
+                o.twin_key == _F.twin_key,
+                o.source != _F.source,
+                o.deleted == false(),
+                o.status_category.not_in(CLOSED_CATEGORIES),
+            ),
+        ),
+    }
+
+
+def _set_flags(conn: Connection, names: Sequence[str], where: ColumnElement[bool] | None) -> None:
+    """Recompute flags `names` on the rows passing `where` (all rows when None); a row is
+    rewritten only when a flag changes (PostgreSQL writes a new row version for every row an
+    UPDATE touches, and an epic re-synced would otherwise rewrite all its children)."""
+    values = _flag_values()
+    changed = or_(*(_F[name] != values[name] for name in names))
+    stmt = update(item_report_facts).values({name: values[name] for name in names})
+    conn.execute(stmt.where(changed) if where is None else stmt.where(where, changed))
+
+
+def maintain_flags(conn: Connection, changed: Sequence[str], before: tuple[Sequence[str], Sequence[str]]) -> None:
+    """Recompute the flags of every row a write of `changed` (ids whose facts row was just
+    upserted or tombstoned) can change, set-based: three UPDATEs per batch, whatever its size.
+    `before` is `_neighbours` of `changed` read before the write.
+
+    - parent_missing: the changed rows (their parent may be new) and their children (their
+      parent appeared, was deleted or came back);
+    - has_live_child / has_open_child: the changed rows (children may have arrived first) and
+      the parents they name, before and after (a child arrived, left, closed or was deleted);
+    - has_title_twin: every row with a twin key a changed row had or has (a twin appeared,
+      closed, moved or was deleted), and the changed rows themselves.
+
+    Writers are serialised (ItemStore.apply locks the change counter row for its
+    transaction), so no other write changes these rows between the reads and the updates."""
+    ids = list(changed)
+    old_parents, old_keys = before
+    new_parents, new_keys = _neighbours(conn, ids)
+    _set_flags(conn, ["parent_missing"], or_(_any_of(conn, _F.item_id, ids), _any_of(conn, _F.parent_id, ids)))
+    parents = sorted({*ids, *old_parents, *new_parents})
+    _set_flags(conn, ["has_live_child", "has_open_child"], _any_of(conn, _F.item_id, parents))
+    keys = sorted({*old_keys, *new_keys})
+    in_group = _any_of(conn, _F.twin_key, keys)
+    _set_flags(
+        conn,
+        ["has_title_twin"],
+        or_(in_group, _any_of(conn, _F.item_id, ids)) if keys else _any_of(conn, _F.item_id, ids),
+    )
+
+
+def recompute_all_flags(conn: Connection) -> None:
+    """Every row's flags from scratch (migration 0010's backfill), by the rules of
+    `_flag_values` in set form: each flag false, then true for the rows an uncorrelated
+    subquery names (hashed once on PostgreSQL; the per-row correlated form of the write path
+    took minutes over 100,000 rows there)."""
+    live = _F.deleted == false()
+    live_open = and_(live, _F.status_category.not_in(CLOSED_CATEGORIES))
+    other = item_report_facts.alias("other")
+    o = other.c
+    conn.execute(
+        update(item_report_facts).values(
+            parent_missing=False, has_live_child=False, has_open_child=False, has_title_twin=False
         )
+    )
+    held = select(o.item_id).where(o.deleted == false())
+    conn.execute(
+        update(item_report_facts)
+        .where(_F.parent_id.is_not(None), _F.parent_id.not_in(held))
+        .values(parent_missing=True)
+    )
+    parents = select(o.parent_id).where(o.parent_id.is_not(None), o.deleted == false())
+    conn.execute(update(item_report_facts).where(_F.item_id.in_(parents)).values(has_live_child=True))
+    open_parents = parents.where(o.status_category.not_in(CLOSED_CATEGORIES))
+    conn.execute(update(item_report_facts).where(_F.item_id.in_(open_parents)).values(has_open_child=True))
+    shared = (
+        select(o.twin_key)
+        .where(o.twin_key.is_not(None), o.deleted == false(), o.status_category.not_in(CLOSED_CATEGORIES))
+        .group_by(o.twin_key)
+        .having(func.min(o.source) != func.max(o.source))
+    )
+    conn.execute(update(item_report_facts).where(live_open, _F.twin_key.in_(shared)).values(has_title_twin=True))
 
 
 def conditions_on_facts(conditions: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
