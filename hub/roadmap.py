@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, false, func, or_, select, tuple_
 
 from hub.db.engine import read_connection
-from hub.db.tables import item_links, items
+from hub.db.lists import in_list
+from hub.db.tables import item_links, item_report_facts, items
 from hub.links import normalise_key, ref_from_url
 from hub.schema import ItemKind, StatusCategory
 from hub.store.items import READ_COLUMNS, item_document
@@ -56,9 +57,12 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+def _chunks(conn: Connection, values: Sequence[str]) -> Iterable[Sequence[str]]:
+    """SQLite: lists of at most _CHUNK (one bind parameter each); PostgreSQL: one array
+    parameter for the lot (hub/db/lists.py)."""
+    size = (len(values) or 1) if conn.dialect.name == "postgresql" else _CHUNK
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 class Graph:
@@ -71,9 +75,9 @@ class Graph:
 
     def load(self, ids: Iterable[str]) -> None:
         missing = sorted(set(ids) - self.docs.keys())
-        for chunk in _chunks(missing):
+        for chunk in _chunks(self.conn, missing):
             rows = self.conn.execute(
-                select(*READ_COLUMNS).where(items.c.id.in_(list(chunk)), items.c.deleted == false())
+                select(*READ_COLUMNS).where(in_list(self.conn, items.c.id, chunk), items.c.deleted == false())
             )
             for row in rows:
                 doc = item_document(row)
@@ -105,15 +109,19 @@ class Graph:
             for doc in (self.docs[i] for i in frontier)
             if doc.get("key")
         }
-        for chunk in _chunks(frontier):
+        for chunk in _chunks(self.conn, frontier):
             ids = list(chunk)
+            # `parent_id IN` implies NOT NULL: the partial index ix_items_parent (migration 0011).
             for row in self.conn.execute(
-                select(items.c.id, items.c.parent_id).where(items.c.parent_id.in_(ids), items.c.deleted == false())
+                select(items.c.id, items.c.parent_id).where(
+                    in_list(self.conn, items.c.parent_id, ids), items.c.deleted == false()
+                )
             ):
                 found.append((row.parent_id, row.id, "parent"))
             # Items that say they implement one of these (by hub id, or by key/URL).
-            clauses = [item_links.c.target_id.in_(ids)]
-            chunk_refs = [ref for ref, item_id in refs.items() if item_id in set(ids)]
+            clauses = [in_list(self.conn, item_links.c.target_id, ids)]
+            in_chunk = set(ids)
+            chunk_refs = [ref for ref, item_id in refs.items() if item_id in in_chunk]
             if chunk_refs:
                 clauses.append(tuple_(item_links.c.target_tool, item_links.c.target_key).in_(chunk_refs))
             for link in self.conn.execute(
@@ -221,17 +229,22 @@ class RoadmapService:
     def roadmap(self, query: RoadmapQuery, *, uncovered_limit: int = 50) -> dict[str, Any]:
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
             graph = Graph(conn)
-            cond = [items.c.kind.in_(ROADMAP_KINDS), items.c.deleted == false()]
+            cond = [items.c.deleted == false()]
             if query.source:
                 cond.append(items.c.source.in_(query.source))
             if query.container:
                 cond.append(or_(items.c.container_id.in_(query.container), items.c.container_key.in_(query.container)))
             if query.status_category:
                 cond.append(items.c.status_category.in_(query.status_category))
-            for row in conn.execute(select(*READ_COLUMNS).where(and_(*cond)).order_by(items.c.id)):
-                doc = item_document(row)
-                if _matches(doc, query):
-                    graph.docs[doc["id"]] = doc
+            # One `kind = ?` walk of ix_items_kind_updated per roadmap kind, unordered (the
+            # roots are sorted below): with `kind IN (...)` and ORDER BY id, SQLite's
+            # statistics (rows per kind averaged over every kind, stories included) made it
+            # scan the whole table in id order for the few hundred roadmap items.
+            for kind in ROADMAP_KINDS:
+                for row in conn.execute(select(*READ_COLUMNS).where(items.c.kind == kind, *cond)):
+                    doc = item_document(row)
+                    if _matches(doc, query):
+                        graph.docs[doc["id"]] = doc
             roots = sorted(graph.docs)
             resolve_links(conn, [graph.docs[r] for r in roots])
             graph.expand(roots)
@@ -255,7 +268,16 @@ class RoadmapService:
     def _uncovered(conn: Connection, covered: set[str], limit: int) -> dict[str, Any]:
         """Delivery items no roadmap item covers: how many, and the newest few."""
         live_delivery = and_(items.c.kind.in_(DELIVERY_KINDS), items.c.deleted == false())
-        total = int(conn.execute(select(func.count()).select_from(items).where(live_delivery)).scalar_one())
+        # Counted on the narrow report facts (one row per item, written with it in the same
+        # transaction: hub/store/report_facts.py), not by reading the wide items rows.
+        facts = item_report_facts.c
+        total = int(
+            conn.execute(
+                select(func.count())
+                .select_from(item_report_facts)
+                .where(facts.kind.in_(DELIVERY_KINDS), facts.deleted == false())
+            ).scalar_one()
+        )
         found: list[dict[str, Any]] = []
         stmt = select(*READ_COLUMNS, items.c.id).where(live_delivery).order_by(items.c.updated_at.desc(), items.c.id)
         for row in conn.execution_options(yield_per=500).execute(stmt):

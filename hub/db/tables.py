@@ -111,7 +111,14 @@ items = Table(
     Index("ix_items_status_updated", "status_category", "updated_at", "id"),
     Index("ix_items_container", "container_id", "updated_at", "id"),
     Index("ix_items_container_key", "container_key", "updated_at", "id"),
-    Index("ix_items_parent", "parent_id"),
+    # Partial (migration 0011): most items have no parent, and a mostly-NULL index made
+    # SQLite's statistics send the roadmap walk's `parent_id IN (...)` to a full scan.
+    Index(
+        "ix_items_parent",
+        "parent_id",
+        sqlite_where=text("parent_id IS NOT NULL"),
+        postgresql_where=text("parent_id IS NOT NULL"),
+    ),
     Index("ix_items_key", "key"),
     Index("ix_items_rice", "rice_score", "id"),
 )

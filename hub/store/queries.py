@@ -36,11 +36,13 @@ from sqlalchemy import (
 )
 
 from hub.db.engine import read_connection
+from hub.db.lists import in_list
 from hub.db.tables import (
     changes,
     item_assignees,
     item_labels,
     item_links,
+    item_report_facts,
     items,
     people,
     person_identities,
@@ -414,13 +416,31 @@ class ItemQueries:
             for r in rows
         ]
 
-    def list_sources(self) -> list[dict[str, Any]]:
+    def count_by_source_and_status(self) -> dict[str, dict[str, int]]:
+        """Live (not tombstoned) items per source and status category: {source: {category: n}}.
+
+        Counted on `item_report_facts` (hub/store/report_facts.py: one narrow row per item,
+        written in the item's transaction, copying its source, status and deleted flag), not
+        on `items`: a count over every item otherwise reads every wide row (on SQLite about
+        five times the pages; 318 against 62 ms of CPU at 100,000 items)."""
+        facts = item_report_facts.c
         with self._read() as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    select(items.c.source, func.count()).where(items.c.deleted == false()).group_by(items.c.source)
-                ).all()
-            )
+            rows = conn.execute(
+                select(facts.source, facts.status_category, func.count())
+                .where(facts.deleted == false())
+                .group_by(facts.source, facts.status_category)
+            ).all()
+        found: dict[str, dict[str, int]] = {}
+        for source, category, count in rows:
+            found.setdefault(source, {})[category] = int(count)
+        return found
+
+    def list_sources(self, by_source: dict[str, dict[str, int]] | None = None) -> list[dict[str, Any]]:
+        """The configured sources with their live item counts (`by_source`: the counts of
+        `count_by_source_and_status`, when the caller already has them)."""
+        if by_source is None:
+            by_source = self.count_by_source_and_status()
+        with self._read() as conn:
             rows = conn.execute(select(sources).order_by(sources.c.name)).all()
         return [
             {
@@ -428,24 +448,29 @@ class ItemQueries:
                 "tool": r.tool,
                 "status": r.status,
                 "status_message": r.status_message,
-                "item_count": int(counts.get(r.name, 0)),
+                "item_count": sum(by_source.get(r.name, {}).values()),
                 "created_at": r.created_at,
                 "updated_at": r.updated_at,
             }
             for r in rows
         ]
 
-    def count_by_tool_and_status(self) -> dict[str, dict[str, int]]:
-        """Live (not tombstoned) items per tool and status category: {tool: {category: n}}."""
+    def count_by_tool_and_status(self, by_source: dict[str, dict[str, int]] | None = None) -> dict[str, dict[str, int]]:
+        """Live (not tombstoned) items per tool and status category: {tool: {category: n}}.
+
+        Per source (`count_by_source_and_status`), then each source's tool: from `sources`,
+        or, for items stored without a source row (tests, benchmarks), from one of its items."""
+        if by_source is None:
+            by_source = self.count_by_source_and_status()
         with self._read() as conn:
-            rows = conn.execute(
-                select(items.c.tool, items.c.status_category, func.count())
-                .where(items.c.deleted == false())
-                .group_by(items.c.tool, items.c.status_category)
-            ).all()
+            tools = dict(conn.execute(select(sources.c.name, sources.c.tool)).all())
+            for source in by_source.keys() - tools.keys():
+                tools[source] = conn.execute(select(items.c.tool).where(items.c.source == source).limit(1)).scalar_one()
         found: dict[str, dict[str, int]] = {}
-        for tool, category, count in rows:
-            found.setdefault(tool, {})[category] = int(count)
+        for source, counts in by_source.items():
+            into = found.setdefault(tools[source], {})
+            for category, count in counts.items():
+                into[category] = into.get(category, 0) + count
         return found
 
     def get_source(self, name: str) -> dict[str, Any] | None:
@@ -503,7 +528,7 @@ def resolve_links(conn: Connection, docs: list[dict[str, Any]]) -> None:
         item_links.c.target_tool,
         item_links.c.target_key,
     )
-    clauses = [item_links.c.target_id.in_(list(by_id))]
+    clauses = [in_list(conn, item_links.c.target_id, by_id)]  # one array parameter on PostgreSQL
     if own_refs:
         clauses.append(tuple_(item_links.c.target_tool, item_links.c.target_key).in_(sorted(own_refs)))
     for stated in conn.execute(incoming.where(or_(*clauses))):

@@ -285,7 +285,8 @@ def overview(request: Request, store: StoreDep, session: SessionDep, started: st
     now = utcnow()
     runtime = getattr(request.app.state, "runtime", None)
     configured = dict(runtime.config.sources) if runtime is not None else dict(request.app.state.config.sources)
-    stored = {s["name"]: s for s in store.queries.list_sources()}
+    by_source = store.queries.count_by_source_and_status()  # one count for both tables below
+    stored = {s["name"]: s for s in store.queries.list_sources(by_source)}
     runs, inbox = store.runs, InboxStore(store.engine)
     rows = []
     for name in sorted(set(stored) | set(configured)):
@@ -309,7 +310,7 @@ def overview(request: Request, store: StoreDep, session: SessionDep, started: st
                 "dead": backlog.get("dead", 0),
             }
         )
-    counts = store.queries.count_by_tool_and_status()
+    counts = store.queries.count_by_tool_and_status(by_source)
     categories = [c.value for c in StatusCategory]
     return render(
         request,
