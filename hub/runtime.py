@@ -48,6 +48,7 @@ class HubRuntime:
         context_max_age_seconds: float = 24 * 3600.0,
         deliverer: Deliverer | None = None,
         outbound_poll_seconds: float = 1.0,
+        inbox_batch_size: int = 200,
     ) -> None:
         self.store = store
         self.config = config
@@ -62,6 +63,9 @@ class HubRuntime:
             tool_backoff=Backoff(initial=min(1.0, inbox_backoff_max_seconds), maximum=inbox_backoff_max_seconds),
         )
         self.worker.on_lane_done = self.wake_worker
+        # A committed group wakes the worker once (not once per request).
+        self.intake.committer.on_commit = lambda _new: self.wake_worker()
+        self.inbox_batch_size = inbox_batch_size
         self.inbox_poll_seconds = inbox_poll_seconds
         self.inbox_backoff_max_seconds = inbox_backoff_max_seconds
         self.inbox_failed_passes = 0  # consecutive passes that failed (database down ...)
@@ -110,15 +114,21 @@ class HubRuntime:
 
     async def _inbox_loop(self) -> None:
         while True:
-            delay = await self.inbox_pass()
+            # Clear BEFORE the pass: a delivery committed while the pass runs sets the event
+            # again and the next wait returns at once. Clearing after the pass lost that
+            # wake-up, and the delivery waited for the poll interval.
             self._wake_worker.clear()
+            delay = await self.inbox_pass()
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, and
+            # cancelling the loop while it waits (shutdown) could leave that task pending.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_worker.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake_worker.wait()
 
     async def inbox_pass(self) -> float:
         """One worker pass; returns how long to wait before the next (backing off on failure)."""
         try:
-            await self.worker.process_once(wait=False)
+            await self.worker.process_once(self.inbox_batch_size, wait=False)
         except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
             self.inbox_failed_passes += 1
             if self.inbox_failed_passes == 1:

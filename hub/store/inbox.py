@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
+from hub.group_commit import NewDelivery
 from hub.store.items import utcnow
 
 PENDING, PROCESSING, DONE, IGNORED, FAILED, DEAD = "pending", "processing", "done", "ignored", "failed", "dead"
@@ -81,23 +82,47 @@ class InboxStore:
 
     def add(self, source: str, delivery_id: str, headers: dict[str, str], body: bytes) -> bool:
         """Store a delivery; False when this (source, delivery id) was stored before."""
+        return self.add_many([NewDelivery(source, delivery_id, headers, body)])[0]
+
+    def add_many(self, deliveries: Sequence[NewDelivery]) -> list[bool]:
+        """Store deliveries in ONE transaction (hub/group_commit.py); per delivery, in order,
+        True when it was new, False when its (source, delivery id) was stored before, by an
+        earlier transaction or earlier in this list. All are stored or (on error) none."""
+        if not deliveries:
+            return []
+        now = utcnow()
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for d in deliveries:  # the first of a repeated id in one group is the one stored
+            rows.setdefault(
+                (d.source, d.delivery_id),
+                {
+                    "source": d.source,
+                    "delivery_id": d.delivery_id,
+                    "received_at": now,
+                    "headers": orjson.dumps(d.headers).decode(),
+                    "body": d.body,
+                    "status": PENDING,
+                },
+            )
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        t = webhook_inbox.c
+        # One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the
+        # new ones (RETURNING, not rowcount: psycopg counts a skipped conflicting row too).
+        # Rows go in arrival order, so inbox ids (the worker's order) follow the group's order.
         stmt = (
             insert(webhook_inbox)
-            .values(
-                source=source,
-                delivery_id=delivery_id,
-                received_at=utcnow(),
-                headers=orjson.dumps(headers).decode(),
-                body=body,
-                status=PENDING,
-            )
+            .values(list(rows.values()))
             .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+            .returning(t.source, t.delivery_id)
         )
-        # RETURNING, not rowcount: psycopg reports a row count for a skipped conflicting insert.
         with write_transaction(self.engine) as conn:
-            inserted = conn.execute(stmt.returning(webhook_inbox.c.id)).first()
-        return inserted is not None
+            inserted = {(r.source, r.delivery_id) for r in conn.execute(stmt)}
+        results = []
+        for d in deliveries:
+            key = (d.source, d.delivery_id)
+            results.append(key in inserted)
+            inserted.discard(key)  # a repeat later in the group is a duplicate of the first
+        return results
 
     # ------------------------------------------------------------------ claims
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from anyio import to_thread
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 
@@ -19,6 +18,7 @@ from hub.api.deps import RuntimeDep
 from hub.api.models import WebhookAccepted
 from hub.api.params import NO_NUL
 from hub.api.problems import ProblemError, problem_responses
+from hub.group_commit import CommitFailed
 from hub.logs import log_extra
 from hub.webhooks import IntakeError, header_dict
 
@@ -43,13 +43,20 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/{source}", status_code=202, responses=problem_responses(400, 401, 404, 413))
+@router.post("/{source}", status_code=202, responses=problem_responses(400, 401, 404, 413, 503))
 async def receive_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> WebhookAccepted:
-    """Verify and durably store one delivery; 202 only once it is committed."""
+    """Verify and durably store one delivery; 202 only once it is committed (with the deliveries
+    that arrived at the same time: hub/group_commit.py); 503 with Retry-After when it could not be."""
     known = source in runtime.config.sources
     try:
         body = await _read_capped(request, runtime.intake.max_body_bytes)
-        result = await to_thread.run_sync(runtime.intake.receive, source, header_dict(request.headers.items()), body)
+        result = await runtime.intake.accept(source, header_dict(request.headers.items()), body)
+    except CommitFailed as exc:
+        # Its group was not committed: nothing is acknowledged; the tool delivers it again.
+        metrics.webhook_received(source, "error", known_source=known)
+        raise ProblemError(
+            503, title="Not stored", detail=f"the delivery could not be stored: {exc}", headers={"Retry-After": "5"}
+        ) from None
     except ProblemError as exc:
         metrics.webhook_received(source, _outcome(exc.problem.status, known), known_source=known)
         raise
@@ -67,8 +74,6 @@ async def receive_webhook(source: SourceName, request: Request, runtime: Runtime
         " (a duplicate: already stored)" * result.duplicate,
         extra=log_extra(source=source, delivery_id=result.delivery_id),
     )
-    if not result.duplicate:
-        runtime.wake_worker()
     return WebhookAccepted(delivery_id=result.delivery_id, duplicate=result.duplicate)
 
 

