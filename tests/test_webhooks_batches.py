@@ -8,19 +8,21 @@ The concurrency tests here were run in a loop (see the commit message for the co
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from hub.api.app import create_app
-from hub.db.tables import webhook_inbox
+from hub.db.tables import changes, webhook_inbox
 from hub.group_commit import CommitFailed, GroupCommitter, NewDelivery
+from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
-from hub.store.inbox import InboxStore
+from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
+from hub.webhooks import InboxWorker, MappedDelivery
 from tests.api_support import PROBLEM_JSON
 from tests.webhook_support import SECRET, Sources, statuses, two_sources
 
@@ -131,3 +133,125 @@ def test_the_route_answers_503_with_retry_after_when_its_group_is_not_committed(
         assert again.status_code == 202 and again.json()["duplicate"] is False
         assert client.post(f"/webhooks/{A}", headers=headers, content=body).json()["duplicate"] is True
     assert inbox_count(store) == 1
+
+
+# ---------------------------------------------------------------------- the worker's batches
+
+
+def worker_for(store: Store, s: Sources) -> InboxWorker:
+    return InboxWorker(store, s.config, connector_factory=s.factory())
+
+
+def run(worker: InboxWorker, *limits: int) -> None:
+    """Passes with these claim sizes, then a drain; the worker is closed after."""
+
+    async def go() -> None:
+        try:
+            for limit in limits:
+                await worker.process_once(limit)
+            await worker.drain()
+        finally:
+            await worker.aclose()
+
+    asyncio.run(go())
+
+
+def item_changes(store: Store, item_id: str) -> list[int]:
+    t = changes.c
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(t.seq).where(t.item_id == item_id).order_by(t.seq)).scalars())
+
+
+def test_per_item_order_is_kept_within_and_across_batches(store: Store) -> None:
+    """Five edits of one issue among other deliveries, claimed 3 at a time and then all at
+    once: every edit is applied after the one before (each one is a change; an edit applied
+    after a newer one would have been skipped as older), and the last edit is what is stored."""
+    s = two_sources()
+    fake = s.fakes[A]
+    hot, others = fake.ids()[0], fake.ids()[1:6]
+    for n in range(5):
+        fake.edit(hot, summary=f"edit {n}")
+        s.post(store, A, "upsert", hot)
+        s.post(store, A, "upsert", others[n])
+        s.post(store, B, "upsert", s.fakes[B].ids()[n])
+    run(worker_for(store, s), 3, 3)
+    assert set(statuses(store).values()) == {"done"}
+    assert len(item_changes(store, f"{A}:{hot}")) == 5
+    assert (store.items.get(f"{A}:{hot}") or {})["title"] == "edit 4"
+
+
+def test_a_batch_is_applied_in_one_transaction(store: Store) -> None:
+    s = two_sources()
+    for native_id in s.fakes[A].ids()[:30]:
+        s.post(store, A, "upsert", native_id)
+    worker = worker_for(store, s)
+    batches: list[int] = []
+    commit_batch = worker._commit_batch
+
+    def counting(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        batches.append(len(batch))
+        return commit_batch(batch)
+
+    worker._commit_batch = counting  # type: ignore[method-assign]
+    run(worker)
+    assert batches == [30]
+    assert set(statuses(store).values()) == {"done"}
+
+
+def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses one delivery's item (as a database refuses a value): the batch falls
+    back to one delivery at a time, so only that one fails (on its last attempt: dead)."""
+    s = two_sources()
+    ids = s.fakes[A].ids()[:6]
+    delivered = {native_id: s.post(store, A, "upsert", native_id) for native_id in ids}
+    poisoned = f"{A}:{ids[2]}"
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(webhook_inbox)
+            .where(webhook_inbox.c.delivery_id == delivered[ids[2]])
+            .values(attempts=MAX_ATTEMPTS - 1)
+        )
+    apply = store.items.apply
+
+    def refusing(ops: Iterable[WorkItem | ItemDeletion], **kwargs: object) -> object:
+        ops = list(ops)
+        if any(op.id == poisoned for op in ops):
+            raise DataError("INSERT ...", {}, ValueError("value out of range"))
+        return apply(ops, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.items, "apply", refusing)
+    run(worker_for(store, s))
+    got = statuses(store)
+    assert got.pop(delivered[ids[2]]) == "dead"
+    assert set(got.values()) == {"done"}
+    assert store.items.get(poisoned) is None
+    assert all(store.items.get(f"{A}:{i}") is not None for i in ids if f"{A}:{i}" != poisoned)
+    entry = InboxStore(store.engine).get(A, delivered[ids[2]])
+    assert entry is not None and "value out of range" in entry["error"]
+
+
+def test_a_store_that_is_down_fails_the_lane_without_spending_attempts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connection errors are not the delivery's fault: nothing is marked failed, the claims lapse."""
+    s = two_sources()
+    for native_id in s.fakes[A].ids()[:4]:
+        s.post(store, A, "upsert", native_id)
+
+    def down(*_args: object, **_kwargs: object) -> object:
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(store.items, "apply", down)
+    worker = worker_for(store, s)
+
+    async def go() -> None:
+        try:
+            await worker.process_once()
+        finally:
+            await worker.aclose()
+
+    asyncio.run(go())
+    assert set(statuses(store).values()) == {"processing"}  # left to lapse, not failed
+    assert [p.status for p in worker.recent] == ["interrupted"] * 4

@@ -187,6 +187,37 @@ class InboxStore:
             stmt = stmt.with_for_update()
         return conn.execute(stmt).first() is not None
 
+    def held(self, conn: Connection, deliveries: Sequence[InboxDelivery]) -> set[int]:
+        """`holds` for a batch, in one statement: the inbox ids still claimed with their token.
+
+        On PostgreSQL the rows are locked (in id order, so two workers never wait on each
+        other in a cycle) until the transaction ends.
+        """
+        if not deliveries:
+            return set()
+        t = webhook_inbox.c
+        tokens = {d.id: d.claim_token for d in deliveries}
+        stmt = select(t.id, t.claim_token).where(t.id.in_(list(tokens)), t.status == PROCESSING).order_by(t.id)
+        if self.engine.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return {row.id for row in conn.execute(stmt) if row.claim_token == tokens[row.id]}
+
+    def finish_many(self, conn: Connection, outcomes: Sequence[tuple[InboxDelivery, str, str | None]]) -> None:
+        """Inside the batch's transaction, after `held`: record each delivery's outcome (done
+        or ignored: a failure goes through `finish`, which counts attempts). One UPDATE per
+        distinct (status, error, claim), not one per delivery."""
+        t = webhook_inbox.c
+        now = utcnow()
+        groups: dict[tuple[str, str | None, str], list[int]] = {}
+        for delivery, status, error in outcomes:
+            groups.setdefault((status, error, delivery.claim_token), []).append(delivery.id)
+        for (status, error, token), ids in groups.items():
+            conn.execute(
+                update(webhook_inbox)
+                .where(t.id.in_(ids), t.claim_token == token, t.status == PROCESSING)
+                .values(status=status, error=error, processed_at=now, claim_token=None)
+            )
+
     def finish(
         self, delivery: InboxDelivery, status: str, error: str | None = None, *, conn: Connection | None = None
     ) -> str | None:
