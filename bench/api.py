@@ -205,6 +205,22 @@ def sqlite_backend(workdir: Path) -> Backend:
                                                                   workdir.glob(path.name + "*")])
 
 
+DATABASE_URL_HELP = (
+    "time against this database instead of fresh ones (seeded first when it holds no items, kept "
+    "afterwards): seed 100,000 items once, then profile or re-measure a change in seconds"
+)
+
+
+def existing_backend(url: str) -> Backend:
+    name = "postgresql" if url.startswith("postgresql") else "sqlite"
+    return Backend(name, url)
+
+
+def needs_seed(store: Store) -> bool:
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
+
+
 def postgres_backend(admin_url: str) -> Backend:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     name = f"opshub_bench_{uuid.uuid4().hex[:8]}"
@@ -516,7 +532,11 @@ def run_report_bench(
     )
     parser.add_argument("--requests", type=int, default=20, help="timed requests per case")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
+    if args.database_url:
+        run_backend(existing_backend(args.database_url), args)
+        return
     workdir = Path(tempfile.mkdtemp(prefix=f"opshub-bench-{name}-"))
     try:
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:

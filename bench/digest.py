@@ -26,23 +26,29 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import Backend, analyze, postgres_backend, sqlite_backend
-from bench.flow import CONTAINERS, NOW, _item, console, measure, percentile, seed
+from bench._report import report_table, time_case
+from bench.api import (
+    DATABASE_URL_HELP,
+    Backend,
+    analyze,
+    existing_backend,
+    needs_seed,
+    postgres_backend,
+    sqlite_backend,
+)
+from bench.flow import CONTAINERS, NOW, _item, console, seed
 from hub.api import create_app
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.keys import Scope
 
-TARGET_MS = 1000.0
 EXTRA = 2000
 
 
@@ -86,9 +92,10 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     console.print(f"[bold]{backend.name}[/]: {args.items:,} items x 5 transitions + {EXTRA:,} digest items")
     store = Store.open(backend.url)
     try:
-        seconds = seed(store, args.items, args.seed)
-        seed_digest_items(store, args.seed)
-        console.print(f"  seeded in {seconds:.0f} s")
+        if needs_seed(store):
+            seconds = seed(store, args.items, args.seed)
+            seed_digest_items(store, args.seed)
+            console.print(f"  seeded in {seconds:.0f} s")
         analyze(store)
         until = NOW.isoformat()
         cases = [
@@ -99,16 +106,10 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table("route", "requests", "p50 ms", "p95 ms", "max ms", "CPU ms/request", f"p95 < {TARGET_MS:.0f} ms",
-                      title=f"{backend.name}: {args.items + EXTRA:,} items, load {os.getloadavg()[0]:.1f}")
+        table = report_table(f"{backend.name}: {args.items + EXTRA:,} items")
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
-                cpu0 = time.process_time()
-                ms = measure(client, dict(params), args.requests)
-                cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
-                p95 = percentile(ms, 95)
-                table.add_row(name, str(len(ms)), f"{percentile(ms, 50):.0f}", f"{p95:.0f}", f"{ms[-1]:.0f}",
-                              f"{cpu_ms:.0f}", "yes" if p95 < TARGET_MS else "NO")
+                time_case(table, client, name, params, args.requests)
         console.print(table)
     finally:
         store.close()
@@ -125,7 +126,11 @@ def main() -> None:
                         help="admin URL; the benchmark creates and drops its own database next to it")
     parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
+    if args.database_url:
+        run_backend(existing_backend(args.database_url), args)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="opshub-bench-digest-"))
     try:
         for name in [b.strip() for b in args.backends.split(",") if b.strip()]:

@@ -152,7 +152,8 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> list[tuple[str, f
             "API p95 ms", title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
         )
         with TestClient(app) as client:
-            signed_in = client.post("/signin", data={"api_key": token}, follow_redirects=False)
+            nonce = client.get("/signin").text.split('name="signin_nonce" value="')[1].split('"')[0]
+            signed_in = client.post("/signin", data={"api_key": token, "signin_nonce": nonce}, follow_redirects=False)
             assert signed_in.status_code == 303, signed_in.text
             bearer = {"Authorization": f"Bearer {token}"}
             for name, path, params, api in cases():

@@ -93,9 +93,14 @@ class CliState:
         return load_config(self.settings().config)
 
     def open_store(self, *, migrate_schema: bool = True) -> Store:
-        url = self.settings().database_url
+        settings = self.settings()
         try:
-            return Store.open(url, migrate_schema=migrate_schema)
+            return Store.open(
+                settings.database_url,
+                migrate_schema=migrate_schema,
+                sqlite_cache_mib=settings.sqlite_cache_mib,
+                sqlite_mmap_mib=settings.sqlite_mmap_mib,
+            )
         except ValueError as exc:  # unsupported backend
             raise CliError(f"bad database URL: {exc}") from None
 

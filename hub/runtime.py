@@ -24,8 +24,8 @@ from hub.config import HubConfig
 from hub.outbound.deliverer import Deliverer
 from hub.outbound.store import SubscriptionStore
 from hub.store import Store
+from hub.store.clock import utcnow
 from hub.store.inbox import CLAIM_TTL
-from hub.store.items import utcnow
 from hub.store.runs import RunInProgress
 from hub.sync import RunSummary, SyncEngine, due_sources
 from hub.webhooks import Backoff, ConnectorFactory, InboxWorker, WebhookIntake, default_connector, first_line

@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     port: int = 8000
     config: Path | None = Field(default=None, description="Sources config file (opshub.toml).")
     migrate_on_start: bool = True
+    # SQLite memory per connection (hub/db/engine.py; https://www.sqlite.org/pragma.html#pragma_cache_size).
+    sqlite_cache_mib: int = Field(
+        default=32, ge=1, le=4096, description="SQLite page cache per connection, in MiB (PRAGMA cache_size)."
+    )
+    sqlite_mmap_mib: int = Field(
+        default=0,
+        ge=0,
+        le=65536,
+        description="SQLite memory-mapped I/O per connection, in MiB (PRAGMA mmap_size); 0 = off. The mapped pages "
+        "count in the process's RSS.",
+    )
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json`: one JSON object per log line (with request_id and extra fields)."

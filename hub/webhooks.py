@@ -46,9 +46,9 @@ from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
+from hub.store.clock import utcnow
 from hub.store.contexts import ContextStore
 from hub.store.inbox import CLAIM_TTL, DEAD, DONE, FAILED, IGNORED, InboxDelivery, InboxStore
-from hub.store.items import utcnow
 from mappings import MappingError
 
 log = logging.getLogger("opshub.webhooks")

@@ -79,7 +79,13 @@ def create_app(
         if app.state.store is None:
             # Store.open blocks (connects, migrates): keep it off the event loop.
             opened = await to_thread.run_sync(
-                partial(Store.open, settings.database_url, migrate_schema=settings.migrate_on_start)
+                partial(
+                    Store.open,
+                    settings.database_url,
+                    migrate_schema=settings.migrate_on_start,
+                    sqlite_cache_mib=settings.sqlite_cache_mib,
+                    sqlite_mmap_mib=settings.sqlite_mmap_mib,
+                )
             )
             app.state.store = opened
         app.state.store.queries.statement_timeout_ms = settings.api_statement_timeout_ms or None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from hub.db.engine import make_engine, migrate, schema_status
-from hub.store.items import ApplyResult, Checkpoint, ItemStore
+from hub.db.engine import SQLITE_CACHE_MIB, SQLITE_MMAP_MIB, make_engine, migrate, schema_status
+from hub.store.apply import ApplyResult
+from hub.store.cursors import Checkpoint
+from hub.store.items import ItemStore
 from hub.store.keys import ApiKeyStore
 from hub.store.queries import InvalidCursor, ItemQueries, ItemQuery
 
@@ -20,8 +22,15 @@ class Store:
         self.keys = ApiKeyStore(engine)
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
-        store = cls(make_engine(url))
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate_schema: bool = True,
+        sqlite_cache_mib: int = SQLITE_CACHE_MIB,
+        sqlite_mmap_mib: int = SQLITE_MMAP_MIB,
+    ) -> Store:
+        store = cls(make_engine(url, sqlite_cache_mib=sqlite_cache_mib, sqlite_mmap_mib=sqlite_mmap_mib))
         if migrate_schema:
             migrate(store.engine)
         return store
