@@ -110,6 +110,24 @@ def serve(args: argparse.Namespace) -> None:
             database_url=args.database_url, migrate_on_start=False, log_level="warning", metrics_enabled=False
         )
         app = create_app(None, settings, config=parse_config(source_config(fake)), role=Role(args.serve))
+    profile_to = os.environ.get("OPSHUB_BENCH_PROFILE")  # a path: cProfile the server into it
+    if profile_to:
+        import cProfile
+        import signal
+
+        def leave(_signum: int, _frame: object) -> None:
+            raise SystemExit(0)
+
+        # uvicorn re-raises the SIGTERM it caught once it has shut down: exit through `finally`.
+        signal.signal(signal.SIGTERM, leave)
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+        finally:
+            profile.disable()
+            profile.dump_stats(f"{profile_to}.{args.serve}")
+        return
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
