@@ -354,7 +354,9 @@ class InboxWorker:
             for source, batch in by_source.items():
                 lane = asyncio.create_task(self._lane(source, batch, this_pass), name=f"inbox lane {source}")
                 self._lanes[source] = started[source] = lane
-            if len(deliveries) < limit:
+            if len(deliveries) < limit or not set(self.config.sources) - skip - set(started):
+                # All claimed, or every source is busy now: another claim would only walk the
+                # busy sources' backlog (it skips them row by row) to find nothing.
                 break
         if wait and started:
             await asyncio.gather(*started.values())

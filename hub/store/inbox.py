@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -136,19 +136,24 @@ class InboxStore:
         """
         now = now or utcnow()
         t = webhook_inbox.c
-        claimable = or_(
-            and_(t.status.in_([PENDING, FAILED]), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)),
-            and_(t.status == PROCESSING, t.claimed_at < now - self.claim_ttl),
-        )
         skip = sorted(set(skip_sources))
-        if skip:
-            claimable = and_(claimable, t.source.not_in(skip))
-        pick = select(t.id).where(claimable).order_by(t.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
+        # Three index walks, each in id order on ix_webhook_inbox_status (status, id), merged
+        # here: one query with OR over the statuses made SQLite collect and sort EVERY pending
+        # row per claim (80 ms per claim at 10,000 pending: the worker fell behind a backlog).
+        kinds = [
+            (t.status == PENDING, or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)),
+            (t.status == FAILED, t.next_attempt_at <= now),
+            (t.status == PROCESSING, t.claimed_at < now - self.claim_ttl),
+        ]
+        picks = []
+        for where in kinds:
+            pick = select(t.id).where(*where, *([t.source.not_in(skip)] if skip else [])).order_by(t.id).limit(limit)
+            if self.engine.dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            picks.append(pick)
         token = uuid.uuid4().hex
         with write_transaction(self.engine) as conn:
-            ids = list(conn.execute(pick).scalars())
+            ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
             if not ids:
                 return []
             conn.execute(
