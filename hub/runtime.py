@@ -6,7 +6,8 @@ PostgreSQL, each runs them: run leases (one live run per source) and inbox row c
 (`SKIP LOCKED`) split the work so nothing is done twice.
 
 The inbox loop starts a worker pass every poll interval (or at once when a delivery
-arrives or a source's lane finishes) without waiting for slow sources (see InboxWorker).
+arrives or a source's lane finishes; on PostgreSQL also when another process's intake
+commits one: hub/inbox_wakeup.py) without waiting for slow sources (see InboxWorker).
 When a pass fails (the database is down), it logs one line, backs off up to
 `inbox_backoff_max_seconds`, and logs one line again when a pass succeeds.
 """
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.config import HubConfig
+from hub.inbox_wakeup import InboxListener
 from hub.outbound.deliverer import Deliverer
 from hub.outbound.store import SubscriptionStore
 from hub.store import Store
@@ -66,6 +68,7 @@ class HubRuntime:
         # A committed group wakes the worker once (not once per request).
         self.intake.committer.on_commit = lambda _new: self.wake_worker()
         self.inbox_batch_size = inbox_batch_size
+        self._listener: InboxListener | None = None
         self.inbox_poll_seconds = inbox_poll_seconds
         self.inbox_backoff_max_seconds = inbox_backoff_max_seconds
         self.inbox_failed_passes = 0  # consecutive passes that failed (database down ...)
@@ -81,12 +84,19 @@ class HubRuntime:
         for name, source in self.config.sources.items():
             await asyncio.to_thread(self.sync.runs.ensure_source, name, source.tool)
         if self.background:
+            if self.store.engine.dialect.name == "postgresql":
+                # Deliveries committed by another process's intake wake this worker at once.
+                self._listener = InboxListener(self.store.engine, self.wake_worker, asyncio.get_running_loop())
+                self._listener.start()
             self._spawn(self._inbox_loop())
             self._spawn(self._outbound_loop())
             if any(s.schedule for s in self.config.sources.values()):
                 self._spawn(self._schedule_loop())
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+            self._listener = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

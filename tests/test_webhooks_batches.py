@@ -8,8 +8,10 @@ The concurrency tests here were run in a loop (see the commit message for the co
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterable, Sequence
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from hub.api.app import create_app
 from hub.db.tables import changes, webhook_inbox
 from hub.group_commit import CommitFailed, GroupCommitter, NewDelivery
+from hub.runtime import HubRuntime
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
@@ -255,3 +258,53 @@ def test_a_store_that_is_down_fails_the_lane_without_spending_attempts(
     asyncio.run(go())
     assert set(statuses(store).values()) == {"processing"}  # left to lapse, not failed
     assert [p.status for p in worker.recent] == ["interrupted"] * 4
+
+
+# ---------------------------------------------------------------------- wake-up across processes
+
+_ADD_IN_ANOTHER_PROCESS = """
+import sys, orjson
+from hub.db.engine import make_engine
+from hub.store.inbox import InboxStore
+url, source, delivery_id, headers = sys.argv[1:5]
+engine = make_engine(url)
+assert InboxStore(engine).add(source, delivery_id, orjson.loads(headers), sys.stdin.buffer.read())
+engine.dispose()
+"""
+
+
+def test_a_worker_is_woken_by_a_delivery_committed_in_another_process(store: Store) -> None:
+    """PostgreSQL: the intake's NOTIFY wakes a worker in another process at once; its poll
+    interval (60 s here) would otherwise be the wait."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the worker shares the intake's process")
+    s = two_sources()
+    fake = s.fakes[A]
+    headers, body = fake.webhook("upsert", fake.ids()[0], secret=SECRET)
+    delivery_id = headers["X-Atlassian-Webhook-Identifier"]
+    kept = orjson.dumps({k.lower(): v for k, v in headers.items() if k.lower() != "x-hub-signature"}).decode()
+    runtime = HubRuntime(store, s.config, inbox_poll_seconds=60, connector_factory=s.factory())
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    async def go() -> float:
+        await runtime.start()
+        try:
+            assert runtime._listener is not None
+            assert await asyncio.to_thread(runtime._listener.listening.wait, 10)
+            await asyncio.sleep(0.3)  # the first (empty) pass is over: the loop waits up to 60 s
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _ADD_IN_ANOTHER_PROCESS, url, A, delivery_id, kept, stdin=asyncio.subprocess.PIPE
+            )
+            await proc.communicate(body)
+            assert proc.returncode == 0
+            while statuses(store).get(delivery_id) != "done":
+                assert loop.time() - started < 15, "the worker was not woken"
+                await asyncio.sleep(0.02)
+            return loop.time() - started
+        finally:
+            await runtime.stop()
+
+    assert asyncio.run(go()) < 15
+    assert runtime.worker.passes >= 2

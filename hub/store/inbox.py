@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
 from hub.group_commit import NewDelivery
+from hub.inbox_wakeup import CHANNEL as WAKEUP_CHANNEL
 from hub.store.clock import utcnow
 
 PENDING, PROCESSING, DONE, IGNORED, FAILED, DEAD = "pending", "processing", "done", "ignored", "failed", "dead"
@@ -117,6 +118,9 @@ class InboxStore:
         )
         with write_transaction(self.engine) as conn:
             inserted = {(r.source, r.delivery_id) for r in conn.execute(stmt)}
+            if inserted and self.engine.dialect.name == "postgresql":
+                # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
+                conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
         results = []
         for d in deliveries:
             key = (d.source, d.delivery_id)
