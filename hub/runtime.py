@@ -6,7 +6,8 @@ PostgreSQL, each runs them: run leases (one live run per source) and inbox row c
 (`SKIP LOCKED`) split the work so nothing is done twice.
 
 The inbox loop starts a worker pass every poll interval (or at once when a delivery
-arrives or a source's lane finishes) without waiting for slow sources (see InboxWorker).
+arrives or a source's lane finishes; on PostgreSQL also when another process's intake
+commits one: hub/inbox_wakeup.py) without waiting for slow sources (see InboxWorker).
 When a pass fails (the database is down), it logs one line, backs off up to
 `inbox_backoff_max_seconds`, and logs one line again when a pass succeeds.
 """
@@ -21,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.config import HubConfig
+from hub.inbox_wakeup import InboxListener
 from hub.outbound.deliverer import Deliverer
 from hub.outbound.store import SubscriptionStore
 from hub.store import Store
+from hub.store.clock import utcnow
 from hub.store.inbox import CLAIM_TTL
-from hub.store.items import utcnow
 from hub.store.runs import RunInProgress
 from hub.sync import RunSummary, SyncEngine, due_sources
 from hub.webhooks import Backoff, ConnectorFactory, InboxWorker, WebhookIntake, default_connector, first_line
@@ -48,6 +50,7 @@ class HubRuntime:
         context_max_age_seconds: float = 24 * 3600.0,
         deliverer: Deliverer | None = None,
         outbound_poll_seconds: float = 1.0,
+        inbox_batch_size: int = 200,
     ) -> None:
         self.store = store
         self.config = config
@@ -62,6 +65,10 @@ class HubRuntime:
             tool_backoff=Backoff(initial=min(1.0, inbox_backoff_max_seconds), maximum=inbox_backoff_max_seconds),
         )
         self.worker.on_lane_done = self.wake_worker
+        # A committed group wakes the worker once (not once per request).
+        self.intake.committer.on_commit = lambda _new: self.wake_worker()
+        self.inbox_batch_size = inbox_batch_size
+        self._listener: InboxListener | None = None
         self.inbox_poll_seconds = inbox_poll_seconds
         self.inbox_backoff_max_seconds = inbox_backoff_max_seconds
         self.inbox_failed_passes = 0  # consecutive passes that failed (database down ...)
@@ -77,12 +84,19 @@ class HubRuntime:
         for name, source in self.config.sources.items():
             await asyncio.to_thread(self.sync.runs.ensure_source, name, source.tool)
         if self.background:
+            if self.store.engine.dialect.name == "postgresql":
+                # Deliveries committed by another process's intake wake this worker at once.
+                self._listener = InboxListener(self.store.engine, self.wake_worker, asyncio.get_running_loop())
+                self._listener.start()
             self._spawn(self._inbox_loop())
             self._spawn(self._outbound_loop())
             if any(s.schedule for s in self.config.sources.values()):
                 self._spawn(self._schedule_loop())
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+            self._listener = None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -110,15 +124,21 @@ class HubRuntime:
 
     async def _inbox_loop(self) -> None:
         while True:
-            delay = await self.inbox_pass()
+            # Clear BEFORE the pass: a delivery committed while the pass runs sets the event
+            # again and the next wait returns at once. Clearing after the pass lost that
+            # wake-up, and the delivery waited for the poll interval.
             self._wake_worker.clear()
+            delay = await self.inbox_pass()
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, and
+            # cancelling the loop while it waits (shutdown) could leave that task pending.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_worker.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake_worker.wait()
 
     async def inbox_pass(self) -> float:
         """One worker pass; returns how long to wait before the next (backing off on failure)."""
         try:
-            await self.worker.process_once(wait=False)
+            await self.worker.process_once(self.inbox_batch_size, wait=False)
         except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
             self.inbox_failed_passes += 1
             if self.inbox_failed_passes == 1:

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         description="PostgreSQL: longest a read behind an API request may run (503 past it); 0 = no limit.",
     )
     webhook_max_bytes: int = Field(default=5 * 1024 * 1024, description="Largest webhook body accepted (413 past it).")
+    webhook_group_max: int = Field(
+        default=500,
+        ge=1,
+        le=2000,
+        description="Most deliveries committed to the inbox in one transaction (group commit: the deliveries that "
+        "arrive while the previous group commits share the next commit; none is answered before its commit).",
+    )
     role: Role = Field(
         default=Role.all,
         description="`api`: HTTP API only; `worker`: schedules and inbox worker, HTTP only for health and metrics; "
@@ -69,6 +76,13 @@ class Settings(BaseSettings):
         description="Run scheduled syncs, the webhook inbox worker and the outbound deliverer inside `opshub serve`.",
     )
     inbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the inbox worker looks for deliveries.")
+    inbox_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=2000,
+        description="Most deliveries the inbox worker claims at once and applies in one transaction (per source, "
+        "in arrival order; a delivery that fails the batch is retried alone).",
+    )
     schedule_poll_seconds: float = Field(
         default=15.0, gt=0, description="How often `serve` checks which sources are due."
     )

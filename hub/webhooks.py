@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from connectors.base import (
     AuthFailed,
@@ -40,13 +41,14 @@ from hub.config import HubConfig, SourceDefinition
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
 from hub.flow.history import Transition
+from hub.group_commit import GroupCommitter, NewDelivery
 from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
+from hub.store.clock import utcnow
 from hub.store.contexts import ContextStore
 from hub.store.inbox import CLAIM_TTL, DEAD, DONE, FAILED, IGNORED, InboxDelivery, InboxStore
-from hub.store.items import utcnow
 from mappings import MappingError
 
 log = logging.getLogger("opshub.webhooks")
@@ -56,6 +58,13 @@ log = logging.getLogger("opshub.webhooks")
 # must fit its column (PostgreSQL refuses a longer one with an error, not a 4xx).
 MAX_HEADER_VALUE_CHARS = 8192
 MAX_DELIVERY_ID_CHARS: int = getattr(webhook_inbox.c.delivery_id.type, "length", None) or 200
+# The worker's lane lets the event loop run between chunks of this many deliveries it maps.
+YIELD_EVERY = 20
+# ... and applies what it has mapped once the first of it has waited this long (a refetch
+# from a slow tool in the middle of a batch must not hold the deliveries mapped before it).
+FLUSH_AFTER_SECONDS = 0.05
+# Bodies up to this size are verified and parsed on the event loop (see WebhookIntake.accept).
+INLINE_CHECK_BYTES = 256 * 1024
 
 
 class IntakeError(Exception):
@@ -87,8 +96,10 @@ class WebhookIntake:
         *,
         max_body_bytes: int = 5 * 1024 * 1024,
         connector_factory: ConnectorFactory = default_connector,
+        max_group: int = 500,
     ) -> None:
         self.inbox = InboxStore(store.engine)
+        self.committer = GroupCommitter(self.inbox.add_many, max_group=max_group)
         self.config = config
         self.max_body_bytes = max_body_bytes
         self._connector_factory = connector_factory
@@ -110,8 +121,8 @@ class WebhookIntake:
             raise IntakeError(405, "Method not allowed", "this source's webhooks are delivered with POST")
         return answer
 
-    def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
-        """Verify, parse once, store: the steps of the module docstring, each failing with a 4xx.
+    def prepare(self, source_name: str, headers: Mapping[str, str], body: bytes) -> NewDelivery:
+        """Verify and parse once, without touching the database; each failure is a 4xx.
 
         The body is parsed once, by the connector's `parse` (orjson, which refuses JSON nested
         deeper than 1,024 levels with a ValueError instead of recursing until Python's stack
@@ -134,10 +145,31 @@ class WebhookIntake:
         _check_delivery_id(delivery.delivery_id)
         secret = connector.secret_headers
         kept = {k.lower(): v for k, v in headers.items() if k.lower() not in secret}
-        is_new = self.inbox.add(source_name, delivery.delivery_id, kept, body)
+        return NewDelivery(source_name, delivery.delivery_id, kept, body)
+
+    def receive(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        """Verify, parse, store in a transaction of its own (CLI, tests); the route uses `accept`."""
+        delivery = self.prepare(source_name, headers, body)
+        is_new = self.inbox.add(delivery.source, delivery.delivery_id, delivery.headers, delivery.body)
+        return IntakeResult(delivery.delivery_id, duplicate=not is_new)
+
+    async def accept(self, source_name: str, headers: Mapping[str, str], body: bytes) -> IntakeResult:
+        """Verify, parse, and store with the deliveries arriving at the same time (group commit);
+        returns once the group holding this delivery is committed. CommitFailed: not stored.
+
+        Verification and parsing of a small body (an HMAC and one orjson parse: tens of
+        microseconds) run on the event loop; a thread hop would cost more than the work. A
+        large body is checked in a worker thread so that it does not hold the loop.
+        """
+        if len(body) <= INLINE_CHECK_BYTES:
+            delivery = self.prepare(source_name, headers, body)
+        else:
+            delivery = await asyncio.to_thread(self.prepare, source_name, headers, body)
+        is_new = await self.committer.submit(delivery)
         return IntakeResult(delivery.delivery_id, duplicate=not is_new)
 
     async def aclose(self) -> None:
+        await self.committer.aclose()
         for connector in self._connectors.values():
             await connector.aclose()
 
@@ -202,6 +234,18 @@ class SourceTools:
 
 
 @dataclass(frozen=True)
+class MappedDelivery:
+    """One delivery mapped and ready to apply (the worker applies a batch of them at once)."""
+
+    ops: list[WorkItem | ItemDeletion]
+    refetched: list[WorkItem | ItemDeletion]  # fetched fresh from the tool: applied with force
+    provisional: list[str]  # items mapped without the tool's context
+    status: str  # done or ignored
+    error: str | None
+    transitions: list[Transition]
+
+
+@dataclass(frozen=True)
 class ProcessedDelivery:
     """What the worker did with one claimed delivery, and in which of its passes."""
 
@@ -222,6 +266,18 @@ def tool_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, RequestFailed):
         return exc.status is None or exc.status == 429 or exc.status >= 500
     return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """The database is down or busy (not this data's fault): nothing can be applied now.
+
+    SQLAlchemy maps the driver's connection and lock errors to OperationalError and
+    InterfaceError (https://docs.sqlalchemy.org/en/20/core/exceptions.html); a refused
+    value (IntegrityError, DataError ...) is the delivery's fault and fails only it.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError | OSError)
 
 
 def first_line(exc: BaseException) -> str:
@@ -270,7 +326,7 @@ class InboxWorker:
 
     # ------------------------------------------------------------------ passes
 
-    async def process_once(self, limit: int = 50, *, wait: bool = True, hold_back: Iterable[str] = ()) -> int:
+    async def process_once(self, limit: int = 200, *, wait: bool = True, hold_back: Iterable[str] = ()) -> int:
         """One pass; returns how many deliveries it claimed.
 
         Claims (up to `limit` at a time) the due deliveries of every source that is neither
@@ -298,7 +354,9 @@ class InboxWorker:
             for source, batch in by_source.items():
                 lane = asyncio.create_task(self._lane(source, batch, this_pass), name=f"inbox lane {source}")
                 self._lanes[source] = started[source] = lane
-            if len(deliveries) < limit:
+            if len(deliveries) < limit or not set(self.config.sources) - skip - set(started):
+                # All claimed, or every source is busy now: another claim would only walk the
+                # busy sources' backlog (it skips them row by row) to find nothing.
                 break
         if wait and started:
             await asyncio.gather(*started.values())
@@ -329,20 +387,47 @@ class InboxWorker:
             await asyncio.gather(*lanes, return_exceptions=True)
 
     async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
+        """Map the source's claimed deliveries in order, then apply them in one transaction
+        (`_commit_mapped`). A delivery that cannot be mapped, or waits for its tool, is
+        settled on its own as it comes; the rest are applied together."""
+        recorded: set[int] = set()
+
+        def record(delivery: InboxDelivery, status: str | None) -> None:
+            recorded.add(delivery.id)
+            self._settled(delivery.claim_token)
+            self._record(delivery, status or "lost", claimed_in)
+
+        loop = asyncio.get_running_loop()
+        ready: list[tuple[InboxDelivery, MappedDelivery]] = []
+        ready_since = 0.0
+
+        async def commit_ready() -> None:
+            for (delivery, _), status in zip(ready, await self._commit_mapped(ready), strict=True):
+                record(delivery, status)
+            ready.clear()
+
         try:
             for index, delivery in enumerate(batch):
-                try:
-                    status = await self._handle(delivery)
-                except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
-                    log.warning(
-                        "inbox: %s: %d deliveries left for retry: %s", source, len(batch) - index, first_line(exc)
-                    )
-                    for left in batch[index:]:
-                        self._settled(left.claim_token)
-                        self._record(left, "interrupted", claimed_in)
-                    return
+                if index and index % YIELD_EVERY == 0:
+                    # Mapping runs on the event loop: let the intake answer between chunks
+                    # instead of holding its requests for a whole batch's mapping.
+                    await asyncio.sleep(0)
+                outcome = await self._prepare(delivery)
+                if isinstance(outcome, MappedDelivery):
+                    ready_since = ready_since if ready else loop.time()
+                    ready.append((delivery, outcome))
+                else:
+                    record(delivery, outcome)
+                if ready and loop.time() - ready_since > FLUSH_AFTER_SECONDS:
+                    await commit_ready()  # a slow tool (a refetch) does not hold what is mapped
+            if ready:
+                await commit_ready()
+        except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
+            left = [delivery for delivery in batch if delivery.id not in recorded]
+            log.warning("inbox: %s: %d deliveries left for retry: %s", source, len(left), first_line(exc))
+            for delivery in left:
                 self._settled(delivery.claim_token)
-                self._record(delivery, status or "lost", claimed_in)
+                self._record(delivery, "interrupted", claimed_in)
         finally:
             if self.on_lane_done is not None:
                 self.on_lane_done()
@@ -391,7 +476,18 @@ class InboxWorker:
     # ------------------------------------------------------------------ one delivery
 
     async def _handle(self, delivery: InboxDelivery) -> str | None:
-        """Apply one delivery; returns the status written (None: the claim was lost)."""
+        """Apply one delivery on its own; returns the status written (None: the claim was lost)."""
+        outcome = await self._prepare(delivery)
+        if not isinstance(outcome, MappedDelivery):
+            return outcome
+        return (await self._commit_mapped([(delivery, outcome)]))[0]
+
+    async def _prepare(self, delivery: InboxDelivery) -> MappedDelivery | str | None:
+        """Map one delivery (asking its tool when the delivery says to refetch).
+
+        Returns what to apply, or, when it cannot be applied now, the status already written
+        for it (failed, dead, or pending again while its tool is down; None: claim lost).
+        """
         source = delivery.source
         waiting = self._tool_wait.get(source)
         if waiting is not None and waiting.retry_at > utcnow():
@@ -441,41 +537,78 @@ class InboxWorker:
         else:
             status, error = DONE, None
         provisional = [op.id for op in [*ops, *refetched] if isinstance(op, WorkItem)] if tools.provisional else []
-        outcome = await asyncio.to_thread(
-            self._commit, delivery, ops, refetched, provisional, status, error, transitions
-        )
-        if outcome is None:
-            log.info(
-                "inbox: delivery %s of %s: claim lapsed and was taken over; not applied here",
-                delivery.delivery_id,
-                source,
-            )
-        return outcome
+        return MappedDelivery(ops, refetched, provisional, status, error, transitions)
 
-    def _commit(
-        self,
-        delivery: InboxDelivery,
-        ops: list[WorkItem | ItemDeletion],
-        refetched: list[WorkItem | ItemDeletion],
-        provisional: list[str],
-        status: str,
-        error: str | None,
-        transitions: Sequence[Transition] = (),
-    ) -> str | None:
-        """Apply and mark done in ONE transaction, only while this worker holds the claim:
+    async def _commit_mapped(self, batch: list[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        """Apply mapped deliveries in ONE transaction; per delivery, the status written
+        (None: its claim lapsed and was taken over, nothing of it applied here).
+
+        A batch the store refuses for one of its deliveries (a poisoned delivery: data the
+        database will not take) is applied again one delivery at a time, so only that one
+        fails and, after its attempts, is dead-lettered. A store that is down (connection
+        lost, locked) fails the whole lane instead: its claims lapse and are retried.
+        """
+        try:
+            outcomes = await asyncio.to_thread(self._commit_batch, batch)
+        except Exception as exc:
+            if store_unavailable(exc):
+                raise
+            if len(batch) == 1:
+                return [await self._fail(batch[0][0], f"apply: {first_line(exc)}")]
+            log.warning(
+                "inbox: a batch of %d deliveries of %s failed (%s); applying them one by one",
+                len(batch),
+                batch[0][0].source,
+                first_line(exc),
+            )
+            outcomes = []
+            for entry in batch:
+                outcomes.extend(await self._commit_mapped([entry]))
+            return outcomes
+        for (delivery, _), status in zip(batch, outcomes, strict=True):
+            if status is None:
+                log.info(
+                    "inbox: delivery %s of %s: claim lapsed and was taken over; not applied here",
+                    delivery.delivery_id,
+                    delivery.source,
+                )
+        return outcomes
+
+    def _commit_batch(self, batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        """Apply and mark done in ONE transaction, only the deliveries this worker still holds:
         a delivery is never applied by two workers (nor its effect lost between the two).
-        The delivery's status history is stored after both applies, so its items exist."""
+
+        The ops go to `apply` in delivery order, so two deliveries about one item are applied
+        in the order they arrived (apply handles repeats of an id within a call in order);
+        consecutive deliveries share one `apply` call unless their `force` differs. The
+        status histories are stored after the applies, so their items exist.
+        """
         with write_transaction(self.store.engine) as conn:
-            if not self.inbox.holds(conn, delivery):
-                return None
-            if ops:
-                self.store.items.apply(ops, conn=conn)
-            if refetched:
-                self.store.items.apply(refetched, force=True, conn=conn)
+            held = self.inbox.held(conn, [delivery for delivery, _ in batch])
+            live = [(delivery, mapped) for delivery, mapped in batch if delivery.id in held]
+            segment: list[WorkItem | ItemDeletion] = []
+            segment_force = False
+            for _, mapped in live:
+                for ops, force in ((mapped.ops, False), (mapped.refetched, True)):
+                    if not ops:
+                        continue
+                    if segment and force != segment_force:
+                        self.store.items.apply(segment, force=segment_force, conn=conn)
+                        segment = []
+                    segment.extend(ops)
+                    segment_force = force
+            if segment:
+                self.store.items.apply(segment, force=segment_force, conn=conn)
+            transitions = [t for _, mapped in live for t in mapped.transitions]
             if transitions:
                 self.store.items.apply((), transitions=transitions, conn=conn)
-            self.contexts.mark_provisional(conn, delivery.source, provisional)
-            return self.inbox.finish(delivery, status, error, conn=conn)
+            provisional: dict[str, list[str]] = {}
+            for delivery, mapped in live:
+                provisional.setdefault(delivery.source, []).extend(mapped.provisional)
+            for source, ids in provisional.items():
+                self.contexts.mark_provisional(conn, source, ids)
+            self.inbox.finish_many(conn, [(delivery, mapped.status, mapped.error) for delivery, mapped in live])
+        return [mapped.status if delivery.id in held else None for delivery, mapped in batch]
 
     async def _fail(self, delivery: InboxDelivery, error: str) -> str | None:
         status = await asyncio.to_thread(self.inbox.finish, delivery, FAILED, error)

@@ -1,0 +1,310 @@
+"""The webhook path in batches, on both backends: group commit at intake (atomic groups, no
+202 before the commit, 503 when a group fails, duplicates inside one group and across groups)
+and the worker's batches (one transaction per batch, per-item order, a poisoned delivery
+retried alone).
+
+The concurrency tests here were run in a loop (see the commit message for the count)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable, Sequence
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from hub.api.app import create_app
+from hub.db.tables import changes, webhook_inbox
+from hub.group_commit import CommitFailed, GroupCommitter, NewDelivery
+from hub.runtime import HubRuntime
+from hub.schema import ItemDeletion, WorkItem
+from hub.settings import Settings
+from hub.store import Store
+from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
+from hub.webhooks import InboxWorker, MappedDelivery
+from tests.api_support import PROBLEM_JSON
+from tests.webhook_support import SECRET, Sources, statuses, two_sources
+
+A, B = "acme-jira", "beta-jira"
+
+
+def inbox_count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(webhook_inbox)).scalar_one())
+
+
+def new(delivery_id: str, source: str = A, body: bytes | None = b"{}") -> NewDelivery:
+    return NewDelivery(source, delivery_id, {"x-test": "1"}, body)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- group commit
+
+
+def test_add_many_reports_new_and_duplicates_in_order_inside_and_across_groups(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    assert inbox.add_many([new("d1"), new("d2"), new("d1"), new("d1", source=B)]) == [True, True, False, True]
+    assert inbox.add_many([new("d2"), new("d3"), new("d3")]) == [False, True, False]
+    assert inbox_count(store) == 4
+    t = webhook_inbox.c
+    with store.engine.connect() as conn:
+        order = [tuple(r) for r in conn.execute(select(t.source, t.delivery_id).order_by(t.id))]
+    assert order == [(A, "d1"), (A, "d2"), (B, "d1"), (A, "d3")]  # inbox ids follow arrival
+
+
+def test_a_group_is_stored_whole_or_not_at_all(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    with pytest.raises(IntegrityError):
+        inbox.add_many([new("ok-1"), new("bad", body=None), new("ok-2")])  # body is NOT NULL
+    assert inbox_count(store) == 0
+
+
+def test_concurrent_deliveries_share_commits_and_each_learns_its_own_outcome(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    inbox.add_many([new("seen-before")])
+    calls: list[int] = []
+
+    def commit(group: Sequence[NewDelivery]) -> list[bool]:
+        calls.append(len(group))
+        return inbox.add_many(group)
+
+    async def go() -> list[bool]:
+        committer = GroupCommitter(commit, max_group=16)
+        ids = [f"d{i % 40}" for i in range(60)] + ["seen-before"]  # 20 repeats, one stored before
+        results = await asyncio.gather(*(committer.submit(new(i)) for i in ids))
+        await committer.aclose()
+        return list(results)
+
+    results = asyncio.run(go())
+    assert sum(results) == 40 and results[:40] == [True] * 40 and not any(results[40:])
+    assert len(calls) < 61 and max(calls) <= 16 and sum(calls) == 61  # grouped, bounded
+    assert inbox_count(store) == 41
+
+
+def test_a_failed_group_fails_every_waiter_and_the_next_group_still_commits(store: Store) -> None:
+    inbox = InboxStore(store.engine)
+    fail_next = [True]
+
+    def commit(group: Sequence[NewDelivery]) -> list[bool]:
+        if fail_next[0]:
+            fail_next[0] = False
+            raise RuntimeError("disk full")
+        return inbox.add_many(group)
+
+    async def go() -> tuple[list[object], bool]:
+        committer = GroupCommitter(commit)
+        first = await asyncio.gather(*(committer.submit(new(f"a{i}")) for i in range(5)), return_exceptions=True)
+        later = await committer.submit(new("a0"))  # the tool's retry of a delivery of the failed group
+        await committer.aclose()
+        return list(first), later
+
+    first, later = asyncio.run(go())
+    assert all(isinstance(r, CommitFailed) for r in first)
+    assert later is True  # stored now, as new: the failed group left nothing behind
+    assert statuses(store) == {"a0": "pending"}
+
+
+def _client(store: Store, s: Sources) -> TestClient:
+    app = create_app(store, Settings(background_tasks=False), config=s.config, connector_factory=s.factory())
+    return TestClient(app)
+
+
+def test_the_route_answers_503_with_retry_after_when_its_group_is_not_committed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = two_sources()
+    fake = s.fakes[A]
+    with _client(store, s) as client:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+        def broken(_group: Sequence[NewDelivery]) -> list[bool]:
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(runtime.intake.committer, "_commit", broken)
+        headers, body = fake.webhook("upsert", fake.ids()[0], secret=SECRET)
+        response = client.post(f"/webhooks/{A}", headers=headers, content=body)
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert response.headers["retry-after"] == "5"
+        assert "could not be stored" in response.json()["detail"]
+        assert inbox_count(store) == 0
+        monkeypatch.undo()
+        again = client.post(f"/webhooks/{A}", headers=headers, content=body)  # the tool retries
+        assert again.status_code == 202 and again.json()["duplicate"] is False
+        assert client.post(f"/webhooks/{A}", headers=headers, content=body).json()["duplicate"] is True
+    assert inbox_count(store) == 1
+
+
+# ---------------------------------------------------------------------- the worker's batches
+
+
+def worker_for(store: Store, s: Sources) -> InboxWorker:
+    return InboxWorker(store, s.config, connector_factory=s.factory())
+
+
+def run(worker: InboxWorker, *limits: int) -> None:
+    """Passes with these claim sizes, then a drain; the worker is closed after."""
+
+    async def go() -> None:
+        try:
+            for limit in limits:
+                await worker.process_once(limit)
+            await worker.drain()
+        finally:
+            await worker.aclose()
+
+    asyncio.run(go())
+
+
+def item_changes(store: Store, item_id: str) -> list[int]:
+    t = changes.c
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(t.seq).where(t.item_id == item_id).order_by(t.seq)).scalars())
+
+
+def test_per_item_order_is_kept_within_and_across_batches(store: Store) -> None:
+    """Five edits of one issue among other deliveries, claimed 3 at a time and then all at
+    once: every edit is applied after the one before (each one is a change; an edit applied
+    after a newer one would have been skipped as older), and the last edit is what is stored."""
+    s = two_sources()
+    fake = s.fakes[A]
+    hot, others = fake.ids()[0], fake.ids()[1:6]
+    for n in range(5):
+        fake.edit(hot, summary=f"edit {n}")
+        s.post(store, A, "upsert", hot)
+        s.post(store, A, "upsert", others[n])
+        s.post(store, B, "upsert", s.fakes[B].ids()[n])
+    run(worker_for(store, s), 3, 3)
+    assert set(statuses(store).values()) == {"done"}
+    assert len(item_changes(store, f"{A}:{hot}")) == 5
+    assert (store.items.get(f"{A}:{hot}") or {})["title"] == "edit 4"
+
+
+def test_a_batch_is_applied_in_one_transaction(store: Store) -> None:
+    s = two_sources()
+    for native_id in s.fakes[A].ids()[:30]:
+        s.post(store, A, "upsert", native_id)
+    worker = worker_for(store, s)
+    batches: list[int] = []
+    commit_batch = worker._commit_batch
+
+    def counting(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        batches.append(len(batch))
+        return commit_batch(batch)
+
+    worker._commit_batch = counting  # type: ignore[method-assign]
+    run(worker)
+    assert batches == [30]
+    assert set(statuses(store).values()) == {"done"}
+
+
+def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses one delivery's item (as a database refuses a value): the batch falls
+    back to one delivery at a time, so only that one fails (on its last attempt: dead)."""
+    s = two_sources()
+    ids = s.fakes[A].ids()[:6]
+    delivered = {native_id: s.post(store, A, "upsert", native_id) for native_id in ids}
+    poisoned = f"{A}:{ids[2]}"
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(webhook_inbox)
+            .where(webhook_inbox.c.delivery_id == delivered[ids[2]])
+            .values(attempts=MAX_ATTEMPTS - 1)
+        )
+    apply = store.items.apply
+
+    def refusing(ops: Iterable[WorkItem | ItemDeletion], **kwargs: object) -> object:
+        ops = list(ops)
+        if any(op.id == poisoned for op in ops):
+            raise DataError("INSERT ...", {}, ValueError("value out of range"))
+        return apply(ops, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.items, "apply", refusing)
+    run(worker_for(store, s))
+    got = statuses(store)
+    assert got.pop(delivered[ids[2]]) == "dead"
+    assert set(got.values()) == {"done"}
+    assert store.items.get(poisoned) is None
+    assert all(store.items.get(f"{A}:{i}") is not None for i in ids if f"{A}:{i}" != poisoned)
+    entry = InboxStore(store.engine).get(A, delivered[ids[2]])
+    assert entry is not None and "value out of range" in entry["error"]
+
+
+def test_a_store_that_is_down_fails_the_lane_without_spending_attempts(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connection errors are not the delivery's fault: nothing is marked failed, the claims lapse."""
+    s = two_sources()
+    for native_id in s.fakes[A].ids()[:4]:
+        s.post(store, A, "upsert", native_id)
+
+    def down(*_args: object, **_kwargs: object) -> object:
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(store.items, "apply", down)
+    worker = worker_for(store, s)
+
+    async def go() -> None:
+        try:
+            await worker.process_once()
+        finally:
+            await worker.aclose()
+
+    asyncio.run(go())
+    assert set(statuses(store).values()) == {"processing"}  # left to lapse, not failed
+    assert [p.status for p in worker.recent] == ["interrupted"] * 4
+
+
+# ---------------------------------------------------------------------- wake-up across processes
+
+_ADD_IN_ANOTHER_PROCESS = """
+import sys, orjson
+from hub.db.engine import make_engine
+from hub.store.inbox import InboxStore
+url, source, delivery_id, headers = sys.argv[1:5]
+engine = make_engine(url)
+assert InboxStore(engine).add(source, delivery_id, orjson.loads(headers), sys.stdin.buffer.read())
+engine.dispose()
+"""
+
+
+def test_a_worker_is_woken_by_a_delivery_committed_in_another_process(store: Store) -> None:
+    """PostgreSQL: the intake's NOTIFY wakes a worker in another process at once; its poll
+    interval (60 s here) would otherwise be the wait."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the worker shares the intake's process")
+    s = two_sources()
+    fake = s.fakes[A]
+    headers, body = fake.webhook("upsert", fake.ids()[0], secret=SECRET)
+    delivery_id = headers["X-Atlassian-Webhook-Identifier"]
+    kept = orjson.dumps({k.lower(): v for k, v in headers.items() if k.lower() != "x-hub-signature"}).decode()
+    runtime = HubRuntime(store, s.config, inbox_poll_seconds=60, connector_factory=s.factory())
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    async def go() -> float:
+        await runtime.start()
+        try:
+            assert runtime._listener is not None
+            assert await asyncio.to_thread(runtime._listener.listening.wait, 10)
+            await asyncio.sleep(0.3)  # the first (empty) pass is over: the loop waits up to 60 s
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _ADD_IN_ANOTHER_PROCESS, url, A, delivery_id, kept, stdin=asyncio.subprocess.PIPE
+            )
+            await proc.communicate(body)
+            assert proc.returncode == 0
+            while statuses(store).get(delivery_id) != "done":
+                assert loop.time() - started < 15, "the worker was not woken"
+                await asyncio.sleep(0.02)
+            return loop.time() - started
+        finally:
+            await runtime.stop()
+
+    assert asyncio.run(go()) < 15
+    assert runtime.worker.passes >= 2
