@@ -84,15 +84,31 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         if rng.random() < 0.2:
             extra["release"] = {"id": "r1", "name": "R1", "release_on": AS_OF + timedelta(days=rng.randint(-60, 60))}
         if rng.random() < 0.3:
-            extra["rice"] = {"reach": rng.randint(1, 5000), "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
-                             "confidence": rng.choice((0.5, 0.8, 1)), "effort": rng.randint(1, 20)}
-        batch.append(WorkItem.model_validate({
-            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "title": f"Item {n}",
-            "kind": kind, "status": {"category": status[0], "name": status[1]},
-            "priority": {"level": rng.choice(LEVELS)}, "url": f"https://example.test/{key}-{n}",
-            "container": {"id": container_id, "key": key, "name": key},
-            "created_at": NOW - timedelta(days=rng.randint(1, 700)), "updated_at": NOW, **extra,
-        }))
+            extra["rice"] = {
+                "reach": rng.randint(1, 5000),
+                "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
+                "confidence": rng.choice((0.5, 0.8, 1)),
+                "effort": rng.randint(1, 20),
+            }
+        batch.append(
+            WorkItem.model_validate(
+                {
+                    "source": source,
+                    "tool": tool,
+                    "native_id": str(n),
+                    "key": f"{key}-{n}",
+                    "title": f"Item {n}",
+                    "kind": kind,
+                    "status": {"category": status[0], "name": status[1]},
+                    "priority": {"level": rng.choice(LEVELS)},
+                    "url": f"https://example.test/{key}-{n}",
+                    "container": {"id": container_id, "key": key, "name": key},
+                    "created_at": NOW - timedelta(days=rng.randint(1, 700)),
+                    "updated_at": NOW,
+                    **extra,
+                }
+            )
+        )
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -125,9 +141,17 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table("route", "open items", "requests", "p50 ms", "p95 ms", "max ms", "CPU ms/request",
-                      f"p95 < {TARGET_MS:.0f} ms",
-                      title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}")
+        table = Table(
+            "route",
+            "open items",
+            "requests",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "CPU ms/request",
+            f"p95 < {TARGET_MS:.0f} ms",
+            title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
+        )
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
                 query = {k: v for k, v in params.items() if k != "path"}
@@ -136,8 +160,16 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
                 ms = measure(client, dict(params), args.requests)
                 cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
                 p95 = percentile(ms, 95)
-                table.add_row(name, f"{open_items:,}", str(len(ms)), f"{percentile(ms, 50):.0f}", f"{p95:.0f}",
-                              f"{ms[-1]:.0f}", f"{cpu_ms:.0f}", "yes" if p95 < TARGET_MS else "NO")
+                table.add_row(
+                    name,
+                    f"{open_items:,}",
+                    str(len(ms)),
+                    f"{percentile(ms, 50):.0f}",
+                    f"{p95:.0f}",
+                    f"{ms[-1]:.0f}",
+                    f"{cpu_ms:.0f}",
+                    "yes" if p95 < TARGET_MS else "NO",
+                )
         console.print(table)
     finally:
         store.close()

@@ -66,9 +66,15 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         category, name = rng.choice(CATEGORIES)
         updated = NOW - timedelta(days=rng.randrange(1, 60))
         data: dict[str, Any] = {
-            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "kind": kind,
-            "url": f"https://bench.example/{key}-{n}", "title": f"Item {n % 30_000}",
-            "status": {"category": category, "name": name}, "updated_at": updated,
+            "source": source,
+            "tool": tool,
+            "native_id": str(n),
+            "key": f"{key}-{n}",
+            "kind": kind,
+            "url": f"https://bench.example/{key}-{n}",
+            "title": f"Item {n % 30_000}",
+            "status": {"category": category, "name": name},
+            "updated_at": updated,
             "container": {"id": container_id, "key": key, "name": key},
         }
         if kind == "story":
@@ -92,8 +98,10 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
             target = rng.choice(("missing", "dup", "relates"))
             other = "bench-gh" if source == "bench-jira" else "bench-jira"
             data["links"] = [
-                {"type": "relates", "target_id": f"{source}:missing-{n}"} if target == "missing"
-                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"} if target == "dup"
+                {"type": "relates", "target_id": f"{source}:missing-{n}"}
+                if target == "missing"
+                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"}
+                if target == "dup"
                 else {"type": "relates", "target_id": f"{source}:{max(0, n - 3)}"}
             ]
         batch.append(WorkItem.model_validate(data))
@@ -128,16 +136,31 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table("route", "requests", "p50 ms", "p95 ms", "max ms", "CPU ms/request", f"p95 < {TARGET_MS:.0f} ms",
-                      title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}")
+        table = Table(
+            "route",
+            "requests",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "CPU ms/request",
+            f"p95 < {TARGET_MS:.0f} ms",
+            title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
+        )
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
                 cpu0 = time.process_time()
                 ms = measure(client, dict(params), args.requests)
                 cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
                 p95 = percentile(ms, 95)
-                table.add_row(name, str(len(ms)), f"{percentile(ms, 50):.0f}", f"{p95:.0f}", f"{ms[-1]:.0f}",
-                              f"{cpu_ms:.0f}", "yes" if p95 < TARGET_MS else "NO")
+                table.add_row(
+                    name,
+                    str(len(ms)),
+                    f"{percentile(ms, 50):.0f}",
+                    f"{p95:.0f}",
+                    f"{ms[-1]:.0f}",
+                    f"{cpu_ms:.0f}",
+                    "yes" if p95 < TARGET_MS else "NO",
+                )
         console.print(table)
     finally:
         store.close()
