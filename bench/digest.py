@@ -26,23 +26,29 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import Backend, analyze, postgres_backend, sqlite_backend
-from bench.flow import CONTAINERS, NOW, _item, console, measure, percentile, seed
+from bench._report import report_table, time_case
+from bench.api import (
+    DATABASE_URL_HELP,
+    Backend,
+    analyze,
+    existing_backend,
+    needs_seed,
+    postgres_backend,
+    sqlite_backend,
+)
+from bench.flow import CONTAINERS, NOW, _item, console, seed
 from hub.api import create_app
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.keys import Scope
 
-TARGET_MS = 1000.0
 EXTRA = 2000
 
 
@@ -50,17 +56,9 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
     """Roadmap-ish items with RICE, due/release dates, blocked_by links and urgent priorities."""
     rng = random.Random(seed_value)
     epics = [
-        _item(
-            "bench-jira",
-            "jira",
-            f"epic-{n}",
-            *CONTAINERS[n],
-            NOW - timedelta(days=200),
-            NOW - timedelta(days=100),
-            ("in_progress", "In Progress"),
-            kind="epic",
-            rice={"reach": rng.randrange(1, 5000), "impact": 2, "confidence": 0.8, "effort": 3},
-        )
+        _item("bench-jira", "jira", f"epic-{n}", *CONTAINERS[n], NOW - timedelta(days=200), NOW - timedelta(days=100),
+              ("in_progress", "In Progress"), kind="epic",
+              rice={"reach": rng.randrange(1, 5000), "impact": 2, "confidence": 0.8, "effort": 3})
         for n in range(20)
     ]
     store.items.apply(epics)
@@ -71,13 +69,8 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
         day = (NOW + timedelta(days=rng.randrange(-30, 90))).date().isoformat()
         extra: dict[str, object] = {
             "parent_id": f"bench-jira:epic-{n % 20}",
-            "priority": rng.choice(
-                [
-                    {"level": "urgent", "name": "Highest"},
-                    {"level": "high", "name": "High"},
-                    {"level": "medium", "name": "Medium"},
-                ]
-            ),
+            "priority": rng.choice([{"level": "urgent", "name": "Highest"}, {"level": "high", "name": "High"},
+                                    {"level": "medium", "name": "Medium"}]),
             "rice": {"reach": rng.randrange(1, 5000), "impact": 1, "confidence": 0.5, "effort": 2},
         }
         if n % 2:
@@ -86,18 +79,8 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
             extra["release"] = {"id": f"r{n % 7}", "name": f"R{n % 7}", "release_on": day}
         if n % 10 == 0:
             extra["links"] = [{"type": "blocked_by", "target_id": f"bench-jira:digest-{(n + 1) % EXTRA}"}]
-        batch.append(
-            _item(
-                "bench-jira",
-                "jira",
-                f"digest-{n}",
-                *CONTAINERS[n % 20],
-                created,
-                updated,
-                rng.choice([("todo", "To Do"), ("in_progress", "In Progress")]),
-                **extra,
-            )
-        )
+        batch.append(_item("bench-jira", "jira", f"digest-{n}", *CONTAINERS[n % 20], created, updated,
+                           rng.choice([("todo", "To Do"), ("in_progress", "In Progress")]), **extra))
         if len(batch) == 500:
             store.items.apply(batch)
             batch = []
@@ -109,46 +92,24 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     console.print(f"[bold]{backend.name}[/]: {args.items:,} items x 5 transitions + {EXTRA:,} digest items")
     store = Store.open(backend.url)
     try:
-        seconds = seed(store, args.items, args.seed)
-        seed_digest_items(store, args.seed)
-        console.print(f"  seeded in {seconds:.0f} s")
+        if needs_seed(store):
+            seconds = seed(store, args.items, args.seed)
+            seed_digest_items(store, args.seed)
+            console.print(f"  seeded in {seconds:.0f} s")
         analyze(store)
         until = NOW.isoformat()
         cases = [
             ("digest JSON, 7 days", {"path": "/v1/insights/digest", "until": until}),
             ("digest Markdown, 7 days", {"path": "/v1/insights/digest", "until": until, "format": "markdown"}),
-            (
-                "digest JSON, 30 days",
-                {"path": "/v1/insights/digest", "until": until, "since": (NOW - timedelta(days=30)).isoformat()},
-            ),
+            ("digest JSON, 30 days",
+             {"path": "/v1/insights/digest", "until": until, "since": (NOW - timedelta(days=30)).isoformat()}),
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table(
-            "route",
-            "requests",
-            "p50 ms",
-            "p95 ms",
-            "max ms",
-            "CPU ms/request",
-            f"p95 < {TARGET_MS:.0f} ms",
-            title=f"{backend.name}: {args.items + EXTRA:,} items, load {os.getloadavg()[0]:.1f}",
-        )
+        table = report_table(f"{backend.name}: {args.items + EXTRA:,} items")
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
-                cpu0 = time.process_time()
-                ms = measure(client, dict(params), args.requests)
-                cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
-                p95 = percentile(ms, 95)
-                table.add_row(
-                    name,
-                    str(len(ms)),
-                    f"{percentile(ms, 50):.0f}",
-                    f"{p95:.0f}",
-                    f"{ms[-1]:.0f}",
-                    f"{cpu_ms:.0f}",
-                    "yes" if p95 < TARGET_MS else "NO",
-                )
+                time_case(table, client, name, params, args.requests)
         console.print(table)
     finally:
         store.close()
@@ -160,14 +121,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        help="admin URL; the benchmark creates and drops its own database next to it",
-    )
+    parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_POSTGRES_URL",
+                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+                        help="admin URL; the benchmark creates and drops its own database next to it")
     parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
+    if args.database_url:
+        run_backend(existing_backend(args.database_url), args)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="opshub-bench-digest-"))
     try:
         for name in [b.strip() for b in args.backends.split(",") if b.strip()]:

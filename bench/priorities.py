@@ -25,7 +25,6 @@ Target (issue 10): under 1 s p95 on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -36,12 +35,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import Backend, analyze, run_report_bench
-from bench.flow import measure, percentile
+from bench._report import report_table, time_case
+from bench.api import Backend, analyze, needs_seed, run_report_bench
 from hub.api import create_app
 from hub.schema import WorkItem
 from hub.settings import Settings
@@ -52,7 +50,6 @@ console = Console(highlight=False, width=150)
 AS_OF = date(2026, 11, 1)
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 BATCH = 1000
-TARGET_MS = 1000.0
 CONTAINERS = [(f"c{n}", f"TEAM{n}") for n in range(20)]
 LEVELS = ("urgent", "high", "medium", "low", "none")
 STATUSES = (("todo", "To Do"), ("in_progress", "In Progress"), ("done", "Done"), ("cancelled", "Won't Do"))
@@ -84,31 +81,15 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         if rng.random() < 0.2:
             extra["release"] = {"id": "r1", "name": "R1", "release_on": AS_OF + timedelta(days=rng.randint(-60, 60))}
         if rng.random() < 0.3:
-            extra["rice"] = {
-                "reach": rng.randint(1, 5000),
-                "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
-                "confidence": rng.choice((0.5, 0.8, 1)),
-                "effort": rng.randint(1, 20),
-            }
-        batch.append(
-            WorkItem.model_validate(
-                {
-                    "source": source,
-                    "tool": tool,
-                    "native_id": str(n),
-                    "key": f"{key}-{n}",
-                    "title": f"Item {n}",
-                    "kind": kind,
-                    "status": {"category": status[0], "name": status[1]},
-                    "priority": {"level": rng.choice(LEVELS)},
-                    "url": f"https://example.test/{key}-{n}",
-                    "container": {"id": container_id, "key": key, "name": key},
-                    "created_at": NOW - timedelta(days=rng.randint(1, 700)),
-                    "updated_at": NOW,
-                    **extra,
-                }
-            )
-        )
+            extra["rice"] = {"reach": rng.randint(1, 5000), "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
+                             "confidence": rng.choice((0.5, 0.8, 1)), "effort": rng.randint(1, 20)}
+        batch.append(WorkItem.model_validate({
+            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "title": f"Item {n}",
+            "kind": kind, "status": {"category": status[0], "name": status[1]},
+            "priority": {"level": rng.choice(LEVELS)}, "url": f"https://example.test/{key}-{n}",
+            "container": {"id": container_id, "key": key, "name": key},
+            "created_at": NOW - timedelta(days=rng.randint(1, 700)), "updated_at": NOW, **extra,
+        }))
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -131,7 +112,8 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     console.print(f"[bold]{backend.name}[/]: {args.items:,} items")
     store = Store.open(backend.url)
     try:
-        console.print(f"  seeded in {seed(store, args.items, args.seed):.0f} s")
+        if needs_seed(store):
+            console.print(f"  seeded in {seed(store, args.items, args.seed):.0f} s")
         analyze(store)
         path, day = "/v1/insights/priorities", AS_OF.isoformat()
         cases = [
@@ -141,35 +123,12 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table(
-            "route",
-            "open items",
-            "requests",
-            "p50 ms",
-            "p95 ms",
-            "max ms",
-            "CPU ms/request",
-            f"p95 < {TARGET_MS:.0f} ms",
-            title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
-        )
+        table = report_table(f"{backend.name}: {args.items:,} items", "open items")
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
                 query = {k: v for k, v in params.items() if k != "path"}
                 open_items = client.get(path, params=query).json()["open_items"]
-                cpu0 = time.process_time()
-                ms = measure(client, dict(params), args.requests)
-                cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
-                p95 = percentile(ms, 95)
-                table.add_row(
-                    name,
-                    f"{open_items:,}",
-                    str(len(ms)),
-                    f"{percentile(ms, 50):.0f}",
-                    f"{p95:.0f}",
-                    f"{ms[-1]:.0f}",
-                    f"{cpu_ms:.0f}",
-                    "yes" if p95 < TARGET_MS else "NO",
-                )
+                time_case(table, client, name, params, args.requests, f"{open_items:,}")
         console.print(table)
     finally:
         store.close()

@@ -24,7 +24,6 @@ Target (issue 10): under 1 s p95 on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -35,12 +34,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import Backend, analyze, run_report_bench
-from bench.flow import measure, percentile
+from bench._report import report_table, time_case
+from bench.api import Backend, analyze, needs_seed, run_report_bench
 from hub.api import create_app
 from hub.schema import WorkItem
 from hub.settings import Settings
@@ -51,7 +49,6 @@ from mappings.engine import FALLBACKS_KEY
 console = Console(highlight=False, width=150)
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 BATCH = 1000
-TARGET_MS = 1000.0
 CONTAINERS = [(f"c{n}", f"TEAM{n}") for n in range(20)]
 CATEGORIES = (("todo", "To Do"), ("in_progress", "In Progress"), ("done", "Done"), ("backlog", "Backlog"))
 
@@ -66,15 +63,9 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         category, name = rng.choice(CATEGORIES)
         updated = NOW - timedelta(days=rng.randrange(1, 60))
         data: dict[str, Any] = {
-            "source": source,
-            "tool": tool,
-            "native_id": str(n),
-            "key": f"{key}-{n}",
-            "kind": kind,
-            "url": f"https://bench.example/{key}-{n}",
-            "title": f"Item {n % 30_000}",
-            "status": {"category": category, "name": name},
-            "updated_at": updated,
+            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "kind": kind,
+            "url": f"https://bench.example/{key}-{n}", "title": f"Item {n % 30_000}",
+            "status": {"category": category, "name": name}, "updated_at": updated,
             "container": {"id": container_id, "key": key, "name": key},
         }
         if kind == "story":
@@ -98,10 +89,8 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
             target = rng.choice(("missing", "dup", "relates"))
             other = "bench-gh" if source == "bench-jira" else "bench-jira"
             data["links"] = [
-                {"type": "relates", "target_id": f"{source}:missing-{n}"}
-                if target == "missing"
-                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"}
-                if target == "dup"
+                {"type": "relates", "target_id": f"{source}:missing-{n}"} if target == "missing"
+                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"} if target == "dup"
                 else {"type": "relates", "target_id": f"{source}:{max(0, n - 3)}"}
             ]
         batch.append(WorkItem.model_validate(data))
@@ -127,7 +116,8 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     console.print(f"[bold]{backend.name}[/]: {args.items:,} items")
     store = Store.open(backend.url)
     try:
-        console.print(f"  seeded in {seed(store, args.items, args.seed):.0f} s")
+        if needs_seed(store):
+            console.print(f"  seeded in {seed(store, args.items, args.seed):.0f} s")
         analyze(store)
         as_of = NOW.isoformat()
         cases = [
@@ -136,31 +126,10 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table(
-            "route",
-            "requests",
-            "p50 ms",
-            "p95 ms",
-            "max ms",
-            "CPU ms/request",
-            f"p95 < {TARGET_MS:.0f} ms",
-            title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
-        )
+        table = report_table(f"{backend.name}: {args.items:,} items")
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
-                cpu0 = time.process_time()
-                ms = measure(client, dict(params), args.requests)
-                cpu_ms = (time.process_time() - cpu0) * 1000 / (len(ms) + 1)  # + the warm-up request
-                p95 = percentile(ms, 95)
-                table.add_row(
-                    name,
-                    str(len(ms)),
-                    f"{percentile(ms, 50):.0f}",
-                    f"{p95:.0f}",
-                    f"{ms[-1]:.0f}",
-                    f"{cpu_ms:.0f}",
-                    "yes" if p95 < TARGET_MS else "NO",
-                )
+                time_case(table, client, name, params, args.requests)
         console.print(table)
     finally:
         store.close()

@@ -82,7 +82,9 @@ def server_cpu(store: Store) -> float:
     if store.engine.dialect.name != "postgresql":
         return 0.0
     with store.engine.connect() as conn:
-        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars().all()
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars().all()
     total = 0.0
     for pid in pids:
         try:

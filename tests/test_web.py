@@ -22,10 +22,10 @@ from hub.store import Store
 from hub.store.items import utcnow
 from hub.store.keys import Scope
 from hub.store.runs import RunStore
-from hub.web.sessions import COOKIE_NAME, WebSessionStore
+from hub.web.sessions import COOKIE_NAME, SIGNIN_COOKIE_NAME, WebSessionStore
 from tests.factories import make_item
-from tests.web_dataset import GH, JIRA, LINEAR, DashboardDataset, seed_dashboard_dataset, sources_config
-from tests.web_support import api_get, csrf_token, parse, sign_in
+from tests.web_dataset import GH, JIRA, LINEAR, PB, DashboardDataset, seed_dashboard_dataset, sources_config
+from tests.web_support import api_get, csrf_token, parse, post_signin, sign_in, signin_nonce
 
 PAGES = ["/", "/roadmap", "/priorities", "/flow", "/quality", "/items", f"/items/{JIRA}:10001"]
 
@@ -49,6 +49,13 @@ def dataset(store: Store) -> DashboardDataset:
 # ---------------------------------------------------------------------------- access
 
 
+def _set_cookie(response: Any, name: str) -> str:
+    """The one Set-Cookie header that sets `name` (sign-in sets the session and clears the nonce)."""
+    found = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    assert len(found) == 1, response.headers.get_list("set-cookie")
+    return found[0]
+
+
 @pytest.mark.parametrize("path", [*PAGES, "/flow?forecast=x", "/items?kind=bug"])
 def test_signed_out_visitor_is_redirected_to_sign_in(sqlite_store: Store, path: str) -> None:
     with web_client(sqlite_store) as client:
@@ -61,11 +68,10 @@ def test_signed_out_visitor_is_redirected_to_sign_in(sqlite_store: Store, path: 
 def test_sign_in_sets_a_strict_http_only_expiring_cookie_and_keeps_the_key_out_of_urls(store: Store) -> None:
     _, token = store.keys.create(Scope.read)
     with web_client(store, web_session_minutes=90) as client:
-        response = client.post("/signin", data={"api_key": token, "next": "/roadmap"}, follow_redirects=False)
+        response = post_signin(client, token, "/roadmap")
         assert response.status_code == 303
         assert response.headers["location"] == "/roadmap"
-        cookie = response.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE_NAME}=")
+        cookie = _set_cookie(response, COOKIE_NAME)
         assert token not in cookie
         flags = [part.strip().lower() for part in cookie.split(";")]
         assert "httponly" in flags
@@ -87,17 +93,17 @@ def test_sign_in_sets_a_strict_http_only_expiring_cookie_and_keeps_the_key_out_o
 def test_cookie_secure_flag_follows_the_setting(sqlite_store: Store, base_url: str, mode: str, secure: bool) -> None:
     _, token = sqlite_store.keys.create(Scope.read)
     with web_client(sqlite_store, base_url=base_url, web_cookie_secure=mode) as client:
-        response = client.post("/signin", data={"api_key": token}, follow_redirects=False)
-    flags = [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
+        response = post_signin(client, token)
+    flags = [part.strip().lower() for part in _set_cookie(response, COOKIE_NAME).split(";")]
     assert ("secure" in flags) is secure
 
 
 def test_a_wrong_key_gets_no_session(store: Store) -> None:
     _, token = store.keys.create(Scope.read)
     with web_client(store) as client:
-        response = client.post("/signin", data={"api_key": token + "x"}, follow_redirects=False)
+        response = post_signin(client, token + "x")
         assert response.status_code == 401
-        assert "set-cookie" not in response.headers
+        assert not any(h.startswith(COOKIE_NAME) for h in response.headers.get_list("set-cookie"))
         assert "unknown or revoked" in response.text
         assert client.get("/", follow_redirects=False).status_code == 303
 
@@ -106,8 +112,48 @@ def test_sign_in_follows_only_local_next_paths(sqlite_store: Store) -> None:
     _, token = sqlite_store.keys.create(Scope.read)
     with web_client(sqlite_store) as client:
         for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
-            response = client.post("/signin", data={"api_key": token, "next": target}, follow_redirects=False)
+            client.cookies.clear()  # signed out again: GET /signin would redirect a live session
+            response = post_signin(client, token, target)
             assert response.headers["location"] == "/"
+
+
+def test_a_forged_sign_in_post_is_refused(sqlite_store: Store) -> None:
+    """Login CSRF: another site's form posting its own key gets no session; only a form from
+    our sign-in page (its nonce equal to the signed cookie's) signs in."""
+    _, token = sqlite_store.keys.create(Scope.read)
+    with web_client(sqlite_store) as client:
+        # A cross-site form: the SameSite=Strict nonce cookie is not sent, the nonce is unknown.
+        forged = client.post("/signin", data={"api_key": token}, follow_redirects=False)
+        assert forged.status_code == 403
+        assert COOKIE_NAME not in forged.headers.get("set-cookie", "")
+        assert "expired or was not sent from this site" in forged.text
+        # The attacker's own valid nonce, but the victim's browser holds another cookie.
+        with web_client(sqlite_store) as attacker:
+            theirs = signin_nonce(attacker)
+        signin_nonce(client)
+        response = client.post("/signin", data={"api_key": token, "signin_nonce": theirs}, follow_redirects=False)
+        assert response.status_code == 403
+        # A cookie the attacker planted with a nonce of their choosing lacks our signature.
+        client.cookies.clear()
+        client.cookies.set(SIGNIN_COOKIE_NAME, "chosen.bad-signature", path="/signin")
+        response = client.post("/signin", data={"api_key": token, "signin_nonce": "chosen"}, follow_redirects=False)
+        assert response.status_code == 403
+        assert client.get("/", follow_redirects=False).status_code == 303  # never signed in
+        # From our own form it works, and the nonce cookie is used up.
+        response = post_signin(client, token)
+        assert response.status_code == 303
+        assert _set_cookie(response, SIGNIN_COOKIE_NAME).startswith(f'{SIGNIN_COOKIE_NAME}="";')
+        assert client.get("/", follow_redirects=False).status_code == 200
+
+
+def test_the_sign_in_nonce_cookie_is_http_only_strict_and_bound_to_the_form(sqlite_store: Store) -> None:
+    with web_client(sqlite_store) as client:
+        response = client.get("/signin")
+    cookie = _set_cookie(response, SIGNIN_COOKIE_NAME)
+    flags = [part.strip().lower() for part in cookie.split(";")]
+    assert {"httponly", "samesite=strict", "path=/signin"} <= set(flags)
+    nonce = parse(response.text).find("input", name="signin_nonce").attrs["value"]
+    assert cookie.split(";")[0].split("=", 1)[1].strip('"').startswith(nonce + ".")
 
 
 def test_logout_needs_the_csrf_token_and_ends_the_session(store: Store) -> None:
@@ -314,6 +360,78 @@ def test_items_page_applies_every_filter_as_the_api_and_pages(store: Store, data
         api_invalid = client.get("/v1/items?source=", headers={"Authorization": f"Bearer {token}"})
         assert api_invalid.status_code == 422
         assert api_invalid.headers["content-type"] == "application/problem+json"
+
+
+def _form_submission(form: Any) -> list[tuple[str, str]]:
+    """What a browser sends for a GET form as rendered (empty fields left out: pages drop them)."""
+    sent = []
+    for e in form.iter():
+        name = e.attrs.get("name")
+        if not name:
+            continue
+        if e.tag == "input" and e.attrs.get("type") == "checkbox":
+            if "checked" in e.attrs:
+                sent.append((name, e.attrs.get("value", "on")))
+        elif e.tag == "input" and e.attrs.get("type") in ("text", "number", "hidden", None):
+            sent.append((name, e.attrs.get("value", "")))
+        elif e.tag == "select":
+            sent += [(name, o.attrs["value"]) for o in e.find_all("option") if "selected" in o.attrs]
+    return [(k, v) for k, v in sent if v != ""]
+
+
+@pytest.mark.parametrize(
+    ("path", "form_label", "params"),
+    [
+        (
+            "/items",
+            "Item filters",
+            [
+                ("source", JIRA),
+                ("source", LINEAR),
+                ("label", "api"),
+                ("label", "ui"),
+                ("kind", "story"),
+                ("kind", "bug"),
+                ("container", "WEB"),
+                ("container", "ENG"),
+                ("assignee", "a@x"),
+                ("assignee", "b@x"),
+            ],
+        ),
+        ("/priorities", "Item filters", [("source", JIRA), ("source", GH), ("tool", "jira"), ("tool", "github")]),
+        ("/roadmap", "Roadmap filters", [("source", PB), ("source", JIRA), ("release", "R1"), ("release", "R2")]),
+        ("/flow", "Flow filters", [("source", JIRA), ("source", LINEAR), ("label", "api"), ("label", "ui")]),
+        ("/quality", "Quality filters", [("container", "WEB"), ("container", "ENG"), ("tool", "jira"), ("tool", "x")]),
+    ],
+)
+def test_filter_forms_keep_every_value_of_a_repeated_filter(
+    sqlite_store: Store, path: str, form_label: str, params: list[tuple[str, str]]
+) -> None:
+    """A repeated filter (OR) re-renders all its values, so applying the form again sends them all."""
+    with web_client(sqlite_store) as client:
+        sign_in(client, sqlite_store)
+        page = parse(client.get(path, params=params).text)
+        form = page.find("form", aria_label=form_label)
+        sent = _form_submission(form)
+        for pair in params:
+            assert pair in sent, (pair, sent)
+        # each value once, and every box labelled (the first by its <label>, the others by aria-label)
+        assert len(sent) == len(set(sent))
+        extra = [e for e in form.find_all("input") if e.attrs.get("name") == params[0][0]][1:]
+        assert extra and all(e.attrs.get("aria-label") for e in extra)
+
+
+def test_items_page_with_two_values_of_a_text_filter_equals_the_api(store: Store, dataset: DashboardDataset) -> None:
+    with web_client(store) as client:
+        token = sign_in(client, store)
+        params = {"source": [JIRA, LINEAR], "limit": 500}
+        expected = [d["id"] for d in _all_items(client, token, source=[JIRA, LINEAR])]
+        assert {i.split(":")[0] for i in expected} == {JIRA, LINEAR}
+        page = parse(client.get("/items", params=params).text)
+        shown = [r.attrs["data-item"] for r in page.by_id("items").find_all("tr") if "data-item" in r.attrs]
+        assert shown == expected[:500]
+        again = parse(client.get("/items", params=_form_submission(page.find("form", aria_label="Item filters"))).text)
+        assert [r.attrs["data-item"] for r in again.by_id("items").find_all("tr") if "data-item" in r.attrs] == shown
 
 
 def test_priorities_page_equals_the_api(store: Store, dataset: DashboardDataset) -> None:

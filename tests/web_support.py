@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from hub.store import Store
 from hub.store.keys import Scope
+from hub.web.sessions import SIGNIN_COOKIE_NAME
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -83,9 +84,30 @@ def parse(html: str) -> Element:
 def sign_in(client: TestClient, store: Store, scope: Scope = Scope.read) -> str:
     """Sign `client` in with a fresh key of `scope`; returns the key's token."""
     _, token = store.keys.create(scope, name=f"web-{scope.value}")
-    response = client.post("/signin", data={"api_key": token, "next": "/"}, follow_redirects=False)
+    response = post_signin(client, token)
     assert response.status_code == 303, response.text
     return token
+
+
+def signin_nonce(client: TestClient) -> str:
+    """GET /signin as a browser does: sets the signed nonce cookie; returns the form's nonce."""
+    page = parse(client.get("/signin").text)
+    return page.find("input", name="signin_nonce").attrs["value"]
+
+
+def post_signin(client: TestClient, api_key: str, next: str = "/", **headers: str) -> Any:
+    """Fill in and send the sign-in form, as a browser does after GET /signin.
+
+    The nonce cookie goes back in an explicit Cookie header: with HUB_WEB_COOKIE_SECURE=always
+    on the test's plain-http URL the jar would keep a Secure cookie to itself, while a browser
+    behind a TLS proxy sends it."""
+    form = client.get("/signin")
+    nonce = parse(form.text).find("input", name="signin_nonce").attrs["value"]
+    cookie = form.cookies.get(SIGNIN_COOKIE_NAME)
+    assert cookie, form.headers
+    data = {"api_key": api_key, "next": next, "signin_nonce": nonce}
+    sent = {"Cookie": f"{SIGNIN_COOKIE_NAME}={cookie}", **headers}
+    return client.post("/signin", data=data, headers=sent, follow_redirects=False)
 
 
 def csrf_token(client: TestClient, path: str = "/") -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from hub.db.engine import SQLITE_CACHE_MIB, SQLITE_MMAP_MIB, make_engine, migrate, schema_status
-from hub.store.items import ApplyResult, Checkpoint, ItemStore
+from hub.store.apply import ApplyResult
+from hub.store.cursors import Checkpoint
+from hub.store.items import ItemStore
 from hub.store.keys import ApiKeyStore
 from hub.store.queries import InvalidCursor, ItemQueries, ItemQuery
 

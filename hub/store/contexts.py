@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection
 from hub.db.engine import write_transaction
 from hub.db.tables import items, provisional_items, source_contexts
 from hub.schema import WorkItem
-from hub.store.items import ItemStore, utcnow
+from hub.store.clock import utcnow
+from hub.store.items import ItemStore
 from mappings import MappingError
 
 RecordMapper = Callable[[dict[str, Any]], WorkItem]

@@ -159,7 +159,7 @@ def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
     """The store's bulk inserter (hub/store/items.py `_Bulk`: one statement per table and
     chunk, tuples, no per-row SQLAlchemy processing; imported here because items.py calls
     this module) and the stored form of a time, made once per dialect."""
-    from hub.store.items import _Bulk
+    from hub.store.bulk import _Bulk
 
     writer = _WRITERS.get(conn.dialect.name)
     if writer is None:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
-from hub.store.items import utcnow
+from hub.store.clock import utcnow
 
 PENDING, PROCESSING, DONE, IGNORED, FAILED, DEAD = "pending", "processing", "done", "ignored", "failed", "dead"
 STATUSES = (PENDING, PROCESSING, DONE, IGNORED, FAILED, DEAD)

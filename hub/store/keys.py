@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select, update
 
 from hub.db.engine import write_transaction
 from hub.db.tables import api_keys
-from hub.store.items import utcnow
+from hub.store.clock import utcnow
 
 KEY_PREFIX = "ohk"
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is refreshed at most this often

@@ -48,7 +48,7 @@ from hub.db.tables import (
 )
 from hub.links import INVERSE, normalise_key, ref_from_url
 from hub.schema import LinkType, to_utc
-from hub.store.items import READ_COLUMNS, item_document
+from hub.store.reading import READ_COLUMNS, item_document
 
 
 class InvalidCursor(ValueError):

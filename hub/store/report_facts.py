@@ -32,7 +32,7 @@ from hub.schema import RICE_INPUTS, WorkItem
 from mappings.engine import FALLBACKS_KEY
 
 if TYPE_CHECKING:
-    from hub.store.items import _Bulk
+    from hub.store.bulk import _Bulk
 
 FACT_COLUMNS = tuple(c.name for c in item_report_facts.columns)
 COPIED_COLUMNS = (

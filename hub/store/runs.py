@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from hub.db.engine import write_transaction
 from hub.db.tables import sources, sync_runs
-from hub.store.items import utcnow
+from hub.store.clock import utcnow
 
 RUNNING = "running"
 STALE_AFTER = timedelta(minutes=2)

@@ -40,12 +40,13 @@ from hub.insights.priorities import PriorityRules, PriorityService, Quadrant
 from hub.insights.quality import DEFAULT_FINDING_LIMIT, QualityService
 from hub.roadmap import ROADMAP_KINDS, RoadmapQuery, RoadmapService
 from hub.schema import ItemKind, PriorityLevel, StatusCategory
+from hub.settings import Settings
 from hub.store import InvalidCursor, ItemQuery
 from hub.store.inbox import InboxStore
 from hub.store.items import utcnow
 from hub.store.runs import RunInProgress, RunStore
 from hub.web import charts
-from hub.web.sessions import COOKIE_NAME, WebSession, WebSessionStore
+from hub.web.sessions import COOKIE_NAME, SIGNIN_COOKIE_NAME, SIGNIN_NONCE_SECONDS, WebSession, WebSessionStore
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -195,10 +196,28 @@ router = APIRouter(include_in_schema=False, tags=[DASHBOARD_TAG])
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, sessions: SessionsDep, next: str | None = None) -> Response:
+def signin_page(request: Request, sessions: SessionsDep, settings: SettingsDep, next: str | None = None) -> Response:
     if sessions.resolve(request.cookies.get(COOKIE_NAME)) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "signin.html", None, next=_safe_next(next), error=None)
+    return _signin_form(request, sessions, settings, 200, next, None)
+
+
+def _signin_form(
+    request: Request, sessions: WebSessionStore, settings: Settings, status: int, next: str | None, error: str | None
+) -> Response:
+    """The sign-in page with a fresh signed double-submit nonce (hub/web/sessions.py explains it)."""
+    cookie, nonce = sessions.signin_nonce()
+    response = render(request, "signin.html", None, status, next=_safe_next(next), error=error, signin_nonce=nonce)
+    response.set_cookie(
+        SIGNIN_COOKIE_NAME,
+        cookie,
+        max_age=SIGNIN_NONCE_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=_cookie_secure(request, settings.web_cookie_secure),
+        path="/signin",
+    )
+    return response
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -209,17 +228,27 @@ def signin(
     sessions: SessionsDep,
     api_key: Annotated[str, Form(max_length=500)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
+    signin_nonce: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
-    """Exchange an API key (pasted into the form, never put in a URL) for a session cookie."""
+    """Exchange an API key (pasted into the form, never put in a URL) for a session cookie.
+
+    Login CSRF: the form must come from our own sign-in page (Origin/Referer, and the signed
+    double-submit nonce of GET /signin), else another site could sign the browser in with its
+    own key and read what the victim then files or views."""
     if not _same_origin(request):
-        return render(
-            request, "signin.html", None, 403, next=_safe_next(next), error="Sign-in form sent from another site."
+        return _signin_form(request, sessions, settings, 403, next, "Sign-in form sent from another site.")
+    if not sessions.signin_ok(request.cookies.get(SIGNIN_COOKIE_NAME), signin_nonce):
+        return _signin_form(
+            request,
+            sessions,
+            settings,
+            403,
+            next,
+            "The sign-in form expired or was not sent from this site: try again.",
         )
     key = store.keys.verify(api_key.strip()) if api_key.strip() else None
     if key is None:
-        return render(
-            request, "signin.html", None, 401, next=_safe_next(next), error="That API key is unknown or revoked."
-        )
+        return _signin_form(request, sessions, settings, 401, next, "That API key is unknown or revoked.")
     lifetime = timedelta(minutes=settings.web_session_minutes)
     cookie = sessions.create(key, lifetime)
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -232,6 +261,7 @@ def signin(
         secure=_cookie_secure(request, settings.web_cookie_secure),
         path="/",
     )
+    response.delete_cookie(SIGNIN_COOKIE_NAME, path="/signin", httponly=True, samesite="strict")  # used up
     return response
 
 

@@ -11,6 +11,14 @@ web_secrets, so every process on the same database signs and checks alike.
 
 CSRF tokens are derived from the session token (HMAC with a separate label), so each session
 has its own and nothing more is stored.
+
+The sign-in form has no session yet, so it is guarded against login CSRF (another site
+signing the browser in with the attacker's key) by a signed double-submit nonce: GET /signin
+sets a random nonce, signed, in the HttpOnly, SameSite=Strict cookie `opshub_signin` and puts
+the same nonce in the form; POST /signin wants both, equal, with a valid signature. Another
+site can neither read the cookie nor make the browser send it with a cross-site POST, and it
+cannot mint a signed one. (OWASP CSRF cheat sheet, "signed double-submit cookie":
+https://cheatsheetseries.owasp.org/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.html)
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from hub.store.items import utcnow
 from hub.store.keys import ApiKey, Scope
 
 COOKIE_NAME = "opshub_session"
+SIGNIN_COOKIE_NAME = "opshub_signin"
+SIGNIN_NONCE_SECONDS = 3600
+"""How long a sign-in form stays good: past that, the POST asks the visitor to reload the form."""
 _SECRET_NAME = "session_signing_key"  # noqa: S105 - the row's name, not a secret
 
 
@@ -133,6 +144,20 @@ class WebSessionStore:
     def end(self, session: WebSession) -> None:
         with write_transaction(self.engine) as conn:
             conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == _hash(session.token)))
+
+    def signin_nonce(self) -> tuple[str, str]:
+        """A fresh sign-in nonce: (the signed cookie value, the value for the form's hidden field)."""
+        nonce = secrets.token_urlsafe(32)
+        return f"{nonce}.{self._sign('signin', nonce)}", nonce
+
+    def signin_ok(self, cookie: str | None, submitted: str | None) -> bool:
+        """The form's nonce equals the cookie's, and the cookie carries our signature."""
+        if not cookie or not submitted:
+            return False
+        nonce, _, signature = cookie.partition(".")
+        return bool(nonce) and (
+            hmac.compare_digest(signature, self._sign("signin", nonce)) & hmac.compare_digest(nonce, submitted)
+        )
 
     @staticmethod
     def csrf_ok(session: WebSession, submitted: str | None) -> bool:

@@ -1,0 +1,663 @@
+"""The item store's one write path, `apply` (called through `ItemStore.apply`): decide each
+upsert and deletion of a batch against what is stored, then write items, side rows, facts
+and change log in bulk (hub/store/bulk.py).
+
+Why `apply` serialises writers on one counter row: the change feed promises that a reader
+who has seen seq N never later finds a new change with a seq below N, and that seqs have
+no gaps. A database sequence gives neither (rolled-back transactions leave holes and
+commit order can differ from allocation order). Allocating seqs from a row that every
+writer locks for the length of its transaction gives both, and it also makes the
+read-compare-write of upsert-if-newer race-free across processes. Writes are batched (one
+transaction per page of hundreds of items), so serialising them costs little.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic_core import PydanticSerializationError
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+
+from hub.db.tables import (
+    change_counter,
+    changes,
+    item_assignees,
+    item_labels,
+    item_links,
+    item_tombstones,
+    items,
+    sources,
+    status_transitions,
+)
+from hub.flow.history import SOURCE_RANK, Transition, TransitionSource
+from hub.links import ref_from_url
+from hub.schema import ChangeOp, ItemDeletion, Link, StatusCategory, WorkItem, to_utc
+from hub.store.bulk import _Bulk, any_of, dialect_insert, time_binder
+from hub.store.clock import utcnow
+from hub.store.cursors import Checkpoint, save_cursor
+from hub.store.flow_facts import FLOW_FIELDS, refresh_flow_facts
+from hub.store.people import PeopleResolver, assign_person_ids
+from hub.store.report_facts import write_report_facts
+
+# Fields that never count as a change of the item itself.
+_NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
+_EMPTY_TYPES = (str, list, dict)
+
+
+def _is_empty(value: Any) -> bool:
+    """None, "", [] or {}: a field a new item does not list as changed. By type, not `in
+    (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model value."""
+    return value is None or (type(value) in _EMPTY_TYPES and not value)
+
+
+# Column order of the rows `_write_items` builds (tuples, not dicts: see hub/store/bulk.py).
+_ITEM_COLUMNS = tuple(c.name for c in items.columns)
+# Top-level fields of the stored document, sorted (a new item's change lists the non-empty ones).
+_DOC_FIELDS = tuple(sorted(name for name in WorkItem.model_fields if name not in _NOT_CONTENT))
+_serialize = WorkItem.__pydantic_serializer__.to_json
+_CHANGE_COLUMNS = ("seq", "item_id", "op", "fields", "at")
+
+
+_TOMBSTONE_COLUMNS = ("item_id", "source", "native_id", "deleted_at", "recorded_at")
+# An ItemDeletion's ids are not length-checked (WorkItem's are): one longer than any item's
+# can match no item, so it needs no tombstone (and would not fit its columns).
+_SOURCE_MAX, _NATIVE_ID_MAX = 100, 200  # the lengths of items.source and items.native_id
+_TRANSITION_COLUMNS = tuple(c.name for c in status_transitions.columns)
+_LINK_COLUMNS = ("item_id", "type", "target", "target_id", "target_tool", "target_key")
+
+
+def _unique_links(links: Sequence[Link]) -> list[Link]:
+    seen: dict[tuple[str, str], Link] = {}
+    for link in links:
+        seen.setdefault((link.type.value, link.target_id or link.url or ""), link)
+    return list(seen.values())
+
+
+def link_row(item_id: str, link: Link) -> tuple[str, str, str, str | None, str | None, str | None]:
+    """The item_links row of one link: its hub target, or what its URL names (hub/links.py)."""
+    ref = ref_from_url(link.url) if link.url and not link.target_id else None
+    target = link.target_id or link.url or ""
+    return (item_id, link.type.value, target, link.target_id, ref.tool if ref else None, ref.key if ref else None)
+
+
+@dataclass
+class ApplyResult:
+    upserted: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    tombstones: int = 0  # deletions of ids never stored, kept so an older upsert cannot revive them
+    transitions: int = 0  # status facts handed to the history (stored unless already known)
+    transitions_dropped: int = 0  # given facts of items neither in the batch nor in the store
+    seqs: list[int] = field(default_factory=list)
+    upserted_ids: list[str] = field(default_factory=list)  # items whose upsert logged a change
+
+    @property
+    def changed(self) -> int:
+        return self.upserted + self.deleted
+
+
+@dataclass
+class _Current:
+    """What the store holds for one item while a batch is being applied.
+
+    An id with only a tombstone (a deletion of an id never stored, `item_tombstones`) has
+    `has_row` False, `deleted` True and no document (`updated_at` None).
+    """
+
+    updated_at: datetime | None  # of the stored content; None: no content stored yet
+    deleted_at: datetime | None
+    deleted: bool
+    doc_json: str | bytes | None  # the stored document; parsed only if an update needs a diff
+    version: int = 0  # seq of the item's last change (0: the feed never showed it)
+    has_row: bool = True  # an items row exists (before or by this batch)
+    is_new: bool = False  # no items row before this batch (no side rows to replace)
+    in_tombstones: bool = False  # an item_tombstones row exists in the database
+    dirty: bool = False  # this op changed what must be stored (with or without a change)
+    item: WorkItem | None = None  # the newest version upserted by this batch, if any
+    tombstone_of: tuple[str, str] | None = None  # (source, native_id) of a tombstone-only id
+    _doc: dict[str, Any] | None = None
+    _digest: bytes | None = None
+
+    @classmethod
+    def tombstone_only(
+        cls, source: str, native_id: str, deleted_at: datetime, *, in_tombstones: bool = True
+    ) -> _Current:
+        return cls(
+            None,
+            deleted_at,
+            True,
+            None,
+            has_row=False,
+            is_new=True,
+            in_tombstones=in_tombstones,
+            tombstone_of=(source, native_id),
+        )
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        if self._doc is None:
+            assert self.doc_json is not None
+            self._doc = orjson.loads(self.doc_json)
+        return self._doc
+
+    @property
+    def digest(self) -> bytes:
+        """Digest of the stored document (computed only to break a tie of equal times)."""
+        if self._digest is None:
+            assert self.doc_json is not None
+            self._digest = content_digest(self.doc_json)
+        return self._digest
+
+    def set_content(self, item: WorkItem, updated_at: datetime, doc_json: bytes, digest: bytes | None) -> None:
+        self.updated_at, self.doc_json, self.item = updated_at, doc_json, item
+        self._doc, self._digest = None, digest
+
+
+def content_digest(doc_json: str | bytes) -> bytes:
+    """The tie-break key of an item's content: SHA-256 of its stored JSON document.
+
+    The document is pydantic's serialisation of the WorkItem (hub ids included, `raw`,
+    `version`, `synced_at` and `deleted` left out), so equal content has equal bytes.
+    """
+    return hashlib.sha256(doc_json.encode() if isinstance(doc_json, str) else doc_json).digest()
+
+
+# ------------------------------------------------------------------ status history
+def _stored_status(cur: _Current) -> tuple[StatusCategory, str | None]:
+    """The status of what the store holds (the batch's newest version, else the stored document)."""
+    if cur.item is not None:
+        return cur.item.status.category, cur.item.status.name
+    status = cur.doc.get("status") or {}
+    return StatusCategory(status["category"]), status.get("name")
+
+
+def observed_transitions(item: WorkItem, cur: _Current | None) -> list[Transition]:
+    """The status facts an upsert of `item` states, given what the store holds (`cur`, before
+    the upsert is decided), all at `item.updated_at` (the tool's clock, never the hub's):
+
+    - no content stored yet: a `first_seen` fact (from unknown: the hub cannot say when the
+      item got there, so an item first seen in progress has an unknown start);
+    - a newer version in another status (category or the tool's name): an `observed` change
+      from the stored status;
+    - an older version, or one of equal time in another status (a late or reordered
+      delivery): a `first_seen` sighting of it, plus one of the stored version, so the
+      history says what the hub saw on both sides of the late fact whichever arrived first.
+      A newer version in the same status states nothing new (the earlier fact already has
+      the item in that status), so ordinary updates write no fact.
+
+    Why sightings of older versions: "the item was in status S at time t" is true whenever
+    the hub learns it, so the history should not depend on delivery order. It depends only
+    on which versions the hub saw, except that a newer same-status version skipped before a
+    late, older one arrives is not recalled: that change's time is then the next sighting's,
+    later than the real one, as `TransitionSource.observed` allows.
+    """
+    at = to_utc(item.updated_at)
+    category, name = item.status.category, item.status.name
+    if cur is None or cur.updated_at is None:
+        return [Transition(item.id, at, category, name, source=TransitionSource.first_seen)]
+    if at > cur.updated_at:
+        stored_category, stored_name = _stored_status(cur)
+        if (stored_category, stored_name) == (category, name):
+            return []
+        return [Transition(item.id, at, category, name, stored_category, stored_name, TransitionSource.observed)]
+    stored_category, stored_name = _stored_status(cur)
+    if at == cur.updated_at and (stored_category, stored_name) == (category, name):
+        return []  # the stored version itself (or a same-status twin): already recorded
+    return [
+        Transition(item.id, at, category, name, source=TransitionSource.first_seen),
+        Transition(item.id, cur.updated_at, stored_category, stored_name, source=TransitionSource.first_seen),
+    ]
+
+
+# ------------------------------------------------------------------ storable text
+# PostgreSQL cannot store U+0000 in text, and no database stores a lone surrogate (U+D800 to
+# U+DFFF, not encodable as UTF-8; Python's json.loads makes them from "\ud800"). SQLite would
+# keep a NUL that PostgreSQL refuses, so the same input would land on one backend and break a
+# whole page on the other. One rule on both: each such character becomes U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def _replace_in(value: Any, pattern: re.Pattern[str]) -> Any:
+    """`value` with `pattern` replaced by U+FFFD in every string (dict keys too)."""
+    if isinstance(value, str):
+        return pattern.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_replace_in(k, pattern): _replace_in(v, pattern) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_in(v, pattern) for v in value]
+    return value
+
+
+def storable(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
+    """`op` with NUL and lone surrogates replaced by U+FFFD in every string but `raw`.
+
+    Detected on the serialised JSON, which costs one Rust serialisation per item: pydantic
+    escapes NUL as \\u0000 and refuses a lone surrogate. Only an item that has one is copied.
+    `raw` is stored as JSON text, where a NUL stays as its \\u0000 escape (see `raw_json`).
+    """
+    if isinstance(op, ItemDeletion):
+        if _UNSTORABLE.search(op.source) or _UNSTORABLE.search(op.native_id):
+            return op.model_copy(
+                update={
+                    "source": _replace_in(op.source, _UNSTORABLE),
+                    "native_id": _replace_in(op.native_id, _UNSTORABLE),
+                }
+            )
+        return op
+    try:
+        if b"\\u0000" not in _serialize(op, exclude={"raw"}):
+            return op
+    except PydanticSerializationError:
+        pass  # a lone surrogate
+    data = _replace_in(op.model_dump(exclude={"raw"}), _UNSTORABLE)
+    data["raw"] = op.raw
+    return WorkItem.model_validate(data)
+
+
+def raw_json(raw: dict[str, Any]) -> str:
+    """The tool's payload as stored: JSON, NUL kept as its escape; lone surrogates (which no
+    JSON encoder can write as UTF-8) replaced by U+FFFD."""
+    try:
+        return orjson.dumps(raw).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_replace_in(raw, _SURROGATES)).decode()
+
+
+@dataclass
+class _Batch:
+    """What deciding a batch collects for the writes (one per `Applier.run`)."""
+
+    last_seq: int  # the counter row's value: this batch's changes take the next seqs
+    now: datetime
+    at: Any  # `now` in its stored form
+    result: ApplyResult = field(default_factory=ApplyResult)
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+    touched: dict[str, int] = field(default_factory=dict)  # id -> the version to store (seq of its last change)
+    facts: list[Transition] = field(default_factory=list)
+    flow_ids: set[str] = field(default_factory=set)  # items whose flow facts to refresh (hub/store/flow_facts.py)
+
+    def log(self, item_id: str, op: ChangeOp, fields: list[str], cur: _Current) -> None:
+        """Append one change with the next gap-free seq."""
+        if not FLOW_FIELDS.isdisjoint(fields):
+            self.flow_ids.add(item_id)
+        self.last_seq += 1
+        self.result.seqs.append(self.last_seq)
+        cur.version = self.last_seq
+        self.changes.append((self.last_seq, item_id, op.value, orjson.dumps(fields).decode(), self.at))
+        if op is ChangeOp.upsert:
+            self.result.upserted_ids.append(item_id)
+
+
+@contextmanager
+def custom_plans(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: plan apply's statements for their actual values, never generically.
+
+    psycopg prepares a statement after 5 runs and the server may then switch to a
+    generic plan. For `id = ANY($1)` a generic plan cannot hash the array (a filter
+    costs rows x values), and a plan made while a table was small sticks as it grows:
+    measured 10-50 ms per lookup instead of ~1 ms. Planning these statements costs
+    far less than that.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    saved = driver.prepare_threshold  # type: ignore[union-attr]
+    driver.prepare_threshold = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = saved  # type: ignore[union-attr]
+
+
+class Applier:
+    """`ItemStore.apply`'s work for one database: `run` decides and writes one batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect.name
+        self._bulk = _Bulk(engine.dialect)
+        self._time = time_binder(engine)
+        self.people = PeopleResolver(self.dialect, self._bulk, self._time)
+
+    def run(
+        self,
+        conn: Connection,
+        batch: list[WorkItem | ItemDeletion],
+        checkpoint: Checkpoint | None,
+        force: bool,
+        given: list[Transition],
+    ) -> ApplyResult:
+        """Apply `batch` (already `storable`) in `conn`'s transaction: see `ItemStore.apply`."""
+        last_seq = self._lock_counter(conn)
+        now = utcnow()
+        current = self._load_current(conn, list(dict.fromkeys(op.id for op in batch)))
+        self._register_sources(conn, batch, now)
+        people_ids = self.people.resolve(conn, batch, now)
+        state = _Batch(last_seq, now, self._time(now))
+        for op in batch:
+            self._decide(op, current, people_ids, state, force)
+        self._write(conn, state, current, given)
+        if checkpoint is not None:
+            save_cursor(conn, checkpoint, now)
+        return state.result
+
+    def _decide(
+        self,
+        op: WorkItem | ItemDeletion,
+        current: dict[str, _Current],
+        people_ids: dict[tuple[str, str], str],
+        state: _Batch,
+        force: bool,
+    ) -> None:
+        """Decide one op; log its change and mark what must be stored."""
+        cur = current.get(op.id)
+        fields: list[str] | None  # the change to log; None: stored silently, or nothing
+        if isinstance(op, ItemDeletion):
+            deleted_at = to_utc(op.deleted_at) if op.deleted_at else state.now
+            fields = self._delete(op, deleted_at, cur, current, state.result)
+            if fields is None and op.id not in current:
+                return
+            change_op = ChangeOp.delete
+        else:
+            assign_person_ids(op, people_ids)
+            state.facts.extend(observed_transitions(op, cur))
+            fields = self._upsert(op, to_utc(op.updated_at), cur, current, state.result, force)
+            change_op = ChangeOp.upsert
+        cur = current[op.id]
+        if fields is not None:
+            state.log(op.id, change_op, fields, cur)
+        elif not cur.dirty:
+            return
+        cur.dirty = False
+        state.touched[op.id] = cur.version
+
+    def _write(self, conn: Connection, state: _Batch, current: dict[str, _Current], given: list[Transition]) -> None:
+        """Write what the batch decided: items and side rows, status facts, flow facts, changes."""
+        if state.touched:
+            self._write_items(conn, state.touched, current, state.now)
+        if given:
+            kept = self._known_items(conn, given, current)
+            state.result.transitions_dropped = len(given) - len(kept)
+            state.facts.extend(kept)
+        if state.facts:
+            self._write_transitions(conn, state.facts)
+            state.result.transitions = len(state.facts)
+            state.flow_ids.update(fact.item_id for fact in state.facts)
+        if state.flow_ids:
+            refresh_flow_facts(conn, state.flow_ids)
+        if state.changes:
+            self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
+            conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=state.last_seq))
+
+    @staticmethod
+    def _delete(
+        op: ItemDeletion,
+        deleted_at: datetime,
+        cur: _Current | None,
+        current: dict[str, _Current],
+        result: ApplyResult,
+    ) -> list[str] | None:
+        """Decide one deletion (see `apply`). Returns the change's fields, or None for no
+        change; sets `cur.dirty` when something must be stored anyway."""
+        if cur is None:
+            if not op.reported or len(op.native_id) > _NATIVE_ID_MAX or len(op.source) > _SOURCE_MAX:
+                # Not found is no deletion report (see ItemDeletion.reported); an overlong
+                # id can never be an item's.
+                result.unchanged += 1
+                return None
+            current[op.id] = _Current.tombstone_only(op.source, op.native_id, deleted_at, in_tombstones=False)
+            current[op.id].dirty = True
+            result.tombstones += 1
+            return None
+        if cur.deleted:
+            assert cur.deleted_at is not None
+            if deleted_at > cur.deleted_at:  # a later deletion: the tombstone's time moves on
+                cur.deleted_at, cur.dirty = deleted_at, True
+            result.unchanged += 1
+            return None
+        assert cur.updated_at is not None
+        if deleted_at < cur.updated_at:  # at equal time the deletion wins
+            result.unchanged += 1
+            return None
+        cur.deleted, cur.deleted_at, cur.dirty = True, deleted_at, True
+        result.deleted += 1
+        return ["deleted"]
+
+    @staticmethod
+    def _upsert(
+        item: WorkItem,
+        updated_at: datetime,
+        cur: _Current | None,
+        current: dict[str, _Current],
+        result: ApplyResult,
+        force: bool,
+    ) -> list[str] | None:
+        """Decide one upsert (see `apply`). Returns the change's fields, or None for no
+        change; sets `cur.dirty` when something must be stored anyway."""
+        if cur is None:
+            doc_json = _serialize(item, exclude=_NOT_CONTENT)
+            current[item.id] = _Current(updated_at, None, False, None, is_new=True, dirty=True)
+            current[item.id].set_content(item, updated_at, doc_json, None)
+            result.upserted += 1
+            return [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+        if cur.deleted:
+            assert cur.deleted_at is not None
+            live = updated_at > cur.deleted_at or (force and updated_at == cur.deleted_at)
+            if not live and cur.updated_at is not None and updated_at < cur.updated_at:
+                result.unchanged += 1  # older than the deletion and than the stored content
+                return None
+        else:
+            assert cur.updated_at is not None
+            live = True
+            if updated_at < cur.updated_at:
+                result.unchanged += 1  # decided before serialising: stale input costs little
+                return None
+        # Serialise straight to JSON (pydantic's Rust serializer, about half the cost of
+        # model_dump + dumps); only an update parses it back, to diff.
+        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        digest = None
+        if cur.updated_at is not None and updated_at == cur.updated_at:
+            digest = content_digest(doc_json)
+            revive = live and cur.deleted  # forced: a refetch found the item, whatever its content
+            if not revive and (digest == cur.digest or (digest < cur.digest and not (force and live))):
+                result.unchanged += 1  # the same content, or the tie-break keeps the stored one
+                return None
+        if not live:
+            # Under a newer tombstone: keep the greatest content as the deleted item's
+            # document (every order ends with the same one), with no change.
+            cur.set_content(item, updated_at, doc_json, digest)
+            cur.has_row, cur.dirty = True, True
+            result.unchanged += 1
+            return None
+        if cur.updated_at is None:  # only a tombstone was stored: new to the feed
+            fields = [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+        else:
+            old_doc, doc = cur.doc, orjson.loads(doc_json)
+            fields = sorted(k for k in doc.keys() | old_doc.keys() if doc.get(k) != old_doc.get(k))
+            if cur.deleted:
+                fields = sorted({*fields, "deleted"})
+            if not fields:
+                result.unchanged += 1  # forced re-apply with identical content
+                return None
+        cur.set_content(item, updated_at, doc_json, digest)
+        cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
+        result.upserted += 1
+        return fields
+
+    def _write_transitions(self, conn: Connection, facts: list[Transition]) -> None:
+        """`TransitionStore.add` on the bulk path (module doc): a page writes a fact per new
+        item. Same semantics: one row per identity, a better source replaces a worse one."""
+        best: dict[tuple[str, datetime, str, str], Transition] = {}
+        for fact in facts:
+            key = (fact.item_id, fact.at, fact.to_category.value, fact.to_name or "")
+            kept = best.get(key)
+            if kept is None or SOURCE_RANK[fact.source] < SOURCE_RANK[kept.source]:
+                best[key] = fact
+        t = self._time
+        rows = [
+            (
+                item_id,
+                t(at),
+                to_category,
+                to_name,
+                fact.from_category.value if fact.from_category is not None else None,
+                fact.from_name,
+                fact.source.value,
+                SOURCE_RANK[fact.source],
+                fact.native_id,
+            )
+            for (item_id, at, to_category, to_name), fact in best.items()
+        ]
+        self._bulk.insert(
+            conn,
+            status_transitions,
+            _TRANSITION_COLUMNS,
+            rows,
+            conflict=("item_id", "at", "to_category", "to_name"),
+            update_where=f"excluded.source_rank < {status_transitions.name}.source_rank",
+        )
+
+    def _known_items(self, conn: Connection, given: list[Transition], current: dict[str, _Current]) -> list[Transition]:
+        """The facts of `given` whose item the batch wrote or the store holds (looked up once
+        for ids outside the batch: a backfill hands facts of items stored by earlier batches)."""
+        outside = sorted({fact.item_id for fact in given if fact.item_id not in current})
+        stored: set[str] = set()
+        if outside:
+            stored = set(conn.execute(select(items.c.id).where(any_of(self.dialect, items.c.id, outside))).scalars())
+
+        def known(item_id: str) -> bool:
+            cur = current.get(item_id)
+            return cur.has_row if cur is not None else item_id in stored
+
+        return [fact for fact in given if known(fact.item_id)]
+
+    def _lock_counter(self, conn: Connection) -> int:
+        stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        value = conn.execute(stmt).scalar_one()
+        return int(value)
+
+    def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
+        if not ids:
+            return {}
+        cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
+        rows = conn.execute(select(*cols).where(any_of(self.dialect, items.c.id, ids)))
+        current = {
+            row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc, version=int(row.version))
+            for row in rows
+        }
+        unseen = [item_id for item_id in ids if item_id not in current]
+        if unseen:  # e.g. a first sync: one lookup that finds nothing
+            t = item_tombstones.c
+            stmt = select(t.item_id, t.source, t.native_id, t.deleted_at).where(any_of(self.dialect, t.item_id, unseen))
+            for row in conn.execute(stmt):
+                current[row.item_id] = _Current.tombstone_only(row.source, row.native_id, row.deleted_at)
+        return current
+
+    def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
+        seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
+        if not seen:
+            return
+        names = [name for name, _ in seen]
+        known = set(conn.execute(select(sources.c.name).where(any_of(self.dialect, sources.c.name, names))).scalars())
+        rows = [{"name": n, "tool": t, "created_at": now, "updated_at": now} for n, t in seen if n not in known]
+        if rows:
+            conn.execute(dialect_insert(self.dialect, sources).on_conflict_do_nothing(index_elements=["name"]), rows)
+
+    def _write_items(
+        self,
+        conn: Connection,
+        touched: dict[str, int],
+        current: dict[str, _Current],
+        now: datetime,
+    ) -> None:
+        t = self._time
+        synced_at = t(now)
+        rows: list[tuple[Any, ...]] = []
+        tombstoned: list[dict[str, Any]] = []  # stored items this batch only deleted
+        label_rows: list[tuple[str, str, Any]] = []  # (item_id, label, updated_at)
+        assignee_rows: list[tuple[str, str, Any]] = []  # (item_id, person_id, updated_at)
+        link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = []
+        replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
+        tombstone_rows: list[tuple[Any, ...]] = []  # deletions of ids with no items row
+        moved: list[str] = []  # ids whose item_tombstones row is replaced by an items row
+        for item_id, version in touched.items():
+            cur = current[item_id]
+            item = cur.item
+            if not cur.has_row:
+                assert cur.tombstone_of is not None
+                tombstone_rows.append((item_id, *cur.tombstone_of, t(cur.deleted_at), synced_at))
+                continue
+            if cur.in_tombstones:
+                moved.append(item_id)
+            if item is None:
+                # Only the tombstone changed: the document, labels and assignees stay, and so
+                # does updated_at, which their rows copy (they stay in step).
+                tombstoned.append({"i": item_id, "d": cur.deleted_at, "v": version, "s": now})
+                continue
+            container, rice = item.container, item.rice
+            updated_at = t(cur.updated_at)
+            rows.append(
+                (  # in _ITEM_COLUMNS order
+                    item_id,
+                    item.source,
+                    item.tool,
+                    item.native_id,
+                    item.key,
+                    item.title,
+                    item.kind.value,
+                    item.status.category.value,
+                    item.priority.level.value,
+                    container.id if container else None,
+                    container.key if container else None,
+                    item.parent_id,
+                    rice.score if rice else None,
+                    t(item.created_at),
+                    updated_at,
+                    cur.deleted,
+                    t(cur.deleted_at),
+                    version,
+                    synced_at,
+                    cur.doc_json.decode() if isinstance(cur.doc_json, bytes) else cur.doc_json,
+                    raw_json(item.raw) if item.raw is not None else None,
+                )
+            )
+            if not cur.is_new:
+                replaced.append(item_id)
+            # The side rows carry the item's updated_at (the list queries walk them in page order).
+            label_rows.extend((item_id, label, updated_at) for label in dict.fromkeys(item.labels))
+            person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
+            assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
+            link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
+
+        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
+        write_report_facts(
+            conn, self._bulk, rows, {row[0]: current[row[0]].item for row in rows}, [t["i"] for t in tombstoned]
+        )
+        if tombstoned:
+            conn.execute(
+                update(items)
+                .where(items.c.id == bindparam("i"))
+                .values(deleted=True, deleted_at=bindparam("d"), version=bindparam("v"), synced_at=bindparam("s")),
+                tombstoned,
+            )
+        if replaced:  # new items have no rows to delete: skip two statements for them
+            conn.execute(delete(item_labels).where(any_of(self.dialect, item_labels.c.item_id, replaced)))
+            conn.execute(delete(item_assignees).where(any_of(self.dialect, item_assignees.c.item_id, replaced)))
+            conn.execute(delete(item_links).where(any_of(self.dialect, item_links.c.item_id, replaced)))
+        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
+        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
+        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
+        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
+        if moved:
+            conn.execute(delete(item_tombstones).where(any_of(self.dialect, item_tombstones.c.item_id, moved)))
