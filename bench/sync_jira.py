@@ -65,6 +65,7 @@ class Result:
     fetched: int
     latency: float
     load: float
+    sweep: bool = True
 
     @property
     def floor_s(self) -> float:
@@ -74,7 +75,7 @@ class Result:
     def pages_floor_s(self) -> float:
         """The critical path: the run's requests less the sweep's id listing (1,000 ids a
         request), which runs beside the pages (hub/sync.py)."""
-        return (self.requests - math.ceil(self.size / 1000)) * self.latency
+        return (self.requests - (math.ceil(self.size / 1000) if self.sweep else 0)) * self.latency
 
     @property
     def cpu_ms_per_issue(self) -> float:
@@ -196,7 +197,7 @@ def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Pa
             "COLUMNS": "200",
         }
         subprocess.run([str(OPSHUB), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-        cmd = [str(OPSHUB), "sync", "bench", "--full"]
+        cmd = [str(OPSHUB), "sync", "bench", "--full", *([] if args.sweep else ["--no-sweep"])]
         if profile:
             prof = work / f"sync-{size}.prof"
             cmd = [sys.executable, str(ROOT / "bench" / "_profile_all_threads.py"), str(prof), *cmd[1:]]
@@ -211,7 +212,8 @@ def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Pa
         fetched = summary_number(stdout, "fetched")
         if fetched != size:
             raise SystemExit(f"fetched {fetched} issues, expected {size}:\n{stdout}")
-        return Result(size, cpu, wall, rss, summary_number(stdout, "requests"), fetched, args.latency, load)
+        requests = summary_number(stdout, "requests")
+        return Result(size, cpu, wall, rss, requests, fetched, args.latency, load, args.sweep)
 
 
 def print_profile(path: Path, top: int) -> None:
@@ -232,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="one extra cProfile'd run per size, printed")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--no-sweep", dest="sweep", action="store_false", help="leave out the deletion sweep (`--no-sweep`)"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     backend = "sqlite" if not args.database_url or args.database_url.startswith("sqlite") else "postgresql"

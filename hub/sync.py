@@ -433,16 +433,15 @@ class SyncEngine:
         """
         listing_started, present = first
         cutoff = listing_started - source.overlap
-        stored = await asyncio.to_thread(self.store.items.live_ids, source.name, cutoff)
-        if stored and not present:
+        candidates = await asyncio.to_thread(self.store.items.live_ids_missing_from, source.name, present, cutoff)
+        if candidates and not present:
             # An empty listing for a non-empty source is far likelier a scope or permission
             # problem than a tool whose every item was deleted: refuse to tombstone it all.
             summary.error = "deletion sweep skipped: the tool listed no items at all"
             log.warning("%s: %s", source.name, summary.error)
             return
-        candidates = stored - present
         if candidates:
-            candidates -= {native_id async for native_id in connector.list_ids()}
+            candidates -= {native_id async for native_id in connector.list_ids() if native_id in candidates}
         gone = sorted(candidates)
         for start in range(0, len(gone), 500):
             chunk = gone[start : start + 500]

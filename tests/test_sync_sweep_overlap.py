@@ -86,3 +86,18 @@ def test_under_a_request_budget_the_listing_waits_for_the_pages(store: Store) ->
     listing_at = next(k for k, e in enumerate(searches) if _is_listing(e.query))
     last_page_at = max(k for k, e in enumerate(searches) if not _is_listing(e.query))
     assert listing_at > last_page_at
+
+
+def test_live_ids_missing_from_streams_in_chunks(store: Store) -> None:
+    """The sweep's candidates without a set of every live id: equal to live_ids - present,
+    whatever the chunk size, with the updated_before bound."""
+    fake, engine = _setup(store, 23, latency=0.0)
+    assert asyncio.run(engine.run(SOURCE, full=True, sweep=False)).status == "succeeded"
+    live = store.items.live_ids(SOURCE)
+    present = set(sorted(live)[::3])
+    for chunk in (1, 2, 5, 5000):
+        assert store.items.live_ids_missing_from(SOURCE, present, chunk=chunk) == live - present
+    bound = fake.updated_at(fake.record(sorted(live)[10]))  # type: ignore[arg-type]
+    assert store.items.live_ids_missing_from(SOURCE, set(), bound, chunk=4) == store.items.live_ids(SOURCE, bound)
+    assert store.items.live_ids_missing_from(SOURCE, live) == set()
+    assert store.items.live_ids_missing_from("no-such-source", set()) == set()
