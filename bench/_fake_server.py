@@ -25,6 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests` is not installed (nor bench/)
 
+from fakes.common import TotalLatency
+
 
 def find_case(tool: str) -> Any:
     from tests.conformance.cases import CASES
@@ -34,32 +36,6 @@ def find_case(tool: str) -> Any:
             return case
     known = ", ".join(case.id for case in CASES)
     raise SystemExit(f"no conformance case for tool {tool!r} (known: {known})")
-
-
-class TotalLatency:
-    """ASGI middleware: each HTTP answer is sent `latency` seconds after the request arrived."""
-
-    def __init__(self, app: Any, latency: float) -> None:
-        self.app = app
-        self.latency = latency
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        import asyncio
-        import time
-
-        started = time.monotonic()
-        messages: list[Any] = []
-
-        async def buffer(message: Any) -> None:
-            messages.append(message)
-
-        await self.app(scope, receive, buffer)
-        await asyncio.sleep(max(0.0, self.latency - (time.monotonic() - started)))
-        for message in messages:
-            await send(message)
 
 
 def build(tool: str, records: int, base_url: str, latency: float) -> tuple[Any, dict[str, Any]]:

@@ -142,6 +142,29 @@ class RequestLog:
 # ---------------------------------------------------------------- middleware
 
 
+class TotalLatency:
+    """ASGI middleware: each HTTP answer is sent `latency` seconds after the request arrived."""
+
+    def __init__(self, app: ASGIApp, latency: float) -> None:
+        self.app = app
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        messages: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, buffer)
+        await asyncio.sleep(max(0.0, self.latency - (time.monotonic() - started)))
+        for message in messages:
+            await send(message)
+
+
 class FaultInjectionMiddleware:
     """ASGI middleware: latency, scripted/random faults, truncated bodies, request log."""
 

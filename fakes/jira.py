@@ -18,6 +18,7 @@ sends UTC times unconverted re-reads or misses records. Control methods (`edit`,
 
 Run standalone (e.g. for the benchmark, in its own process):
     python -m fakes.jira --issues 100000 --latency 0.05 --port 8765
+    python -m fakes.jira --issues 20000 --latency 0.05 --latency-mode total --tls-cert c.pem --tls-key k.pem
 """
 
 from __future__ import annotations
@@ -40,7 +41,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fakes.common import FaultInjectionMiddleware, FaultPlan, RequestLog, WebhookKind, hmac_sha256_hex
+from fakes.common import (
+    FaultInjectionMiddleware,
+    FaultPlan,
+    RequestLog,
+    TotalLatency,
+    WebhookKind,
+    hmac_sha256_hex,
+)
 
 API = "/rest/api/3"
 
@@ -76,6 +84,8 @@ _SYSTEM_FIELDS = [
     ("duedate", "Due date", "date"),
     ("components", "Components", "array"),
     ("subtasks", "Sub-tasks", "array"),
+    ("comment", "Comment", "comments-page"),
+    ("worklog", "Log Work", "array"),
 ]
 _CUSTOM_FIELDS = [
     (CF_STORY_POINTS, "Story Points", "number", "com.atlassian.jira.plugin.system.customfieldtypes:float"),
@@ -135,6 +145,11 @@ def _parse_jira_ms(text: str) -> int:
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def _expand(value: str | None) -> set[str]:
+    """The `expand` parameter: comma-separated names (https://developer.atlassian.com/cloud/jira/platform/rest/v3/intro/#expansion)."""
+    return {part.strip() for part in (value or "").split(",") if part.strip()}
 
 
 def _adf(rng: random.Random, title: str, mention: dict[str, Any]) -> dict[str, Any]:
@@ -563,6 +578,7 @@ class FakeJira:
             CF_CONFIDENCE: float(rng.choice([50, 80, 100])) if kind in ("Idea", "Epic") else None,
             CF_EFFORT: float(rng.randint(1, 10)) if kind in ("Idea", "Epic") else None,
         }
+        fields["comment"], fields["worklog"] = self._activity(idx, native, created_ms, updated_ms)
         if parent is not None:
             fields["parent"] = parent
         changed = self._changed.get(idx)
@@ -575,6 +591,80 @@ class FakeJira:
             "key": key,
             "fields": fields,
         }
+
+    def _activity(
+        self, idx: int, native: str, created_ms: int, updated_ms: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The issue's `comment` and `worklog` fields as Jira v3 returns them in a search:
+        {comments|worklogs, startAt, maxResults, total}, bodies in ADF, authors as full user
+        beans. 0-2 comments and 0-1 worklog (about 1 KB of a 3.8 KB issue on average, as a
+        working team's issues carry). Their own random stream, so the other fields do not move.
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-worklogs/
+        """
+        rng = random.Random(self.seed * 2_000_003 + idx)
+        span = max(updated_ms - created_ms, 1000)
+        issue_url = f"{self.base_url}{API}/issue/{native}"
+        comments = []
+        for k in range(rng.choice((0, 0, 0, 1, 1, 2))):
+            author = self._users[rng.randrange(len(self._users))]
+            when = self._fmt(created_ms + span * (k + 1) // 5)
+            cid = str(idx * 10 + k)
+            text = (
+                f"{rng.choice(_WORDS).capitalize()} {rng.choice(_WORDS)}: checked on staging, {rng.choice(_WORDS)} ok."
+            )
+            comments.append(
+                {
+                    "self": f"{issue_url}/comment/{cid}",
+                    "id": cid,
+                    "author": author,
+                    "body": {
+                        "type": "doc",
+                        "version": 1,
+                        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+                    },
+                    "updateAuthor": author,
+                    "created": when,
+                    "updated": when,
+                    "jsdPublic": True,
+                }
+            )
+        worklogs = []
+        for k in range(rng.choice((0, 0, 1))):
+            author = self._users[rng.randrange(len(self._users))]
+            when = self._fmt(created_ms + span * (k + 1) // 4)
+            seconds = 1800 * rng.randint(1, 16)
+            wid = str(idx * 10 + k)
+            worklogs.append(
+                {
+                    "self": f"{issue_url}/worklog/{wid}",
+                    "author": author,
+                    "updateAuthor": author,
+                    "comment": {
+                        "type": "doc",
+                        "version": 1,
+                        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Pairing and review"}]}],
+                    },
+                    "created": when,
+                    "updated": when,
+                    "started": when,
+                    "timeSpent": f"{seconds // 3600}h {seconds % 3600 // 60}m"
+                    if seconds % 3600
+                    else f"{seconds // 3600}h",
+                    "timeSpentSeconds": seconds,
+                    "id": wid,
+                    "issueId": native,
+                }
+            )
+        comment = {
+            "comments": comments,
+            "self": f"{issue_url}/comment",
+            "maxResults": len(comments),
+            "total": len(comments),
+            "startAt": 0,
+        }
+        worklog = {"startAt": 0, "maxResults": 20, "total": len(worklogs), "worklogs": worklogs}
+        return comment, worklog
 
     def _sprint(self, project: str, number: int, closed: bool) -> dict[str, Any]:
         """Sprints repeat across issues: built once each (shared dicts, serialised per page)."""
@@ -793,7 +883,10 @@ class FakeJira:
         page = list(itertools.islice(keys, limit + 1))
         more = len(page) > limit
         page = page[:limit]
-        body: dict[str, Any] = {"issues": [self._select(self._issue(k[1]), fields) for k in page]}
+        expand = _expand(params.get("expand"))
+        body: dict[str, Any] = {
+            "issues": [self._expanded(self._select(self._issue(k[1]), fields), expand) for k in page]
+        }
         if self.stuck_paging and page:
             body["nextPageToken"] = token or self._token(order, page[-1])
         elif more:
@@ -812,7 +905,18 @@ class FakeJira:
             )
         fields_param = request.query_params.get("fields")
         fields = [f.strip() for f in fields_param.split(",")] if fields_param else None
-        return self._json(self._select(self._issue(idx), fields))
+        expand = _expand(request.query_params.get("expand"))
+        return self._json(self._expanded(self._select(self._issue(idx), fields), expand))
+
+    def _expanded(self, issue: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+        """`expand=changelog`: the issue's most recent changelog entries, newest first, at most
+        100, as `{startAt, maxResults, total, histories}` (the search and get-issue shape;
+        the paged `/changelog` endpoint has the rest). Other expand values are ignored."""
+        if "changelog" not in expand:
+            return issue
+        histories = self.changelog(str(issue["id"]))[::-1][:100]
+        total = len(histories)
+        return {**issue, "changelog": {"startAt": 0, "maxResults": total, "total": total, "histories": histories}}
 
     async def _get_remote_links(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -1037,20 +1141,41 @@ class RecordedJira(FakeJira):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve a fake Jira on a loopback port until interrupted."""
+    """Serve a fake Jira on a loopback port until interrupted (over TLS with --tls-cert/--tls-key)."""
     import uvicorn
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--issues", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds of latency per request")
+    parser.add_argument(
+        "--latency-mode",
+        choices=["added", "total"],
+        default="added",
+        help="added: sleep, then build the answer; total: every answer takes --latency in all, build time included",
+    )
     parser.add_argument("--time-zone", default="Europe/Berlin")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--tls-cert", help="PEM certificate: serve https (uvicorn ssl_certfile)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert (uvicorn ssl_keyfile)")
     args = parser.parse_args(argv)
-    fake = FakeJira(args.issues, seed=args.seed, time_zone=args.time_zone, base_url=f"http://{args.host}:{args.port}")
-    fake.faults.latency = args.latency
-    uvicorn.run(fake.app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    scheme = "https" if args.tls_cert else "http"
+    fake = FakeJira(
+        args.issues, seed=args.seed, time_zone=args.time_zone, base_url=f"{scheme}://{args.host}:{args.port}"
+    )
+    total = args.latency_mode == "total"
+    fake.faults.latency = 0.0 if total else args.latency
+    app: Any = TotalLatency(fake.app, args.latency) if total else fake.app
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
+    )
 
 
 if __name__ == "__main__":

@@ -191,6 +191,7 @@ class SyncEngine:
         started = time.perf_counter()
         connector = self._connector_factory(source)
         freeze_startup_objects()
+        listing: asyncio.Task[tuple[datetime, set[str]]] | None = None
         try:
             async with connector:
                 context = await connector.mapping_context()
@@ -198,6 +199,14 @@ class SyncEngine:
                 await asyncio.to_thread(self._keep_context, source, context, normaliser)
                 backfill = source.config.history and connector.supports_history
                 summary.history = HistoryCounts() if backfill else None
+                do_sweep = sweep if sweep is not None else summary.mode == "full"
+                early = do_sweep and source.config.request_budget is None
+                if early:
+                    # The sweep's first id listing runs beside the pages (see _sweep), so a
+                    # full run's wall time is its pages' latency, not pages + listing. Not
+                    # under a request budget: there the pages and histories come first and
+                    # the sweep gets what they leave, as before.
+                    listing = asyncio.create_task(self._list_ids(connector))
                 async for page in _prefetch(connector.fetch(cursor)):
                     self._account(connector, summary)
                     summary.seconds = time.perf_counter() - started
@@ -208,8 +217,9 @@ class SyncEngine:
                         await self._backfill(source, connector, normaliser, changed, summary.history)
                     if progress:
                         progress(summary)
-                if sweep if sweep is not None else summary.mode == "full":
-                    await self._sweep(source, connector, summary)
+                if do_sweep:
+                    first = await listing if listing is not None else await self._list_ids(connector)
+                    await self._sweep(source, connector, summary, first)
             summary.status = "succeeded"
             await asyncio.to_thread(self.runs.set_source_status, source.name, "ok", None)
         except AuthFailed as exc:
@@ -228,6 +238,11 @@ class SyncEngine:
                 log.exception("sync of %s failed", source.name)
             raise
         finally:
+            if listing is not None and not listing.done():
+                listing.cancel()  # the run failed before the sweep: its listing is moot
+            if listing is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await listing  # retrieved, so a failed listing is not logged as unhandled
             self._account(connector, summary)
             summary.seconds = time.perf_counter() - started
             self.runs.finish(
@@ -390,12 +405,24 @@ class SyncEngine:
         if facts:
             await asyncio.to_thread(self.store.items.apply, (), transitions=facts)
 
-    async def _sweep(self, source: SourceDefinition, connector: Connector, summary: RunSummary) -> None:
+    @staticmethod
+    async def _list_ids(connector: Connector) -> tuple[datetime, set[str]]:
+        """(when the listing began, every id the tool lists): the sweep's first listing."""
+        listing_started = utcnow()
+        return listing_started, {native_id async for native_id in connector.list_ids()}
+
+    async def _sweep(
+        self, source: SourceDefinition, connector: Connector, summary: RunSummary, first: tuple[datetime, set[str]]
+    ) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).
 
         Only items last updated before the listing began are candidates (minus the overlap
         window for clock skew): one created or changed during the listing may be missing
         from it without being gone, and the tombstone's time must not hide a later update.
+        That holds whenever the listing runs, so the first listing (`first`, made by
+        `_list_ids`) runs while the run's pages are fetched and stored: an item the pages
+        stored is a candidate only if the tool last updated it before the listing began, so
+        it existed then and a listing missing it saw it gone (and the second listing checks).
 
         A candidate must be missing from a second listing too. Most tools list ids by offset
         or page number, and a record deleted while such a listing runs moves every later one
@@ -403,19 +430,17 @@ class SyncEngine:
         it lives. It comes back in the second listing, which is made only when the first
         leaves candidates (so a sweep that finds nothing costs one listing).
         """
-        listing_started = utcnow()
-        present = {native_id async for native_id in connector.list_ids()}
+        listing_started, present = first
         cutoff = listing_started - source.overlap
-        stored = await asyncio.to_thread(self.store.items.live_ids, source.name, cutoff)
-        if stored and not present:
+        candidates = await asyncio.to_thread(self.store.items.live_ids_missing_from, source.name, present, cutoff)
+        if candidates and not present:
             # An empty listing for a non-empty source is far likelier a scope or permission
             # problem than a tool whose every item was deleted: refuse to tombstone it all.
             summary.error = "deletion sweep skipped: the tool listed no items at all"
             log.warning("%s: %s", source.name, summary.error)
             return
-        candidates = stored - present
         if candidates:
-            candidates -= {native_id async for native_id in connector.list_ids()}
+            candidates -= {native_id async for native_id in connector.list_ids() if native_id in candidates}
         gone = sorted(candidates)
         for start in range(0, len(gone), 500):
             chunk = gone[start : start + 500]

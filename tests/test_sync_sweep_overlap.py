@@ -1,0 +1,103 @@
+"""A full run's deletion sweep lists ids while the pages are fetched, not after them, and
+still tombstones exactly what the tool deleted; a run that fails stops its listing."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+from connectors.base import Connector
+from fakes.common import asgi_transport
+from fakes.jira import FakeJira
+from hub.config import HubConfig, SourceDefinition, parse_config
+from hub.store import Store
+from hub.sync import SyncEngine
+
+SOURCE = "jira-sweep"
+
+
+def _setup(store: Store, n: int, latency: float) -> tuple[FakeJira, SyncEngine]:
+    fake = FakeJira(n)
+    fake.faults.latency = latency  # every request yields to the loop, as a network does
+    raw: dict[str, Any] = {
+        "tool": "jira",
+        "base_url": fake.base_url,
+        "email": fake.email,
+        "api_token": fake.api_token,
+        "projects": list(fake.projects),
+        "page_size": 50,
+    }
+    config: HubConfig = parse_config({"sources": {SOURCE: raw}})
+
+    def connector(source: SourceDefinition) -> Connector:
+        return source.connector_cls(source.name, source.config, transport=asgi_transport(fake.app))
+
+    return fake, SyncEngine(store, config, connector_factory=connector)
+
+
+def _is_listing(query: dict[str, list[str]]) -> bool:
+    return query.get("fields") == ["id"]
+
+
+def test_the_id_listing_runs_beside_the_pages(store: Store) -> None:
+    fake, engine = _setup(store, 300, latency=0.01)
+    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert run.status == "succeeded", run.error
+    searches = [e for e in fake.log.entries if e.path.endswith("/search/jql")]
+    listing_at = next(k for k, e in enumerate(searches) if _is_listing(e.query))
+    last_page_at = max(k for k, e in enumerate(searches) if not _is_listing(e.query))
+    assert listing_at < last_page_at, "the sweep's listing waited for the pages"
+    assert run.fetched == 300 and run.deleted == 0
+
+
+def test_the_overlapped_sweep_still_tombstones_deletions(store: Store) -> None:
+    fake, engine = _setup(store, 200, latency=0.0)
+    assert asyncio.run(engine.run(SOURCE, full=True)).status == "succeeded"
+    gone = sorted(fake.ids())[:3]
+    for native_id in gone:
+        fake.delete(native_id)
+    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert run.status == "succeeded", run.error
+    assert run.deleted == 3 and run.fetched == 197
+    for native_id in gone:
+        doc = store.items.get(f"{SOURCE}:{native_id}")
+        assert doc is not None and doc["deleted"] is True
+    assert asyncio.run(engine.run(SOURCE, full=True)).deleted == 0
+
+
+def test_a_failed_run_stops_its_listing_quietly(store: Store) -> None:
+    fake, engine = _setup(store, 300, latency=0.005)
+    fake.faults.inject(500, count=1000, path_prefix="/rest/api/3/search/jql")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Task exception was never retrieved" would be a warning/log
+        run = asyncio.run(engine.run(SOURCE, full=True))
+    assert run.status == "failed"
+    assert run.deleted == 0
+
+
+def test_under_a_request_budget_the_listing_waits_for_the_pages(store: Store) -> None:
+    """A budgeted run spends its requests on pages (and histories) first, as before."""
+    fake, engine = _setup(store, 300, latency=0.01)
+    engine.config.sources[SOURCE].config.request_budget = 1000
+    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert run.status == "succeeded", run.error
+    searches = [e for e in fake.log.entries if e.path.endswith("/search/jql")]
+    listing_at = next(k for k, e in enumerate(searches) if _is_listing(e.query))
+    last_page_at = max(k for k, e in enumerate(searches) if not _is_listing(e.query))
+    assert listing_at > last_page_at
+
+
+def test_live_ids_missing_from_streams_in_chunks(store: Store) -> None:
+    """The sweep's candidates without a set of every live id: equal to live_ids - present,
+    whatever the chunk size, with the updated_before bound."""
+    fake, engine = _setup(store, 23, latency=0.0)
+    assert asyncio.run(engine.run(SOURCE, full=True, sweep=False)).status == "succeeded"
+    live = store.items.live_ids(SOURCE)
+    present = set(sorted(live)[::3])
+    for chunk in (1, 2, 5, 5000):
+        assert store.items.live_ids_missing_from(SOURCE, present, chunk=chunk) == live - present
+    bound = fake.updated_at(fake.record(sorted(live)[10]))  # type: ignore[arg-type]
+    assert store.items.live_ids_missing_from(SOURCE, set(), bound, chunk=4) == store.items.live_ids(SOURCE, bound)
+    assert store.items.live_ids_missing_from(SOURCE, live) == set()
+    assert store.items.live_ids_missing_from("no-such-source", set()) == set()
