@@ -119,8 +119,9 @@ def test_query_shape_stops_growing_past_the_keyed_bound(seeded: Store, name: str
 
 @pytest.fixture
 def items_locked(seeded: Store) -> Iterator[None]:
-    """Another session holds an exclusive lock on `items`, so any read of it waits: a read
-    that cannot finish, without depending on how fast the machine is."""
+    """Another session holds an exclusive lock on `items` and `item_report_facts` (the
+    sources list counts from the facts), so any read of them waits: a read that cannot
+    finish, without depending on how fast the machine is."""
     if seeded.engine.dialect.name != "postgresql":
         pytest.skip("statement timeouts are a PostgreSQL setting")
     locked = threading.Event()
@@ -128,7 +129,7 @@ def items_locked(seeded: Store) -> Iterator[None]:
 
     def hold() -> None:
         with seeded.engine.connect() as conn, conn.begin():
-            conn.execute(text("LOCK TABLE items IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(text("LOCK TABLE items, item_report_facts IN ACCESS EXCLUSIVE MODE"))
             locked.set()
             release.wait(30)
 
