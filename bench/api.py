@@ -453,12 +453,16 @@ def print_table(backend: str, total: int, apply_rate: float, gen_rate: float, ro
 
 
 def run_backend(backend: Backend, args: argparse.Namespace) -> None:
-    console.print(f"[bold]{backend.name}[/]: fresh database {make_url(backend.url).render_as_string()}")
+    console.print(f"[bold]{backend.name}[/]: database {make_url(backend.url).render_as_string()}")
     store = Store.open(backend.url)
     proc = None
     try:
-        apply_rate, gen_rate = seed(store, args.items, args.seed)
-        console.print(f"  seeded {args.items:,} items: apply {apply_rate:,.0f} items/s")
+        apply_rate = gen_rate = 0.0
+        if backend.cleanup is not None or needs_seed(store):
+            apply_rate, gen_rate = seed(store, args.items, args.seed)
+            console.print(f"  seeded {args.items:,} items: apply {apply_rate:,.0f} items/s")
+        else:
+            console.print("  already seeded: not seeding (apply figure not measured)")
         if not args.no_analyze:
             t0 = time.perf_counter()
             analyze(store)
@@ -498,11 +502,15 @@ def main() -> None:
     parser.add_argument("--no-analyze", action="store_true")
     parser.add_argument("--explain", action="store_true", help="print each combination's query plans afterwards")
     parser.add_argument("--skip-api", action="store_true", help="seed (and explain) only")
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP.replace("100,000", "--items"))
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve_forever(args.serve, args.port)
+        return
+    if args.database_url:
+        run_backend(existing_backend(args.database_url), args)
         return
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="opshub-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

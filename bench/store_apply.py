@@ -3,6 +3,7 @@
     python bench/store_apply.py --items 100000 --batch 500 [--backend sqlite|postgresql|both]
                                 [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
                                 [--preload 0] [--profile] [--phases]
+                                [--keep-seed NAME | --seeded NAME]
 
 Each backend gets a throw-away database (a temp SQLite file; a fresh PostgreSQL database
 dropped at the end). `--preload N` first fills the store with N items (not timed) so the
@@ -11,9 +12,19 @@ emails, container, custom fields and a ~1 KB raw payload. WorkItems are built be
 clock starts: the figure is for `apply` alone. Phases: fresh inserts, then updates of the
 same items (newer updated_at, changed status and labels).
 
-`--phases` adds where the time of the two timed phases went: wall seconds per step of
-`Applier.run` (hub/store/apply.py), per 1,000 items; "commit and rest" is apply's wall time
-minus the steps (the change-log insert, the counter update and the COMMIT).
+Seeding 1M items through `apply` takes most of an hour, so a seeded store can be kept and
+reused: `--preload 1000000 --keep-seed NAME` seeds and keeps it (SQLite: NAME.db in --seed-dir;
+PostgreSQL: database NAME), and `--seeded NAME` runs on a copy of it (a file copy; `CREATE
+DATABASE ... TEMPLATE NAME`), brought to the newest migration first (so a seed made before a
+schema change measures the migrated schema) and thrown away after. The timed items' native
+ids (20,000,000 and up) are never among the seeded ones (10,000,000 and up here; bench/api.py
+counts from 1, so `bench/api.py --database-url ... --skip-api` seeds a store this bench can
+reuse too: `--seeded NAME` with NAME its SQLite file's name in --seed-dir, or its database).
+
+`--phases` adds where the time of the two timed phases went: wall seconds and this process's
+CPU seconds per step of `Applier.run` (hub/store/apply.py), per 1,000 items; "commit and
+rest" is apply's time minus the steps (the change-log insert, the counter update and the
+COMMIT). On a busy machine compare the CPU column.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import cProfile
 import os
 import pstats
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +54,7 @@ from hub.schema import WorkItem
 from hub.store import Store
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
+PRELOADED, TIMED = 10_000_000, 20_000_000  # first native ids: of --preload, of the timed items
 LABELS = [f"label-{i}" for i in range(40)]
 STATUSES = [("todo", "To Do"), ("in_progress", "In Progress"), ("done", "Done"), ("backlog", "Backlog")]
 
@@ -113,11 +126,12 @@ def phase_timer() -> Iterator[dict[str, float]]:
         original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 spent[label] += time.perf_counter() - start
+                spent["cpu:" + label] += time.process_time() - cpu
 
         undo.append((owner, attr, original))
         setattr(owner, attr, timed)
@@ -142,13 +156,19 @@ def phase_timer() -> Iterator[dict[str, float]]:
 
 
 def print_phases(spent: dict[str, float], count: int) -> None:
-    total = spent.get("total", 0.0)
-    steps = sum(v for k, v in spent.items() if k != "total" and not k.startswith("  "))
-    print(f"  where apply's wall time went ({count:,} items, ms per 1,000 items):")
+    """Wall and this process's CPU per step (a busy machine inflates wall, far less CPU; on
+    PostgreSQL the server's CPU is not in the CPU column)."""
+    steps = [label for _, _, label in PHASES if not label.startswith("  ")]
+    print(f"  where apply's time went ({count:,} items, ms per 1,000 items):   wall      CPU")
     for _, _, label in PHASES:
-        print(f"    {label:28s} {1e6 * spent.get(label, 0.0) / count:8.1f}")
-    print(f"    {'commit and rest':28s} {1e6 * (total - steps) / count:8.1f}")
-    print(f"    {'total':28s} {1e6 * total / count:8.1f}")
+        print(
+            f"    {label:28s}   {1e6 * spent.get(label, 0.0) / count:8.1f} {1e6 * spent.get('cpu:' + label, 0.0) / count:8.1f}"
+        )
+    rest = [spent.get(key + "total", 0.0) - sum(spent.get(key + s, 0.0) for s in steps) for key in ("", "cpu:")]
+    print(f"    {'commit and rest':28s}   {1e6 * rest[0] / count:8.1f} {1e6 * rest[1] / count:8.1f}")
+    print(
+        f"    {'total':28s}   {1e6 * spent.get('total', 0.0) / count:8.1f} {1e6 * spent.get('cpu:total', 0.0) / count:8.1f}"
+    )
 
 
 def server_cpu(store: Store) -> float:
@@ -156,9 +176,7 @@ def server_cpu(store: Store) -> float:
     if store.engine.dialect.name != "postgresql":
         return 0.0
     with store.engine.connect() as conn:
-        pids = conn.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        ).scalars().all()
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars().all()
     total = 0.0
     for pid in pids:
         try:
@@ -193,12 +211,18 @@ def bench(url: str, args: argparse.Namespace) -> None:
     rng = random.Random(7)
     try:
         done = 0
+        if args.seeded:
+            with store.engine.connect() as conn:
+                done = args.preload = int(conn.execute(text("SELECT count(*) FROM items")).scalar_one())
         while done < args.preload:
             n = min(50_000, args.preload - done)
-            run_phase(store, make_items(10_000_000 + done, n, 0, rng), args.batch)
+            run_phase(store, make_items(PRELOADED + done, n, 0, rng), args.batch)
             done += n
-        fresh = make_items(0, args.items, 0, rng)
-        newer = make_items(0, args.items, 60, rng)
+            print(f"  seeded {done:,} items ({time.strftime('%H:%M:%S')})", flush=True)
+        if args.keep_seed:
+            return
+        fresh = make_items(TIMED, args.items, 0, rng)
+        newer = make_items(TIMED, args.items, 60, rng)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
@@ -232,20 +256,33 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print where apply's wall time went, per step")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--keep-seed", metavar="NAME", help="seed --preload items, keep the store as NAME, time nothing")
+    seeds.add_argument("--seeded", metavar="NAME", help="time on a copy of the store kept by --keep-seed NAME")
+    parser.add_argument(
+        "--seed-dir", type=Path, default=Path(tempfile.gettempdir()), help="where SQLite seeds are kept"
+    )
     args = parser.parse_args()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
-            bench(f"sqlite:///{Path(tmp) / 'bench.db'}", args)
+            path = Path(tmp) / "bench.db"
+            if args.keep_seed:
+                path = args.seed_dir / f"{args.keep_seed}.db"
+            elif args.seeded:
+                shutil.copyfile(args.seed_dir / f"{args.seeded}.db", path)
+            bench(f"sqlite:///{path}", args)
     if args.backend in ("postgresql", "both"):
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = f"opshub_bench_{uuid.uuid4().hex[:8]}"
+        name = args.keep_seed or f"opshub_bench_{uuid.uuid4().hex[:8]}"
+        template = f' TEMPLATE "{args.seeded}"' if args.seeded else ""
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
         try:
             bench(make_url(args.pg_url).set(database=name).render_as_string(hide_password=False), args)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not args.keep_seed:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
 
 

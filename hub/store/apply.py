@@ -42,7 +42,7 @@ from hub.schema import ChangeOp, ItemDeletion, Link, StatusCategory, WorkItem, t
 from hub.store.bulk import _Bulk, any_of, dialect_insert, time_binder
 from hub.store.clock import utcnow
 from hub.store.cursors import Checkpoint, save_cursor
-from hub.store.flow_facts import FLOW_FIELDS, refresh_flow_facts
+from hub.store.flow_facts import FLOW_FIELDS, RowInputs, refresh_flow_facts
 from hub.store.people import PeopleResolver, assign_person_ids
 from hub.store.report_facts import write_report_facts
 
@@ -393,10 +393,32 @@ class Applier:
             state.result.transitions = len(state.facts)
             state.flow_ids.update(fact.item_id for fact in state.facts)
         if state.flow_ids:
-            refresh_flow_facts(conn, state.flow_ids)
+            refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current))
         if state.changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
             conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=state.last_seq))
+
+    @staticmethod
+    def _flow_inputs(state: _Batch, current: dict[str, _Current]) -> dict[str, RowInputs]:
+        """The items rows this batch wrote with their content, as the flow facts read them
+        (hub/store/flow_facts.py `derive_stored`: the same columns, from the same item)."""
+        inputs: dict[str, RowInputs] = {}
+        for item_id in state.flow_ids:
+            cur = current.get(item_id)
+            item = cur.item if cur is not None and item_id in state.touched else None
+            if item is None:
+                continue
+            container = item.container
+            filters = {
+                "source": item.source,
+                "tool": item.tool,
+                "kind": item.kind.value,
+                "container_id": container.id if container else None,
+                "container_key": container.key if container else None,
+                "deleted": cur.deleted,  # type: ignore[union-attr]  # item is set: so is cur
+            }
+            inputs[item_id] = RowInputs(item.created_at, item.status.category, item.completed_at, filters)
+        return inputs
 
     @staticmethod
     def _delete(

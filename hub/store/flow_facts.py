@@ -27,7 +27,7 @@ What each column means is the definition in hub/flow/metrics.py that reads it:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,14 +127,33 @@ def _value(category: StatusCategory | None) -> str | None:
     return category.value if category is not None else None
 
 
-def refresh_flow_facts(conn: Connection, item_ids: Iterable[str]) -> None:
+@dataclass(frozen=True, slots=True)
+class RowInputs:
+    """What `derive` reads of an items row: what `apply` just wrote for an item, passed in so
+    the row is not read back (`refresh_flow_facts`' `written`)."""
+
+    created_at: datetime | None
+    category: StatusCategory
+    completed_at: datetime | None  # the tool's, whatever the category (derive_stored's rule applies)
+    filters: dict[str, Any]
+
+
+def refresh_flow_facts(
+    conn: Connection, item_ids: Iterable[str], written: Mapping[str, RowInputs] | None = None
+) -> None:
     """Recompute and store the facts of these items from what the store holds now, inside the
-    caller's transaction. Ids without an item row lose their facts (none are kept)."""
+    caller's transaction. Ids without an item row lose their facts (none are kept).
+
+    `written`: the items rows this transaction has just written (`ItemStore.apply`), by id.
+    Their facts are derived from these values and the stored transitions, without reading
+    the rows back (the read parsed each closed item's document for its completed_at, and
+    took a row lock on PostgreSQL that the transaction already holds: it wrote the row)."""
     ids = sorted(set(item_ids))
     bulk, to_time = _writer(conn)
+    written = written or {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        derived = derive_stored(conn, chunk)
+        derived = _derive_chunk(conn, chunk, written)
         conn.execute(delete(flow_days).where(one_of(conn, flow_days.c.item_id, chunk)))
         conn.execute(delete(flow_facts).where(one_of(conn, flow_facts.c.item_id, chunk)))
         fact_rows = [
@@ -165,6 +184,30 @@ def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
         processor = UTCDateTime().dialect_impl(conn.dialect).bind_processor(conn.dialect)
         writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), processor or (lambda value: value))
     return writer
+
+
+def _derive_chunk(conn: Connection, chunk: list[str], written: Mapping[str, RowInputs]) -> list[ItemFacts]:
+    """The facts of a chunk of ids: the written ones from their inputs, the rest from the store."""
+    known = [item_id for item_id in chunk if item_id in written]
+    if not known:
+        return derive_stored(conn, chunk)
+    others = [item_id for item_id in chunk if item_id not in written]
+    derived = derive_stored(conn, others) if others else []
+    histories = stored_transitions(conn, known)
+    for item_id in known:
+        row = written[item_id]
+        closed = row.category is _DONE or row.category is _CANCELLED
+        derived.append(
+            derive(
+                item_id,
+                row.created_at,
+                row.category,
+                row.completed_at if closed else None,
+                histories.get(item_id, ()),
+                row.filters,
+            )
+        )
+    return derived
 
 
 def derive_stored(conn: Connection, item_ids: Sequence[str]) -> list[ItemFacts]:

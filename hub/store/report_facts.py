@@ -177,12 +177,23 @@ def write_report_facts(
             continue
         facts = facts_of_item(item)
         rows.append((row[0], *(row[i] for i in positions), *facts, twin_key(facts[-1], facts[-2])))
-    changed = [row[0] for row in rows] + list(tombstoned)
-    before = _neighbours(conn, changed) if changed else ((), ())
+    written_ids = [row[0] for row in rows] + list(tombstoned)
+    stored = _flag_inputs(conn, written_ids) if written_ids else {}
     bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
     if tombstoned:
         conn.execute(update(item_report_facts).where(_any_of(conn, _F.item_id, tombstoned)).values(deleted=True))
+    # Only a row whose flag inputs changed can change any row's flags (its own or its
+    # neighbours'): the flags are a function of these inputs over all rows, and were right
+    # before the write. An update that leaves parent, twin key, status, source and deleted
+    # as they were (most re-syncs) recomputes nothing.
+    now = {row[0]: _inputs_of(row) for row in rows}
+    changed = [
+        item_id
+        for item_id in written_ids
+        if stored.get(item_id) != (now[item_id] if item_id in now else _tombstoned(stored.get(item_id)))
+    ]
     if changed:
+        before = _neighbours_of([stored[item_id] for item_id in changed if item_id in stored])
         maintain_flags(conn, changed, before)
 
 
@@ -198,6 +209,37 @@ def _any_of(conn: Connection, column: Column[Any], values: Sequence[str]) -> Col
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
     values_json = bindparam(None, orjson.dumps(list(values)).decode(), type_=String)
     return column.in_(select(func.json_each(values_json).table_valued("value").c.value))
+
+
+# The flag inputs of a facts row (what `_flag_values` reads of it), in this order.
+_FLAG_INPUTS = ("parent_id", "twin_key", "status_category", "source", "deleted")
+_INPUT_AT = tuple(_WRITTEN_COLUMNS.index(name) for name in _FLAG_INPUTS)
+FlagInputs = tuple[str | None, str | None, str, str, bool]
+
+
+def _inputs_of(row: Sequence[Any]) -> FlagInputs:
+    """The flag inputs of a row as written (`_WRITTEN_COLUMNS` order)."""
+    parent_id, key, category, source, deleted = (row[i] for i in _INPUT_AT)
+    return (parent_id, key, category, source, bool(deleted))
+
+
+def _flag_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, FlagInputs]:
+    """The stored flag inputs of the rows of `ids` (read before they are overwritten)."""
+    stmt = select(_F.item_id, *(_F[name] for name in _FLAG_INPUTS)).where(_any_of(conn, _F.item_id, ids))
+    return {
+        item_id: (parent_id, key, category, source, bool(deleted))
+        for item_id, parent_id, key, category, source, deleted in conn.execute(stmt)
+    }
+
+
+def _tombstoned(inputs: FlagInputs | None) -> FlagInputs | None:
+    """A stored row's flag inputs once `deleted` is set."""
+    return None if inputs is None else (*inputs[:4], True)
+
+
+def _neighbours_of(inputs: Sequence[FlagInputs]) -> tuple[Sequence[str], Sequence[str]]:
+    """The parents and twin keys these rows name (see `_neighbours`)."""
+    return [r[0] for r in inputs if r[0] is not None], [r[1] for r in inputs if r[1] is not None]
 
 
 def _neighbours(conn: Connection, ids: Sequence[str]) -> tuple[Sequence[str], Sequence[str]]:
