@@ -342,10 +342,17 @@ flow_facts = Table(
     Column("container_id", String(200)),
     Column("container_key", String(200)),
     Column("deleted", Boolean, nullable=False),
-    Index("ix_flow_facts_completed_at", "completed_at"),
-    Index("ix_flow_facts_cancelled_at", "cancelled_at"),
-    Index("ix_flow_facts_last_done_entry", "last_done_entry"),
-    Index("ix_flow_facts_known_from_day", "known_from_day"),
+    # Partial (migration 0013): most rows leave these NULL, and every query on them is a
+    # range (which implies NOT NULL), so only the rows that have one are indexed.
+    *(
+        Index(
+            f"ix_flow_facts_{column}",
+            column,
+            sqlite_where=text(f"{column} IS NOT NULL"),
+            postgresql_where=text(f"{column} IS NOT NULL"),
+        )
+        for column in ("completed_at", "cancelled_at", "last_done_entry", "known_from_day")
+    ),
     Index("ix_flow_facts_category", "category", "completed_at"),
     # Covers a flow request's count of the matching items by filter (kind, not deleted).
     Index("ix_flow_facts_counts", "kind", "deleted", "final_category", "born_day"),

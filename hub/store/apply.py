@@ -405,9 +405,9 @@ class Applier:
         inputs: dict[str, RowInputs] = {}
         for item_id in state.flow_ids:
             cur = current.get(item_id)
-            item = cur.item if cur is not None and item_id in state.touched else None
-            if item is None:
-                continue
+            if cur is None or cur.item is None or item_id not in state.touched:
+                continue  # not written by this batch, or only its tombstone: read from the store
+            item = cur.item
             container = item.container
             filters = {
                 "source": item.source,
@@ -415,7 +415,7 @@ class Applier:
                 "kind": item.kind.value,
                 "container_id": container.id if container else None,
                 "container_key": container.key if container else None,
-                "deleted": cur.deleted,  # type: ignore[union-attr]  # item is set: so is cur
+                "deleted": cur.deleted,
             }
             inputs[item_id] = RowInputs(item.created_at, item.status.category, item.completed_at, filters)
         return inputs
