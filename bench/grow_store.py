@@ -73,7 +73,7 @@ def grow(store: Store, times: int) -> None:
                 key = KEY.get(name, "item_id")
                 conn.execute(
                     text(
-                        f"INSERT INTO {name} ({cols}) SELECT {', '.join(exprs)} FROM {name} "  # noqa: S608 - metadata names
+                        f"INSERT INTO {name} ({cols}) SELECT {', '.join(exprs)} FROM {name} "
                         f"WHERE {key} NOT LIKE '%{MARK}%'"
                     )
                 )
