@@ -80,6 +80,16 @@ class InboxStore:
     def __init__(self, engine: Engine, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
         self.engine = engine
         self.claim_ttl = claim_ttl
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        t = webhook_inbox.c
+        # INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the new ones
+        # (RETURNING, not rowcount: psycopg counts a skipped conflicting row too). Rows go in
+        # arrival order, so inbox ids (the worker's order) follow the group's order.
+        self._insert = (
+            insert(webhook_inbox)
+            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+            .returning(t.source, t.delivery_id)
+        )
 
     def add(self, source: str, delivery_id: str, headers: dict[str, str], body: bytes) -> bool:
         """Store a delivery; False when this (source, delivery id) was stored before."""
@@ -105,19 +115,12 @@ class InboxStore:
                     "status": PENDING,
                 },
             )
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        t = webhook_inbox.c
-        # One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the
-        # new ones (RETURNING, not rowcount: psycopg counts a skipped conflicting row too).
-        # Rows go in arrival order, so inbox ids (the worker's order) follow the group's order.
-        stmt = (
-            insert(webhook_inbox)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(t.source, t.delivery_id)
-        )
         with write_transaction(self.engine) as conn:
-            inserted = {(r.source, r.delivery_id) for r in conn.execute(stmt)}
+            # executemany of one cached statement: SQLAlchemy batches the rows into multi-row
+            # INSERTs itself ("insertmanyvalues"), so the statement is compiled once per process,
+            # not once per group (compiling a 500-row VALUES cost ~100 us per delivery).
+            # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
+            inserted = {(r.source, r.delivery_id) for r in conn.execute(self._insert, list(rows.values()))}
             if inserted and self.engine.dialect.name == "postgresql":
                 # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
                 conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
