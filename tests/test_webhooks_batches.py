@@ -25,6 +25,7 @@ from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
+from hub.sync import SyncEngine
 from hub.webhooks import InboxWorker, MappedDelivery
 from tests.api_support import PROBLEM_JSON
 from tests.webhook_support import SECRET, Sources, statuses, two_sources
@@ -198,6 +199,48 @@ def test_a_batch_is_applied_in_one_transaction(store: Store) -> None:
     worker._commit_batch = counting  # type: ignore[method-assign]
     run(worker)
     assert batches == [30]
+    assert set(statuses(store).values()) == {"done"}
+
+
+def test_what_is_mapped_is_applied_before_a_refetch_asks_a_hanging_tool(store: Store) -> None:
+    """A refetch in the middle of a batch: the deliveries mapped before it are applied (and
+    queryable) while the tool hangs; the rest of the batch is applied once the tool answers.
+    The batch is otherwise one transaction, however long its mapping takes (no timer)."""
+    s = two_sources()
+    asyncio.run(SyncEngine(store, s.config, connector_factory=s.factory()).run(A))  # a stored context
+    ids = s.fakes[A].ids()
+    before = [s.post(store, A, "upsert", ids[n]) for n in range(3)]
+    refetch = s.post(store, A, "refetch", ids[3])
+    after = s.post(store, A, "upsert", ids[4])
+    worker = worker_for(store, s)
+    batches: list[list[str]] = []
+    commit_batch = worker._commit_batch
+
+    def recording(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        batches.append([delivery.delivery_id for delivery, _ in batch])
+        return commit_batch(batch)
+
+    worker._commit_batch = recording  # type: ignore[method-assign]
+
+    async def scenario() -> dict[str, str]:
+        try:
+            s.switches[A].hang()
+            await worker.process_once(wait=False)
+            for _ in range(1000):  # until the refetch asks the hanging tool and the first commit is in
+                if s.switches[A].requests and statuses(store)[before[-1]] == "done":
+                    break
+                await asyncio.sleep(0.01)
+            during = statuses(store)
+            s.switches[A].up()
+            await worker.wait_lanes()
+            return during
+        finally:
+            await worker.aclose()
+
+    during = asyncio.run(scenario())
+    assert {d: during[d] for d in before} == dict.fromkeys(before, "done")
+    assert during[refetch] == during[after] == "processing"
+    assert batches == [before, [refetch, after]]
     assert set(statuses(store).values()) == {"done"}
 
 
