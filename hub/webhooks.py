@@ -60,6 +60,8 @@ MAX_HEADER_VALUE_CHARS = 8192
 MAX_DELIVERY_ID_CHARS: int = getattr(webhook_inbox.c.delivery_id.type, "length", None) or 200
 # The worker's lane lets the event loop run between chunks of this many deliveries it maps.
 YIELD_EVERY = 20
+# While a backlog lasts, claims grow to this many times the configured batch size (see ClaimSize).
+BACKLOG_GROWTH = 4
 # Bodies up to this size are verified and parsed on the event loop (see WebhookIntake.accept).
 INLINE_CHECK_BYTES = 256 * 1024
 
@@ -253,6 +255,24 @@ class ProcessedDelivery:
     finished_in_pass: int
 
 
+class ClaimSize:
+    """How many deliveries the next pass claims: the configured batch size, doubled after each
+    pass that claimed a full batch (a backlog) up to `BACKLOG_GROWTH` times it, and back to it
+    once a pass finds fewer. A batch pays a fixed cost (its claim, its transaction, apply's
+    set-based statements), so a backlog drains faster in larger batches (a 4,000-delivery drain
+    on SQLite: ~1,100-1,400 deliveries per CPU-s in batches of 200, ~1,300-1,650 in 500s), while
+    a worker that keeps up claims what just arrived, a small batch applied at once."""
+
+    def __init__(self, base: int) -> None:
+        self.base = self.current = base
+
+    def after(self, claimed: int) -> None:
+        if not claimed:  # every source busy (or nothing due): says nothing about the backlog
+            return
+        full = claimed >= self.current
+        self.current = min(self.current * 2, self.base * BACKLOG_GROWTH) if full else self.base
+
+
 def tool_unreachable(exc: BaseException) -> bool:
     """Failures a later try can cure: the tool is down, overloaded or refusing our credentials.
 
@@ -359,8 +379,9 @@ class InboxWorker:
             await asyncio.gather(*started.values())
         return claimed
 
-    async def drain(self) -> int:
-        """Apply everything that can be applied now (after the lanes already running).
+    async def drain(self, limit: int = 200) -> int:
+        """Apply everything that can be applied now (after the lanes already running), claiming
+        `limit` at a time, more while the backlog lasts (ClaimSize).
 
         A source whose tool failed during the drain is not tried again in it, however short
         its backoff: the drain ends while the tool is down instead of spinning.
@@ -368,8 +389,10 @@ class InboxWorker:
         await self.wait_lanes()
         total = 0
         held_back: set[str] = set()
-        while n := await self.process_once(hold_back=held_back):
+        size = ClaimSize(limit)
+        while n := await self.process_once(size.current, hold_back=held_back):
             total += n
+            size.after(n)
             held_back |= set(self._tool_wait)
         return total
 

@@ -26,7 +26,7 @@ from hub.settings import Settings
 from hub.store import Store
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
 from hub.sync import SyncEngine
-from hub.webhooks import InboxWorker, MappedDelivery
+from hub.webhooks import ClaimSize, InboxWorker, MappedDelivery
 from tests.api_support import PROBLEM_JSON
 from tests.webhook_support import SECRET, Sources, statuses, two_sources
 
@@ -351,3 +351,13 @@ def test_a_worker_is_woken_by_a_delivery_committed_in_another_process(store: Sto
 
     assert asyncio.run(go()) < 15
     assert runtime.worker.passes >= 2
+
+
+def test_claims_grow_while_a_backlog_lasts_and_shrink_once_it_is_gone() -> None:
+    size = ClaimSize(200)
+    seen = []
+    for claimed in (200, 400, 800, 800, 0, 800, 37, 0, 200):
+        seen.append(size.current)
+        size.after(claimed)
+    assert seen == [200, 400, 800, 800, 800, 800, 800, 200, 200]
+    assert size.current == 400

@@ -163,12 +163,15 @@ class InboxStore:
             ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
             if not ids:
                 return []
-            conn.execute(
+            # UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): the claimed rows come back from
+            # the statement that claims them, no second walk; RETURNING has no order, so sort.
+            claimed = conn.execute(
                 update(webhook_inbox)
                 .where(t.id.in_(ids))
                 .values(status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1)
-            )
-            rows = conn.execute(select(webhook_inbox).where(t.id.in_(ids)).order_by(t.id)).all()
+                .returning(*webhook_inbox.c)
+            ).all()
+        rows = sorted(claimed, key=lambda row: row.id)
         return [
             InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts, token)
             for r in rows
