@@ -34,6 +34,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -269,13 +270,14 @@ def poll_done(url: str, expected: int, seen: dict[str, float], stop: threading.E
 class Database:
     """A throw-away migrated database with the source's mapping context stored."""
 
-    def __init__(self, base_url: str | None, fake: FakeJira, config: HubConfig) -> None:
+    def __init__(self, base_url: str | None, fake: FakeJira, config: HubConfig, prefix: str) -> None:
         self.base_url = base_url
+        self.tmp: str | None = None
         if base_url is None:
-            self.tmp = tempfile.mkdtemp(prefix="opshub-bench-webhooks-")
+            self.tmp = tempfile.mkdtemp(prefix=f"{prefix}-")
             self.url = f"sqlite:///{self.tmp}/hub.db"
         else:
-            name = f"opshub_bench_webhooks_{uuid.uuid4().hex[:8]}"
+            name = f"{prefix}_{uuid.uuid4().hex[:8]}"
             admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -296,6 +298,8 @@ class Database:
 
     def drop(self) -> None:
         self.store.close()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
         if self.base_url is not None:
             admin = create_engine(self.base_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
@@ -321,6 +325,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop deliveries/s for 202 -> queryable")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--port", type=int, default=18931)
+    parser.add_argument(
+        "--db-prefix", default="opshub_bench_webhooks", help="name prefix of the throw-away databases (unique suffix)"
+    )
     parser.add_argument("--skip", default="", help="comma list of phases to skip: ceiling,intake,worker,latency")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -353,7 +360,7 @@ def main() -> None:
         )
 
     if "intake" not in skip or "worker" not in skip:
-        db = Database(args.database_url, fake, config)
+        db = Database(args.database_url, fake, config, args.db_prefix)
         try:
             batch = requests[: args.deliveries]
             server = Server("api", db.url, args.port)
@@ -385,7 +392,7 @@ def main() -> None:
                     select(webhook_inbox.c.status, text("count(*)")).group_by(webhook_inbox.c.status)
                 )
                 print(
-                    f"worker (batches of 200, one transaction each): {applied:,} applied in {wall:.1f} s = "
+                    f"worker (batches of 200, growing to 800 in a backlog, one transaction each): {applied:,} applied in {wall:.1f} s = "
                     f"{applied / wall:,.0f} deliveries/s wall (target >= 2,000), {applied / cpu:,.0f} per CPU-s "
                     f"of this process; statuses {dict(counts.all())}; {load()}",
                     flush=True,
@@ -394,7 +401,7 @@ def main() -> None:
             db.drop()
 
     if "latency" not in skip:
-        db = Database(args.database_url, fake, config)
+        db = Database(args.database_url, fake, config, args.db_prefix)
         try:
             n = int(args.rate * args.seconds)
             batch = requests[:n]

@@ -30,7 +30,7 @@ from hub.store.clock import utcnow
 from hub.store.inbox import CLAIM_TTL
 from hub.store.runs import RunInProgress
 from hub.sync import RunSummary, SyncEngine, due_sources
-from hub.webhooks import Backoff, ConnectorFactory, InboxWorker, WebhookIntake, default_connector, first_line
+from hub.webhooks import Backoff, ClaimSize, ConnectorFactory, InboxWorker, WebhookIntake, default_connector, first_line
 
 log = logging.getLogger("opshub.runtime")
 
@@ -68,6 +68,7 @@ class HubRuntime:
         # A committed group wakes the worker once (not once per request).
         self.intake.committer.on_commit = lambda _new: self.wake_worker()
         self.inbox_batch_size = inbox_batch_size
+        self._claim_size = ClaimSize(inbox_batch_size)
         self._listener: InboxListener | None = None
         self.inbox_poll_seconds = inbox_poll_seconds
         self.inbox_backoff_max_seconds = inbox_backoff_max_seconds
@@ -138,7 +139,7 @@ class HubRuntime:
     async def inbox_pass(self) -> float:
         """One worker pass; returns how long to wait before the next (backing off on failure)."""
         try:
-            await self.worker.process_once(self.inbox_batch_size, wait=False)
+            self._claim_size.after(await self.worker.process_once(self._claim_size.current, wait=False))
         except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
             self.inbox_failed_passes += 1
             if self.inbox_failed_passes == 1:

@@ -81,7 +81,8 @@ class Settings(BaseSettings):
         ge=1,
         le=2000,
         description="Most deliveries the inbox worker claims at once and applies in one transaction (per source, "
-        "in arrival order; a delivery that fails the batch is retried alone).",
+        "in arrival order; a delivery that fails the batch is retried alone). While a backlog lasts (every claim "
+        "full) the claim doubles, up to 4 times this.",
     )
     schedule_poll_seconds: float = Field(
         default=15.0, gt=0, description="How often `serve` checks which sources are due."

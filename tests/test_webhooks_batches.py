@@ -25,7 +25,8 @@ from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
-from hub.webhooks import InboxWorker, MappedDelivery
+from hub.sync import SyncEngine
+from hub.webhooks import ClaimSize, InboxWorker, MappedDelivery
 from tests.api_support import PROBLEM_JSON
 from tests.webhook_support import SECRET, Sources, statuses, two_sources
 
@@ -201,6 +202,48 @@ def test_a_batch_is_applied_in_one_transaction(store: Store) -> None:
     assert set(statuses(store).values()) == {"done"}
 
 
+def test_what_is_mapped_is_applied_before_a_refetch_asks_a_hanging_tool(store: Store) -> None:
+    """A refetch in the middle of a batch: the deliveries mapped before it are applied (and
+    queryable) while the tool hangs; the rest of the batch is applied once the tool answers.
+    The batch is otherwise one transaction, however long its mapping takes (no timer)."""
+    s = two_sources()
+    asyncio.run(SyncEngine(store, s.config, connector_factory=s.factory()).run(A))  # a stored context
+    ids = s.fakes[A].ids()
+    before = [s.post(store, A, "upsert", ids[n]) for n in range(3)]
+    refetch = s.post(store, A, "refetch", ids[3])
+    after = s.post(store, A, "upsert", ids[4])
+    worker = worker_for(store, s)
+    batches: list[list[str]] = []
+    commit_batch = worker._commit_batch
+
+    def recording(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        batches.append([delivery.delivery_id for delivery, _ in batch])
+        return commit_batch(batch)
+
+    worker._commit_batch = recording  # type: ignore[method-assign]
+
+    async def scenario() -> dict[str, str]:
+        try:
+            s.switches[A].hang()
+            await worker.process_once(wait=False)
+            for _ in range(1000):  # until the refetch asks the hanging tool and the first commit is in
+                if s.switches[A].requests and statuses(store)[before[-1]] == "done":
+                    break
+                await asyncio.sleep(0.01)
+            during = statuses(store)
+            s.switches[A].up()
+            await worker.wait_lanes()
+            return during
+        finally:
+            await worker.aclose()
+
+    during = asyncio.run(scenario())
+    assert {d: during[d] for d in before} == dict.fromkeys(before, "done")
+    assert during[refetch] == during[after] == "processing"
+    assert batches == [before, [refetch, after]]
+    assert set(statuses(store).values()) == {"done"}
+
+
 def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,3 +351,13 @@ def test_a_worker_is_woken_by_a_delivery_committed_in_another_process(store: Sto
 
     assert asyncio.run(go()) < 15
     assert runtime.worker.passes >= 2
+
+
+def test_claims_grow_while_a_backlog_lasts_and_shrink_once_it_is_gone() -> None:
+    size = ClaimSize(200)
+    seen = []
+    for claimed in (200, 400, 800, 800, 0, 800, 37, 0, 200):
+        seen.append(size.current)
+        size.after(claimed)
+    assert seen == [200, 400, 800, 800, 800, 800, 800, 200, 200]
+    assert size.current == 400

@@ -142,6 +142,8 @@ def create_app(
         from hub.web.routes import install_web
 
         install_web(app)  # the dashboard at / (hub/web), its static files, /docs and /redoc
+        # Added before ObserveRequests, so inside it: the intake keeps ids and metrics.
+        app.add_middleware(webhooks.WebhookIntakePath)
     app.add_middleware(ObserveRequests)
     app.openapi = _problem_openapi(app.openapi)  # type: ignore[method-assign]
     return app

@@ -80,6 +80,16 @@ class InboxStore:
     def __init__(self, engine: Engine, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
         self.engine = engine
         self.claim_ttl = claim_ttl
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        t = webhook_inbox.c
+        # INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the new ones
+        # (RETURNING, not rowcount: psycopg counts a skipped conflicting row too). Rows go in
+        # arrival order, so inbox ids (the worker's order) follow the group's order.
+        self._insert = (
+            insert(webhook_inbox)
+            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+            .returning(t.source, t.delivery_id)
+        )
 
     def add(self, source: str, delivery_id: str, headers: dict[str, str], body: bytes) -> bool:
         """Store a delivery; False when this (source, delivery id) was stored before."""
@@ -105,19 +115,12 @@ class InboxStore:
                     "status": PENDING,
                 },
             )
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        t = webhook_inbox.c
-        # One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the
-        # new ones (RETURNING, not rowcount: psycopg counts a skipped conflicting row too).
-        # Rows go in arrival order, so inbox ids (the worker's order) follow the group's order.
-        stmt = (
-            insert(webhook_inbox)
-            .values(list(rows.values()))
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(t.source, t.delivery_id)
-        )
         with write_transaction(self.engine) as conn:
-            inserted = {(r.source, r.delivery_id) for r in conn.execute(stmt)}
+            # executemany of one cached statement: SQLAlchemy batches the rows into multi-row
+            # INSERTs itself ("insertmanyvalues"), so the statement is compiled once per process,
+            # not once per group (compiling a 500-row VALUES cost ~100 us per delivery).
+            # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
+            inserted = {(r.source, r.delivery_id) for r in conn.execute(self._insert, list(rows.values()))}
             if inserted and self.engine.dialect.name == "postgresql":
                 # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
                 conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
@@ -160,12 +163,15 @@ class InboxStore:
             ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
             if not ids:
                 return []
-            conn.execute(
+            # UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): the claimed rows come back from
+            # the statement that claims them, no second walk; RETURNING has no order, so sort.
+            claimed = conn.execute(
                 update(webhook_inbox)
                 .where(t.id.in_(ids))
                 .values(status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1)
-            )
-            rows = conn.execute(select(webhook_inbox).where(t.id.in_(ids)).order_by(t.id)).all()
+                .returning(*webhook_inbox.c)
+            ).all()
+        rows = sorted(claimed, key=lambda row: row.id)
         return [
             InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts, token)
             for r in rows

@@ -13,12 +13,14 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub import metrics
 from hub.api.deps import RuntimeDep, get_runtime
 from hub.api.models import WebhookAccepted
 from hub.api.params import NO_NUL
-from hub.api.problems import ProblemError, problem_responses
+from hub.api.problems import ProblemError, problem_response, problem_responses
 from hub.group_commit import CommitFailed
 from hub.logs import log_extra
 from hub.webhooks import IntakeError, header_dict
@@ -106,3 +108,64 @@ def probe_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> 
         return runtime.intake.probe(source, dict(request.query_params))
     except IntakeError as exc:
         raise ProblemError(exc.status, title=exc.title, detail=exc.detail) from None
+
+
+PREFIX = "/webhooks/"
+
+
+class WebhookIntakePath:
+    """ASGI middleware: `POST /webhooks/{source}` of a configured source, served by
+    `receive_webhook` without FastAPI's router.
+
+    The intake is the hub's hot path (hundreds of POSTs a second), and on it FastAPI's own
+    layers (route matching, dependency solving, the exception middleware, the exit stack) cost
+    more CPU than the work: verifying, parsing and storing the delivery. This layer sits
+    inside `ObserveRequests` (so request ids and latency metrics are kept: it puts the route
+    on the scope as the router would) and calls the same route function with a Starlette
+    `Request`; a ProblemError becomes the same problem+json answer. An unexpected exception
+    propagates to the app's 500 handler, as from the route. Every other request, and a POST
+    the route would refuse before running (an unknown source, a runtime not started yet),
+    goes down the usual stack, so those answers are FastAPI's as before.
+    https://asgi.readthedocs.io/en/latest/specs/www.html
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.route = _post_route()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        source = self._source(scope)
+        if source is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"], scope["path_params"] = self.route, {"source": source}
+        try:
+            response = await receive_webhook(source, Request(scope, receive))
+        except ProblemError as exc:
+            response = problem_response(exc.problem, exc.headers)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _source(scope: Scope) -> str | None:
+        """The configured source this request posts to, or None: not for this path."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):  # the router matches the path below root_path
+            path = path[len(root) :]
+        if not path.startswith(PREFIX):
+            return None
+        source = path[len(PREFIX) :]
+        runtime = getattr(scope["app"].state, "runtime", None)
+        if runtime is None or source not in runtime.config.sources:
+            return None
+        return source
+
+
+def _post_route() -> BaseRoute:
+    """This router's `POST /webhooks/{source}` (its `path_format` names the route in metrics)."""
+    for route in router.routes:
+        if getattr(route, "path", None) == "/webhooks/{source}" and "POST" in getattr(route, "methods", ()):
+            return route
+    raise LookupError("no POST /webhooks/{source} route")
