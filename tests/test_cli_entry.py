@@ -1,0 +1,41 @@
+"""The `opshub` entry point (hub/__main__.py) starts the CLI without importing `trio`, which
+httpcore would import whenever it is installed (the development lock has it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_console_script_is_the_entry_point() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["opshub"] == "hub.__main__:main"
+
+
+def test_entry_point_runs_the_cli_without_trio() -> None:
+    probe = textwrap.dedent(
+        """
+        import importlib.util, sys
+        assert importlib.util.find_spec("trio") is not None, "trio is not installed: nothing to check"
+        from hub.__main__ import main
+        sys.argv = ["opshub", "--help"]
+        try:
+            main()
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+        print("httpcore" in sys.modules, sys.modules.get("trio") is None)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "True True"  # the CLI (httpx and httpcore) loaded, trio not
+
+
+def test_python_dash_m_hub_is_the_cli() -> None:
+    done = subprocess.run([sys.executable, "-m", "hub", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout and "sync" in done.stdout
