@@ -57,16 +57,18 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-SYNC_GC_THRESHOLD = 10_000
+SYNC_GC_THRESHOLD = 50_000
 """The collector's generation-0 threshold while a sync runs (Python's default is 700).
 
-Every page is some 30,000 new containers (decoded JSON, mapped items, rows), alive until the
-page is stored and then freed by reference counting, not by the collector (they hold no
-cycles). At 700 the collector ran about 15 times per page, each time moving the page's live
-objects up a generation to be scanned again: 7 % of a Jira sync's CPU (1.25 s of 16.6 s at
-20,000 issues, measured with `gc.callbacks`), 0.9 s at 10,000. The cyclic garbage a run
-leaves between two collections stays bounded (10,000 allocations' worth). Generations 1 and 2
-keep their thresholds. https://docs.python.org/3/library/gc.html#gc.set_threshold
+The threshold counts tracked objects allocated less those freed. A page is some 30,000 new
+containers (decoded JSON, mapped items, rows), alive until the page is stored and then freed
+by reference counting, not by the collector (they hold no cycles). At 700 the collector ran
+about 15 times per page, each time moving the page's live objects up a generation to be
+scanned again: 1.25 CPU-s of a 20,000-issue Jira sync's 16.6 (`gc.callbacks`, all threads).
+At 10,000 it still ran once a page (200 runs, 0.9-1.0 s); above a page's live objects it
+hardly runs: 7 runs and 0.35 s at 50,000. Cyclic garbage waits for at most that many net
+allocations (a few MB). Generations 1 and 2 keep their thresholds.
+https://docs.python.org/3/library/gc.html#gc.set_threshold
 """
 
 _gc_runs = 0

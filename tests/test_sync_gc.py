@@ -86,7 +86,7 @@ def test_overlapping_runs_restore_after_the_last_one_whatever_the_order() -> Non
 
 
 def test_a_process_threshold_above_the_syncs_is_kept() -> None:
-    gc.set_threshold(50_000, 11, 12)
+    gc.set_threshold(SYNC_GC_THRESHOLD * 2, 11, 12)
     with sync_gc_threshold():
-        assert gc.get_threshold() == (50_000, 11, 12)
-    assert gc.get_threshold() == (50_000, 11, 12)
+        assert gc.get_threshold() == (SYNC_GC_THRESHOLD * 2, 11, 12)
+    assert gc.get_threshold() == (SYNC_GC_THRESHOLD * 2, 11, 12)
