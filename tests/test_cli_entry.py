@@ -1,5 +1,6 @@
-"""The `opshub` entry point (hub/__main__.py) starts the CLI without importing `trio`, which
-httpcore would import whenever it is installed (the development lock has it)."""
+"""Start-up of `opshub` (issue 13 times `opshub sync` whole): the entry point (hub/__main__.py)
+starts the CLI without importing `trio`, which httpcore would import whenever it is installed
+(the development lock has it), and a source loads its own tool's connector only."""
 
 from __future__ import annotations
 
@@ -39,3 +40,24 @@ def test_python_dash_m_hub_is_the_cli() -> None:
     done = subprocess.run([sys.executable, "-m", "hub", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout and "sync" in done.stdout
+
+
+def test_a_source_loads_its_own_connector_only() -> None:
+    probe = textwrap.dedent(
+        """
+        import sys
+        from connectors.registry import connector_class
+        from connectors.jira import JiraConnector
+        assert connector_class("jira") is JiraConnector
+        others = ["aha", "github", "gitlab", "linear", "productboard", "redmine"]
+        print([tool for tool in others if f"connectors.{tool}" in sys.modules])
+        try:
+            connector_class("nope")
+        except KeyError as exc:
+            print(exc.args[0])
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded, unknown = done.stdout.splitlines()[-2:]
+    assert loaded == "[]"
+    assert unknown == "no connector for tool 'nope' (known: aha, github, gitlab, jira, linear, productboard, redmine)"
