@@ -1,7 +1,7 @@
 """Full Jira sync, whole process, over TLS (issue 13): what `opshub sync` costs as a user runs it.
 
     .venv/bin/python bench/sync_jira.py [--sizes 20000,100000] [--latency 0.05] [--runs 1]
-        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--profile]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--profile] [--split] [--no-sweep]
 
 For each size: the fake Jira (`python -m fakes.jira`) serves N issues of about 3.8 KB each
 (comments, worklogs: the source asks for `fields = ["comment", "worklog"]` on top of what
@@ -23,6 +23,9 @@ Targets (issue 13): CPU <= 0.15 ms per issue incl. start-up; wall <= 1.25 x floo
 cProfile in every thread (bench/_profile_all_threads.py; stdlib, pyinstrument is not in
 the lock; imports included) and prints the
 top functions by own and cumulative time; the profiled run's figures are not the measured ones.
+`--split` runs the measured syncs through bench/_cpu_split.py, which starts the CLI as
+`opshub` does and adds thread-CPU timers around the engine's steps (a few calls per page), and
+prints where the CPU went: start-up, event loop (HTTP, TLS, JSON), map, store, transaction.
 `uptime`'s load average is printed with every figure: other processes share the machine.
 """
 
@@ -143,6 +146,21 @@ def fresh_database(url: str | None, directory: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def compile_bytecode() -> None:
+    """Byte-compile the hub's own packages, as installing it does (`pip install .` compiles a
+    wheel's modules: https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-no-compile).
+
+    The editable install of a checkout has no `.pyc` files of its own, and with
+    `PYTHONDONTWRITEBYTECODE=1` (set in this machine's environment and in the Dockerfile) the
+    first run never writes them: every `opshub sync` then compiled ~100 modules from source,
+    about 0.4 CPU-s of start-up that an installed hub does not pay.
+    """
+    import compileall
+
+    for package in ("hub", "connectors", "mappings"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
+
+
 def write_config(directory: Path, port: int, page_size: int) -> Path:
     path = directory / "opshub.toml"
     path.write_text(
@@ -198,13 +216,18 @@ def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Pa
         }
         subprocess.run([str(OPSHUB), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         cmd = [str(OPSHUB), "sync", "bench", "--full", *([] if args.sweep else ["--no-sweep"])]
+        split = work / f"split-{size}.json"
         if profile:
             prof = work / f"sync-{size}.prof"
             cmd = [sys.executable, str(ROOT / "bench" / "_profile_all_threads.py"), str(prof), *cmd[1:]]
+        elif args.split:
+            cmd = [sys.executable, str(ROOT / "bench" / "_cpu_split.py"), str(split), *cmd[1:]]
         load = os.getloadavg()[0]
         cpu, wall, rss, stdout = run_measured(cmd, env, work)
         if profile:
             print_profile(prof, args.profile_top)
+        elif args.split:
+            print_split(split, size)
         if args.database_url is None or args.database_url.startswith("sqlite"):
             (work / "bench.db").unlink(missing_ok=True)
             for suffix in ("-wal", "-shm"):
@@ -214,6 +237,21 @@ def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Pa
             raise SystemExit(f"fetched {fetched} issues, expected {size}:\n{stdout}")
         requests = summary_number(stdout, "requests")
         return Result(size, cpu, wall, rss, requests, fetched, args.latency, load, args.sweep)
+
+
+def print_split(path: Path, size: int) -> None:
+    """The thread-CPU split of bench/_cpu_split.py, in CPU-s, share and microseconds per issue."""
+    data = json.loads(path.read_text())
+    total, parts = data["total"], data["seconds"]
+    order = ["start-up", "event loop", "map", "history", "store", "transaction", "other"]
+    cells = [f"{k} {parts.get(k, 0.0):.2f} s ({100 * parts.get(k, 0.0) / total:.0f} %)" for k in order]
+    print(f"  CPU split of {total:.2f} s: " + ", ".join(cells), flush=True)
+    print(
+        "  per issue (us): "
+        + ", ".join(f"{k} {1e6 * parts.get(k, 0.0) / size:.0f}" for k in order if k != "start-up")
+        + f"; of all that, gc {parts.get('gc', 0.0):.2f} s in {data['gc_runs']} collections",
+        flush=True,
+    )
 
 
 def print_profile(path: Path, top: int) -> None:
@@ -233,6 +271,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help=f"PostgreSQL admin URL, e.g. {PG_ADMIN_DEFAULT} [default: SQLite]")
     parser.add_argument("--profile", action="store_true", help="one extra cProfile'd run per size, printed")
     parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run the measured syncs through bench/_cpu_split.py: thread-CPU split (start-up, HTTP, map, store ...)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
         "--no-sweep", dest="sweep", action="store_false", help="leave out the deletion sweep (`--no-sweep`)"
@@ -246,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="opshub-bench-jira-") as tmp:
         work = Path(tmp)
         cert, key = make_certificate(work)
+        compile_bytecode()
         for size in sizes:
             runs = [measure(size, args, work, cert, key, profile=False) for _ in range(max(1, args.runs))]
             runs.sort(key=lambda r: r.wall_s)

@@ -1,0 +1,98 @@
+"""Run `opshub ARGS...` and print where its CPU went, by thread CPU time (not sampled).
+
+    python bench/_cpu_split.py OUT.json sync bench --full
+
+cProfile (`--profile`) inflates Python-heavy code and, with the default timer, counts wall
+time, so on a shared machine its seconds are mostly waiting. This child instead times the
+sync engine's steps with `time.thread_time()` (CPU of the calling thread only:
+https://docs.python.org/3/library/time.html#time.thread_time), by wrapping the engine's
+methods (not editing them), and the garbage collector with `gc.callbacks`:
+
+- start-up: process CPU before the run starts (imports, config, store, migrations check);
+- map: `Normaliser.map_many` (worker thread); history: `Normaliser.carried_transitions`;
+- store: `ItemStore.apply` (the store's own work: hub/store/apply.py and the facts);
+- transaction: the rest of `SyncEngine._store_batch` (run heartbeat, commit);
+- event loop: CPU of the thread running `asyncio.run` (HTTP, TLS, JSON decoding, paging, the
+  sweep's id listing);
+- gc: collections in any thread (already counted in the figures above, shown apart);
+- other: the process's CPU less all of the above (other worker threads: opening the run, the
+  sweep's store query; interpreter exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+STARTED = time.process_time()
+seconds: dict[str, float] = {}
+
+
+def timed(owner: Any, name: str, key: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        begin = time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds[key] = seconds.get(key, 0.0) + time.thread_time() - begin
+
+    setattr(owner, name, wrapper)
+
+
+def main() -> None:
+    out, args = sys.argv[1], sys.argv[2:]
+    sys.argv = ["opshub", *args]
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type] # as hub/__main__.py does
+    from hub.cli import app  # the imports are part of the start-up
+    from hub.normalise import Normaliser
+    from hub.store.items import ItemStore
+    from hub.sync import SyncEngine
+
+    timed(Normaliser, "map_many", "map")
+    timed(Normaliser, "carried_transitions", "history")
+    timed(ItemStore, "apply", "store")
+    timed(SyncEngine, "_store_batch", "store_batch")
+    collector = {"begin": 0.0, "runs": 0}
+
+    def on_gc(phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            collector["begin"] = time.thread_time()
+        else:
+            seconds["gc"] = seconds.get("gc", 0.0) + time.thread_time() - collector["begin"]
+            collector["runs"] += 1
+
+    gc.callbacks.append(on_gc)
+    run = asyncio.run
+
+    def timed_run(coro: Any, **kwargs: Any) -> Any:
+        seconds["start-up"] = time.process_time() - STARTED
+        begin = time.thread_time()
+        try:
+            return run(coro, **kwargs)
+        finally:
+            seconds["event loop"] = time.thread_time() - begin
+
+    asyncio.run = timed_run  # type: ignore[assignment] # hub.cli_sync calls asyncio.run
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        total = time.process_time() - STARTED
+        seconds["transaction"] = seconds.pop("store_batch", 0.0) - seconds.get("store", 0.0)
+        counted = ("start-up", "map", "history", "store", "transaction", "event loop")
+        seconds["other"] = total - sum(seconds.get(k, 0.0) for k in counted)
+        with open(out, "w") as f:
+            json.dump({"total": total, "seconds": seconds, "gc_runs": collector["runs"]}, f)
+
+
+if __name__ == "__main__":
+    main()
