@@ -34,6 +34,7 @@ from hub.api.routes.items import ItemQueryDep
 from hub.api.routes.quality import MAX_OFFSET
 from hub.db.engine import StatementTimeout
 from hub.flow.history import OPEN
+from hub.flow.metrics import AgeZone
 from hub.insights.flow import FlowService
 from hub.insights.forecast import ForecastService, ItemNotFound, NotRoadmapItem
 from hub.insights.priorities import PriorityRules, PriorityService, Quadrant
@@ -434,6 +435,10 @@ def priorities_page(
 # ---------------------------------------------------------------------------- flow
 
 
+_ZONE_NOTES = {zone: zone.replace("_", " ") for zone in AgeZone}
+"""An aging bar's note per zone, looked up once per WIP item (thousands at 100,000 items)."""
+
+
 @router.get("/flow", response_class=HTMLResponse)
 def flow_page(
     request: Request,
@@ -475,7 +480,7 @@ def flow_page(
         "aging-wip",
         "Aging work in progress",
         [
-            (w.item_id, w.age_days, (w.zone.value if w.zone else "no zone").replace("_", " "))
+            (w.item_id, w.age_days, _ZONE_NOTES[w.zone] if w.zone else "no zone")
             for w in metrics.wip.items
             if w.age_days is not None
         ],
