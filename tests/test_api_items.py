@@ -191,11 +191,16 @@ def test_assignee_by_person_id_and_or_of_people(client: TestClient, store: Store
     assert {i.split(":")[0] for i in alices} == {"acme-gh", "acme-jira"}
 
 
+@pytest.mark.parametrize("kinds", [[], ["bug", "epic", "story"]])
 @pytest.mark.parametrize("sort", ["updated_at", "-updated_at"])
-def test_sort_orders_by_updated_at_then_id(client: TestClient, store: Store, sort: str) -> None:
+def test_sort_orders_by_updated_at_then_id(client: TestClient, store: Store, sort: str, kinds: list[str]) -> None:
     seeded = seed(store)
-    docs = fetch_all(client, {"sort": sort}, limit=3)
-    live = [it for item_id, it in seeded.items.items() if item_id not in seeded.deleted]
+    docs = fetch_all(client, {"sort": sort, "kind": kinds}, limit=3)
+    live = [
+        it
+        for item_id, it in seeded.items.items()
+        if item_id not in seeded.deleted and (not kinds or it.kind.value in kinds)
+    ]
     ordered = sorted(live, key=lambda it: (it.updated_at, it.id), reverse=sort.startswith("-"))
     assert _ids(docs) == [it.id for it in ordered]
 
@@ -235,11 +240,13 @@ def test_list_documents_are_the_public_item_shape(client: TestClient, store: Sto
 
 
 # Filters that drive the page from another index than items' updated_at: an assignee or label
-# (their side tables' copies of updated_at) and containers (id and key branches joined).
+# (their side tables' copies of updated_at), containers (id and key branches joined) and
+# several kinds (one branch per kind).
 TRAVERSAL_FILTERS: list[dict[str, Any]] = [
     {},
     {"label": ["alpha", "gamma"]},
     {"container": ["c1", "K2"]},
+    {"kind": ["bug", "epic", "story"]},
     {"assignee": "alice@example.com"},
     {"assignee": "alice@example.com", "label": "gamma", "container": "c0"},
 ]

