@@ -54,6 +54,11 @@ MARK = "~"
 
 def grow(store: Store, times: int) -> None:
     with store.engine.begin() as conn:
+        if store.engine.dialect.name == "postgresql":
+            # recompute_all_flags' NOT IN (subquery) is hashed only if the ids fit in
+            # work_mem (default 4 MB); at 1M they do not, and the fallback re-scans the
+            # subquery per row. https://www.postgresql.org/docs/current/runtime-config-resource.html
+            conn.execute(text("SET LOCAL work_mem = '1GB'"))
         max_seq = int(conn.execute(text("SELECT coalesce(max(seq), 0) FROM changes")).scalar_one())
         original = int(conn.execute(text("SELECT count(*) FROM items")).scalar_one())
         print(f"  {original:,} items, change log up to seq {max_seq:,}; making {times - 1} copies", flush=True)
