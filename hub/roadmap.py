@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, false, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, false, func, or_, select
 
 from hub.db.engine import read_connection
-from hub.db.lists import in_list
+from hub.db.lists import in_list, pairs_in_list
 from hub.db.tables import item_links, item_report_facts, items
 from hub.links import normalise_key, ref_from_url
 from hub.schema import ItemKind, StatusCategory
@@ -123,7 +123,7 @@ class Graph:
             in_chunk = set(ids)
             chunk_refs = [ref for ref, item_id in refs.items() if item_id in in_chunk]
             if chunk_refs:
-                clauses.append(tuple_(item_links.c.target_tool, item_links.c.target_key).in_(chunk_refs))
+                clauses.append(pairs_in_list(self.conn, item_links.c.target_tool, item_links.c.target_key, chunk_refs))
             for link in self.conn.execute(
                 select(
                     item_links.c.item_id, item_links.c.target_id, item_links.c.target_tool, item_links.c.target_key

@@ -71,12 +71,6 @@ class Settings(BaseSettings):
         description="`api`: HTTP API only; `worker`: schedules and inbox worker, HTTP only for health and metrics; "
         "`all`: both. `opshub serve --role` overrides it.",
     )
-    gc_freeze_on_start: bool = Field(
-        default=True,
-        description="Move every object alive once the app has started (modules, schemas, the app) out of the "
-        "garbage collector's reach until it stops (gc.freeze): the collector's full passes then skip them, "
-        "about 60 ms of CPU per 100,000-item dashboard page.",
-    )
     background_tasks: bool = Field(
         default=True,
         description="Run scheduled syncs, the webhook inbox worker and the outbound deliverer inside `opshub serve`.",

@@ -359,6 +359,11 @@ class InboxWorker:
             now = utcnow()
             skip = {source for source, lane in self._lanes.items() if not lane.done()} | set(started) | set(hold_back)
             skip |= {source for source, waiting in self._tool_wait.items() if waiting.retry_at > now}
+            if skip and not set(self.config.sources) - skip:
+                # Every source is busy or waiting (the serve loop is woken by each group commit
+                # while a lane applies): a claim would only walk their backlogs, in a write
+                # transaction that holds up the intake's commits, to find nothing.
+                break
             deliveries = await asyncio.to_thread(partial(self.inbox.claim, limit, skip_sources=skip))
             if not deliveries:
                 break

@@ -361,3 +361,42 @@ def test_claims_grow_while_a_backlog_lasts_and_shrink_once_it_is_gone() -> None:
         size.after(claimed)
     assert seen == [200, 400, 800, 800, 800, 800, 800, 200, 200]
     assert size.current == 400
+
+
+def test_a_pass_while_every_source_is_busy_runs_no_claim(store: Store) -> None:
+    """The serve loop is woken by every group commit: while each source's lane is still at
+    work, a pass must not run a claim (a write transaction walking the busy backlogs)."""
+    s = two_sources()
+    asyncio.run(SyncEngine(store, s.config, connector_factory=s.factory()).run(A))
+    asyncio.run(SyncEngine(store, s.config, connector_factory=s.factory()).run(B))
+    for source in (A, B):
+        s.post(store, source, "refetch", s.fakes[source].ids()[0])
+        s.post(store, source, "upsert", s.fakes[source].ids()[1])  # waits behind the refetch
+    worker = worker_for(store, s)
+    claims: list[set[str]] = []
+    claim = worker.inbox.claim
+
+    def counting(limit: int = 50, *, skip_sources: Iterable[str] = ()) -> list[InboxDelivery]:
+        claims.append(set(skip_sources))
+        return claim(limit, skip_sources=skip_sources)
+
+    worker.inbox.claim = counting  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[int, int]:
+        try:
+            s.switches[A].hang()
+            s.switches[B].hang()
+            first = await worker.process_once(wait=False)  # both lanes start and wait for their tools
+            claims_then = len(claims)
+            again = await worker.process_once(wait=False)
+            assert len(claims) == claims_then  # no claim while both lanes are busy
+            s.switches[A].up()
+            s.switches[B].up()
+            await worker.wait_lanes()
+            return first, again
+        finally:
+            await worker.aclose()
+
+    first, again = asyncio.run(scenario())
+    assert (first, again) == (4, 0)
+    assert set(statuses(store).values()) == {"done"}

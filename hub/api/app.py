@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -38,6 +37,7 @@ from hub.runtime import HubRuntime
 from hub.settings import Role, Settings, get_settings
 from hub.store import Store
 from hub.store.keys import Scope
+from hub.sync import freeze_startup_objects
 from hub.webhooks import ConnectorFactory, default_connector
 
 DESCRIPTION = """\
@@ -108,19 +108,16 @@ def create_app(
         runtime.intake.committer.max_group = settings.webhook_group_max
         await runtime.start()
         app.state.runtime = runtime
-        if settings.gc_freeze_on_start:
-            # What is alive now lives as long as the app (modules, pydantic and SQLAlchemy
-            # metadata, the routes): frozen, the collector's full passes stop walking these
-            # ~150,000 objects each time a request allocates enough to trigger one (a third
-            # of the CPU of a 100,000-item flow page). No collect() first: it would cost each
-            # test's app start; the few objects that were garbage stay until unfreeze().
-            # https://docs.python.org/3/library/gc.html#gc.freeze
-            gc.freeze()
+        # What is alive now lives as long as the app (modules, pydantic and SQLAlchemy
+        # metadata, the routes): frozen, the collector's full passes stop walking these
+        # ~150,000 objects whenever a request allocates enough to trigger one (60-80 ms of
+        # CPU of a 100,000-item flow page). Once per process, as the first sync run does it
+        # (hub/sync.py freeze_startup_objects): this way a hub that only serves pages,
+        # `role=api`, gets it too. https://docs.python.org/3/library/gc.html#gc.freeze
+        freeze_startup_objects()
         try:
             yield
         finally:
-            if settings.gc_freeze_on_start:
-                gc.unfreeze()
             app.state.runtime = None
             await runtime.stop()
             if opened is not None:

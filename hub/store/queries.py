@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from hub.db.engine import read_connection
-from hub.db.lists import in_list
+from hub.db.lists import in_list, pairs_in_list
 from hub.db.tables import (
     changes,
     item_assignees,
@@ -542,7 +542,7 @@ def resolve_links(conn: Connection, docs: list[dict[str, Any]]) -> None:
     )
     clauses = [in_list(conn, item_links.c.target_id, by_id)]  # one array parameter on PostgreSQL
     if own_refs:
-        clauses.append(tuple_(item_links.c.target_tool, item_links.c.target_key).in_(sorted(own_refs)))
+        clauses.append(pairs_in_list(conn, item_links.c.target_tool, item_links.c.target_key, sorted(own_refs)))
     for stated in conn.execute(incoming.where(or_(*clauses))):
         target = (
             stated.target_id if stated.target_id in by_id else own_refs.get((stated.target_tool, stated.target_key))
