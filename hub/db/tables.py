@@ -342,7 +342,7 @@ flow_facts = Table(
     Column("container_id", String(200)),
     Column("container_key", String(200)),
     Column("deleted", Boolean, nullable=False),
-    # Partial (migration 0013): most rows leave these NULL, and every query on them is a
+    # Partial (migration 0014): most rows leave these NULL, and every query on them is a
     # range (which implies NOT NULL), so only the rows that have one are indexed.
     *(
         Index(

@@ -1,4 +1,4 @@
-"""Migration 0013 (issue 13 store speed): four flow_facts indexes become partial (only rows
+"""Migration 0014 (issue 13 store speed): four flow_facts indexes become partial (only rows
 with a value), a store at 0011 upgrades to head with its rows and facts kept, and the
 downgrade puts the whole indexes back. The facts' values are checked elsewhere
 (tests/test_flow_facts.py); here: the schema, the rows, and that the range queries of
