@@ -42,8 +42,15 @@ EXAMPLES = EXAMPLES_IN_CI if IN_CI else 25
 # schemathesis' pytest integration needs the schema at import time (its fixture-based loader
 # does not work with pytest 9), so the app is a module global; the fixture below gives it
 # the store of each backend in turn (app.state.store), seeded, before that backend's cases.
-APP = create_app(store=None, settings=Settings(database_url="sqlite://", background_tasks=False), config=HubConfig())
+# The app starts on a throw-away in-memory store opened here, in this thread: left to the
+# lifespan, it was opened in a worker thread and its connection closed at exit from another
+# one ("SQLite objects created in a thread can only be used in that same thread").
+_SCHEMA_STORE = Store.open("sqlite://")
+APP = create_app(
+    store=_SCHEMA_STORE, settings=Settings(database_url="sqlite://", background_tasks=False), config=HubConfig()
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+_SCHEMA_STORE.close()
 
 
 def _seed(store: Store) -> str:
