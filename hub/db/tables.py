@@ -314,7 +314,7 @@ _COPIED_FILTERS = ("kind", "deleted", "source", "tool", "container_id", "contain
 def postgresql_only(index: Index) -> Index:
     """An index only PostgreSQL gets (its migration skips SQLite): `info["dialect"]` tells
     the schema comparison (tests/test_migrations.py), `ddl_if` tells `create_all`.
-    https://docs.sqlalchemy.org/en/20/core/constraints.html#sqlalchemy.schema.Index.ddl_if"""
+    https://docs.sqlalchemy.org/en/20/core/ddl.html#controlling-ddl-generation-of-constraints-and-indexes"""
     index.info["dialect"] = "postgresql"
     return index.ddl_if(dialect="postgresql")
 
