@@ -103,7 +103,9 @@ class Transition:
         return (self.item_id, self.at, self.to_category, self.to_name)
 
     def sort_key(self) -> tuple[datetime, int, str, int, int, str, int, str]:
-        """Total order: time first, then every other field, so ties never depend on input order."""
+        """Total order: time first, then every other field, so ties never depend on input order.
+        The fields after the identity are `preference`'s: among facts with one identity, the
+        first in this order is the one kept."""
         return (
             self.at,
             CATEGORY_RANK[self.to_category],
@@ -114,6 +116,13 @@ class Transition:
             0 if self.native_id is None else 1,
             self.native_id or "",
         )
+
+    def preference(self) -> tuple[int, int, str, int, str]:
+        """Which of the facts with one identity is kept (module doc): the smallest of these,
+        best source first, then the smallest remaining fields. The store keeps one row per
+        identity and must choose the same way (hub/store/transitions.py `PREFERRED_SQL`),
+        else what it keeps would depend on which fact arrived first."""
+        return self.sort_key()[3:]
 
 
 class StartFact(StrEnum):

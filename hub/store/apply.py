@@ -45,6 +45,7 @@ from hub.store.cursors import Checkpoint, save_cursor
 from hub.store.flow_facts import FLOW_FIELDS, RowInputs, refresh_flow_facts
 from hub.store.people import PeopleResolver, assign_person_ids
 from hub.store.report_facts import write_report_facts
+from hub.store.transitions import preferred_facts, preferred_sql
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
@@ -517,19 +518,14 @@ class Applier:
 
     def _write_transitions(self, conn: Connection, facts: list[Transition]) -> None:
         """`TransitionStore.add` on the bulk path (module doc): a page writes a fact per new
-        item. Same semantics: one row per identity, a better source replaces a worse one."""
-        best: dict[tuple[str, datetime, str, str], Transition] = {}
-        for fact in facts:
-            key = (fact.item_id, fact.at, fact.to_category.value, fact.to_name or "")
-            kept = best.get(key)
-            if kept is None or SOURCE_RANK[fact.source] < SOURCE_RANK[kept.source]:
-                best[key] = fact
+        item. Same semantics: one row per identity, the preferred fact replaces the stored one."""
+        best = preferred_facts(facts)
         t = self._time
         rows = [
             (
                 item_id,
                 t(at),
-                to_category,
+                to_category.value,
                 to_name,
                 fact.from_category.value if fact.from_category is not None else None,
                 fact.from_name,
@@ -545,7 +541,7 @@ class Applier:
             _TRANSITION_COLUMNS,
             rows,
             conflict=("item_id", "at", "to_category", "to_name"),
-            update_where=f"excluded.source_rank < {status_transitions.name}.source_rank",
+            update_where=preferred_sql(self.dialect),
         )
 
     def _known_items(self, conn: Connection, given: list[Transition], current: dict[str, _Current]) -> list[Transition]:

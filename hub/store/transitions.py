@@ -1,8 +1,9 @@
 """Status history in the store: the `status_transitions` table (hub/db/tables.py).
 
 Facts are hub/flow/history.py `Transition`s. Writing is idempotent: a fact whose identity
-(item, time, to-category, to-name) is stored already adds nothing, except that a better
-source (a tool's changelog over an observation by the hub) replaces a worse one, so the
+(item, time, to-category, to-name) is stored already adds nothing, except that a preferred
+one (`Transition.preference`: a better source, such as a tool's changelog over an
+observation by the hub, then the smallest remaining fields) replaces the stored one, so the
 stored history depends only on the set of facts, never on the order they arrived in.
 """
 
@@ -10,18 +11,56 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.engine import write_transaction
 from hub.db.tables import status_transitions
-from hub.flow.history import SOURCE_RANK, Transition, TransitionSource
+from hub.flow.history import CATEGORY_RANK, SOURCE_RANK, Transition, TransitionSource
 from hub.schema import StatusCategory
 from hub.store.flow_facts import refresh_flow_facts
 
 _T = status_transitions.c
+
+
+def _preference_sql(row: str, dialect: str) -> str:
+    """`Transition.preference` of a `status_transitions` row (`row`: the table or `excluded`)
+    as an SQL row value. Text is compared by code point as Python does: SQLite's default
+    BINARY collation compares UTF-8 bytes, and PostgreSQL's "C" collation does too, whatever
+    the database's locale (https://www.postgresql.org/docs/current/collation.html)."""
+    ranks = " ".join(f"WHEN '{category.value}' THEN {rank}" for category, rank in CATEGORY_RANK.items())
+    code_points = ' COLLATE "C"' if dialect == "postgresql" else ""
+    return (
+        f"({row}.source_rank, CASE {row}.from_category {ranks} ELSE -1 END,"
+        f" COALESCE({row}.from_name, ''){code_points},"
+        f" CASE WHEN {row}.native_id IS NULL THEN 0 ELSE 1 END,"
+        f" COALESCE({row}.native_id, ''){code_points})"
+    )
+
+
+def preferred_sql(dialect: str) -> str:
+    """The upsert condition of both writers (`TransitionStore.add` and hub/store/apply.py's
+    bulk path): the incoming fact replaces the stored one with its identity only if it is
+    the one `build_history` keeps of the two. Comparing the source alone kept whichever of
+    two facts from one source arrived first (e.g. an observation with and one without the
+    status it left), and with it the history's start. Row values compare left to right:
+    https://www.sqlite.org/rowvalue.html, https://www.postgresql.org/docs/current/functions-comparisons.html"""
+    table = status_transitions.name
+    return f"{_preference_sql('excluded', dialect)} < {_preference_sql(table, dialect)}"
+
+
+def preferred_facts(facts: Iterable[Transition]) -> dict[tuple[str, datetime, StatusCategory, str], Transition]:
+    """One fact per identity (`to_name` as stored: None is ""), the one `build_history` keeps."""
+    best: dict[tuple[str, datetime, StatusCategory, str], Transition] = {}
+    for fact in facts:
+        key = (fact.item_id, fact.at, fact.to_category, fact.to_name or "")
+        kept = best.get(key)
+        if kept is None or fact.preference() < kept.preference():
+            best[key] = fact
+    return best
 
 
 def _row(fact: Transition) -> dict[str, object]:
@@ -58,16 +97,10 @@ class TransitionStore:
 
     def add(self, conn: Connection, facts: Iterable[Transition]) -> None:
         """Store facts inside the caller's transaction (e.g. `apply`'s own)."""
-        best: dict[tuple[object, ...], Transition] = {}
-        for fact in facts:
-            key = (fact.item_id, fact.at, fact.to_category, fact.to_name or "")
-            kept = best.get(key)
-            if kept is None or SOURCE_RANK[fact.source] < SOURCE_RANK[kept.source]:
-                best[key] = fact
+        best = preferred_facts(facts)
         if not best:
             return
         stmt = self._insert(status_transitions)
-        better = stmt.excluded.source_rank < _T.source_rank
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["item_id", "at", "to_category", "to_name"],
@@ -78,7 +111,7 @@ class TransitionStore:
                     "source_rank": stmt.excluded.source_rank,
                     "native_id": stmt.excluded.native_id,
                 },
-                where=better,
+                where=text(preferred_sql(conn.dialect.name)),
             ),
             [_row(fact) for fact in best.values()],
         )
