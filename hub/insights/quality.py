@@ -289,8 +289,8 @@ _CLASSES = (
     _F.c.has_open_child,
     _F.c.parent_missing,
 )
-"""What the quality tallies classify a facts row by: the GROUP BY of `_Reader.tallies`, in
-the order of its SQLite index (migration 0015)."""
+"""What the quality tallies classify a facts row by: the GROUP BY of
+`_Reader.tallies_by_class`, in the order of its SQLite index (migration 0015)."""
 
 
 def _by_code_point(conn: Connection, column: Any) -> Any:
@@ -381,7 +381,7 @@ class _Reader:
             # come from an index's order: it then finds the container's rows through its two
             # indexes and sorts those few (12 ms) instead of walking ix_item_report_facts_tallies
             # in GROUP BY order and reading every row's container_key from the table (125 ms).
-            # https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_
+            # https://www.sqlite.org/optoverview.html, "Disqualifying WHERE clause terms using unary-+"
             group_by[0] = UnaryExpression(_F.c.source, operator=custom_op("+"), type_=_F.c.source.type)
         stmt = (
             select(

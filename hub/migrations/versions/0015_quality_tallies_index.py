@@ -1,6 +1,6 @@
 """quality speed (issue 11): on SQLite, a covering index in the order of the quality tallies
 
-The quality report's tallies (hub/insights/quality.py `_Reader.tallies`) count every facts row
+The quality report's tallies (hub/insights/quality.py `_Reader.tallies_by_class`) count every facts row
 of the report by the columns that classify it (`_CLASSES`: container, source, status
 category, kind, priority, the `has_*` fields, the two maintained flags) plus its updated_at
 (stale in progress), fallbacks (drift) and id (each group's first item). With no index in
@@ -8,19 +8,19 @@ that order SQLite scanned the table and sorted every row into a temporary B-tree
 GROUP BY: 140-200 ms of CPU at 100,000 items, the most of the "everything" page. This index
 holds every column the statement reads, in its GROUP BY order, so SQLite walks the index alone
 and streams the groups: about 25-30 ms ("SCAN item_report_facts USING COVERING INDEX").
-https://www.sqlite.org/queryplanner.html#covering_indexes,
-https://www.sqlite.org/optoverview.html#minmax (GROUP BY in index order: no sorter).
+https://www.sqlite.org/queryplanner.html ("Covering indexes", "Sorting by index").
 
 `deleted` comes after the classes, so the filtered and the unfiltered (include_deleted)
 report both stream. A source or status filter seeks into the index (covering, too). A
-container filter does not use it: `tallies` groups by `+container_id` there, so SQLite keeps
+container filter does not use it: `tallies_by_class` groups by `+source` there, so SQLite keeps
 its two-index OR plan (ix_item_report_facts_container / _container_key, migration 0009)
 instead of walking this index in GROUP BY order and reading each row's container_key from the
 table (125 ms instead of 12).
 
-SQLite only (the table's metadata says so with `ddl_if`): PostgreSQL counts the rows in a hash
-aggregate without sorting them, and an index on updated_at would make each facts update
-there a non-HOT update (https://www.postgresql.org/docs/current/storage-hot.html). The store's
+SQLite only (the table's metadata says so with `ddl_if`): PostgreSQL keeps the per-group
+statement (`tallies_by_group`; the per-class one was slower there, its parallel aggregate
+sorting twelve columns), and an index on updated_at would make each facts update there a
+non-HOT update (https://www.postgresql.org/docs/current/storage-hot.html). The store's
 apply pays one more index entry per facts row it writes on SQLite (bench/README.md, issue 13).
 
 Revision ID: 0015
