@@ -335,12 +335,15 @@ class InboxWorker:
         self.context_max_age = context_max_age
         self.tool_backoff = tool_backoff or Backoff()
         self._tools: dict[str, SourceTools] = {}
-        # Whether a lane maps its next batch while the last one is applied (see `_lane`): on
-        # PostgreSQL the apply thread mostly waits for the server. On SQLite it would not pay:
-        # pysqlite releases the GIL around every sqlite3_step (each row fetched or written),
-        # and with mapping holding it on the event loop each step waits to get it back (a
-        # 10,000-delivery drain ran at 1,550-1,750/s with the overlap, 1,970-2,260/s without).
-        self.overlap_apply = store.engine.dialect.name == "postgresql"
+        # Whether a lane claims and maps its next batch while the last one is applied (see
+        # `_lane`). Off: measured on this project's 2-core machine shared with other loads, it
+        # did not pay. On SQLite a 10,000-delivery drain ran at 1,550-1,750/s with it and
+        # 1,970-2,260/s without (pysqlite releases the GIL around every sqlite3_step, and with
+        # mapping holding it on the event loop each step waits to get it back; the claim also
+        # waits for the apply's write lock). On PostgreSQL a drain was even, and 202 ->
+        # queryable at 500/s was no better (the hub process is CPU-bound there too). Worth
+        # trying on PostgreSQL with a core to spare.
+        self.overlap_apply = False
         self._context_wait: dict[str, _Waiting] = {}
         self._tool_wait: dict[str, _Waiting] = {}
         self._lanes: dict[str, asyncio.Task[int]] = {}
@@ -430,10 +433,9 @@ class InboxWorker:
         Per batch: map its deliveries in order, then apply them in one transaction
         (`_commit_mapped`; what is mapped is applied earlier when a delivery must ask its
         tool). A delivery that cannot be mapped, or waits for its tool, is settled on its own
-        as it comes. The batches are a pipeline: once batch N is mapped and batch N-1's
-        transaction has committed, the lane claims batch N+1 and maps it while batch N is
-        applied in a worker thread. Mapping runs on the event loop and the apply mostly waits
-        for the database (on PostgreSQL, the server's share of the apply), so the two overlap.
+        as it comes. Then the lane claims its source's next batch itself (no pass, no wake-up
+        in between). With `overlap_apply` the batches are a pipeline: the lane claims batch
+        N+1 and maps it while batch N is applied in a worker thread.
 
         Order per item holds: a batch's transaction starts only after the one before has
         committed, and a lane claims its source's deliveries in inbox order. Nothing changes
@@ -500,13 +502,7 @@ class InboxWorker:
                         record(delivery, outcome)
                     if flush_failed:
                         raise flush_failed[0]
-                await settle_applying()
-                batch = await self._claim_next(source, follow.current)
-                if batch:
-                    followed += len(batch)
-                    claimed.extend(batch)
-                    follow.after(len(batch))
-                    follow.current = min(follow.current, FOLLOW_MAX)
+                await settle_applying()  # batch N-1 has committed: batch N may start
                 if ready:
                     entries = list(ready)
                     ready.clear()
@@ -514,6 +510,14 @@ class InboxWorker:
                     applying.append((task, entries))
                     if not self.overlap_apply:
                         await settle_applying()
+                # Claimed once batch N is applied (or, overlapping, while it is): what arrived
+                # meanwhile goes into batch N+1, not one later.
+                batch = await self._claim_next(source, follow.current)
+                if batch:
+                    followed += len(batch)
+                    claimed.extend(batch)
+                    follow.after(len(batch))
+                    follow.current = min(follow.current, FOLLOW_MAX)
                 if not batch:
                     await settle_applying()
                     return followed

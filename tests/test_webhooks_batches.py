@@ -409,11 +409,11 @@ def test_a_pass_while_every_source_is_busy_runs_no_claim(store: Store) -> None:
 
 @pytest.mark.parametrize("overlap", [True, False])
 def test_a_lane_claims_its_next_batch_before_applying_and_keeps_per_item_order(store: Store, overlap: bool) -> None:
-    """A lane takes its source's next batch once the one before is mapped, and (with
-    `overlap_apply`) maps it while that one is applied; each batch's transaction starts after
-    the one before committed. Edits of one issue spread over the batches are each applied
-    (an edit applied after a newer one would be skipped as older, and log no change), and
-    deliveries stored while the lane runs are taken by the same lane."""
+    """A lane takes its source's next batch once the one before is applied (with
+    `overlap_apply`: while it is applied, and maps it meanwhile); each batch's transaction
+    starts after the one before committed. Edits of one issue spread over the batches are
+    each applied (an edit applied after a newer one would be skipped as older, and log no
+    change), and deliveries stored while the lane runs are taken by the same lane."""
     s = two_sources()
     fake = s.fakes[A]
     hot, others = fake.ids()[0], fake.ids()[1:]
@@ -449,7 +449,11 @@ def test_a_lane_claims_its_next_batch_before_applying_and_keeps_per_item_order(s
 
     assert asyncio.run(go()) == 7
     # A full claim doubles the next one (ClaimSize); the last claim finds nothing and ends the lane.
-    assert events == ["claim 2,3", "apply 0,1", "claim 4,5,6", "apply 2,3", "claim ", "apply 4,5,6"]
+    expected = ["apply 0,1", "claim 2,3", "apply 2,3", "claim 4,5,6", "apply 4,5,6", "claim "]
+    if overlap:  # each claim runs while the batch before it is applied: either may log first
+        assert [set(events[n : n + 2]) for n in (0, 2, 4)] == [set(expected[n : n + 2]) for n in (0, 2, 4)]
+    else:
+        assert events == expected
     assert set(statuses(store).values()) == {"done"}
     assert len(item_changes(store, f"{A}:{hot}")) == 4
     assert (store.items.get(f"{A}:{hot}") or {})["title"] == "edit 3"
@@ -458,7 +462,7 @@ def test_a_lane_claims_its_next_batch_before_applying_and_keeps_per_item_order(s
 def test_a_store_failure_in_a_lane_leaves_the_batch_applied_and_the_next_one_claimed_for_retry(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database fails while batch 1 is applied and batch 2 is already claimed and mapped:
+    """The database fails while batch 1 is applied and (overlapping) batch 2 is claimed:
     nothing of either is applied or marked failed (no attempt spent); both keep their claims,
     which lapse, and a later pass applies them all, in order."""
     s = two_sources()
