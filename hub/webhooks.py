@@ -14,7 +14,6 @@ done) has its effect once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -63,9 +62,6 @@ MAX_DELIVERY_ID_CHARS: int = getattr(webhook_inbox.c.delivery_id.type, "length",
 YIELD_EVERY = 20
 # While a backlog lasts, claims grow to this many times the configured batch size (see ClaimSize).
 BACKLOG_GROWTH = 4
-# A lane claims its next batch growing from the pass's size up to this many (see InboxWorker._lane):
-# a batch is one write transaction, and on SQLite the intake's commits wait for it.
-FOLLOW_MAX = 800
 # Bodies up to this size are verified and parsed on the event loop (see WebhookIntake.accept).
 INLINE_CHECK_BYTES = 256 * 1024
 
@@ -335,18 +331,9 @@ class InboxWorker:
         self.context_max_age = context_max_age
         self.tool_backoff = tool_backoff or Backoff()
         self._tools: dict[str, SourceTools] = {}
-        # Whether a lane claims and maps its next batch while the last one is applied (see
-        # `_lane`). Off: measured on this project's 2-core machine shared with other loads, it
-        # did not pay. On SQLite a 10,000-delivery drain ran at 1,550-1,750/s with it and
-        # 1,970-2,260/s without (pysqlite releases the GIL around every sqlite3_step, and with
-        # mapping holding it on the event loop each step waits to get it back; the claim also
-        # waits for the apply's write lock). On PostgreSQL a drain was even, and 202 ->
-        # queryable at 500/s was no better (the hub process is CPU-bound there too). Worth
-        # trying on PostgreSQL with a core to spare.
-        self.overlap_apply = False
         self._context_wait: dict[str, _Waiting] = {}
         self._tool_wait: dict[str, _Waiting] = {}
-        self._lanes: dict[str, asyncio.Task[int]] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, int] = {}  # claim token -> deliveries of it not settled yet
         self._heartbeat: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
@@ -357,17 +344,16 @@ class InboxWorker:
     # ------------------------------------------------------------------ passes
 
     async def process_once(self, limit: int = 200, *, wait: bool = True, hold_back: Iterable[str] = ()) -> int:
-        """One pass; returns how many deliveries it claimed (with `wait`, its lanes' too).
+        """One pass; returns how many deliveries it claimed.
 
         Claims (up to `limit` at a time) the due deliveries of every source that is neither
-        busy nor waiting for its tool, and starts one lane per source; a lane goes on
-        claiming its source's next batch while there is one (`_lane`). `wait=True` (drain,
+        busy nor waiting for its tool, and starts one lane per source. `wait=True` (drain,
         CLI, tests) returns once those lanes are done; the serve loop passes False, so that
         a stuck source never holds the next pass.
         """
         self.passes += 1
         this_pass = self.passes
-        started: dict[str, asyncio.Task[int]] = {}
+        started: dict[str, asyncio.Task[None]] = {}
         claimed = 0
         while True:
             now = utcnow()
@@ -388,15 +374,14 @@ class InboxWorker:
             for delivery in deliveries:
                 by_source.setdefault(delivery.source, []).append(delivery)
             for source, batch in by_source.items():
-                lane = asyncio.create_task(self._lane(source, batch, this_pass, limit), name=f"inbox lane {source}")
+                lane = asyncio.create_task(self._lane(source, batch, this_pass), name=f"inbox lane {source}")
                 self._lanes[source] = started[source] = lane
             if len(deliveries) < limit or not set(self.config.sources) - skip - set(started):
                 # All claimed, or every source is busy now: another claim would only walk the
                 # busy sources' backlog (it skips them row by row) to find nothing.
                 break
         if wait and started:
-            # The lanes' own claims (each takes its source's next batch while it applies one).
-            claimed += sum(await asyncio.gather(*started.values()))
+            await asyncio.gather(*started.values())
         return claimed
 
     async def drain(self, limit: int = 200) -> int:
@@ -426,27 +411,12 @@ class InboxWorker:
         if lanes:
             await asyncio.gather(*lanes, return_exceptions=True)
 
-    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int, limit: int) -> int:
-        """Handle the source's claimed deliveries in order, batch after batch; returns how many
-        deliveries the lane claimed itself after the first batch.
-
-        Per batch: map its deliveries in order, then apply them in one transaction
-        (`_commit_mapped`; what is mapped is applied earlier when a delivery must ask its
-        tool). A delivery that cannot be mapped, or waits for its tool, is settled on its own
-        as it comes. Then the lane claims its source's next batch itself (no pass, no wake-up
-        in between). With `overlap_apply` the batches are a pipeline: the lane claims batch
-        N+1 and maps it while batch N is applied in a worker thread.
-
-        Order per item holds: a batch's transaction starts only after the one before has
-        committed, and a lane claims its source's deliveries in inbox order. Nothing changes
-        for a crash: each delivery is still marked done in the transaction that applies it,
-        and a claimed batch not yet applied is only held (its claims lapse and are retried).
-        """
+    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
+        """Map the source's claimed deliveries in order, then apply them in one transaction
+        (`_commit_mapped`; what is mapped is applied earlier when a delivery must ask its tool).
+        A delivery that cannot be mapped, or waits for its tool, is settled on its own as it
+        comes; the rest are applied together."""
         recorded: set[int] = set()
-        claimed = list(batch)
-        follow = ClaimSize(limit)
-        follow.current = min(follow.current, FOLLOW_MAX)
-        followed = 0
 
         def record(delivery: InboxDelivery, status: str | None) -> None:
             recorded.add(delivery.id)
@@ -454,104 +424,48 @@ class InboxWorker:
             self._record(delivery, status or "lost", claimed_in)
 
         ready: list[tuple[InboxDelivery, MappedDelivery]] = []
-        applying: list[tuple[asyncio.Task[list[str | None]], list[tuple[InboxDelivery, MappedDelivery]]]] = []
         flush_failed: list[Exception] = []
 
-        async def settle_applying() -> None:
-            """Wait for the batch being applied (if any) and record its outcomes."""
-            if applying:
-                task, entries = applying.pop()
-                for (delivery, _), status in zip(entries, await task, strict=True):
-                    record(delivery, status)
-
         async def commit_ready() -> None:
-            await settle_applying()
-            if not ready:
-                return
-            entries = list(ready)
-            ready.clear()
-            for (delivery, _), status in zip(entries, await self._commit_mapped(entries), strict=True):
+            for (delivery, _), status in zip(ready, await self._commit_mapped(ready), strict=True):
                 record(delivery, status)
+            ready.clear()
 
         async def before_tool() -> None:
             # A delivery is about to ask its tool (a refetch), which may be slow: apply what is
             # mapped first, so a slow tool never holds it. (Not by a timer: mapping alone takes
             # ~0.5 ms a delivery, and a timer cut every batch into small ones that each pay
             # apply's fixed cost.) A failure is raised by the lane, not charged to the delivery.
-            if (ready or applying) and not flush_failed:
+            if ready and not flush_failed:
                 try:
                     await commit_ready()
                 except Exception as exc:  # noqa: BLE001 - re-raised by the lane below
                     flush_failed.append(exc)
 
         try:
-            while True:
-                for index, delivery in enumerate(batch):
-                    if index and index % YIELD_EVERY == 0:
-                        # Mapping runs on the event loop: let the intake answer between chunks
-                        # instead of holding its requests for a whole batch's mapping.
-                        await asyncio.sleep(0)
-                    if applying and self._may_set_up(source):
-                        # Setting up the source's mapping may map its provisional items again;
-                        # the batch being applied marks some, so let it commit first.
-                        await settle_applying()
-                    outcome = await self._prepare(delivery, before_tool)
-                    if isinstance(outcome, MappedDelivery):
-                        ready.append((delivery, outcome))
-                    else:
-                        record(delivery, outcome)
-                    if flush_failed:
-                        raise flush_failed[0]
-                await settle_applying()  # batch N-1 has committed: batch N may start
-                if ready:
-                    entries = list(ready)
-                    ready.clear()
-                    task = asyncio.create_task(self._commit_mapped(entries), name=f"inbox apply {source}")
-                    applying.append((task, entries))
-                    if not self.overlap_apply:
-                        await settle_applying()
-                # Claimed once batch N is applied (or, overlapping, while it is): what arrived
-                # meanwhile goes into batch N+1, not one later.
-                batch = await self._claim_next(source, follow.current)
-                if batch:
-                    followed += len(batch)
-                    claimed.extend(batch)
-                    follow.after(len(batch))
-                    follow.current = min(follow.current, FOLLOW_MAX)
-                if not batch:
-                    await settle_applying()
-                    return followed
+            for index, delivery in enumerate(batch):
+                if index and index % YIELD_EVERY == 0:
+                    # Mapping runs on the event loop: let the intake answer between chunks
+                    # instead of holding its requests for a whole batch's mapping.
+                    await asyncio.sleep(0)
+                outcome = await self._prepare(delivery, before_tool)
+                if isinstance(outcome, MappedDelivery):
+                    ready.append((delivery, outcome))
+                else:
+                    record(delivery, outcome)
+                if flush_failed:
+                    raise flush_failed[0]
+            if ready:
+                await commit_ready()
         except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
-            if applying:  # its transaction runs in a thread: let it end, keep what it did
-                with contextlib.suppress(Exception):
-                    await settle_applying()
-            left = [delivery for delivery in claimed if delivery.id not in recorded]
+            left = [delivery for delivery in batch if delivery.id not in recorded]
             log.warning("inbox: %s: %d deliveries left for retry: %s", source, len(left), first_line(exc))
             for delivery in left:
                 self._settled(delivery.claim_token)
                 self._record(delivery, "interrupted", claimed_in)
-            return followed
         finally:
-            for task, _ in applying:  # the lane was cancelled (shutdown): the thread ends on its own
-                task.cancel()
             if self.on_lane_done is not None:
                 self.on_lane_done()
-
-    async def _claim_next(self, source: str, limit: int) -> list[InboxDelivery]:
-        """The lane's next batch of its source, unless the source waits for its tool (then the
-        serve loop's passes take its deliveries up again, after the backoff)."""
-        if source in self._tool_wait:
-            return []
-        batch = await asyncio.to_thread(self.inbox.claim_source, source, limit)
-        if batch:
-            self._held[batch[0].claim_token] = len(batch)
-            self._ensure_heartbeat()
-        return batch
-
-    def _may_set_up(self, source: str) -> bool:
-        """Whether handling a delivery of `source` now may set up its mapping (`_setup`)."""
-        tools = self._tools.get(source)
-        return tools is None or tools.provisional
 
     def _record(self, delivery: InboxDelivery, status: str, claimed_in: int) -> None:
         self.recent.append(ProcessedDelivery(delivery.source, delivery.delivery_id, status, claimed_in, self.passes))

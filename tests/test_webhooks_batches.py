@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 
 import orjson
 import pytest
@@ -25,7 +24,6 @@ from hub.runtime import HubRuntime
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
-from hub.store.clock import utcnow
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
 from hub.sync import SyncEngine
 from hub.webhooks import ClaimSize, InboxWorker, MappedDelivery
@@ -402,97 +400,3 @@ def test_a_pass_while_every_source_is_busy_runs_no_claim(store: Store) -> None:
     first, again = asyncio.run(scenario())
     assert (first, again) == (4, 0)
     assert set(statuses(store).values()) == {"done"}
-
-
-# ---------------------------------------------------------------------- the lane's pipeline
-
-
-@pytest.mark.parametrize("overlap", [True, False])
-def test_a_lane_claims_its_next_batch_before_applying_and_keeps_per_item_order(store: Store, overlap: bool) -> None:
-    """A lane takes its source's next batch once the one before is applied (with
-    `overlap_apply`: while it is applied, and maps it meanwhile); each batch's transaction
-    starts after the one before committed. Edits of one issue spread over the batches are
-    each applied (an edit applied after a newer one would be skipped as older, and log no
-    change), and deliveries stored while the lane runs are taken by the same lane."""
-    s = two_sources()
-    fake = s.fakes[A]
-    hot, others = fake.ids()[0], fake.ids()[1:]
-    posted = []
-    for n in range(3):
-        fake.edit(hot, summary=f"edit {n}")
-        posted += [s.post(store, A, "upsert", hot), s.post(store, A, "upsert", others[n])]
-    worker = worker_for(store, s)
-    worker.overlap_apply = overlap
-    events: list[str] = []
-    commit_batch, claim_source = worker._commit_batch, worker.inbox.claim_source
-
-    def committing(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
-        events.append("apply " + ",".join(str(posted.index(d.delivery_id)) for d, _ in batch))
-        if len(posted) == 6:  # stored while the lane runs: its own claims take them
-            fake.edit(hot, summary="edit 3")
-            posted.append(s.post(store, A, "upsert", hot))
-        return commit_batch(batch)
-
-    def claiming(source: str, limit: int = 50, **kwargs: object) -> list[InboxDelivery]:
-        claimed = claim_source(source, limit, **kwargs)  # type: ignore[arg-type]
-        events.append("claim " + ",".join(str(posted.index(d.delivery_id)) for d in claimed))
-        return claimed
-
-    worker._commit_batch = committing  # type: ignore[method-assign]
-    worker.inbox.claim_source = claiming  # type: ignore[method-assign]
-
-    async def go() -> int:
-        try:
-            return await worker.process_once(2)
-        finally:
-            await worker.aclose()
-
-    assert asyncio.run(go()) == 7
-    # A full claim doubles the next one (ClaimSize); the last claim finds nothing and ends the lane.
-    expected = ["apply 0,1", "claim 2,3", "apply 2,3", "claim 4,5,6", "apply 4,5,6", "claim "]
-    if overlap:  # each claim runs while the batch before it is applied: either may log first
-        assert [set(events[n : n + 2]) for n in (0, 2, 4)] == [set(expected[n : n + 2]) for n in (0, 2, 4)]
-    else:
-        assert events == expected
-    assert set(statuses(store).values()) == {"done"}
-    assert len(item_changes(store, f"{A}:{hot}")) == 4
-    assert (store.items.get(f"{A}:{hot}") or {})["title"] == "edit 3"
-
-
-def test_a_store_failure_in_a_lane_leaves_the_batch_applied_and_the_next_one_claimed_for_retry(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The database fails while batch 1 is applied and (overlapping) batch 2 is claimed:
-    nothing of either is applied or marked failed (no attempt spent); both keep their claims,
-    which lapse, and a later pass applies them all, in order."""
-    s = two_sources()
-    ids = s.fakes[A].ids()[:4]
-    for native_id in ids:
-        s.post(store, A, "upsert", native_id)
-    apply = store.items.apply
-
-    def down(*_args: object, **_kwargs: object) -> object:
-        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
-
-    monkeypatch.setattr(store.items, "apply", down)
-    worker = worker_for(store, s)
-    worker.overlap_apply = True
-
-    async def go(limit: int) -> int:
-        try:
-            return await worker.process_once(limit)
-        finally:
-            await worker.aclose()
-
-    assert asyncio.run(go(2)) == 4  # the pass claimed 2, its lane 2 more
-    assert set(statuses(store).values()) == {"processing"}
-    assert [p.status for p in worker.recent] == ["interrupted"] * 4
-    assert all(store.items.get(f"{A}:{i}") is None for i in ids)
-    monkeypatch.setattr(store.items, "apply", apply)
-    with store.engine.begin() as conn:  # the claims lapse (as CLAIM_TTL after the lane gave up)
-        conn.execute(update(webhook_inbox).values(claimed_at=utcnow() - timedelta(hours=1)))
-    worker = worker_for(store, s)
-    assert asyncio.run(go(10)) == 4  # the lapsed claims are taken over
-    assert set(statuses(store).values()) == {"done"}
-    attempts = {e.delivery_id: e.attempts for e in InboxStore(store.engine).entries()}
-    assert set(attempts.values()) == {2}  # claimed twice, failed never

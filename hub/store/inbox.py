@@ -27,7 +27,6 @@ import orjson
 from sqlalchemy import Engine, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.engine import write_transaction
 from hub.db.tables import webhook_inbox
@@ -142,16 +141,9 @@ class InboxStore:
         `skip_sources`: sources the caller will not work on now (busy, or waiting for their
         tool); their deliveries stay claimable by others and keep their attempts.
         """
-        skip = sorted(set(skip_sources))
-        return self._claim(limit, [webhook_inbox.c.source.not_in(skip)] if skip else [], now or utcnow())
-
-    def claim_source(self, source: str, limit: int = 50, *, now: datetime | None = None) -> list[InboxDelivery]:
-        """`claim` of one source's deliveries only: a worker's lane taking its source's next
-        batch while it applies the one before (hub/webhooks.py `InboxWorker._lane`)."""
-        return self._claim(limit, [webhook_inbox.c.source == source], now or utcnow())
-
-    def _claim(self, limit: int, sources: list[ColumnElement[bool]], now: datetime) -> list[InboxDelivery]:
+        now = now or utcnow()
         t = webhook_inbox.c
+        skip = sorted(set(skip_sources))
         # Three index walks, each in id order on ix_webhook_inbox_status (status, id), merged
         # here: one query with OR over the statuses made SQLite collect and sort EVERY pending
         # row per claim (80 ms per claim at 10,000 pending: the worker fell behind a backlog).
@@ -162,7 +154,7 @@ class InboxStore:
         ]
         picks = []
         for where in kinds:
-            pick = select(t.id).where(*where, *sources).order_by(t.id).limit(limit)
+            pick = select(t.id).where(*where, *([t.source.not_in(skip)] if skip else [])).order_by(t.id).limit(limit)
             if self.engine.dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
             picks.append(pick)
@@ -209,8 +201,9 @@ class InboxStore:
         corrupt it, and losing one is harmless: the rows are claimable again, and the worker
         that thought it held them finds its token gone (`held`) and applies nothing. The apply
         that marks a delivery done commits durably, and its flush carries every earlier
-        commit's WAL with it. At 500 deliveries/s the WAL flushes of claims were a sizeable
-        share of the time the database spent waiting (IO:WALSync in pg_stat_activity)."""
+        commit's WAL with it. A claim's flush is one the worker waits for before it can map
+        anything, and COMMIT waiting on IO:WALSync was the most sampled wait in
+        pg_stat_activity during a 500 deliveries/s run (bench/README.md, issue 13, i13work)."""
         if self.engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL synchronous_commit = off"))
 
