@@ -76,6 +76,9 @@ from hub.flow.metrics import (
     LeftOut,
     Percentiles,
     Period,
+    aging_of,
+    durations_of,
+    durations_summary,
     flow_metrics,
     recent_weekly_throughput,
 )
@@ -235,6 +238,49 @@ def test_wip_zones_are_absent_without_cycle_times() -> None:
     result = flow_metrics([i for i in DATASET if i.item_id in {"H", "I"}], PERIOD, NOW)
     assert result.cycle_time.percentiles is None
     assert [(a.item_id, a.zone) for a in result.wip.items] == [("H", None), ("I", None)]
+
+
+def test_aging_orders_oldest_first_then_by_id_and_unknown_ages_last_by_id() -> None:
+    cycle = Percentiles(p50=1.0, p85=2.0, p95=3.0)
+    wip = aging_of(
+        [
+            ("b", t(3, 16), None),
+            ("z", None, LeftOut.start_before_history),
+            ("a", t(3, 16), None),  # as old as b: by id
+            ("c", t(3, 10), None),
+            ("y", t(3, 19), None),  # starts after now: age unknown
+            ("x", None, None),
+        ],
+        NOW,
+        cycle,
+    )
+    assert [(a.item_id, a.age_days, a.zone) for a in wip.items] == [
+        ("c", 8.0, AgeZone.above_p95),
+        ("a", 2.0, AgeZone.p50_to_p85),
+        ("b", 2.0, AgeZone.p50_to_p85),
+        ("x", None, None),
+        ("y", None, None),
+        ("z", None, None),
+    ]
+    assert wip.left_out == {LeftOut.start_before_history: 1, LeftOut.inconsistent_times: 2}
+
+
+def test_durations_summary_is_durations_of_without_points() -> None:
+    spans = [
+        ("a", t(3, 10), t(3, 4), None),
+        ("b", t(3, 11), None, LeftOut.never_in_progress),
+        ("c", t(3, 12), t(3, 13), None),  # ends before it starts
+        ("d", t(3, 12, 12), t(3, 5), None),
+        ("e", t(3, 9), None, None),
+    ]
+    full, summary = durations_of(spans), durations_summary(spans)
+    assert summary.points == () and len(full.points) == 2
+    assert (summary.percentiles, summary.left_out) == (full.percentiles, full.left_out)
+    assert summary.left_out == {
+        LeftOut.never_in_progress: 1,
+        LeftOut.inconsistent_times: 1,
+        LeftOut.no_history: 1,
+    }
 
 
 def test_period_must_not_end_before_it_starts() -> None:

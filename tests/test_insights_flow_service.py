@@ -84,8 +84,17 @@ def test_service_figures_equal_the_pure_figures_on_every_item(store: Store, seed
             period = Period(date(2026, 1, 5) + timedelta(days=start), date(2026, 1, 5) + timedelta(days=start + days))
             got = FlowService(store.engine).flow(query, as_of=NOW, period=period)
             everything = LoadedItems(renamed, len(renamed), 0, frozenset())
-            expected = report(flow_metrics(renamed, period, NOW), query, everything)
+            pure = flow_metrics(renamed, period, NOW)
+            expected = report(pure, query, everything)
             assert got == expected, (seed, start, days, query)
+            # The dashboard's figures: the report without lists, the lists it draws, and the
+            # lead time without points but with the same percentiles and left-out counts.
+            page, drawn = FlowService(store.engine).figures(query, as_of=NOW, period=period)
+            assert page == report(pure, query, everything, lists=False), (seed, start, days, query)
+            assert (drawn.cycle_time, drawn.wip) == (pure.cycle_time, pure.wip), (seed, start, days, query)
+            assert drawn.lead_time.points == ()
+            lead = (drawn.lead_time.percentiles, drawn.lead_time.left_out)
+            assert lead == (pure.lead_time.percentiles, pure.lead_time.left_out), (seed, start, days, query)
 
 
 def _renamed(fact: Transition, item_id: str) -> Transition:

@@ -2,12 +2,12 @@
 
 Two statements count them: per (source, container) with an aggregate per count
 (`tallies_by_group`, PostgreSQL's) and per class of row added up in Python
-(`tallies_by_class`, SQLite's, read from migration 0015's covering index). Here, on both
+(`tallies_by_class`, SQLite's, read from migration 0016's covering index). Here, on both
 backends and for any mix of items (every field that a count reads, deletions, missing and
 held parents, fallbacks, stale and fresh work) and the filters that change the plan, both
 give the same counts, first items and SQL finding counts. On SQLite, the per-class statement
 reads the covering index without a sort, and a container filter still uses the container
-indexes. Migration 0015 adds the index on SQLite only, and its downgrade removes it.
+indexes. Migration 0016 adds the index on SQLite only, and its downgrade removes it.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def test_sqlite_counts_from_the_covering_index_without_a_sort(sqlite_store: Stor
         [make_item(n, container=containers[n % 20], parent_id=f"acme-jira:{n // 10}") for n in range(2000)]
     )
     # Without statistics (a store migrated before it held data), with this index's alone (a
-    # store that held data when migration 0015 measured its new index), and with all.
+    # store that held data when migration 0016 measured its new index), and with all.
     for analyze in ("", "ANALYZE ix_item_report_facts_tallies", "ANALYZE"):
         if analyze:
             with sqlite_store.engine.begin() as conn:
@@ -208,7 +208,7 @@ def index_names(engine: Engine) -> set[str]:
         return set(rows.scalars())
 
 
-def test_migration_0015_upgrade_and_downgrade(store: Store) -> None:
+def test_migration_0016_upgrade_and_downgrade(store: Store) -> None:
     reset_database(store)
     store.items.apply([make_item(n, container={"id": "P1", "key": "PAY"}) for n in range(5)])
     with store.engine.connect() as conn:
@@ -216,7 +216,7 @@ def test_migration_0015_upgrade_and_downgrade(store: Store) -> None:
     sqlite = store.engine.dialect.name == "sqlite"
     assert ("ix_item_report_facts_tallies" in index_names(store.engine)) is sqlite
 
-    command.downgrade(alembic_config(store.engine), "0014")
+    command.downgrade(alembic_config(store.engine), "0015")
     assert "ix_item_report_facts_tallies" not in index_names(store.engine)
     migrate(store.engine)
     assert ("ix_item_report_facts_tallies" in index_names(store.engine)) is sqlite

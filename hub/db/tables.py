@@ -306,6 +306,28 @@ status_transitions = Table(
     Index("ix_status_transitions_at", "at"),
 )
 
+_COPIED_FILTERS = ("kind", "deleted", "source", "tool", "container_id", "container_key")
+"""The filter columns `flow_facts` and `flow_days` copy from `items`, in the order migration
+0015's covering indexes include them."""
+
+
+def postgresql_only(index: Index) -> Index:
+    """An index only PostgreSQL gets (its migration skips SQLite): `info["dialect"]` tells
+    the schema comparison (tests/test_migrations.py), `ddl_if` tells `create_all`.
+    https://docs.sqlalchemy.org/en/20/core/ddl.html#controlling-ddl-generation-of-constraints-and-indexes"""
+    return _only_on("postgresql", index)
+
+
+def sqlite_only(index: Index) -> Index:
+    """An index only SQLite gets (its migration skips PostgreSQL), as `postgresql_only`."""
+    return _only_on("sqlite", index)
+
+
+def _only_on(dialect: str, index: Index) -> Index:
+    index.info["dialect"] = dialect
+    return index.ddl_if(dialect=dialect)
+
+
 # Per-item facts derived from an item's whole status history (hub/flow/history.py) and its
 # row, kept so flow metrics and forecasts read one narrow row per item instead of every
 # transition (issue 9's speed target). Rewritten from the full stored history whenever an
@@ -358,6 +380,15 @@ flow_facts = Table(
     Index("ix_flow_facts_counts", "kind", "deleted", "final_category", "born_day"),
     Index("ix_flow_facts_container_id", "container_id"),
     Index("ix_flow_facts_container_key", "container_key"),
+    # The items in progress with what a flow request lists of them (migration 0015).
+    postgresql_only(
+        Index(
+            "ix_flow_facts_wip",
+            "created_at",
+            postgresql_include=["item_id", "start", "started_at", "has_history", *_COPIED_FILTERS],
+            postgresql_where=text("category = 'in_progress'"),
+        )
+    ),
     # SQLite: rows live in the primary key's b-tree, so a lookup by item id is one search.
     sqlite_with_rowid=False,
 )
@@ -382,6 +413,10 @@ flow_days = Table(
     Column("container_key", String(200)),
     Column("deleted", Boolean, nullable=False),
     Index("ix_flow_days_item", "item_id"),
+    # The cumulative flow's aggregate from the index alone (migration 0015).
+    postgresql_only(
+        Index("ix_flow_days_cfd", "day", postgresql_include=["category", "prev_category", *_COPIED_FILTERS])
+    ),
     sqlite_with_rowid=False,
 )
 
@@ -535,27 +570,29 @@ item_report_facts = Table(
         sqlite_where=text("fallbacks IS NOT NULL"),
         postgresql_where=text("fallbacks IS NOT NULL"),
     ),
-    # SQLite only (migration 0015, issue 11 speed): every column the quality tallies read, in
+    # SQLite only (migration 0016, issue 11 speed): every column the quality tallies read, in
     # their GROUP BY order, so SQLite counts them from this index without a sort.
-    Index(
-        "ix_item_report_facts_tallies",
-        "source",
-        "container_id",
-        "status_category",
-        "kind",
-        "priority_level",
-        "has_assignee",
-        "has_estimate",
-        "has_description",
-        "has_iteration",
-        "has_rice",
-        "has_open_child",
-        "parent_missing",
-        "deleted",
-        "updated_at",
-        "fallbacks",
-        "item_id",
-    ).ddl_if(dialect="sqlite"),
+    sqlite_only(
+        Index(
+            "ix_item_report_facts_tallies",
+            "source",
+            "container_id",
+            "status_category",
+            "kind",
+            "priority_level",
+            "has_assignee",
+            "has_estimate",
+            "has_description",
+            "has_iteration",
+            "has_rice",
+            "has_open_child",
+            "parent_missing",
+            "deleted",
+            "updated_at",
+            "fallbacks",
+            "item_id",
+        )
+    ),
 )
 
 # Dashboard sign-in sessions (hub/web/sessions.py). Only a hash of the session token is kept,

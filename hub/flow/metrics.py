@@ -152,7 +152,7 @@ class Durations:
     left_out: dict[LeftOut, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like Point: one per item in progress (thousands at 100,000 items)
 class AgingItem:
     item_id: str
     started_at: datetime | None
@@ -328,6 +328,24 @@ def durations_of(spans: Iterable[Span]) -> Durations:
     return Durations(points=tuple(points), percentiles=percentiles([p.days for p in points]), left_out=left_out)
 
 
+def durations_summary(spans: Iterable[Span]) -> Durations:
+    """`durations_of` without its points (an empty tuple): the same percentiles and left-out
+    counts, for a caller that lists no point (the dashboard shows no lead time points; at
+    100,000 items building and sorting thousands of them took ~3 ms of CPU a request)."""
+    values: list[float] = []
+    left_out: dict[LeftOut, int] = {}
+    for _, done_at, start, reason in spans:
+        if start is None:
+            _count(left_out, reason or LeftOut.no_history)
+            continue
+        elapsed = done_at - start
+        if elapsed < _ZERO:
+            _count(left_out, LeftOut.inconsistent_times)
+            continue
+        values.append(_days(elapsed))
+    return Durations(points=(), percentiles=percentiles(values), left_out=left_out)
+
+
 def percentiles(values: Iterable[float]) -> Percentiles | None:
     """p50/p85/p95 by nearest rank; None for no values."""
     ordered = sorted(values)
@@ -349,21 +367,32 @@ def aging_wip(items: Iterable[FlowItem], now: datetime, cycle: Percentiles | Non
 def aging_of(
     in_progress: Iterable[tuple[str, datetime | None, LeftOut | None]], now: datetime, cycle: Percentiles | None
 ) -> Wip:
-    """Aging WIP from each in-progress item's (id, start or None, why the start is unknown)."""
-    aging: list[AgingItem] = []
+    """Aging WIP from each in-progress item's (id, start or None, why the start is unknown).
+
+    Oldest first, then by id; those of unknown age last, by id (equal keys keep their input
+    order). Sorted as plain tuples and each item built once, in order: at 100,000 items
+    there are thousands in progress, and a key function per item cost more than the rest."""
+    known: list[tuple[float, str, int, datetime]] = []
+    unknown: list[tuple[str, int]] = []
     left_out: dict[LeftOut, int] = {}
     for item_id, started, reason in in_progress:
         if started is None or started > now:
             _count(left_out, reason or LeftOut.inconsistent_times)
-            aging.append(AgingItem(item_id, None, None, None))
+            unknown.append((item_id, len(unknown)))
             continue
-        age = _days(now - started)
-        aging.append(AgingItem(item_id, started, age, None if cycle is None else _zone(age, cycle)))
-    aging.sort(key=lambda a: (a.age_days is None, -(a.age_days or 0.0), a.item_id))
+        known.append((-_days(now - started), item_id, len(known), started))
+    known.sort()
+    unknown.sort()
+    aging = [
+        AgingItem(item_id, started, -minus_age, _zone(-minus_age, cycle)) for minus_age, item_id, _, started in known
+    ]
+    aging.extend(AgingItem(item_id, None, None, None) for item_id, _ in unknown)
     return Wip(items=tuple(aging), left_out=left_out)
 
 
-def _zone(age: float, cycle: Percentiles) -> AgeZone:
+def _zone(age: float, cycle: Percentiles | None) -> AgeZone | None:
+    if cycle is None:
+        return None
     if age <= cycle.p50:
         return AgeZone.up_to_p50
     if age <= cycle.p85:

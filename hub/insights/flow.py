@@ -27,6 +27,7 @@ from sqlalchemy import (
     FromClause,
     Table,
     func,
+    literal,
     or_,
     select,
     type_coerce,
@@ -48,6 +49,7 @@ from hub.flow.metrics import (
     aging_of,
     cycle_start,
     durations_of,
+    durations_summary,
     weekly_counts,
 )
 from hub.insights.models import (
@@ -178,13 +180,21 @@ def _on_table(conditions: Sequence[ColumnElement[bool]], table: Table) -> list[C
 
 
 def flow_metrics_stored(
-    conn: Connection, conditions: Sequence[ColumnElement[bool]], period: Period, now: datetime
+    conn: Connection,
+    conditions: Sequence[ColumnElement[bool]],
+    period: Period,
+    now: datetime,
+    *,
+    lead_time_points: bool = True,
 ) -> tuple[FlowMetrics, LoadedItems]:
     """hub/flow/metrics.py `flow_metrics` for the items matching `conditions` (WHERE terms on
     `items`), computed from the per-item facts (hub/store/flow_facts.py) instead of every
     item's history: the same figures (tests/test_insights_flow_service.py checks them
     against `flow_metrics` on all the items), with the per-item work in SQL and Python only
-    for the items a figure lists (completions of the period, work in progress)."""
+    for the items a figure lists (completions of the period, work in progress).
+
+    `lead_time_points=False`: the lead time without its points (`durations_summary`: the
+    same percentiles and left-out counts), for a caller that lists none (the dashboard)."""
     source = _facts(conditions)
     first, last = period.start.toordinal(), period.end.toordinal()
     since, until = _day_start(period.start), _day_start(period.end + timedelta(days=1))
@@ -272,11 +282,16 @@ def flow_metrics_stored(
         else (item_id, done_at, *cycle_start(starts[start], started_at, has_history))
         for item_id, _, done_at, start, started_at, has_history in completions
     )
-    lead_time = durations_of((item_id, done_at, created, None) for item_id, created, done_at, *_ in completions)
+    lead_spans = ((item_id, done_at, created, None) for item_id, created, done_at, *_ in completions)
+    lead_time = durations_of(lead_spans) if lead_time_points else durations_summary(lead_spans)
+    # The category as a literal, not a parameter: PostgreSQL uses a partial index only for a
+    # WHERE it can prove implies the index's (`category = 'in_progress'`, migration 0015),
+    # which a generic plan's `$1` is not (psycopg prepares a statement run five times).
+    in_progress = literal(StatusCategory.in_progress.value, literal_execute=True)
     wip_rows = conn.execute(
         select(_F.item_id, _F.start, _listed(_F.started_at), _F.has_history)
         .select_from(source.facts)
-        .where(*source.facts_where, _F.category == StatusCategory.in_progress.value, _F.created_at <= now)
+        .where(*source.facts_where, _F.category == in_progress, _F.created_at <= now)
     ).all()
     wip = aging_of(
         (
@@ -424,8 +439,10 @@ class FlowService:
         """`flow(...)` for a caller that draws the per-item lists itself (the dashboard's
         scatterplot and aging chart): the report without them (`report(..., lists=False)`)
         and the metrics that hold them as plain dataclasses. At 100,000 items a pydantic
-        object per point was 0.5 s of CPU, more than the rest of the page."""
-        metrics, query, loaded = self._metrics(query, as_of, period)
+        object per point was 0.5 s of CPU, more than the rest of the page. The lead time
+        comes without its points (the page draws none): its percentiles and left-out counts
+        are the API's."""
+        metrics, query, loaded = self._metrics(query, as_of, period, lead_time_points=False)
         return report(metrics, query, loaded, lists=False), metrics
 
     def flow_json(self, query: ItemQuery, *, as_of: datetime, period: Period | None = None) -> bytes:
@@ -434,13 +451,14 @@ class FlowService:
         return report_json(*self._metrics(query, as_of, period))
 
     def _metrics(
-        self, query: ItemQuery, as_of: datetime, period: Period | None
+        self, query: ItemQuery, as_of: datetime, period: Period | None, *, lead_time_points: bool = True
     ) -> tuple[FlowMetrics, ItemQuery, LoadedItems]:
         query = with_delivery_kinds(query)
         as_of = to_utc(as_of)
         period = period or default_period(as_of)
         with read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms) as conn:
-            metrics, loaded = flow_metrics_stored(conn, self._queries.filter_conditions(conn, query), period, as_of)
+            conditions = self._queries.filter_conditions(conn, query)
+            metrics, loaded = flow_metrics_stored(conn, conditions, period, as_of, lead_time_points=lead_time_points)
         return metrics, query, loaded
 
 

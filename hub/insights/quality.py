@@ -290,7 +290,7 @@ _CLASSES = (
     _F.c.parent_missing,
 )
 """What the quality tallies classify a facts row by: the GROUP BY of
-`_Reader.tallies_by_class`, in the order of its SQLite index (migration 0015)."""
+`_Reader.tallies_by_class`, in the order of its SQLite index (migration 0016)."""
 
 
 def _by_code_point(conn: Connection, column: Any) -> Any:
@@ -372,7 +372,7 @@ class _Reader:
         class (a few hundred at 100,000 items) and Python adds the classes up. Only the two
         counts that depend on a column outside the classes (stale: updated_at; drift:
         fallbacks) stay aggregates. On SQLite this statement reads `ix_item_report_facts_tallies`
-        (migration 0015) alone, in its order: no table row, no temporary B-tree for the GROUP
+        (migration 0016) alone, in its order: no table row, no temporary B-tree for the GROUP
         BY, and four aggregates a row instead of fifteen."""
         f = _F.c
         group_by: list[ColumnElement[Any]] = list(_CLASSES)

@@ -1,5 +1,8 @@
 """quality speed (issue 11): on SQLite, a covering index in the order of the quality tallies
 
+Numbered 0016: it was written as 0015 beside the flow read indexes (also 0015) and renumbered
+when both landed.
+
 The quality report's tallies (hub/insights/quality.py `_Reader.tallies_by_class`) count every facts row
 of the report by the columns that classify it (`_CLASSES`: container, source, status
 category, kind, priority, the `has_*` fields, the two maintained flags) plus its updated_at
@@ -17,14 +20,14 @@ its two-index OR plan (ix_item_report_facts_container / _container_key, migratio
 instead of walking this index in GROUP BY order and reading each row's container_key from the
 table (125 ms instead of 12).
 
-SQLite only (the table's metadata says so with `ddl_if`): PostgreSQL keeps the per-group
-statement (`tallies_by_group`; the per-class one was slower there, its parallel aggregate
-sorting twelve columns), and an index on updated_at would make each facts update there a
-non-HOT update (https://www.postgresql.org/docs/current/storage-hot.html). The store's
+SQLite only (hub/db/tables.py `sqlite_only`): PostgreSQL keeps the per-group statement
+(`tallies_by_group`; the per-class one was slower there, its parallel aggregate sorting
+twelve columns), and an index on updated_at would make each facts update there a non-HOT
+update (https://www.postgresql.org/docs/current/storage-hot.html). The store's
 apply pays one more index entry per facts row it writes on SQLite (bench/README.md, issue 13).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-01 07:00:00
 """
 
@@ -32,8 +35,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
