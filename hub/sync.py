@@ -78,7 +78,8 @@ _gc_saved: tuple[int, int, int] | None = None
 @contextlib.contextmanager
 def sync_gc_threshold() -> Iterator[None]:
     """Raise the generation-0 threshold to SYNC_GC_THRESHOLD while any run of this process is
-    going (runs of several sources overlap in `opshub serve`), and restore it after the last."""
+    going (runs of several sources overlap in `opshub serve`, and the inbox worker's batches
+    count as runs: hub/webhooks.py `InboxWorker._lane`), and restore it after the last."""
     global _gc_runs, _gc_saved
     if _gc_runs == 0:
         _gc_saved = gc.get_threshold()

@@ -46,7 +46,7 @@ def schema_diff(engine: Engine) -> list[Any]:
     dialect = engine.dialect.name
 
     def on_this_backend(obj: Any, _name: Any, type_: str, _reflected: bool, _compare_to: Any) -> bool:
-        # An index of one backend only (hub/db/tables.py `postgresql_only`) is no difference
+        # An index of one backend only (hub/db/tables.py `postgresql_only`, `sqlite_only`) is no difference
         # on the other.
         return type_ != "index" or obj.info.get("dialect", dialect) == dialect
 

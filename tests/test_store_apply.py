@@ -506,3 +506,33 @@ def test_cursor_table_untouched_without_checkpoint(store: Store) -> None:
     store.items.apply([make_item(1)])
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(cursors)).scalar() == 0
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["one-batch", "two-batches"])
+def test_same_document_with_another_raw_payload_keeps_the_greater_payload_whatever_the_order(
+    store: Store, cut: bool
+) -> None:
+    """Two deliveries of one item at the same tool time whose documents are equal but whose
+    payloads differ (a field no mapping reads, e.g. GitHub's `reactions`): the stored payload
+    is the greater by `raw_key` in every order, and only the first arrival is a change.
+    Hypothesis found it with two real GitHub records (tests/test_store_convergence.py)."""
+    from hub.store.apply import raw_json, raw_key
+
+    first = make_item("7", raw={"reactions": {"+1": 0}})
+    second = make_item("7", raw={"reactions": {"+1": 3}})
+    assert content_digest(first.model_dump_json(exclude=_NOT_CONTENT)) == content_digest(
+        second.model_dump_json(exclude=_NOT_CONTENT)
+    )
+    winner = max(first, second, key=lambda item: raw_key(raw_json(item.raw)))
+    stored = []
+    for order in ([first, second], [second, first]):
+        with store.engine.begin() as conn:
+            for table in ("item_labels", "item_assignees", "item_links", "items", "changes"):
+                conn.execute(text(f"DELETE FROM {table}"))
+        batches = [[op] for op in order] if cut else [order]
+        changed = [store.items.apply([op.model_copy(deep=True) for op in batch]).changed for batch in batches]
+        assert sum(changed) == 1
+        with store.engine.connect() as conn:
+            stored.append(conn.execute(select(items.c.raw)).scalar_one())
+        assert store.items.apply([op.model_copy(deep=True) for op in order]).changed == 0  # a replay
+    assert stored[0] == stored[1] == raw_json(winner.raw)

@@ -8,6 +8,7 @@ The concurrency tests here were run in a loop (see the commit message for the co
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -25,7 +26,7 @@ from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
-from hub.sync import SyncEngine
+from hub.sync import SYNC_GC_THRESHOLD, SyncEngine
 from hub.webhooks import ClaimSize, InboxWorker, MappedDelivery
 from tests.api_support import PROBLEM_JSON
 from tests.webhook_support import SECRET, Sources, statuses, two_sources
@@ -400,3 +401,39 @@ def test_a_pass_while_every_source_is_busy_runs_no_claim(store: Store) -> None:
     first, again = asyncio.run(scenario())
     assert (first, again) == (4, 0)
     assert set(statuses(store).values()) == {"done"}
+
+
+def test_a_lane_applies_under_the_sync_gc_threshold_and_restores_the_process_one(store: Store) -> None:
+    """The inbox worker's batches allocate like a sync's pages: a lane runs under the sync's
+    generation-0 threshold (hub/sync.py SYNC_GC_THRESHOLD) and gives the process its own back
+    after, also when its batch fails."""
+    s = two_sources()
+    for native_id in s.fakes[A].ids()[:3]:
+        s.post(store, A, "upsert", native_id)
+    worker = worker_for(store, s)
+    seen: list[tuple[int, int, int]] = []
+    commit_batch = worker._commit_batch
+
+    def committing(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        seen.append(gc.get_threshold())
+        return commit_batch(batch)
+
+    worker._commit_batch = committing  # type: ignore[method-assign]
+    before = gc.get_threshold()
+    gc.set_threshold(701, 11, 12)
+    try:
+        run(worker)
+        assert seen == [(SYNC_GC_THRESHOLD, 11, 12)]
+        assert gc.get_threshold() == (701, 11, 12)
+        s.post(store, A, "upsert", s.fakes[A].ids()[3])
+        worker = worker_for(store, s)
+
+        def down(*_args: object) -> list[str | None]:
+            raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+        worker._commit_batch = down  # type: ignore[method-assign]
+        run(worker)
+        assert gc.get_threshold() == (701, 11, 12)
+    finally:
+        gc.set_threshold(*before)
+    assert set(statuses(store).values()) == {"done", "processing"}

@@ -10,7 +10,8 @@ from datetime import timedelta
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Connection
 from typer.testing import CliRunner
 
 from hub.api import create_app
@@ -237,3 +238,30 @@ def test_admin_api_lists_and_replays_dead_deliveries(store: Store) -> None:
         all_dead = client.post("/v1/inbox/dead/replay", params={"source": A}, headers=admin)
         assert all_dead.status_code == 200 and all_dead.json() == {"replayed": 1}
     assert statuses(store) == {delivery: "pending"}
+
+
+def test_a_claim_commits_without_waiting_for_the_wal_flush_and_the_setting_ends_with_it(store: Store) -> None:
+    """PostgreSQL: claims and renewals run with `synchronous_commit = off` for their own
+    transaction only (SET LOCAL): the next transaction on the same connection (an apply,
+    which marks deliveries done) commits durably again."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    engine = create_engine(store.engine.url, pool_size=1, max_overflow=0)  # one connection: it is reused
+    seen: list[str] = []
+
+    @event.listens_for(engine, "commit")  # runs just before the COMMIT is sent
+    def setting(conn: Connection) -> None:
+        seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar_one())
+
+    try:
+        inbox = InboxStore(engine)
+        inbox.add("acme-jira", "d-1", {}, b"{}")
+        claimed = inbox.claim(10)
+        assert [d.delivery_id for d in claimed] == ["d-1"]
+        assert inbox.renew([claimed[0].claim_token]) == 1
+        with engine.connect() as conn:
+            after = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+        assert seen == ["on", "off", "off"]  # the add, the claim, the renewal
+        assert after == "on"
+    finally:
+        engine.dispose()

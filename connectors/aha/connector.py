@@ -403,7 +403,7 @@ class AhaConnector(Connector):
             delivery_id = f"audit:{audit['id']}"
         else:
             delivery_id = body_digest(body)
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload), payload=payload)
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:
         if payload.get("type") == "audit":

@@ -410,7 +410,7 @@ class GitHubConnector(Connector):
         payload = self.json_object(body)
         delivery_id = self.delivery_id(headers, body, "X-GitHub-Delivery")
         event = (header_value(headers, "X-GitHub-Event") or "").strip()
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload), payload=payload)
 
     def _events(self, event: str, payload: dict[str, Any]) -> list[WebhookEvent]:
         if event == "ping":

@@ -388,7 +388,7 @@ class GitLabConnector(Connector):
         payload = self.json_object(body)
         delivery_id = self.delivery_id(headers, body, "Idempotency-Key", "X-Gitlab-Event-UUID")
         event = (header_value(headers, "X-Gitlab-Event") or "").strip()
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(event, payload), payload=payload)
 
     def _events(self, event: str, payload: dict[str, Any]) -> list[WebhookEvent]:
         kind = str(payload.get("object_kind") or "")

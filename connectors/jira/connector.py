@@ -401,7 +401,7 @@ class JiraConnector(Connector):
         """
         payload = self.json_object(body)
         delivery_id = self.delivery_id(headers, body, "X-Atlassian-Webhook-Identifier")
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload), payload=payload)
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:
         event = str(payload.get("webhookEvent", ""))

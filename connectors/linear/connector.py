@@ -314,7 +314,7 @@ class LinearConnector(Connector):
         """
         payload = self.json_object(body)
         delivery_id = self.delivery_id(headers, body, "Linear-Delivery")
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload), payload=payload)
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:
         kind = str(payload.get("type", ""))

@@ -442,7 +442,7 @@ class ProductboardConnector(Connector):
         payload = self.json_object(body)
         window = int(self.clock() // self.dedupe_window)
         delivery_id = f"{body_digest(body)}:{window}"
-        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload))
+        return WebhookDelivery(delivery_id=delivery_id, events=self._events(payload), payload=payload)
 
     def _events(self, payload: dict[str, Any]) -> list[WebhookEvent]:
         data = _obj(payload.get("data"))

@@ -30,6 +30,7 @@ mapping does for the item itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +58,8 @@ def status_resolver(mapper: Mapper, statuses: Iterable[Mapping[str, Any]] = ()) 
     table first (it wins over Jira's category, e.g. "Backlog" is in Jira's "To Do"), then the
     status's `statusCategory.key` through the `status_category` table, looked up by id, then by
     name, in `statuses` (Jira status objects: `{id, name, statusCategory: {key}}`)."""
-    by_name = _casefold_table(mapper.spec.tables.get("status", {}))
-    by_category_key = _casefold_table(mapper.spec.tables.get("status_category", {}))
+    tables = _tables_of(mapper)
+    by_name, by_category_key = tables.status, tables.status_category
     key_by_id: dict[str, str] = {}
     key_by_name: dict[str, str] = {}
     for status in statuses:
@@ -84,7 +85,7 @@ def status_resolver(mapper: Mapper, statuses: Iterable[Mapping[str, Any]] = ()) 
 
 def resolution_resolver(mapper: Mapper) -> ResolutionResolver:
     """Resolution name -> the category the mapping's `resolution` table forces, if any."""
-    table = _casefold_table(mapper.spec.tables.get("resolution", {}))
+    table = _tables_of(mapper).resolution
 
     def resolve(name: str | None) -> StatusCategory | None:
         category = _lookup(table, name)
@@ -194,6 +195,29 @@ def _is_field(item: Mapping[str, Any], name: str) -> bool:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _LookupTables:
+    """A mapper's `status`, `status_category` and `resolution` tables, ready for `_lookup`."""
+
+    status: dict[str, Any]
+    status_category: dict[str, Any]
+    resolution: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=64)
+def _tables_of(mapper: Mapper) -> _LookupTables:
+    """Built once per mapper: the inbox worker reads a webhook's changelog per delivery, and
+    rebuilding the case-folded tables each time cost more than the lookups. A mapper is built
+    for one source's mapping and context and never changes (a new context builds a new one;
+    the cache keeps the last 64, by identity)."""
+    tables = mapper.spec.tables
+    return _LookupTables(
+        _casefold_table(tables.get("status", {})),
+        _casefold_table(tables.get("status_category", {})),
+        _casefold_table(tables.get("resolution", {})),
+    )
 
 
 def _casefold_table(table: Mapping[Any, Any]) -> dict[str, Any]:

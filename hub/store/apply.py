@@ -273,6 +273,14 @@ def raw_json(raw: dict[str, Any]) -> str:
         return orjson.dumps(_replace_in(raw, _SURROGATES)).decode()
 
 
+def raw_key(raw: str | None) -> bytes:
+    """Orders the raw payloads of two upserts with the same time and the same document: the
+    greater SHA-256 of the stored JSON text wins (no payload: the least). Without it, which of
+    two such payloads stayed (they differ in fields no mapping reads, e.g. GitHub's
+    `reactions`) depended on arrival order."""
+    return b"" if raw is None else hashlib.sha256(raw.encode()).digest()
+
+
 @dataclass
 class _Batch:
     """What deciding a batch collects for the writes (one per `Applier.run`)."""
@@ -285,6 +293,9 @@ class _Batch:
     touched: dict[str, int] = field(default_factory=dict)  # id -> the version to store (seq of its last change)
     facts: list[Transition] = field(default_factory=list)
     flow_ids: set[str] = field(default_factory=set)  # items whose flow facts to refresh (hub/store/flow_facts.py)
+    raw_ties: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """id -> (raw_key, raw JSON) of the greatest payload that tied the STORED document (same
+    time, same digest); `_settle_raw_ties` compares it with the stored payload."""
 
     def log(self, item_id: str, op: ChangeOp, fields: list[str], cur: _Current) -> None:
         """Append one change with the next gap-free seq."""
@@ -346,6 +357,7 @@ class Applier:
         state = _Batch(last_seq, now, self._time(now))
         for op in batch:
             self._decide(op, current, people_ids, state, force)
+        self._settle_raw_ties(conn, state, current)
         self._write(conn, state, current, given)
         if checkpoint is not None:
             save_cursor(conn, checkpoint, now)
@@ -371,7 +383,7 @@ class Applier:
         else:
             assign_person_ids(op, people_ids)
             state.facts.extend(observed_transitions(op, cur))
-            fields = self._upsert(op, to_utc(op.updated_at), cur, current, state.result, force)
+            fields = self._upsert(op, to_utc(op.updated_at), cur, current, state, force)
             change_op = ChangeOp.upsert
         cur = current[op.id]
         if fields is not None:
@@ -461,11 +473,12 @@ class Applier:
         updated_at: datetime,
         cur: _Current | None,
         current: dict[str, _Current],
-        result: ApplyResult,
+        state: _Batch,
         force: bool,
     ) -> list[str] | None:
         """Decide one upsert (see `apply`). Returns the change's fields, or None for no
         change; sets `cur.dirty` when something must be stored anyway."""
+        result = state.result
         if cur is None:
             doc_json = _serialize(item, exclude=_NOT_CONTENT)
             current[item.id] = _Current(updated_at, None, False, None, is_new=True, dirty=True)
@@ -491,8 +504,12 @@ class Applier:
         if cur.updated_at is not None and updated_at == cur.updated_at:
             digest = content_digest(doc_json)
             revive = live and cur.deleted  # forced: a refetch found the item, whatever its content
-            if not revive and (digest == cur.digest or (digest < cur.digest and not (force and live))):
-                result.unchanged += 1  # the same content, or the tie-break keeps the stored one
+            if not revive and digest == cur.digest:
+                result.unchanged += 1  # the same document: at most its raw payload is kept instead
+                Applier._tie_raw(item, cur, state)
+                return None
+            if not revive and digest < cur.digest and not (force and live):
+                result.unchanged += 1  # the tie-break keeps the stored one
                 return None
         if not live:
             # Under a newer tombstone: keep the greatest content as the deleted item's
@@ -515,6 +532,31 @@ class Applier:
         cur.deleted, cur.deleted_at, cur.has_row, cur.dirty = False, None, True, True
         result.upserted += 1
         return fields
+
+    @staticmethod
+    def _tie_raw(item: WorkItem, cur: _Current, state: _Batch) -> None:
+        """An upsert with the stored time and document: keep the greater raw payload
+        (`raw_key`), silently, so that the stored payload does not depend on arrival order."""
+        raw = raw_json(item.raw) if item.raw is not None else None
+        key = raw_key(raw)
+        if cur.item is not None:  # this batch wrote the document: compare with its payload
+            if key > raw_key(raw_json(cur.item.raw) if cur.item.raw is not None else None):
+                cur.item = item  # the same document; the row is written by this batch already
+            return
+        best = state.raw_ties.get(item.id)
+        if best is None or key > best[0]:
+            state.raw_ties[item.id] = (key, raw) if raw is not None else (key, "")
+
+    def _settle_raw_ties(self, conn: Connection, state: _Batch, current: dict[str, _Current]) -> None:
+        """Write the tying payloads greater than the stored ones (one read, only on ties: a
+        replayed delivery usually carries the very payload stored)."""
+        ties = {i: tie for i, tie in state.raw_ties.items() if current[i].item is None}
+        if not ties:
+            return
+        stored = conn.execute(select(items.c.id, items.c.raw).where(any_of(self.dialect, items.c.id, list(ties))))
+        wins = [{"i": i, "r": ties[i][1]} for i, raw in stored if ties[i][0] > raw_key(raw)]
+        if wins:
+            conn.execute(update(items).where(items.c.id == bindparam("i")).values(raw=bindparam("r")), wins)
 
     def _write_transitions(self, conn: Connection, facts: list[Transition]) -> None:
         """`TransitionStore.add` on the bulk path (module doc): a page writes a fact per new

@@ -160,6 +160,7 @@ class InboxStore:
             picks.append(pick)
         token = uuid.uuid4().hex
         with write_transaction(self.engine) as conn:
+            self._no_flush_wait(conn)
             ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
             if not ids:
                 return []
@@ -183,12 +184,28 @@ class InboxStore:
             return 0
         t = webhook_inbox.c
         with write_transaction(self.engine) as conn:
+            self._no_flush_wait(conn)
             result = conn.execute(
                 update(webhook_inbox)
                 .where(t.claim_token.in_(list(tokens)), t.status == PROCESSING)
                 .values(claimed_at=now or utcnow())
             )
         return int(result.rowcount or 0)
+
+    def _no_flush_wait(self, conn: Connection) -> None:
+        """PostgreSQL: this transaction's COMMIT returns without waiting for its WAL flush
+        (`synchronous_commit = off`, for this transaction only:
+        https://www.postgresql.org/docs/current/wal-async-commit.html).
+
+        Only for claims and their renewals. A database crash can lose such a commit but never
+        corrupt it, and losing one is harmless: the rows are claimable again, and the worker
+        that thought it held them finds its token gone (`held`) and applies nothing. The apply
+        that marks a delivery done commits durably, and its flush carries every earlier
+        commit's WAL with it. A claim's flush is one the worker waits for before it can map
+        anything, and COMMIT waiting on IO:WALSync was the most sampled wait in
+        pg_stat_activity during a 500 deliveries/s run (bench/README.md, issue 13, i13work)."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
 
     def holds(self, conn: Connection, delivery: InboxDelivery) -> bool:
         """Inside a write transaction: is the row still claimed with this delivery's token?

@@ -88,7 +88,8 @@ class ItemStore(ItemReader):
         2. at equal time, a deletion beats an upsert;
         3. between two upserts at equal time, the one whose document has the greater
            `content_digest` (SHA-256 of its stored JSON) wins; equal digests are the same
-           content, i.e. a duplicate.
+           content, i.e. a duplicate: no change, but of two raw payloads the greater by
+           `raw_key` is kept (silently), so the stored payload is order-free too.
 
         - An upsert is written only if it beats what is stored. With `force` (a record the
           hub just refetched is the tool's current state), an equal `updated_at` whose
