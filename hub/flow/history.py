@@ -120,7 +120,7 @@ class Transition:
     def preference(self) -> tuple[int, int, str, int, str]:
         """Which of the facts with one identity is kept (module doc): the smallest of these,
         best source first, then the smallest remaining fields. The store keeps one row per
-        identity and must choose the same way (hub/store/transitions.py `PREFERRED_SQL`),
+        identity and must choose the same way (hub/store/transitions.py `preferred_sql`),
         else what it keeps would depend on which fact arrived first."""
         return self.sort_key()[3:]
 
