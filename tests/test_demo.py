@@ -101,6 +101,30 @@ def test_status_history_is_backfilled(env: DemoEnvironment, store: Store, client
     assert sources == {SOURCE_NAMES[t] for t in ("jira", "github", "gitlab", "linear")}
 
 
+def test_the_quality_report_finds_the_work_the_organisation_neglected(env: DemoEnvironment, client: TestClient) -> None:
+    """The demo's Data quality page has something to show: the items hub/demo/org.py `neglect`
+    left in progress for weeks, and the closed epics with a child still open, each found by
+    its id (and nothing the organisation did not neglect)."""
+    org, refs = env.fakes.org, env.fakes.org.by_ref()
+
+    def hub_id(ref: str) -> str:
+        return f"{SOURCE_NAMES[refs[ref].tool]}:{env.fakes.native_id(ref)}"
+
+    stale_before = NOW.timestamp() - 14 * 86_400
+    stale = {hub_id(i.ref) for i in org.items if i.category == "in_progress" and i.updated.timestamp() < stale_before}
+    closed = ("done", "cancelled")
+    left_open = {
+        hub_id(i.parent)
+        for i in org.items
+        if i.parent and refs[i.parent].category in closed and i.category not in closed
+    }
+    assert len(stale) >= 3 and left_open
+    report = client.get("/v1/insights/quality", params={"as_of": NOW.isoformat(), "limit": 1000}).json()
+    found = {f["name"]: {item["id"] for item in f["items"]} for f in report["findings"]}
+    assert found["stale_in_progress"] == stale
+    assert found["done_parent_open_children"] == left_open
+
+
 def test_a_trickle_webhook_changes_the_item_it_moved(env: DemoEnvironment, store: Store, client: TestClient) -> None:
     trickle = WebhookTrickle(env, "http://testserver", seed=2, client=client)
     moves = [trickle.step() for _ in range(6)]

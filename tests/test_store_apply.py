@@ -487,7 +487,10 @@ def test_labels_and_assignees_are_rewritten_on_update(store: Store) -> None:
 
 
 def test_large_batch_is_one_transaction(store: Store) -> None:
-    batch = [make_item(n, labels=[f"l{n % 3}"], assignees=[person(f"u{n % 7}", f"u{n % 7}@example.com")]) for n in range(1200)]
+    batch = [
+        make_item(n, labels=[f"l{n % 3}"], assignees=[person(f"u{n % 7}", f"u{n % 7}@example.com")])
+        for n in range(1200)
+    ]
     result = store.items.apply(batch)
     assert result.upserted == 1200
     assert result.seqs == list(range(1, 1201))

@@ -328,8 +328,29 @@ class _Builder:
         self.unplanned_work()
         self.ideas()
         self.blockers()
+        self.neglect()
         self.settle_times()
         return self.org
+
+    def neglect(self) -> None:
+        """What every real portfolio has and the Data quality page is there to find: work left
+        in progress with no update for weeks, and a finished epic with a child still open."""
+        rng = self.rng
+        old_enough = self.now - timedelta(days=30)
+        in_progress = [
+            i
+            for i in self.items
+            if i.category == "in_progress" and i.kind in ("story", "task", "bug") and i.created < old_enough
+        ]
+        for item in rng.sample(in_progress, min(6, len(in_progress))):
+            item.updated = self.moment(item.created + timedelta(days=1), self.now - timedelta(days=16))
+        done_epics = [i for i in self.items if i.kind == "epic" and i.category == "done"]
+        for epic in rng.sample(done_epics, min(2, len(done_epics))):
+            children = [i for i in self.items if i.parent == epic.ref and i.category in ("done", "cancelled")]
+            if children:
+                child = rng.choice(children)
+                child.category = "todo"  # left behind when the epic was closed
+                child.updated = self.moment(child.created, min(epic.updated, self.now))
 
     def settle_times(self) -> None:
         """A child is created after its parent (a tool refuses a parent that does not exist yet),
