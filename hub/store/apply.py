@@ -537,15 +537,17 @@ class Applier:
     def _tie_raw(item: WorkItem, cur: _Current, state: _Batch) -> None:
         """An upsert with the stored time and document: keep the greater raw payload
         (`raw_key`), silently, so that the stored payload does not depend on arrival order."""
-        raw = raw_json(item.raw) if item.raw is not None else None
+        if item.raw is None:
+            return  # no payload is the least: it never replaces one
+        raw = raw_json(item.raw)
         key = raw_key(raw)
         if cur.item is not None:  # this batch wrote the document: compare with its payload
-            if key > raw_key(raw_json(cur.item.raw) if cur.item.raw is not None else None):
+            if cur.item.raw is None or key > raw_key(raw_json(cur.item.raw)):
                 cur.item = item  # the same document; the row is written by this batch already
             return
         best = state.raw_ties.get(item.id)
         if best is None or key > best[0]:
-            state.raw_ties[item.id] = (key, raw) if raw is not None else (key, "")
+            state.raw_ties[item.id] = (key, raw)
 
     def _settle_raw_ties(self, conn: Connection, state: _Batch, current: dict[str, _Current]) -> None:
         """Write the tying payloads greater than the stored ones (one read, only on ties: a
