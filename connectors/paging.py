@@ -11,8 +11,10 @@ sync forever while looking busy.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -298,6 +300,31 @@ class UpdatedSinceWindow:
         return fresh
 
 
+async def ahead_in_order(calls: Iterable[Awaitable[T]], window: int) -> AsyncIterator[T]:
+    """Await `calls` with up to `window` of them running at once; yield their results in the
+    order of `calls`.
+
+    For pages whose addresses are all known up front (a listing of ids, then one request per
+    chunk of them): the run then waits for one page's latency per `window` pages instead of
+    one per page, and still stores the pages in order, so a page's checkpoint never passes a
+    page not stored yet. A call is started only when a slot frees (so at most `window`
+    results wait in memory); the first failure cancels the calls still running and
+    propagates, as a failed page does; so does closing the iterator early.
+    """
+    running: deque[asyncio.Future[T]] = deque()
+    try:
+        for call in calls:
+            running.append(asyncio.ensure_future(call))
+            if len(running) >= window:
+                yield await running.popleft()
+        while running:
+            yield await running.popleft()
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
 __all__ = [
     "LinkHeaderPaginator",
     "OffsetPaginator",
@@ -307,5 +334,6 @@ __all__ = [
     "RelayCursorPaginator",
     "RepeatedPageToken",
     "UpdatedSinceWindow",
+    "ahead_in_order",
     "dig",
 ]

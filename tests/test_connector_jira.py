@@ -172,13 +172,87 @@ async def test_fields_include_custom_fields_resolved_by_name() -> None:
     catalog = [*CATALOG, {"id": "customfield_10999", "name": "Odd", "custom": True}]
     respx.get(f"{BASE}/rest/api/3/field").mock(return_value=httpx.Response(200, json=catalog))
     async with JiraConnector("acme-jira", cfg) as jira:
-        [p async for p in jira.fetch(None)]
+        # An incremental run searches with the fields (a full run asks a bulk fetch for them:
+        # test_full_run_lists_ids_then_fetches_them_in_bulk_in_listing_order).
+        [p async for p in jira.fetch(cursor_at(datetime(2026, 1, 1, tzinfo=UTC)))]
     params = search.calls.last.request.url.params
     fields = params["fields"].split(",")
     assert {"summary", "description", "status", "priority", "issuetype", "parent", "updated"} <= set(fields)
     assert {"customfield_10028", "customfield_10020", "customfield_10014", "customfield_10090"} <= set(fields)
     assert {"customfield_10091", "customfield_10999"} <= set(fields)
     assert params["maxResults"] == "100"
+
+
+BULK = f"{BASE}/rest/api/3/issue/bulkfetch"
+
+
+def issue(native_id: str, updated: str) -> dict[str, Any]:
+    return {"id": native_id, "key": f"PROJ-{native_id}", "fields": {"updated": updated}}
+
+
+@respx.mock
+async def test_full_run_lists_ids_then_fetches_them_in_bulk_in_listing_order() -> None:
+    """A full run lists ids (5,000 a page), then bulk-fetches `page_size` of them a request with
+    the fields an incremental search asks for, and yields the pages in listing order, each
+    issue in listing order (Jira answers a bulk fetch in id order), an issue listed twice once."""
+    mock_site()
+    listed = ["30", "10", "20", "40", "10", "50"]
+    listing = respx.get(SEARCH).mock(
+        return_value=httpx.Response(200, json={"issues": [{"id": i} for i in listed], "isLast": True})
+    )
+    updated = {"10": "2026-01-01T10:00:00.000+0000", "20": "2026-01-01T11:00:00.000+0000"}
+    updated |= {"30": "2026-01-01T09:00:00.000+0000", "40": "2026-01-01T12:00:00.000+0000"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.content)["issueIdsOrKeys"]
+        found = sorted((i for i in ids if i in updated), key=int)  # "50" is gone meanwhile
+        return httpx.Response(200, json={"issues": [issue(i, updated[i]) for i in found], "issueErrors": []})
+
+    bulk = respx.post(BULK).mock(side_effect=answer)
+    async with JiraConnector("acme-jira", config(page_size=2)) as jira:
+        pages = [p async for p in jira.fetch(None)]
+        fields = await jira.request_fields()
+    assert listing.calls.last.request.url.params["fields"] == "id"
+    assert listing.calls.last.request.url.params["maxResults"] == "5000"
+    assert [[r["id"] for r in p.records] for p in pages] == [["30", "10"], ["20", "40"], []]
+    bodies = [json.loads(call.request.content) for call in bulk.calls]
+    assert sorted(b["issueIdsOrKeys"] for b in bodies) == [["20", "40"], ["30", "10"], ["50"]]
+    assert all(b["fields"] == fields for b in bodies)
+    cursors = [DatetimeCursor.parse(p.cursor) for p in pages]
+    assert [(c.updated and c.updated.hour, c.last_id) for c in cursors] == [(10, "10"), (12, "40"), (12, "40")]
+
+
+@respx.mock
+async def test_full_run_cursor_skips_issues_edited_after_the_listing_began() -> None:
+    """An issue edited after the listing began sorts after issues not stored yet: its time must
+    not move the cursor, or a resume would skip them. It is stored all the same."""
+    mock_site()
+    respx.get(SEARCH).mock(
+        return_value=httpx.Response(200, json={"issues": [{"id": "1"}, {"id": "2"}], "isLast": True})
+    )
+    future = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", ".000+0000")
+    answers = {"1": issue("1", "2026-01-01T10:00:00.000+0000"), "2": issue("2", future)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.content)["issueIdsOrKeys"]
+        return httpx.Response(200, json={"issues": [answers[i] for i in ids], "issueErrors": []})
+
+    respx.post(BULK).mock(side_effect=answer)
+    async with JiraConnector("acme-jira", config(page_size=1)) as jira:
+        pages = [p async for p in jira.fetch(None)]
+    assert [p.records[0]["id"] for p in pages] == ["1", "2"]
+    assert pages[0].cursor == pages[1].cursor == cursor_at(datetime(2026, 1, 1, 10, tzinfo=UTC), "1")
+
+
+@respx.mock
+async def test_full_run_fails_when_a_bulk_fetch_reports_issue_errors() -> None:
+    mock_site()
+    respx.get(SEARCH).mock(return_value=httpx.Response(200, json={"issues": [{"id": "1"}], "isLast": True}))
+    errors = [{"id": 1, "errorMessage": "Retry later", "errorType": "retriable"}]
+    respx.post(BULK).mock(return_value=httpx.Response(200, json={"issues": [], "issueErrors": errors}))
+    async with JiraConnector("acme-jira", config()) as jira:
+        with pytest.raises(ConnectorError, match="could not return 1 issue"):
+            [p async for p in jira.fetch(None)]
 
 
 @respx.mock
@@ -317,7 +391,8 @@ async def test_search_jql_examples_parse_with_paging() -> None:
     mock_site(catalog=json.loads(fixture_files("GET-rest-api-2-field.captured-2013.aha-services.json")[0].read_text()))
     search = respx.get(SEARCH).mock(side_effect=[httpx.Response(200, json=first), httpx.Response(200, json=airbyte)])
     async with JiraConnector("acme-jira", config()) as jira:
-        pages = [p async for p in jira.fetch(None)]
+        # an incremental run pages the search (a full run lists ids and bulk-fetches them)
+        pages = [p async for p in jira.fetch(cursor_at(datetime(2000, 1, 1, tzinfo=UTC)))]
     assert [jira.native_id(r) for p in pages for r in p.records] == [
         *(str(i["id"]) for i in openapi["issues"]),
         *(str(i["id"]) for i in airbyte["issues"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from connectors.paging import (
     RelayCursorPaginator,
     RepeatedPageToken,
     UpdatedSinceWindow,
+    ahead_in_order,
 )
 
 
@@ -286,3 +288,56 @@ def test_a_server_that_ignores_the_window_trips_the_repeated_page_guard() -> Non
     window.take(page, key=_key, updated=_updated, more=True)  # the anchor's first page: all read before
     with pytest.raises(RepeatedPageToken, match="acme: /issues: offset 3"):
         window.take(page, key=_key, updated=_updated, more=True)
+
+
+# ---------------------------------------------------------------- ahead_in_order
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the connectors run on asyncio
+
+
+@pytest.mark.anyio
+async def test_ahead_in_order_runs_a_window_at_once_and_yields_in_order() -> None:
+    running, most, started = 0, 0, []
+
+    async def call(n: int) -> int:
+        nonlocal running, most
+        started.append(n)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.001 * (5 - n % 5))  # later calls finish first
+        running -= 1
+        return n
+
+    got = [n async for n in ahead_in_order((call(n) for n in range(10)), 3)]
+    assert got == list(range(10))
+    assert most == 3
+
+
+@pytest.mark.anyio
+async def test_ahead_in_order_cancels_the_rest_on_a_failure() -> None:
+    cancelled: list[int] = []
+
+    async def call(n: int) -> int:
+        try:
+            if n == 1:
+                await asyncio.sleep(0.01)
+                raise ValueError("page 1 failed")
+            await asyncio.sleep(0 if n == 0 else 10)
+            return n
+        except asyncio.CancelledError:
+            cancelled.append(n)
+            raise
+
+    got: list[int] = []
+
+    async def consume() -> None:
+        async for n in ahead_in_order((call(n) for n in range(5)), 3):
+            got.append(n)
+
+    with pytest.raises(ValueError, match="page 1"):
+        await consume()
+    assert got == [0]
+    assert sorted(cancelled) == [2, 3]  # call 4 was never started
