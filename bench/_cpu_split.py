@@ -17,6 +17,11 @@ methods (not editing them), and the garbage collector with `gc.callbacks`:
 - gc: collections in any thread (already counted in the figures above, shown apart);
 - other: the process's CPU less all of the above (other worker threads: opening the run, the
   sweep's store query; interpreter exit).
+
+Beside the CPU, one wall figure: `waiting for pages`, the wall time between the end of storing
+one page and the start of storing the next (`SyncEngine._store_page`), i.e. how long the store
+sat idle for want of a fetched page. Near zero, the fetching keeps ahead and the run's wall
+time is the pages' own CPU (and the machine's load); large, the run waits on page latency.
 """
 
 from __future__ import annotations
@@ -59,6 +64,19 @@ def main() -> None:
     timed(Normaliser, "carried_transitions", "history")
     timed(ItemStore, "apply", "store")
     timed(SyncEngine, "_store_batch", "store_batch")
+    store_page = SyncEngine._store_page
+    pages = {"last_end": 0.0, "waited": 0.0}
+
+    def waiting_store_page(*args: Any, **kwargs: Any) -> Any:
+        begin = time.perf_counter()
+        if pages["last_end"]:
+            pages["waited"] += begin - pages["last_end"]
+        try:
+            return store_page(*args, **kwargs)
+        finally:
+            pages["last_end"] = time.perf_counter()
+
+    SyncEngine._store_page = waiting_store_page  # type: ignore[method-assign]
     collector = {"begin": 0.0, "runs": 0}
 
     def on_gc(phase: str, _info: dict[str, Any]) -> None:
@@ -91,7 +109,7 @@ def main() -> None:
         counted = ("start-up", "map", "history", "store", "transaction", "event loop")
         seconds["other"] = total - sum(seconds.get(k, 0.0) for k in counted)
         with open(out, "w") as f:
-            json.dump({"total": total, "seconds": seconds, "gc_runs": collector["runs"]}, f)
+            json.dump({"total": total, "seconds": seconds, "gc_runs": collector["runs"], "waited": pages["waited"]}, f)
 
 
 if __name__ == "__main__":

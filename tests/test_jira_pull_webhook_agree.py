@@ -19,6 +19,7 @@ import copy
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import orjson
 import pytest
 
 from connectors.base import DeleteRecord, RefetchRecord, UpsertRecord
+from connectors.cursors import DatetimeCursor
 from connectors.jira import JiraConfig, JiraConnector
 from fakes.jira import RecordedJira
 from hub.normalise import Normaliser
@@ -201,12 +203,28 @@ async def test_search_and_refetch_ask_for_what_the_mapping_reads() -> None:
         projects=[RecordedJira._project_key(issue)],
         mapping=OVERRIDES,
     )
-    async with JiraConnector("acme-jira", config, transport=httpx.ASGITransport(fake.app)) as jira:
-        [p async for p in jira.fetch(None)]
+    bulk: list[str] = []
+
+    class Recording(httpx.ASGITransport):
+        """A full run asks for the fields in a bulk fetch's body, which the fake's log lacks."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/issue/bulkfetch"):
+                bulk.append(",".join(json.loads(request.content)["fields"]))
+            return await super().handle_async_request(request)
+
+    since = DatetimeCursor(datetime(2000, 1, 1, tzinfo=UTC)).serialize()
+    async with JiraConnector("acme-jira", config, transport=Recording(fake.app)) as jira:
+        [p async for p in jira.fetch(None)]  # a full run: ids, then a bulk fetch
+        [p async for p in jira.fetch(since)]  # an incremental run: a search
         await jira.fetch_one(str(issue["id"]))
-    asked = [e.param("fields") for e in fake.log.entries if e.path.startswith("/rest/api/3/search/jql")]
-    asked += [e.param("fields") for e in fake.log.entries if e.path.startswith("/rest/api/3/issue/")]
-    assert len(asked) == 2 and asked[0] == asked[1]
+    searches = [e for e in fake.log.entries if e.path.startswith("/rest/api/3/search/jql")]
+    asked = [e.param("fields") for e in searches if e.param("fields") != "id"]
+    asked += [
+        e.param("fields") for e in fake.log.entries if e.path.startswith("/rest/api/3/issue/") and e.method == "GET"
+    ]
+    asked += bulk
+    assert len(asked) == 3 and asked[0] == asked[1] == asked[2]
     fields = set((asked[0] or "").split(","))
     assert {"timeoriginalestimate", "startdate", "updated", "summary", "issuetype", "status"} <= fields
     assert {"customfield_10016", "customfield_10022"} <= fields  # a role of the spec, an override

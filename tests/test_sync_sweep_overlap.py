@@ -36,17 +36,22 @@ def _setup(store: Store, n: int, latency: float) -> tuple[FakeJira, SyncEngine]:
     return fake, SyncEngine(store, config, connector_factory=connector)
 
 
-def _is_listing(query: dict[str, list[str]]) -> bool:
-    return query.get("fields") == ["id"]
+def _is_listing(entry: Any) -> bool:
+    """The sweep's id listing (by id; a full run's own listing of its pages is by update time)."""
+    return entry.path.endswith("/search/jql") and entry.query.get("jql", [""])[0].endswith("ORDER BY id ASC")
+
+
+def _is_page(entry: Any) -> bool:
+    """A page of a full run: a bulk fetch of listed ids (connectors/jira/connector.py)."""
+    return bool(entry.path.endswith("/issue/bulkfetch"))
 
 
 def test_the_id_listing_runs_beside_the_pages(store: Store) -> None:
     fake, engine = _setup(store, 300, latency=0.01)
     run = asyncio.run(engine.run(SOURCE, full=True))
     assert run.status == "succeeded", run.error
-    searches = [e for e in fake.log.entries if e.path.endswith("/search/jql")]
-    listing_at = next(k for k, e in enumerate(searches) if _is_listing(e.query))
-    last_page_at = max(k for k, e in enumerate(searches) if not _is_listing(e.query))
+    listing_at = next(k for k, e in enumerate(fake.log.entries) if _is_listing(e))
+    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_page(e))
     assert listing_at < last_page_at, "the sweep's listing waited for the pages"
     assert run.fetched == 300 and run.deleted == 0
 
@@ -82,9 +87,8 @@ def test_under_a_request_budget_the_listing_waits_for_the_pages(store: Store) ->
     engine.config.sources[SOURCE].config.request_budget = 1000
     run = asyncio.run(engine.run(SOURCE, full=True))
     assert run.status == "succeeded", run.error
-    searches = [e for e in fake.log.entries if e.path.endswith("/search/jql")]
-    listing_at = next(k for k, e in enumerate(searches) if _is_listing(e.query))
-    last_page_at = max(k for k, e in enumerate(searches) if not _is_listing(e.query))
+    listing_at = next(k for k, e in enumerate(fake.log.entries) if _is_listing(e))
+    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_page(e))
     assert listing_at > last_page_at
 
 
