@@ -138,15 +138,16 @@ def fake_jira(size: int, latency: float, cert: Path, key: Path) -> Iterator[int]
 
 
 @contextlib.contextmanager
-def fresh_database(url: str | None, directory: Path) -> Iterator[str]:
-    """A SQLite file in `directory`, or a new database beside the PostgreSQL URL, dropped after."""
+def fresh_database(url: str | None, directory: Path, prefix: str = "opshub_bench_jira") -> Iterator[str]:
+    """A SQLite file in `directory`, or a new database `PREFIX_<random>` beside the PostgreSQL URL,
+    dropped after."""
     if url is None or url.startswith("sqlite"):
         yield f"sqlite:///{directory / 'bench.db'}"
         return
     from sqlalchemy import create_engine, make_url, text
 
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"opshub_bench_jira_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -215,7 +216,10 @@ def summary_number(stdout: str, label: str) -> int:
 
 
 def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Path, profile: bool) -> Result:
-    with fake_jira(size, args.latency, cert, key) as port, fresh_database(args.database_url, work) as db_url:
+    with (
+        fake_jira(size, args.latency, cert, key) as port,
+        fresh_database(args.database_url, work, args.pg_prefix) as db_url,
+    ):
         config = write_config(work, port, args.page_size)
         env = {
             **os.environ,
@@ -282,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--runs", type=int, default=1, help="runs per size; the median is reported")
     parser.add_argument("--database-url", help=f"PostgreSQL admin URL, e.g. {PG_ADMIN_DEFAULT} [default: SQLite]")
+    parser.add_argument("--pg-prefix", default="opshub_bench_jira", help="name prefix of the throw-away database")
     parser.add_argument("--profile", action="store_true", help="one extra cProfile'd run per size, printed")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument(

@@ -43,7 +43,7 @@ def test_a_run_stores_its_pages_under_the_sync_threshold_and_restores_the_proces
     monkeypatch.setattr(SyncEngine, "_store_page", store_page)
     run = harness.sync()
     assert run.status == "succeeded", run.error
-    assert len(seen) >= 3  # every page
+    assert len(seen) >= 1  # every store of pages (pages waiting are stored together)
     assert set(seen) == {(SYNC_GC_THRESHOLD, 11, 12)}  # generations 1 and 2 keep theirs
     assert gc.get_threshold() == (701, 11, 12)
 

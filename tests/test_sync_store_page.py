@@ -7,14 +7,18 @@ same for every tool) on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import DataError, OperationalError
 
+from connectors.base import ConnectorError, Page
 from hub.schema import WorkItem
 from hub.store import Store
 from hub.store.items import ItemStore
+from hub.sync import _joined, _prefetch
 from tests.conformance.cases import CASES
 from tests.test_hub_conformance import SOURCE, Harness
 
@@ -92,3 +96,36 @@ def test_nul_in_a_record_lands_on_both_backends(harness: Harness) -> None:
     doc = harness.store.items.get(f"{SOURCE}:{ids[3]}")
     assert doc is not None
     assert doc["title"] == "before\ufffdafter"
+
+
+# ---------------------------------------------------------------- pages stored together
+
+
+def test_prefetch_hands_over_the_pages_waiting_then_the_failure_behind_them() -> None:
+    """`_prefetch` yields every page fetched before a failure, at most `depth` at a time, and
+    only then raises the failure; a page is never held back to wait for more."""
+
+    async def fetch() -> AsyncIterator[Page]:
+        for n in range(6):
+            yield Page(records=[{"n": n}], cursor=str(n))
+        raise ConnectorError("page 7 failed")
+
+    got: list[list[str | None]] = []
+
+    async def consume() -> None:
+        async for ready in _prefetch(fetch(), 4):
+            await asyncio.sleep(0.01)  # a slow store: the pages queue up meanwhile
+            got.append([page.cursor for page in ready])
+
+    with pytest.raises(ConnectorError, match="page 7"):
+        asyncio.run(consume())
+    assert [c for ready in got for c in ready] == [str(n) for n in range(6)]
+    assert all(1 <= len(ready) <= 4 for ready in got) and len(got) < 6
+
+
+def test_joined_pages_keep_every_record_and_the_last_cursor() -> None:
+    pages = [Page([{"n": 1}], "c1"), Page([{"n": 2}, {"n": 3}], "c2"), Page([], None)]
+    joined = _joined(pages)
+    assert joined.records == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert joined.cursor == "c2"
+    assert _joined([Page([], None)]).cursor is None
