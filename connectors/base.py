@@ -18,7 +18,7 @@ import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
@@ -237,6 +237,14 @@ class Connector(ABC):
     @abstractmethod
     def list_ids(self) -> AsyncIterator[str]:
         """Every native id in the source's scope now (for the deletion sweep)."""
+
+    lists_on_full_fetch: ClassVar[bool] = False
+    """A full `fetch` (no cursor) lists every id in scope before its pages (Jira: ids, then bulk
+    fetches) and leaves the listing in `full_listing`: the deletion sweep takes that as its
+    first listing instead of listing the same ids again beside the pages."""
+
+    full_listing: tuple[datetime, Collection[str]] | None = None
+    """(when the listing began, the ids listed) of the last full `fetch` that listed."""
 
     @abstractmethod
     def native_id(self, record: dict[str, Any]) -> str:

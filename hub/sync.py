@@ -20,7 +20,7 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,7 +144,7 @@ class HistoryCounts:
         return {"items": self.items, "transitions": self.transitions, "skipped": self.skipped, "failed": self.failed}
 
 
-PAGES_PER_TRANSACTION = 4
+PAGES_PER_TRANSACTION = 3
 """Most fetched pages stored in one transaction: those waiting when the store is ready.
 
 A transaction costs much besides its rows: its commit (a WAL write on SQLite, a flush waited
@@ -272,7 +272,9 @@ class SyncEngine:
                 backfill = source.config.history and connector.supports_history
                 summary.history = HistoryCounts() if backfill else None
                 do_sweep = sweep if sweep is not None else summary.mode == "full"
-                early = do_sweep and source.config.request_budget is None
+                # A connector whose full fetch lists every id first hands that listing over.
+                listed_by_fetch = summary.mode == "full" and connector.lists_on_full_fetch
+                early = do_sweep and source.config.request_budget is None and not listed_by_fetch
                 if early:
                     # The sweep's first id listing runs beside the pages (see _sweep), so a
                     # full run's wall time is its pages' latency, not pages + listing. Not
@@ -293,7 +295,12 @@ class SyncEngine:
                     if progress:
                         progress(summary)
                 if do_sweep:
-                    first = await listing if listing is not None else await self._list_ids(connector)
+                    if listed_by_fetch and connector.full_listing is not None:
+                        first = connector.full_listing
+                    elif listing is not None:
+                        first = await listing
+                    else:
+                        first = await self._list_ids(connector)
                     await self._sweep(source, connector, summary, first)
             summary.status = "succeeded"
             await asyncio.to_thread(self.runs.set_source_status, source.name, "ok", None)
@@ -494,7 +501,11 @@ class SyncEngine:
         return listing_started, {native_id async for native_id in connector.list_ids()}
 
     async def _sweep(
-        self, source: SourceDefinition, connector: Connector, summary: RunSummary, first: tuple[datetime, set[str]]
+        self,
+        source: SourceDefinition,
+        connector: Connector,
+        summary: RunSummary,
+        first: tuple[datetime, Collection[str]],
     ) -> None:
         """Tombstone stored items the tool no longer lists (deletions no webhook reported).
 
@@ -502,7 +513,8 @@ class SyncEngine:
         window for clock skew): one created or changed during the listing may be missing
         from it without being gone, and the tombstone's time must not hide a later update.
         That holds whenever the listing runs, so the first listing (`first`, made by
-        `_list_ids`) runs while the run's pages are fetched and stored: an item the pages
+        `_list_ids`, or by the connector's full fetch: `Connector.full_listing`) runs while
+        the run's pages are fetched and stored, or before them: an item the pages
         stored is a candidate only if the tool last updated it before the listing began, so
         it existed then and a listing missing it saw it gone (and the second listing checks).
 

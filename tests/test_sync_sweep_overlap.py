@@ -41,19 +41,45 @@ def _is_listing(entry: Any) -> bool:
     return entry.path.endswith("/search/jql") and entry.query.get("jql", [""])[0].endswith("ORDER BY id ASC")
 
 
-def _is_page(entry: Any) -> bool:
-    """A page of a full run: a bulk fetch of listed ids (connectors/jira/connector.py)."""
-    return bool(entry.path.endswith("/issue/bulkfetch"))
+def _is_search_page(entry: Any) -> bool:
+    """A page of an incremental run: a search asking for the issues' fields."""
+    return bool(entry.path.endswith("/search/jql")) and entry.query.get("fields") != ["id"]
 
 
 def test_the_id_listing_runs_beside_the_pages(store: Store) -> None:
+    """An incremental run with a sweep lists ids while its pages are fetched. (A full Jira run
+    lists its ids before its pages and the sweep takes that listing:
+    test_a_full_run_sweeps_with_the_listing_of_its_pages.)"""
     fake, engine = _setup(store, 300, latency=0.01)
-    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert asyncio.run(engine.run(SOURCE, full=True, sweep=False)).status == "succeeded"
+    for native_id in sorted(fake.ids())[:120]:
+        fake.edit(native_id)  # pages for the incremental run
+    fake.log.clear()
+    run = asyncio.run(engine.run(SOURCE, sweep=True))
     assert run.status == "succeeded", run.error
     listing_at = next(k for k, e in enumerate(fake.log.entries) if _is_listing(e))
-    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_page(e))
+    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_search_page(e))
     assert listing_at < last_page_at, "the sweep's listing waited for the pages"
-    assert run.fetched == 300 and run.deleted == 0
+    assert run.fetched >= 120 and run.deleted == 0
+
+
+def test_a_full_run_sweeps_with_the_listing_of_its_pages(store: Store) -> None:
+    """A full Jira run lists every id before fetching them in bulk: the sweep takes that
+    listing (`Connector.full_listing`) and lists nothing again when nothing was deleted."""
+    fake, engine = _setup(store, 300, latency=0.0)
+    assert asyncio.run(engine.run(SOURCE, full=True)).status == "succeeded"
+    gone = sorted(fake.ids())[:2]
+    for native_id in gone:
+        fake.delete(native_id)
+    fake.log.clear()
+    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert run.status == "succeeded", run.error
+    assert run.fetched == 298 and run.deleted == 2
+    by_id = [e for e in fake.log.entries if _is_listing(e)]
+    assert len(by_id) == 1  # the sweep's second listing only (it had candidates to check)
+    fake.log.clear()
+    assert asyncio.run(engine.run(SOURCE, full=True)).deleted == 0
+    assert not [e for e in fake.log.entries if _is_listing(e)]
 
 
 def test_the_overlapped_sweep_still_tombstones_deletions(store: Store) -> None:
@@ -85,10 +111,14 @@ def test_under_a_request_budget_the_listing_waits_for_the_pages(store: Store) ->
     """A budgeted run spends its requests on pages (and histories) first, as before."""
     fake, engine = _setup(store, 300, latency=0.01)
     engine.config.sources[SOURCE].config.request_budget = 1000
-    run = asyncio.run(engine.run(SOURCE, full=True))
+    assert asyncio.run(engine.run(SOURCE, full=True, sweep=False)).status == "succeeded"
+    for native_id in sorted(fake.ids())[:120]:
+        fake.edit(native_id)
+    fake.log.clear()
+    run = asyncio.run(engine.run(SOURCE, sweep=True))
     assert run.status == "succeeded", run.error
     listing_at = next(k for k, e in enumerate(fake.log.entries) if _is_listing(e))
-    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_page(e))
+    last_page_at = max(k for k, e in enumerate(fake.log.entries) if _is_search_page(e))
     assert listing_at > last_page_at
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,7 @@ class JiraConnector(Connector):
     # https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks
     webhook_secret_headers: ClassVar[frozenset[str]] = frozenset({"x-hub-signature"})
     ids_page_size: ClassVar[int] = 1000
+    lists_on_full_fetch: ClassVar[bool] = True  # `_fetch_listed`
 
     config: JiraConfig
 
@@ -297,14 +299,22 @@ class JiraConnector(Connector):
         ours): those are where the listing placed them. An edited one is stored all the same
         and read again by the next run. Issues gone since the listing are left out by Jira;
         an issue Jira could not return now (`issueErrors`) fails the page, as a failed page
-        fails: the run resumes from the last page stored.
+        fails: the run resumes from the last page stored. The listing covers the scope
+        (`scope_jql`), as `list_ids` does, so it is also the deletion sweep's first listing
+        (`full_listing`): a full run lists its ids once.
         """
-        began = datetime.now(UTC) - self.overlap
-        # Each once: a paged search over a live result can list an issue edited meanwhile twice.
-        ids = list(dict.fromkeys([native_id async for native_id in self._search_ids(jql, ID_SEARCH_PAGE_SIZE)]))
+        listed_at = datetime.now(UTC)
+        began = listed_at - self.overlap
+        # Each once (a paged search over a live result can list an issue edited meanwhile
+        # twice), in order: the keys of a dict, and no list beside them (100,000 ids are ~10 MB).
+        listed: dict[str, None] = {}
+        async for native_id in self._search_ids(jql, ID_SEARCH_PAGE_SIZE):
+            listed[native_id] = None
+        self.full_listing = (listed_at, listed.keys())  # the deletion sweep's first listing
         fields = await self.request_fields()
         size = min(self.config.page_size, BULK_FETCH_SIZE)
-        chunks = (ids[start : start + size] for start in range(0, len(ids), size))
+        ids = iter(listed)
+        chunks = iter(lambda: list(itertools.islice(ids, size)), [])
         calls = (self._bulk_fetch(chunk, fields) for chunk in chunks)
         async for issues in ahead_in_order(calls, self.config.max_concurrency):
             for issue in issues:
