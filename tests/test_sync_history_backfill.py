@@ -140,16 +140,19 @@ def test_backfill_stops_cleanly_when_the_request_budget_is_spent(store: Store) -
 def test_budget_spent_by_the_backfill_leaves_later_pages_to_the_next_run(store: Store) -> None:
     """Pages, the deletion sweep and histories share the run's budget: once the backfill has
     spent it, the run's own next request fails as any over-budget run does; every page stored
-    before that stays, with its checkpoint, and the next run goes on from there."""
-    fake = FakeJira(N)
-    plain, _ = _sync(store, fake)  # three pages of 10
+    before that stays, with its checkpoint, and the next run goes on from there. (Twenty
+    pages: a full run fetches a few pages ahead of the one it stores, so the pages still to
+    fetch once the backfill has spent the budget must be more than those.)"""
+    n = 200
+    fake = FakeJira(n)
+    plain, _ = _sync(store, fake)  # twenty pages of 10
     reset_database(store)
     summary, _ = _sync(store, fake, history=True, max_concurrency=2, request_budget=plain.requests + 4)
     assert summary.status == "failed" and "budget" in (summary.error or "")
     assert summary.counts()["history"]["skipped"] > 0
     assert len(store.items.live_ids(SOURCE)) >= 10  # at least the first page, backfilled or not
     resumed, _ = _sync(store, fake)
-    assert resumed.status == "succeeded" and len(store.items.live_ids(SOURCE)) == N
+    assert resumed.status == "succeeded" and len(store.items.live_ids(SOURCE)) == n
 
 
 def test_pulled_records_with_an_expanded_changelog_store_it_without_backfill(store: Store) -> None:
