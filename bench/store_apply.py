@@ -260,6 +260,11 @@ def main() -> None:
     seeds.add_argument("--keep-seed", metavar="NAME", help="seed --preload items, keep the store as NAME, time nothing")
     seeds.add_argument("--seeded", metavar="NAME", help="time on a copy of the store kept by --keep-seed NAME")
     parser.add_argument(
+        "--pg-prefix",
+        default="opshub_bench",
+        help="name prefix of the throw-away PostgreSQL database (helpers name theirs after their branch)",
+    )
+    parser.add_argument(
         "--seed-dir", type=Path, default=Path(tempfile.gettempdir()), help="where SQLite seeds are kept"
     )
     args = parser.parse_args()
@@ -273,7 +278,7 @@ def main() -> None:
             bench(f"sqlite:///{path}", args)
     if args.backend in ("postgresql", "both"):
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = args.keep_seed or f"opshub_bench_{uuid.uuid4().hex[:8]}"
+        name = args.keep_seed or f"{args.pg_prefix}_{uuid.uuid4().hex[:8]}"
         template = f' TEMPLATE "{args.seeded}"' if args.seeded else ""
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
