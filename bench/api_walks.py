@@ -10,7 +10,8 @@ with a fresh Store per combination, and says what each page read besides how lon
 
 - SQLite: the read system calls of the page (`syscr` of /proc/self/io). The store reads its
   file with pread (no mmap: hub/db/engine.py), so this counts the B-tree pages that missed
-  the connection's page cache, which starts empty.
+  the connection's page cache, which starts empty, and the KiB of them that came from
+  storage rather than the OS page cache (`read_bytes`).
 - PostgreSQL: the shared buffers the page statement hit and read, from EXPLAIN (ANALYZE,
   BUFFERS) of the statement run just before it, so the figures, and its execution time
   ("server ms"), are the cold ones; the statement itself then runs warm.
@@ -39,9 +40,12 @@ from hub.store import Store
 console = Console(highlight=False, width=160)
 
 
-def read_calls() -> int:
+def reads() -> tuple[int, int]:
+    """This process's read system calls so far, and the bytes of them that came from storage
+    (not the OS page cache)."""
     with open("/proc/self/io") as io:
-        return next(int(line.split()[1]) for line in io if line.startswith("syscr:"))
+        counters = dict(line.split(": ") for line in io.read().splitlines())
+    return int(counters["syscr"]), int(counters["read_bytes"])
 
 
 def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str, float]]:
@@ -67,12 +71,13 @@ def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str,
     cursor = None
     try:
         for page in range(1, pages + 1):
-            calls, cpu, wall = read_calls(), time.thread_time(), time.perf_counter()
+            (calls, disk), cpu, wall = reads(), time.thread_time(), time.perf_counter()
             _, cursor = store.queries.list_items(query, sort=sort, limit=PAGE, cursor=cursor)
             figures = {
                 "wall": (time.perf_counter() - wall) * 1000,
                 "cpu": (time.thread_time() - cpu) * 1000,
-                "calls": read_calls() - calls,
+                "calls": reads()[0] - calls,
+                "disk": (reads()[1] - disk) / 1024,
                 **cold,
             }
             if page > 1:
@@ -91,8 +96,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     pg = args.database_url.startswith("postgresql")
-    columns = ["server ms (cold)", "buffers hit", "buffers read"] if pg else ["read calls"]
-    keys = ["server_ms", "hit", "read"] if pg else ["calls"]
+    columns = ["server ms (cold)", "buffers hit", "buffers read"] if pg else ["read calls", "from storage KiB"]
+    keys = ["server_ms", "hit", "read"] if pg else ["calls", "disk"]
     table = Table(title=f"walk pages 2..{args.pages}, per page: p50 / max (load {os.getloadavg()[0]:.1f} at start)")
     for col in ("filters", "pages", "wall ms", "CPU ms", *columns):
         table.add_column(col, justify="left" if col == "filters" else "right")
