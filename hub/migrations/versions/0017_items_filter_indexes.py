@@ -20,7 +20,7 @@ filters gains, not only the two measured pairs, and a filter without its own ind
 (`priority_level`, `tool`) walks `ix_items_updated` reading only the rows it returns.
 
 No new index: an item write touches the same four entries, each about 40 bytes wider
-(bench/store_apply.py figures in bench/README.md). One write changes kind: a tombstone keeps
+(bench/store_apply.py figures in bench/README.md). One write costs more: a tombstone keeps
 updated_at but sets `deleted`, now an indexed column, so on PostgreSQL it can no longer be a
 HOT update (https://www.postgresql.org/docs/current/storage-hot.html); deletions are rare
 next to upserts, which change updated_at and were never HOT.
