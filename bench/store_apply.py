@@ -273,7 +273,8 @@ def main() -> None:
             bench(f"sqlite:///{path}", args)
     if args.backend in ("postgresql", "both"):
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = args.keep_seed or f"opshub_bench_{uuid.uuid4().hex[:8]}"
+        # A copy is named after its seed, so a session's databases share the seed's prefix.
+        name = args.keep_seed or f"{args.seeded or 'opshub_bench'}_{uuid.uuid4().hex[:8]}"
         template = f' TEMPLATE "{args.seeded}"' if args.seeded else ""
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{template}'))

@@ -325,11 +325,14 @@ def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
 
 def _set_title_twins(conn: Connection, keys: Sequence[str], ids: Sequence[str]) -> None:
     """Recompute has_title_twin on every row of the twin keys `keys` and on the rows `ids`,
-    linear in those rows: the touched keys' groups are decided once (`_shared_keys`, an
-    uncorrelated subquery: PostgreSQL hashes it, SQLite materialises it once), then each row
-    reads its key's verdict. A per-row correlated EXISTS (the form before) re-read the whole
-    group for every row of it (quadratic in the group size: 12.8 s for 500 stored items at
-    1.2M, bench/README.md). Rows are rewritten only when the flag changes, as in `_set_flags`."""
+    linear in those rows: the touched keys' groups are decided once (`_shared_keys`, read
+    first), then each row compares its key with that list. A per-row correlated EXISTS (the
+    form before) re-read the whole group for every row of it (quadratic in the group size:
+    12.8 s for 500 stored items at 1.2M, bench/README.md). The verdicts are read before the
+    UPDATE, not as its subquery: the UPDATE names the flag's value twice (SET and the guard
+    below), and PostgreSQL ran such a subquery once for each (two GROUP BYs over the groups).
+    Rows are rewritten only when the flag changes, as in `_set_flags`."""
+    shared = list(conn.execute(_shared_keys(conn, keys)).scalars()) if keys else []
     touched = _any_of(conn, _F.item_id, ids)
     if keys:
         touched = or_(_any_of(conn, _F.twin_key, keys), touched)
@@ -337,7 +340,7 @@ def _set_title_twins(conn: Connection, keys: Sequence[str], ids: Sequence[str]) 
         _F.twin_key.is_not(None),
         _F.deleted == false(),
         _F.status_category.not_in(CLOSED_CATEGORIES),
-        _F.twin_key.in_(_shared_keys(conn, keys)) if keys else false(),
+        _any_of(conn, _F.twin_key, shared) if shared else false(),
     )
     conn.execute(update(item_report_facts).where(touched, _F.has_title_twin != twin).values(has_title_twin=twin))
 
