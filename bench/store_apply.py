@@ -303,6 +303,11 @@ def main() -> None:
     seeds.add_argument("--keep-seed", metavar="NAME", help="seed --preload items, keep the store as NAME, time nothing")
     seeds.add_argument("--seeded", metavar="NAME", help="time on a copy of the store kept by --keep-seed NAME")
     parser.add_argument(
+        "--pg-prefix",
+        default="opshub_bench",
+        help="name prefix of the throw-away PostgreSQL database (helpers name theirs after their branch)",
+    )
+    parser.add_argument(
         "--seed-dir", type=Path, default=Path(tempfile.gettempdir()), help="where SQLite seeds are kept"
     )
     args = parser.parse_args()
@@ -316,8 +321,7 @@ def main() -> None:
             bench(f"sqlite:///{path}", args)
     if args.backend in ("postgresql", "both"):
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        # A copy is named after its seed, so a session's databases share the seed's prefix.
-        name = args.keep_seed or f"{args.seeded or 'opshub_bench'}_{uuid.uuid4().hex[:8]}"
+        name = args.keep_seed or f"{args.pg_prefix}_{uuid.uuid4().hex[:8]}"
         template = f' TEMPLATE "{args.seeded}"' if args.seeded else ""
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
