@@ -563,8 +563,10 @@ item_report_facts = Table(
     # which other indexes were tried: with them SQLite scans them in GROUP BY order).
     Index("ix_item_report_facts_container", "container_id"),
     Index("ix_item_report_facts_container_key", "container_key"),
-    # The rows that share a title key, found when one of them is written (migration 0010).
-    Index("ix_item_report_facts_twin_key", "twin_key"),
+    # The rows that share a title key, found when one of them is written (migration 0010),
+    # with what decides whether the group has twins (live, open, the sources: migration
+    # 0018), so report_facts.shared_twin_keys reads the index alone.
+    Index("ix_item_report_facts_twin_group", "twin_key", "deleted", "status_category", "source"),
     # Partial indexes (migration 0010) on the few rows the quality report lists by a flag or a
     # fallback: it reads them by index instead of scanning the table (PostgreSQL: about 0.1 s
     # a scan at 100,000 items on a loaded machine; a statement each). Only matching rows are in them.
