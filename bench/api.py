@@ -285,12 +285,7 @@ def explain(store: Store, seed_value: int, deep_pages: int) -> None:
     pg = store.engine.dialect.name == "postgresql"
     try:
         for name, filters in combinations(seed_value):
-            values: dict[str, list[str]] = {}
-            for key, value in filters:
-                values.setdefault(key, []).append(value)
-            sort = values.pop("sort", ["-updated_at"])[0]
-            query = ItemQuery(**{k: (v if k not in SINGLE else (parse_time(v[0]) if "updated" in k else v[0]))
-                                 for k, v in values.items()})
+            query, sort = item_query(filters)
             cursor = None
             for pages in range(1, deep_pages + 1):
                 captured.clear()
@@ -313,6 +308,17 @@ def explain(store: Store, seed_value: int, deep_pages: int) -> None:
 
 
 SINGLE = ("updated_after", "updated_before", "q", "include_deleted")
+
+
+def item_query(filters: list[tuple[str, str]]) -> tuple[ItemQuery, str]:
+    """The store query and sort of a combination's request parameters."""
+    values: dict[str, list[str]] = {}
+    for key, value in filters:
+        values.setdefault(key, []).append(value)
+    sort = values.pop("sort", ["-updated_at"])[0]
+    query = ItemQuery(**{k: (v if k not in SINGLE else (parse_time(v[0]) if "updated" in k else v[0]))
+                         for k, v in values.items()})
+    return query, sort
 
 
 def parse_time(value: str) -> datetime:

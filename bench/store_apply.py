@@ -21,6 +21,12 @@ ids (20,000,000 and up) are never among the seeded ones (10,000,000 and up here;
 counts from 1, so `bench/api.py --database-url ... --skip-api` seeds a store this bench can
 reuse too: `--seeded NAME` with NAME its SQLite file's name in --seed-dir, or its database).
 
+`--resync N` adds a third timed phase: newer versions of N items the store held before the
+run, picked at random (another status: an open one moves to done, a closed one to in
+progress), as a re-sync after a tool-side change delivers them. On a store seeded by
+bench/api.py these items share title-twin groups and parents with many stored rows, which
+the first two phases' fresh items (unique titles, no parents) do not.
+
 `--phases` adds where the time of the two timed phases went: wall seconds and this process's
 CPU seconds per step of `Applier.run` (hub/store/apply.py), per 1,000 items; "commit and
 rest" is apply's time minus the steps (the change-log insert, the counter update and the
@@ -46,10 +52,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
+import orjson
+from sqlalchemy import create_engine, make_url, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from hub.db.tables import items as items_table
 from hub.schema import WorkItem
 from hub.store import Store
 
@@ -201,6 +209,37 @@ def run_phase(store: Store, items: list[WorkItem], batch: int) -> tuple[float, f
     return len(items) / wall, len(items) / cpu
 
 
+def stored_versions(store: Store, count: int) -> list[WorkItem]:
+    """Newer versions of `count` random items the store holds (`--resync`)."""
+    t = items_table.c
+    with store.engine.connect() as conn:
+        ids = conn.execute(
+            text("SELECT id FROM items WHERE NOT deleted ORDER BY random() LIMIT :n"), {"n": count}
+        ).scalars()
+        rows = conn.execute(select(t.doc, t.source, t.tool, t.native_id, t.parent_id).where(t.id.in_(list(ids)))).all()
+    moved = {"done": "in_progress", "cancelled": "in_progress"}
+    out = []
+    for doc, source, tool, native_id, parent_id in rows:
+        data = orjson.loads(doc)
+        # bench/grow_store.py leaves the copies' documents naming their originals: the row's ids win.
+        data.pop("id", None)
+        data["status"] = {"category": moved.get(data["status"]["category"], "done")}
+        data.update(source=source, tool=tool, native_id=native_id, parent_id=parent_id)
+        data["updated_at"] = datetime.fromisoformat(data["updated_at"]) + timedelta(days=1)
+        out.append(WorkItem.model_validate(data))
+    return out
+
+
+def resync(store: Store, items: list[WorkItem], args: argparse.Namespace) -> tuple[float, float]:
+    """The `--resync` phase: (items/s wall, items per CPU-second), as `run_phase`."""
+    with phase_timer() if args.phases else _nothing() as spent:
+        figures = run_phase(store, items, args.batch)
+        if spent is not None:
+            print("  (resync phase below)")
+            print_phases(spent, len(items))
+    return figures
+
+
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None
@@ -223,6 +262,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
             return
         fresh = make_items(TIMED, args.items, 0, rng)
         newer = make_items(TIMED, args.items, 60, rng)
+        stored = stored_versions(store, args.resync) if args.resync else []
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
@@ -235,6 +275,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
             upd = run_phase(store, newer, args.batch)
             if spent is not None:
                 print_phases(spent, len(newer))
+        res = resync(store, stored, args) if stored else None
         if profiler:
             profiler.disable()
             pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(30)
@@ -242,6 +283,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
             f"{store.engine.dialect.name:10s} store={args.preload:>9,d} batch={args.batch}"
             f"  insert {ins[0]:8,.0f} items/s ({ins[1]:8,.0f} per CPU-s)"
             f"  update {upd[0]:8,.0f} items/s ({upd[1]:8,.0f} per CPU-s)"
+            + (f"  resync {res[0]:8,.0f} items/s ({res[1]:8,.0f} per CPU-s)" if res else "")
         )
     finally:
         store.close()
@@ -256,9 +298,15 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--phases", action="store_true", help="print where apply's wall time went, per step")
+    parser.add_argument("--resync", type=int, default=0, metavar="N", help="also time newer versions of N stored items")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument("--keep-seed", metavar="NAME", help="seed --preload items, keep the store as NAME, time nothing")
     seeds.add_argument("--seeded", metavar="NAME", help="time on a copy of the store kept by --keep-seed NAME")
+    parser.add_argument(
+        "--pg-prefix",
+        default="opshub_bench",
+        help="name prefix of the throw-away PostgreSQL database (helpers name theirs after their branch)",
+    )
     parser.add_argument(
         "--seed-dir", type=Path, default=Path(tempfile.gettempdir()), help="where SQLite seeds are kept"
     )
@@ -273,7 +321,7 @@ def main() -> None:
             bench(f"sqlite:///{path}", args)
     if args.backend in ("postgresql", "both"):
         admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        name = args.keep_seed or f"opshub_bench_{uuid.uuid4().hex[:8]}"
+        name = args.keep_seed or f"{args.pg_prefix}_{uuid.uuid4().hex[:8]}"
         template = f' TEMPLATE "{args.seeded}"' if args.seeded else ""
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{template}'))

@@ -149,6 +149,42 @@ def test_hand_worked_flags(store: Store) -> None:
     assert stored_flags(store) == expected_flags(store)
 
 
+def test_a_twin_group_across_two_sources_follows_one_member(store: Store) -> None:
+    """A group of three rows (two Jira, one GitHub) with one twin key: the flags of the rows
+    not written follow the group's verdict when one member changes (closes, reopens, moves
+    away, is deleted), and stay when the verdict does not (write_report_facts rewrites the
+    rest of a group only when its verdict flips)."""
+    pay = {"id": "c", "name": "Pay"}
+
+    def twins() -> dict[str, bool]:
+        flags = stored_flags(store)
+        assert flags == expected_flags(store)
+        return {item_id: row[4] for item_id, row in flags.items()}
+
+    def github(minutes: int, **fields: Any) -> WorkItem:
+        fields = {"title": "Refund flow", "container": {"id": "g", "name": "o/pay"}, **fields}
+        return make_item("9", minutes=minutes, source="acme-gh", tool="github", **fields)
+
+    store.items.apply(
+        [make_item("1", title="Refund flow", container=pay), make_item("2", title="Refund flow", container=pay)]
+    )
+    assert twins() == {"acme-jira:1": False, "acme-jira:2": False}  # one source: no twins
+    store.items.apply([github(0)])
+    assert twins() == {"acme-jira:1": True, "acme-jira:2": True, "acme-gh:9": True}  # the verdict flipped
+    store.items.apply([github(1, status={"category": "done"})])
+    assert twins() == {"acme-jira:1": False, "acme-jira:2": False, "acme-gh:9": False}  # closed: flipped back
+    store.items.apply([github(2)])
+    assert twins() == {"acme-jira:1": True, "acme-jira:2": True, "acme-gh:9": True}  # reopened
+    store.items.apply([make_item("1", minutes=1, title="Refund flow", container=pay, status={"category": "done"})])
+    assert twins() == {"acme-jira:1": False, "acme-jira:2": True, "acme-gh:9": True}  # still shared: only it
+    store.items.apply([make_item("2", minutes=1, title="Refunds", container=pay)])
+    assert twins() == {"acme-jira:1": False, "acme-jira:2": False, "acme-gh:9": False}  # moved away: flipped
+    store.items.apply([make_item("1", minutes=2, title="Refund flow", container=pay)])
+    assert twins() == {"acme-jira:1": True, "acme-jira:2": False, "acme-gh:9": True}  # one reopened: flipped
+    store.items.apply([ItemDeletion(source="acme-gh", native_id="9", deleted_at=BASE_TIME + timedelta(hours=1))])
+    assert twins() == {"acme-jira:1": False, "acme-jira:2": False, "acme-gh:9": False}  # deleted: flipped
+
+
 def test_migration_0010_backfills_the_flags(store: Store) -> None:
     @_settings(10)
     @given(ops=st.lists(_op, min_size=1, max_size=16))

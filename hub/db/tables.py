@@ -81,6 +81,20 @@ sources = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# The equality filters of GET /v1/items on `items` columns with few values, in the order the
+# page-order indexes carry them behind (updated_at, id). Ordering is untouched (they follow
+# the unique id), but a walk can test them on the index entry: SQLite defers the table seek
+# until a column outside the index is needed (OP_DeferredSeek), PostgreSQL checks a key
+# column's condition as an index condition. Without them a walk by one filter read every
+# candidate's wide row to test a second one: `source=acme-linear&priority_level=urgent` read
+# ~10,000 rows per page of 100, cold (bench/README.md, issue 13).
+ITEM_FILTERS = ("deleted", "status_category", "kind", "priority_level", "source", "tool")
+
+
+def _filters_but(leading: str) -> list[str]:
+    return [column for column in ITEM_FILTERS if column != leading]
+
+
 items = Table(
     "items",
     metadata,
@@ -105,10 +119,12 @@ items = Table(
     Column("synced_at", UTCDateTime, nullable=False),
     Column("doc", Text, nullable=False),
     Column("raw", Text),
-    Index("ix_items_updated", "updated_at", "id"),
-    Index("ix_items_source_updated", "source", "updated_at", "id"),
-    Index("ix_items_kind_updated", "kind", "updated_at", "id"),
-    Index("ix_items_status_updated", "status_category", "updated_at", "id"),
+    # Each page-order index carries the other low-cardinality filters after (updated_at, id)
+    # (migration 0017): a walk tests them in the index and reads the wide row only for a match.
+    Index("ix_items_updated", "updated_at", "id", *ITEM_FILTERS),
+    Index("ix_items_source_updated", "source", "updated_at", "id", *_filters_but("source")),
+    Index("ix_items_kind_updated", "kind", "updated_at", "id", *_filters_but("kind")),
+    Index("ix_items_status_updated", "status_category", "updated_at", "id", *_filters_but("status_category")),
     Index("ix_items_container", "container_id", "updated_at", "id"),
     Index("ix_items_container_key", "container_key", "updated_at", "id"),
     # Partial (migration 0011): most items have no parent, and a mostly-NULL index made
@@ -547,8 +563,10 @@ item_report_facts = Table(
     # which other indexes were tried: with them SQLite scans them in GROUP BY order).
     Index("ix_item_report_facts_container", "container_id"),
     Index("ix_item_report_facts_container_key", "container_key"),
-    # The rows that share a title key, found when one of them is written (migration 0010).
-    Index("ix_item_report_facts_twin_key", "twin_key"),
+    # The rows that share a title key, found when one of them is written (migration 0010),
+    # with what decides whether the group has twins (live, open, the sources: migration
+    # 0018), so report_facts.shared_twin_keys reads the index alone.
+    Index("ix_item_report_facts_twin_group", "twin_key", "deleted", "status_category", "source"),
     # Partial indexes (migration 0010) on the few rows the quality report lists by a flag or a
     # fallback: it reads them by index instead of scanning the table (PostgreSQL: about 0.1 s
     # a scan at 100,000 items on a loaded machine; a statement each). Only matching rows are in them.

@@ -318,10 +318,20 @@ def custom_plans(conn: Connection) -> Iterator[None]:
     costs rows x values), and a plan made while a table was small sticks as it grows:
     measured 10-50 ms per lookup instead of ~1 ms. Planning these statements costs
     far less than that.
+
+    And no JIT compilation for the rest of the transaction (`SET LOCAL jit = off`): the
+    flag UPDATEs of report_facts.py are estimated at over 100,000 (jit_above_cost) at 1M
+    items, as their `= ANY(array)` terms are guessed at ~30 rows a value, so the server
+    compiled each into machine code (LLVM) before running it for a few milliseconds: 60-160 ms
+    of a 70-150 ms has_title_twin UPDATE at 1M, and 1.4 s once the cost crosses
+    jit_optimize_above_cost, as the earlier form of that UPDATE did at 1.2M (bench/README.md,
+    "Store apply at 1M items", round 3). EXPLAIN ANALYZE shows it in a "JIT:" footer,
+    charged to the top node.
     """
     if conn.dialect.name != "postgresql":
         yield
         return
+    conn.exec_driver_sql("SET LOCAL jit = off")
     driver = conn.connection.driver_connection
     saved = driver.prepare_threshold  # type: ignore[union-attr]
     driver.prepare_threshold = None  # type: ignore[union-attr]

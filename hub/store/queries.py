@@ -267,7 +267,10 @@ class ItemQueries:
         after: tuple[SortValue, str] | None,
     ) -> Select[Any]:
         """One statement on `items` in (sort value, id) order: the sort's own index, or the
-        index of a plain equality filter, with the other filters checked row by row."""
+        index of a plain equality filter. The updated_at indexes carry the other
+        low-cardinality filters (hub/db/tables.py `ITEM_FILTERS`), so those are checked on
+        the index entry and only a matching item's row is read; the other filters (labels,
+        assignees, q) and the rice_score walk check each row."""
         stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
         conditions = self._conditions(query, person_ids)
         if column is items.c.rice_score:

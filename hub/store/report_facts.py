@@ -179,22 +179,22 @@ def write_report_facts(
         rows.append((row[0], *(row[i] for i in positions), *facts, twin_key(facts[-1], facts[-2])))
     written_ids = [row[0] for row in rows] + list(tombstoned)
     stored = _flag_inputs(conn, written_ids) if written_ids else {}
-    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
-    if tombstoned:
-        conn.execute(update(item_report_facts).where(_any_of(conn, _F.item_id, tombstoned)).values(deleted=True))
     # Only a row whose flag inputs changed can change any row's flags (its own or its
     # neighbours'): the flags are a function of these inputs over all rows, and were right
     # before the write. An update that leaves parent, twin key, status, source and deleted
     # as they were (most re-syncs) recomputes nothing.
     now = {row[0]: _inputs_of(row) for row in rows}
-    changed = [
-        item_id
-        for item_id in written_ids
-        if stored.get(item_id) != (now[item_id] if item_id in now else _tombstoned(stored.get(item_id)))
-    ]
+    after = {item_id: now[item_id] if item_id in now else _tombstoned(stored.get(item_id)) for item_id in written_ids}
+    changed = [item_id for item_id in written_ids if stored.get(item_id) != after[item_id]]
+    before = _neighbours_of([stored[item_id] for item_id in changed if item_id in stored])
+    # The twin-key groups the write touches, decided before it (see `_set_title_twins`).
+    keys = sorted({*before[1], *(key for item_id in changed if (key := (after[item_id] or _NO_INPUTS)[1]))})
+    twins_before = (keys, shared_twin_keys(conn, keys))
+    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
+    if tombstoned:
+        conn.execute(update(item_report_facts).where(_any_of(conn, _F.item_id, tombstoned)).values(deleted=True))
     if changed:
-        before = _neighbours_of([stored[item_id] for item_id in changed if item_id in stored])
-        maintain_flags(conn, changed, before)
+        maintain_flags(conn, changed, before, twins_before)
 
 
 _F = item_report_facts.c
@@ -230,6 +230,9 @@ def _flag_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, FlagInputs]:
         item_id: (parent_id, key, category, source, bool(deleted))
         for item_id, parent_id, key, category, source, deleted in conn.execute(stmt)
     }
+
+
+_NO_INPUTS: FlagInputs = (None, None, "", "", True)
 
 
 def _tombstoned(inputs: FlagInputs | None) -> FlagInputs | None:
@@ -282,17 +285,24 @@ def _set_flags(conn: Connection, names: Sequence[str], where: ColumnElement[bool
     conn.execute(stmt.where(changed) if where is None else stmt.where(where, changed))
 
 
-def maintain_flags(conn: Connection, changed: Sequence[str], before: tuple[Sequence[str], Sequence[str]]) -> None:
+def maintain_flags(
+    conn: Connection,
+    changed: Sequence[str],
+    before: tuple[Sequence[str], Sequence[str]],
+    twins_before: tuple[Sequence[str], set[str]] | None = None,
+) -> None:
     """Recompute the flags of every row a write of `changed` (ids whose facts row was just
     upserted or tombstoned) can change, set-based: three UPDATEs per batch, whatever its size.
-    `before` is `_neighbours` of `changed` read before the write.
+    `before` is `_neighbours` of `changed` read before the write; `twins_before`, if given,
+    twin keys and which of them were shared (`shared_twin_keys`) before the write.
 
     - parent_missing: the changed rows (their parent may be new) and their children (their
       parent appeared, was deleted or came back);
     - has_live_child / has_open_child: the changed rows (children may have arrived first) and
       the parents they name, before and after (a child arrived, left, closed or was deleted);
-    - has_title_twin: every row with a twin key a changed row had or has (a twin appeared,
-      closed, moved or was deleted), and the changed rows themselves.
+    - has_title_twin: the changed rows themselves, and every row with a twin key a changed
+      row had or has whose group's verdict the write changed (a twin appeared, closed, moved
+      or was deleted): all such groups when `twins_before` is not given.
 
     Writers are serialised (ItemStore.apply locks the change counter row for its
     transaction), so no other write changes these rows between the reads and the updates."""
@@ -303,12 +313,14 @@ def maintain_flags(conn: Connection, changed: Sequence[str], before: tuple[Seque
     parents = sorted({*ids, *old_parents, *new_parents})
     _set_flags(conn, ["has_live_child", "has_open_child"], _any_of(conn, _F.item_id, parents))
     keys = sorted({*old_keys, *new_keys})
-    _set_title_twins(conn, keys, ids)
+    _set_title_twins(conn, keys, ids, twins_before)
 
 
 def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
     """The twin keys (of `keys`; all when None) whose live, open rows come from two or more
-    sources: each group decided once, by one GROUP BY.
+    sources: each group decided once, by one GROUP BY. ix_item_report_facts_twin_group
+    (migration 0018) holds every column it reads, so it reads no table rows (PostgreSQL: an
+    index-only scan where the visibility map allows; SQLite: a covering index).
 
     Why this equals `_flag_values`' has_title_twin: a live, open row with a twin key has a
     live, open row of another source with its key exactly when the live, open rows of that key
@@ -323,21 +335,44 @@ def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
     )
 
 
-def _set_title_twins(conn: Connection, keys: Sequence[str], ids: Sequence[str]) -> None:
-    """Recompute has_title_twin on every row of the twin keys `keys` and on the rows `ids`,
-    linear in those rows: the touched keys' groups are decided once (`_shared_keys`, an
-    uncorrelated subquery: PostgreSQL hashes it, SQLite materialises it once), then each row
-    reads its key's verdict. A per-row correlated EXISTS (the form before) re-read the whole
-    group for every row of it (quadratic in the group size: 12.8 s for 500 stored items at
-    1.2M, bench/README.md). Rows are rewritten only when the flag changes, as in `_set_flags`."""
+def shared_twin_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    """The keys of `keys` whose group has title twins now (`_shared_keys`)."""
+    return set(conn.execute(_shared_keys(conn, keys)).scalars()) if keys else set()
+
+
+def _set_title_twins(
+    conn: Connection, keys: Sequence[str], ids: Sequence[str], twins_before: tuple[Sequence[str], set[str]] | None
+) -> None:
+    """Recompute has_title_twin on the rows `ids` and on the rows of those twin keys `keys`
+    whose verdict changed, linear in those rows: the touched keys' groups are decided once
+    (`shared_twin_keys`, read first), then each row compares its key with that list.
+
+    Why only the groups whose verdict changed: a row outside `ids` kept its inputs (live,
+    open, key), and its flag was right before the write: live and open and its group shared.
+    So it changes only if its group's verdict did (`twins_before` holds the verdicts before
+    the write). Re-syncs that leave every group as it was read no group's rows: before, each
+    batch checked every row of the touched groups, a table row each (18,801 rows for 500
+    stored items at 1M, 0.2-0.9 s; bench/README.md round 3).
+
+    History: a per-row correlated EXISTS (the first form) re-read the whole group for every
+    row of it (quadratic in the group size: 12.8 s for 500 stored items at 1.2M). The
+    verdicts are read before the UPDATE, not as its subquery: the UPDATE names the flag's
+    value twice (SET and the guard below), and PostgreSQL ran such a subquery once for each.
+    Rows are rewritten only when the flag changes, as in `_set_flags`."""
+    shared = shared_twin_keys(conn, keys)
+    regroup = keys
+    if twins_before is not None:
+        decided, was_shared = twins_before
+        known = set(decided)
+        regroup = [key for key in keys if key not in known or (key in shared) != (key in was_shared)]
     touched = _any_of(conn, _F.item_id, ids)
-    if keys:
-        touched = or_(_any_of(conn, _F.twin_key, keys), touched)
+    if regroup:
+        touched = or_(_any_of(conn, _F.twin_key, regroup), touched)
     twin = and_(
         _F.twin_key.is_not(None),
         _F.deleted == false(),
         _F.status_category.not_in(CLOSED_CATEGORIES),
-        _F.twin_key.in_(_shared_keys(conn, keys)) if keys else false(),
+        _any_of(conn, _F.twin_key, sorted(shared)) if shared else false(),
     )
     conn.execute(update(item_report_facts).where(touched, _F.has_title_twin != twin).values(has_title_twin=twin))
 
