@@ -33,6 +33,7 @@ from hub.store.clock import utcnow
 from hub.store.cursors import Checkpoint, load_cursor, save_cursor
 from hub.store.people import person_id_for
 from hub.store.reading import READ_COLUMNS, ItemReader, item_document
+from hub.store.statistics import StatisticsKeeper
 
 __all__ = [
     "READ_COLUMNS",
@@ -59,6 +60,7 @@ class ItemStore(ItemReader):
         self.dialect = engine.dialect.name
         self._applier = Applier(engine)
         self._bulk = self._applier._bulk  # one inserter: tests wrap it to fail a write
+        self.statistics = StatisticsKeeper(engine)
 
     # ------------------------------------------------------------------ writing
 
@@ -122,9 +124,13 @@ class ItemStore(ItemReader):
         given = list(transitions)
         if conn is not None:
             with custom_plans(conn):
-                return self._apply(conn, batch, checkpoint, force, given)
-        with self.write_transaction() as tx, custom_plans(tx):
-            return self._apply(tx, batch, checkpoint, force, given)
+                result = self._apply(conn, batch, checkpoint, force, given)
+        else:
+            with self.write_transaction() as tx, custom_plans(tx):
+                result = self._apply(tx, batch, checkpoint, force, given)
+        # After the transaction (or, in the caller's, after this batch): statistics.py says why.
+        self.statistics.written(len(batch))
+        return result
 
     def _apply(
         self,
