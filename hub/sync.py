@@ -420,6 +420,7 @@ class SyncEngine:
             self.runs.heartbeat(summary.run_id, counts, checkpoint.value if checkpoint else summary.cursor, conn=conn)
         summary.changed += result.upserted
         summary.unchanged += result.unchanged
+        self.store.items.statistics.written(len(items))  # committed: a backfill grows the store
         return set(result.upserted_ids)
 
     def _store_apart(

@@ -1,4 +1,4 @@
-"""The store refreshes PostgreSQL's planner statistics as apply grows it (hub/store/statistics.py)."""
+"""The store refreshes PostgreSQL's planner statistics as a sync grows it (hub/store/statistics.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from sqlalchemy import create_engine, text
 
 from hub.store import Store
 from hub.store.statistics import ANALYZE_GROWTH, ANALYZE_MIN_ROWS, StatisticsKeeper
+from tests.conformance.cases import CASES
 from tests.factories import make_item
+from tests.test_hub_conformance import Harness
+
+JIRA = next(case for case in CASES if case.id == "jira")
 
 
 def _analyses_of_items(store: Store) -> int:
@@ -28,8 +32,10 @@ def test_apply_analyses_the_tables_once_enough_items_were_written(store: Store) 
     batches = [[make_item(n) for n in range(start, start + 400)] for start in range(0, 1200, 400)]
     for batch in batches[:2]:
         store.items.apply(batch)
+        store.items.statistics.written(len(batch))
     assert _analyses_of_items(store) == before, "800 items are under the first threshold"
     store.items.apply(batches[2])
+    store.items.statistics.written(len(batches[2]))
     assert _analyses_of_items(store) == before + 1
     with store.engine.connect() as conn:
         reltuples = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")).scalar()
@@ -38,10 +44,11 @@ def test_apply_analyses_the_tables_once_enough_items_were_written(store: Store) 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_apply_in_the_callers_transaction_counts_too_and_does_not_wait_for_it(store: Store) -> None:
+def test_an_analyse_does_not_wait_for_a_transaction_holding_rows(store: Store) -> None:
     before = _analyses_of_items(store)
     with store.items.write_transaction() as conn:
         store.items.apply([make_item(n) for n in range(ANALYZE_MIN_ROWS)], conn=conn)
+        store.items.statistics.written(ANALYZE_MIN_ROWS)
         # ANALYZE ran on its own connection while this transaction still holds its rows.
         assert _analyses_of_items(store) == before + 1
     with store.engine.connect() as conn:
@@ -79,8 +86,17 @@ def test_analyses_follow_the_growth_of_the_store(counting_keeper: tuple[Statisti
 
 def test_sqlite_stores_never_analyse(sqlite_store: Store) -> None:
     assert sqlite_store.items.statistics.enabled is False
-    sqlite_store.items.apply([make_item(n) for n in range(ANALYZE_MIN_ROWS + 1)])
+    sqlite_store.items.statistics.written(ANALYZE_MIN_ROWS + 1)
     assert sqlite_store.items.statistics._written == 0
+
+
+def test_a_sync_notes_every_page_it_stored(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = Harness(JIRA, store, n=120)
+    noted: list[int] = []
+    monkeypatch.setattr(store.items.statistics, "written", noted.append)
+    run = harness.sync()
+    assert run.status == "succeeded", run.error
+    assert sum(noted) == 120
 
 
 def test_a_failed_analyse_is_logged_and_the_items_stay(caplog: pytest.LogCaptureFixture) -> None:

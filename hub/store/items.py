@@ -60,7 +60,7 @@ class ItemStore(ItemReader):
         self.dialect = engine.dialect.name
         self._applier = Applier(engine)
         self._bulk = self._applier._bulk  # one inserter: tests wrap it to fail a write
-        self.statistics = StatisticsKeeper(engine)
+        self.statistics = StatisticsKeeper(engine)  # the sync notes its pages (statistics.py)
 
     # ------------------------------------------------------------------ writing
 
@@ -124,13 +124,9 @@ class ItemStore(ItemReader):
         given = list(transitions)
         if conn is not None:
             with custom_plans(conn):
-                result = self._apply(conn, batch, checkpoint, force, given)
-        else:
-            with self.write_transaction() as tx, custom_plans(tx):
-                result = self._apply(tx, batch, checkpoint, force, given)
-        # After the transaction (or, in the caller's, after this batch): statistics.py says why.
-        self.statistics.written(len(batch))
-        return result
+                return self._apply(conn, batch, checkpoint, force, given)
+        with self.write_transaction() as tx, custom_plans(tx):
+            return self._apply(tx, batch, checkpoint, force, given)
 
     def _apply(
         self,
