@@ -30,8 +30,11 @@ def _setup(store: Store, n: int, latency: float) -> tuple[FakeJira, SyncEngine]:
     }
     config: HubConfig = parse_config({"sources": {SOURCE: raw}})
 
+    async def no_wait(seconds: float) -> None:  # retries back off without the test waiting
+        await asyncio.sleep(0)
+
     def connector(source: SourceDefinition) -> Connector:
-        return source.connector_cls(source.name, source.config, transport=asgi_transport(fake.app))
+        return source.connector_cls(source.name, source.config, transport=asgi_transport(fake.app), sleep=no_wait)
 
     return fake, SyncEngine(store, config, connector_factory=connector)
 
