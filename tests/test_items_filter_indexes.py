@@ -9,13 +9,11 @@ backends with the rows kept, and its downgrade puts the old shapes back."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, Engine, event, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from hub.db.engine import alembic_config, migrate, schema_status
 from hub.db.tables import ITEM_FILTERS, items
@@ -23,6 +21,7 @@ from hub.store import Store
 from hub.store.queries import ItemQuery
 from tests.conftest import reset_database
 from tests.factories import make_item
+from tests.sql_support import statements
 
 INDEXES = {
     "ix_items_updated": [],
@@ -53,19 +52,8 @@ def seed(store: Store, count: int = 1200) -> None:
     )
 
 
-@contextmanager
-def page_statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    sent: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "sort_value" in statement and "LIMIT" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+def is_page_statement(sent: tuple[str, Any]) -> bool:
+    return "sort_value" in sent[0] and "LIMIT" in sent[0]
 
 
 def table_columns_read(conn: Connection, statement: str, parameters: Any) -> set[str]:
@@ -94,13 +82,13 @@ def test_sqlite_tests_the_filters_on_the_index(sqlite_store: Store, query: ItemQ
         if analyze:
             with sqlite_store.engine.begin() as conn:
                 conn.exec_driver_sql(analyze)
-        with page_statements(sqlite_store.engine) as sent:
+        with statements(sqlite_store.engine) as sent:
             first, cursor = sqlite_store.queries.list_items(query, limit=5)
             assert cursor is not None
             sqlite_store.queries.list_items(query, limit=5, cursor=cursor)
         assert first
         with sqlite_store.engine.connect() as conn:
-            for statement, parameters in sent:
+            for statement, parameters in filter(is_page_statement, sent):
                 plan = " / ".join(
                     str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
                 )

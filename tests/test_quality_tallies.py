@@ -12,15 +12,13 @@ indexes. Migration 0016 adds the index on SQLite only, and its downgrade removes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, select, text
 
 from hub.db.engine import alembic_config, migrate
 from hub.db.tables import item_report_facts
@@ -31,6 +29,7 @@ from hub.store.queries import ItemQueries, ItemQuery
 from mappings.engine import FALLBACKS_KEY
 from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
+from tests.sql_support import statements
 
 SOURCES = {"acme-jira": "jira", "acme-gh": "github"}
 AS_OF = BASE_TIME + timedelta(days=30)
@@ -149,21 +148,6 @@ def test_hand_worked_tallies(store: Store) -> None:
     assert tally.applicable["assignee"] == 3 and tally.applicable["rice"] == 1
     assert first_of == {("acme-jira", "P1"): "acme-jira:1"}
     assert dict(counts) == {"stale_in_progress": 1, "done_parent_open_children": 1, "missing_parent": 1}
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL (and parameters) sent to the database inside the block."""
-    sent: list[tuple[str, Any]] = []
-
-    def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def tallies_plan(store: Store, query: ItemQuery) -> str:

@@ -1,4 +1,4 @@
-"""The bulk path's own time binding (hub/store/bulk.py `dialect_time_binder`) writes exactly
+"""The bulk path's own time binding (hub/store/bulk.py `time_binder`) writes exactly
 what SQLAlchemy's column type writes: SQLite compares stored times as text, so one differing
 character would misorder rows written by the two paths."""
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.tables import UTCDateTime
-from hub.store.bulk import dialect_time_binder
+from hub.store.bulk import time_binder
 
 _ZONES = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), ZoneInfo("Europe/Berlin")]
@@ -29,7 +29,7 @@ def test_bound_times_equal_sqlalchemys(value: datetime | None) -> None:
     for dialect in (sqlite.dialect(), postgresql.psycopg.dialect()):
         processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
         assert processor is not None
-        expected, got = processor(value), dialect_time_binder(dialect)(value)
+        expected, got = processor(value), time_binder(dialect)(value)
         assert got == expected and type(got) is type(expected)
         if isinstance(got, datetime):
             assert got.tzinfo is UTC

@@ -347,7 +347,7 @@ class Applier:
     def __init__(self, engine: Engine) -> None:
         self.dialect = engine.dialect.name
         self._bulk = _Bulk(engine.dialect)
-        self._time = time_binder(engine)
+        self._time = time_binder(engine.dialect)
         self.people = PeopleResolver(self.dialect, self._bulk, self._time)
 
     def run(

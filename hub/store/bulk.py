@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Dialect, Engine, String, Table, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Dialect, String, Table, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -46,12 +46,7 @@ def dialect_insert(dialect: str, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def time_binder(engine: Engine) -> Callable[[datetime | None], Any]:
-    """The stored form of a time on this engine (`dialect_time_binder`)."""
-    return dialect_time_binder(engine.dialect)
-
-
-def dialect_time_binder(dialect: Dialect) -> Callable[[datetime | None], Any]:
+def time_binder(dialect: Dialect) -> Callable[[datetime | None], Any]:
     """The stored form of a time on this dialect. The bulk path binds datetimes itself, in
     the form the column type (hub/db/tables.py `UTCDateTime`) gives them, so the stored form
     (SQLite compares times as text) is exactly what SQLAlchemy writes: on SQLite and

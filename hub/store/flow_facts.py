@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
 from hub.flow.history import Transition, TransitionSource, build_history
 from hub.schema import StatusCategory, to_utc
-from hub.store.bulk import _Bulk, dialect_time_binder
+from hub.store.bulk import _Bulk, time_binder
 
 CHUNK = 500
 FLOW_FIELDS = frozenset({"created_at", "completed_at", "status", "kind", "container", "deleted"})
@@ -181,7 +181,7 @@ def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
     once per dialect."""
     writer = _WRITERS.get(conn.dialect.name)
     if writer is None:
-        writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), dialect_time_binder(conn.dialect))
+        writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), time_binder(conn.dialect))
     return writer
 
 
