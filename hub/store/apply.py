@@ -264,6 +264,49 @@ def storable(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
     return WorkItem.model_validate(data)
 
 
+def _has_unstorable(text: str | None) -> bool:
+    return text is not None and _UNSTORABLE.search(text) is not None
+
+
+def storable_keys(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
+    """`storable` for what `apply` reads before deciding an op: a deletion whole; of an item,
+    the strings of its id (tool, native id: the source's pattern admits neither character)
+    and of its people (people resolution writes them), each checked by one regex search.
+
+    An item that passes is checked whole by `storable_document` when `apply` serialises its
+    document (the document holds every string of the item but `raw`), so a clean item is
+    serialised once, not twice."""
+    if isinstance(op, ItemDeletion):
+        return storable(op)
+    if _has_unstorable(op.native_id) or _has_unstorable(op.tool):
+        return storable(op)
+    refs = op.assignees if op.reporter is None else [*op.assignees, op.reporter]
+    for ref in refs:
+        if (
+            _has_unstorable(ref.native_id)
+            or _has_unstorable(ref.name)
+            or _has_unstorable(ref.email)
+            or _has_unstorable(ref.id)
+        ):
+            return storable(op)
+    return op
+
+
+def storable_document(item: WorkItem) -> tuple[WorkItem, bytes]:
+    """`item` made storable (`storable`) and its stored document (pydantic's JSON, without
+    `_NOT_CONTENT`), from one serialisation when the item is clean: the NUL check of
+    `storable` runs on the document itself (the fields it leaves out hold no text but `raw`)."""
+    try:
+        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        if b"\\u0000" not in doc_json:
+            return item, doc_json
+    except PydanticSerializationError:
+        pass  # a lone surrogate
+    clean = storable(item)
+    assert isinstance(clean, WorkItem)
+    return clean, _serialize(clean, exclude=_NOT_CONTENT)
+
+
 def raw_json(raw: dict[str, Any]) -> str:
     """The tool's payload as stored: JSON, NUL kept as its escape; lone surrogates (which no
     JSON encoder can write as UTF-8) replaced by U+FFFD."""
@@ -358,7 +401,7 @@ class Applier:
         force: bool,
         given: list[Transition],
     ) -> ApplyResult:
-        """Apply `batch` (already `storable`) in `conn`'s transaction: see `ItemStore.apply`."""
+        """Apply `batch` (already `storable_keys`) in `conn`'s transaction: see `ItemStore.apply`."""
         last_seq = self._lock_counter(conn)
         now = utcnow()
         current = self._load_current(conn, list(dict.fromkeys(op.id for op in batch)))
@@ -392,8 +435,11 @@ class Applier:
             change_op = ChangeOp.delete
         else:
             assign_person_ids(op, people_ids)
+            # One serialisation: the document, checked for NUL and lone surrogates as it is
+            # made (`storable_document`); `apply` checked the ids and people before (`storable_keys`).
+            op, doc_json = storable_document(op)
             state.facts.extend(observed_transitions(op, cur))
-            fields = self._upsert(op, to_utc(op.updated_at), cur, current, state, force)
+            fields = self._upsert(op, doc_json, to_utc(op.updated_at), cur, current, state, force)
             change_op = ChangeOp.upsert
         cur = current[op.id]
         if fields is not None:
@@ -480,6 +526,7 @@ class Applier:
     @staticmethod
     def _upsert(
         item: WorkItem,
+        doc_json: bytes,
         updated_at: datetime,
         cur: _Current | None,
         current: dict[str, _Current],
@@ -490,7 +537,6 @@ class Applier:
         change; sets `cur.dirty` when something must be stored anyway."""
         result = state.result
         if cur is None:
-            doc_json = _serialize(item, exclude=_NOT_CONTENT)
             current[item.id] = _Current(updated_at, None, False, None, is_new=True, dirty=True)
             current[item.id].set_content(item, updated_at, doc_json, None)
             result.upserted += 1
@@ -505,11 +551,10 @@ class Applier:
             assert cur.updated_at is not None
             live = True
             if updated_at < cur.updated_at:
-                result.unchanged += 1  # decided before serialising: stale input costs little
+                result.unchanged += 1
                 return None
-        # Serialise straight to JSON (pydantic's Rust serializer, about half the cost of
-        # model_dump + dumps); only an update parses it back, to diff.
-        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        # `doc_json` is pydantic's Rust serialisation (about half the cost of model_dump +
+        # dumps), made once for the text check too; only an update parses it back, to diff.
         digest = None
         if cur.updated_at is not None and updated_at == cur.updated_at:
             digest = content_digest(doc_json)
