@@ -271,32 +271,22 @@ def storable(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
     return WorkItem.model_validate(data)
 
 
-def _has_unstorable(text: str | None) -> bool:
-    return text is not None and _UNSTORABLE.search(text) is not None
-
-
 def storable_keys(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
     """`storable` for what `apply` reads before deciding an op: a deletion whole; of an item,
     the strings of its id (tool, native id: the source's pattern admits neither character)
-    and of its people (people resolution writes them), each checked by one regex search.
+    and of its people (people resolution writes them), by one regex search over them joined.
 
     An item that passes is checked whole by `storable_document` when `apply` serialises its
     document (the document holds every string of the item but `raw`), so a clean item is
     serialised once, not twice."""
     if isinstance(op, ItemDeletion):
         return storable(op)
-    if _has_unstorable(op.native_id) or _has_unstorable(op.tool):
-        return storable(op)
+    texts = [op.native_id, op.tool]
     refs = op.assignees if op.reporter is None else [*op.assignees, op.reporter]
     for ref in refs:
-        if (
-            _has_unstorable(ref.native_id)
-            or _has_unstorable(ref.name)
-            or _has_unstorable(ref.email)
-            or _has_unstorable(ref.id)
-        ):
-            return storable(op)
-    return op
+        texts += (ref.native_id or "", ref.name or "", ref.email or "", ref.id or "")
+    # One search over the strings joined: a lone surrogate stays one in any concatenation.
+    return storable(op) if _UNSTORABLE.search("".join(texts)) else op
 
 
 def storable_document(item: WorkItem) -> tuple[WorkItem, bytes]:
