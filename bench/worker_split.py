@@ -126,7 +126,7 @@ def instrument_psycopg(server_times: bool) -> Callable[[Any, Any], None] | None:
             else label(text)
         )
         if kind.startswith(("parse", "bind")):
-            key = "(parse and bind, all statements)"
+            key = f"({kind.split()[0]}, all statements)"
         SPLIT.statements["server: " + key][3] += float(found[1]) / 1000
         SPLIT.statements["server: " + key][0] += 1
 

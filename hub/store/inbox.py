@@ -158,6 +158,8 @@ class InboxStore:
             pick = select(t.id).where(*where, *([t.source.not_in(skip)] if skip else [])).order_by(t.id).limit(limit)
             picks.append(pick.with_for_update(skip_locked=True) if postgres else pick)
         token = uuid.uuid4().hex
+        # What a delivery needs (not the status, times and error the claim just wrote over).
+        claimed_columns = (t.id, t.source, t.delivery_id, t.headers, t.body, t.attempts)
         claim = update(webhook_inbox).values(
             status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1
         )
@@ -172,14 +174,14 @@ class InboxStore:
                 found = [pick.cte(f"pick_{n}") for n, pick in enumerate(picks)]
                 union = union_all(*(select(cte.c.id) for cte in found)).subquery("found")
                 first = select(union.c.id).order_by(union.c.id).limit(limit)
-                claimed = conn.execute(claim.where(t.id.in_(first)).returning(*webhook_inbox.c)).all()
+                claimed = conn.execute(claim.where(t.id.in_(first)).returning(*claimed_columns)).all()
             else:
                 ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
                 if not ids:
                     return []
                 # UPDATE ... RETURNING (SQLite >= 3.35): the claimed rows come back from the
                 # statement that claims them, no second walk; RETURNING has no order, so sort.
-                claimed = conn.execute(claim.where(t.id.in_(ids)).returning(*webhook_inbox.c)).all()
+                claimed = conn.execute(claim.where(t.id.in_(ids)).returning(*claimed_columns)).all()
         rows = sorted(claimed, key=lambda row: row.id)
         return [
             InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts, token)
