@@ -9,10 +9,13 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.db.tables import UTCDateTime
-from hub.store.bulk import time_binder
+from hub.db.tables import UTCDateTime, items
+from hub.store import Store
+from hub.store.bulk import Statements, keys_in, time_binder, time_reader
+from tests.factories import make_item
 
 _ZONES = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), ZoneInfo("Europe/Berlin")]
@@ -33,3 +36,30 @@ def test_bound_times_equal_sqlalchemys(value: datetime | None) -> None:
         assert got == expected and type(got) is type(expected)
         if isinstance(got, datetime):
             assert got.tzinfo is UTC
+
+
+def test_precompiled_statements_read_what_sqlalchemy_reads(store: Store) -> None:
+    """`Statements` (hub/store/bulk.py): a statement compiled once runs with each call's values
+    on the transaction's DBAPI cursor, and `time_reader` makes the driver's time what the
+    column type makes of it, on both backends."""
+    store.items.apply([make_item(str(n), minutes=n) for n in range(5)])
+    dialect = store.engine.dialect
+    sql, read = Statements(dialect), time_reader(dialect)
+    built: list[int] = []
+
+    def build() -> object:
+        built.append(1)
+        return select(items.c.id, items.c.updated_at, items.c.deleted).where(
+            keys_in(dialect.name, items.c.id, "ids"), items.c.deleted.is_(False)
+        )
+
+    with store.engine.connect() as conn:
+        for wanted in (["acme-jira:1", "acme-jira:3"], ["acme-jira:0", "acme-jira:4", "nope"], []):
+            rows = sql.rows(conn, "by id", build, ids=sql.keys(wanted))
+            expected = conn.execute(
+                select(items.c.id, items.c.updated_at, items.c.deleted).where(items.c.id.in_(wanted))
+            ).all()
+            got = sorted((item_id, read(at), bool(deleted)) for item_id, at, deleted in rows)
+            assert got == sorted((item_id, at, deleted) for item_id, at, deleted in expected)
+            assert all(at.tzinfo is UTC for _, at, _ in got)
+    assert len(built) == 1  # compiled once, whatever the values
