@@ -27,6 +27,7 @@ from typing import Any
 
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
 from connectors.http import BudgetExceeded
+from connectors.listing import IdListing
 from hub import metrics
 from hub.config import HubConfig, SourceDefinition
 from hub.flow.extract import history_transitions
@@ -263,7 +264,7 @@ class SyncEngine:
         started = time.perf_counter()
         connector = self._connector_factory(source)
         freeze_startup_objects()
-        listing: asyncio.Task[tuple[datetime, set[str]]] | None = None
+        listing: asyncio.Task[tuple[datetime, IdListing]] | None = None
         try:
             async with connector:
                 context = await connector.mapping_context()
@@ -496,10 +497,13 @@ class SyncEngine:
             await asyncio.to_thread(self.store.items.apply, (), transitions=facts)
 
     @staticmethod
-    async def _list_ids(connector: Connector) -> tuple[datetime, set[str]]:
+    async def _list_ids(connector: Connector) -> tuple[datetime, IdListing]:
         """(when the listing began, every id the tool lists): the sweep's first listing."""
         listing_started = utcnow()
-        return listing_started, {native_id async for native_id in connector.list_ids()}
+        listed = IdListing()
+        async for native_id in connector.list_ids():
+            listed.add(native_id)
+        return listing_started, listed
 
     async def _sweep(
         self,
