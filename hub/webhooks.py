@@ -638,7 +638,8 @@ class InboxWorker:
         status histories go with the last call, which stores them after its items.
         """
         with write_transaction(self.store.engine) as conn:
-            held = self.inbox.held(conn, [delivery for delivery, _ in batch])
+            outcomes = [(delivery, mapped.status, mapped.error) for delivery, mapped in batch]
+            held = self.inbox.settle_held(conn, outcomes)
             live = [(delivery, mapped) for delivery, mapped in batch if delivery.id in held]
             segment: list[WorkItem | ItemDeletion] = []
             segment_force = False
@@ -662,7 +663,6 @@ class InboxWorker:
                 provisional.setdefault(delivery.source, []).extend(mapped.provisional)
             for source, ids in provisional.items():
                 self.contexts.mark_provisional(conn, source, ids)
-            self.inbox.finish_many(conn, [(delivery, mapped.status, mapped.error) for delivery, mapped in live])
         return [mapped.status if delivery.id in held else None for delivery, mapped in batch]
 
     async def _fail(self, delivery: InboxDelivery, error: str) -> str | None:

@@ -7,8 +7,8 @@ PostgreSQL several workers (in several processes) claim disjoint rows with
 Claims are short and renewed: a claim carries a token and lapses `claim_ttl` after its last
 heartbeat (the worker renews the claims it holds every few seconds), so the deliveries of a
 worker killed with -9 are retried within seconds, not minutes. A worker applies a delivery
-and marks it done in one transaction that first checks (and on PostgreSQL locks) the row
-still carries its token: a worker whose claim lapsed and was taken over applies nothing.
+and marks it done in one transaction that first marks it (and so locks the row) only where
+the row still carries its token: a worker whose claim lapsed and was taken over applies nothing.
 
 A delivery that fails is retried with backoff, then parked as `dead` (listed and replayed
 with `opshub inbox` or the admin API). A delivery that waits for its tool (unreachable) is
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, or_, select, text, update
+from sqlalchemy import BigInteger, ColumnElement, Engine, any_, bindparam, func, or_, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -152,26 +152,36 @@ class InboxStore:
             (t.status == FAILED, t.next_attempt_at <= now),
             (t.status == PROCESSING, t.claimed_at < now - self.claim_ttl),
         ]
+        postgres = self.engine.dialect.name == "postgresql"
         picks = []
         for where in kinds:
             pick = select(t.id).where(*where, *([t.source.not_in(skip)] if skip else [])).order_by(t.id).limit(limit)
-            if self.engine.dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            picks.append(pick)
+            picks.append(pick.with_for_update(skip_locked=True) if postgres else pick)
         token = uuid.uuid4().hex
+        # What a delivery needs (not the status, times and error the claim just wrote over).
+        claimed_columns = (t.id, t.source, t.delivery_id, t.headers, t.body, t.attempts)
+        claim = update(webhook_inbox).values(
+            status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1
+        )
         with write_transaction(self.engine) as conn:
             self._no_flush_wait(conn)
-            ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
-            if not ids:
-                return []
-            # UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): the claimed rows come back from
-            # the statement that claims them, no second walk; RETURNING has no order, so sort.
-            claimed = conn.execute(
-                update(webhook_inbox)
-                .where(t.id.in_(ids))
-                .values(status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1)
-                .returning(*webhook_inbox.c)
-            ).all()
+            if postgres:
+                # One statement, one round trip: the three walks lock what they find (SKIP
+                # LOCKED) in CTEs, the UPDATE claims the first `limit` of them by id and returns
+                # the rows. (Four statements before: three SELECTs and the UPDATE, each a round
+                # trip the worker waited for before it could map anything.) Rows a walk locked
+                # beyond the first `limit` stay locked only until this transaction ends.
+                found = [pick.cte(f"pick_{n}") for n, pick in enumerate(picks)]
+                union = union_all(*(select(cte.c.id) for cte in found)).subquery("found")
+                first = select(union.c.id).order_by(union.c.id).limit(limit)
+                claimed = conn.execute(claim.where(t.id.in_(first)).returning(*claimed_columns)).all()
+            else:
+                ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
+                if not ids:
+                    return []
+                # UPDATE ... RETURNING (SQLite >= 3.35): the claimed rows come back from the
+                # statement that claims them, no second walk; RETURNING has no order, so sort.
+                claimed = conn.execute(claim.where(t.id.in_(ids)).returning(*claimed_columns)).all()
         rows = sorted(claimed, key=lambda row: row.id)
         return [
             InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts, token)
@@ -183,13 +193,18 @@ class InboxStore:
         if not tokens:
             return 0
         t = webhook_inbox.c
+        held: list[ColumnElement[bool]] = [t.claim_token.in_(list(tokens)), t.status == PROCESSING]
+        if self.engine.dialect.name == "postgresql":
+            # Rows locked by a transaction applying them (it marks them done) are skipped, not
+            # waited for: the heartbeat then never waits on an apply, nor an apply on it (its
+            # UPDATE locks rows in its own order, `settle_held`, so the two could deadlock).
+            # Were that apply rolled back, the next heartbeat renews them, a third of the ttl on.
+            where: list[ColumnElement[bool]] = [t.id.in_(select(t.id).where(*held).with_for_update(skip_locked=True))]
+        else:
+            where = held
         with write_transaction(self.engine) as conn:
             self._no_flush_wait(conn)
-            result = conn.execute(
-                update(webhook_inbox)
-                .where(t.claim_token.in_(list(tokens)), t.status == PROCESSING)
-                .values(claimed_at=now or utcnow())
-            )
+            result = conn.execute(update(webhook_inbox).where(*where).values(claimed_at=now or utcnow()))
         return int(result.rowcount or 0)
 
     def _no_flush_wait(self, conn: Connection) -> None:
@@ -207,48 +222,44 @@ class InboxStore:
         if self.engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL synchronous_commit = off"))
 
-    def holds(self, conn: Connection, delivery: InboxDelivery) -> bool:
-        """Inside a write transaction: is the row still claimed with this delivery's token?
+    def settle_held(self, conn: Connection, outcomes: Sequence[tuple[InboxDelivery, str, str | None]]) -> set[int]:
+        """Inside the batch's transaction, before it applies anything: record each delivery's
+        outcome (done or ignored: a failure goes through `finish`, which counts attempts) on the
+        rows still claimed with its token, and return their inbox ids: the deliveries this
+        transaction may apply. The others' claims lapsed and were taken over: nothing of them
+        is written here. Outcome and apply commit together or not at all.
 
-        On PostgreSQL the row is locked until the transaction ends, so no other worker can
-        take the claim over between this check and `finish` (its claim skips locked rows).
-        """
-        t = webhook_inbox.c
-        stmt = select(t.id).where(t.id == delivery.id, t.claim_token == delivery.claim_token, t.status == PROCESSING)
-        if self.engine.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return conn.execute(stmt).first() is not None
-
-    def held(self, conn: Connection, deliveries: Sequence[InboxDelivery]) -> set[int]:
-        """`holds` for a batch, in one statement: the inbox ids still claimed with their token.
-
-        On PostgreSQL the rows are locked (in id order, so two workers never wait on each
-        other in a cycle) until the transaction ends.
-        """
-        if not deliveries:
-            return set()
-        t = webhook_inbox.c
-        tokens = {d.id: d.claim_token for d in deliveries}
-        stmt = select(t.id, t.claim_token).where(t.id.in_(list(tokens)), t.status == PROCESSING).order_by(t.id)
-        if self.engine.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return {row.id for row in conn.execute(stmt) if row.claim_token == tokens[row.id]}
-
-    def finish_many(self, conn: Connection, outcomes: Sequence[tuple[InboxDelivery, str, str | None]]) -> None:
-        """Inside the batch's transaction, after `held`: record each delivery's outcome (done
-        or ignored: a failure goes through `finish`, which counts attempts). One UPDATE per
-        distinct (status, error, claim), not one per delivery."""
+        One `UPDATE ... RETURNING` per distinct (status, error, claim), usually one a batch. It
+        replaces a `SELECT ... FOR UPDATE` that locked the rows first and an UPDATE at the end:
+        a round trip and a pass that wrote a lock on every row (PostgreSQL). The UPDATE locks
+        the rows it settles until the transaction ends, so no other worker can claim them
+        meanwhile (claims skip locked rows, and so does the heartbeat, `renew`). It locks them
+        in whatever order its plan walks them, and needs no order: a row matches only the token
+        it carries, so two transactions never settle the same rows, and one whose token was just
+        replaced by an uncommitted claim waits for that claim (which waits for nothing: it skips
+        locked rows), then finds the new token and leaves the row."""
         t = webhook_inbox.c
         now = utcnow()
         groups: dict[tuple[str, str | None, str], list[int]] = {}
         for delivery, status, error in outcomes:
             groups.setdefault((status, error, delivery.claim_token), []).append(delivery.id)
+        settled: set[int] = set()
+        postgres = self.engine.dialect.name == "postgresql"
         for (status, error, token), ids in groups.items():
-            conn.execute(
-                update(webhook_inbox)
-                .where(t.id.in_(ids), t.claim_token == token, t.status == PROCESSING)
-                .values(status=status, error=error, processed_at=now, claim_token=None)
+            # PostgreSQL: the ids as one array parameter, so the statement's text is the same
+            # for every batch size (psycopg prepares it once).
+            of_ids = (
+                t.id == any_(bindparam(None, ids, type_=postgresql.ARRAY(BigInteger))) if postgres else t.id.in_(ids)
             )
+            settled.update(
+                conn.execute(
+                    update(webhook_inbox)
+                    .where(of_ids, t.claim_token == token, t.status == PROCESSING)
+                    .values(status=status, error=error, processed_at=now, claim_token=None)
+                    .returning(t.id)
+                ).scalars()
+            )
+        return settled
 
     def finish(
         self, delivery: InboxDelivery, status: str, error: str | None = None, *, conn: Connection | None = None
