@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -193,12 +195,17 @@ def _text_rowids(q: str) -> Select[Any]:
 KEYED_BRANCHES_MAX = 64
 
 
-# SQLite `q=` plans (TextPlan), by the number of items the text index says match, counted up
-# to TEXT_WALK_MIN (bench/api_text.py, bench/README.md "q= at 1M"): below TEXT_INDEX_MAX the
-# page reads every match and sorts them; below TEXT_WALK_MIN it walks the page-order index
-# testing rowids; from there on a plain walk finds a page's matches within a few hundred rows.
+# SQLite `q=` plans (TextPlan), by the number of items the text index says match, M, counted up
+# to TEXT_WALK_MIN. At 1M items (bench/api_text.py, bench/README.md "q= and a text index"),
+# CPU per page: reading and sorting every match costs ~7.6 us a match; the walk ~10 us per
+# row it passes (~100 x 1M / M rows); the rowid filter ~0.4 us a match to gather them plus
+# ~1.3 us per index entry it passes. So: INDEX below ~5,000 matches, FILTER up to ~40,000,
+# and the plain walk beyond (`timeout`, 71,160 matches: walk 15 ms, filter 37, index 277).
 TEXT_INDEX_MAX = 5_000
-TEXT_WALK_MIN = 200_000
+TEXT_WALK_MIN = 40_000
+TEXT_COUNT_TTL_S = 60.0
+"""How long a term's match count is reused: the pages of one walk count once. The count only
+chooses the plan, never the answer, so a stale one costs time, not correctness."""
 
 
 class ItemQueries:
@@ -208,6 +215,7 @@ class ItemQueries:
         """Bound on each read on PostgreSQL (see `read_connection`); the API sets it."""
         self.text_plan: TextPlan | None = None
         """Force one `q=` plan on SQLite (benchmarks, tests); None decides per query."""
+        self._text_counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def _read(self) -> AbstractContextManager[Connection]:
         return read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms)
@@ -285,8 +293,17 @@ class ItemQueries:
             return TextPlan.WALK  # no trigram in fewer than three characters: no index
         if self.text_plan is not None:
             return self.text_plan
-        probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
-        found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
+        now = time.monotonic()
+        cached = self._text_counts.get(q)
+        if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
+            found = cached[1]
+        else:
+            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~17 ms for a common term.
+            probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
+            found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
+            self._text_counts[q] = (now, found)
+            while len(self._text_counts) > 256:
+                self._text_counts.popitem(last=False)
         if found < TEXT_INDEX_MAX:
             return TextPlan.INDEX
         return TextPlan.FILTER if found < TEXT_WALK_MIN else TextPlan.WALK
