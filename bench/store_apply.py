@@ -109,7 +109,7 @@ def make_items(start: int, count: int, minutes: int, rng: random.Random) -> list
 # The steps of Applier.run timed by --phases: (owner, attribute, label). Module functions are
 # patched where apply.py looks them up.
 PHASES = [
-    ("hub.store.items", "storable", "storable (text check)"),
+    ("hub.store.items", "storable_keys", "storable (ids, people)"),
     ("hub.store.apply.Applier", "_lock_counter", "lock counter row"),
     ("hub.store.apply.Applier", "_load_current", "load current rows"),
     ("hub.store.apply.Applier", "_register_sources", "register sources"),

@@ -344,6 +344,26 @@ def _only_on(dialect: str, index: Index) -> Index:
     return index.ddl_if(dialect=dialect)
 
 
+# The text index of GET /v1/items?q= (migration 0019, issue 13): PostgreSQL's pg_trgm GIN on
+# (key, title), which answers `ILIKE '%x%'` (hub/store/queries.py). SQLite's counterpart is the
+# FTS5 table `items_text` and its triggers, which this metadata does not describe
+# (`SQLITE_TEXT_TABLES`).
+postgresql_only(
+    Index(
+        "ix_items_text_trgm",
+        items.c.key,
+        items.c.title,
+        postgresql_using="gin",
+        postgresql_ops={"key": "gin_trgm_ops", "title": "gin_trgm_ops"},
+    )
+)
+
+SQLITE_TEXT_TABLES = frozenset({"items_text", "items_text_data", "items_text_idx", "items_text_config"})
+"""The FTS5 table over items' key and title on SQLite (migration 0019) and the shadow tables
+FTS5 keeps it in: the schema has them, the metadata does not (SQLAlchemy has no virtual
+tables), so the schema comparison leaves them out."""
+
+
 # Per-item facts derived from an item's whole status history (hub/flow/history.py) and its
 # row, kept so flow metrics and forecasts read one narrow row per item instead of every
 # transition (issue 9's speed target). Rewritten from the full stored history whenever an

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -39,7 +40,7 @@ from hub.db.tables import (
 from hub.flow.history import SOURCE_RANK, Transition, TransitionSource
 from hub.links import ref_from_url
 from hub.schema import ChangeOp, ItemDeletion, Link, StatusCategory, WorkItem, to_utc
-from hub.store.bulk import _Bulk, any_of, dialect_insert, time_binder
+from hub.store.bulk import Statements, _Bulk, any_of, dialect_insert, keys_in, time_binder, time_reader
 from hub.store.clock import utcnow
 from hub.store.cursors import Checkpoint, save_cursor
 from hub.store.flow_facts import FLOW_FIELDS, RowInputs, refresh_flow_facts
@@ -52,10 +53,16 @@ _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
 _EMPTY_TYPES = (str, list, dict)
 
 
-def _is_empty(value: Any) -> bool:
-    """None, "", [] or {}: a field a new item does not list as changed. By type, not `in
-    (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model value."""
-    return value is None or (type(value) in _EMPTY_TYPES and not value)
+def _filled_fields(item: WorkItem) -> list[str]:
+    """The document fields a new item lists as changed: all but None, "", [] and {}. By
+    type, not `in (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model
+    value; read from the instance's dict (one C lookup, not `getattr` through pydantic)."""
+    values = item.__dict__
+    return [
+        name
+        for name in _DOC_FIELDS
+        if (value := values[name]) is not None and (type(value) not in _EMPTY_TYPES or value)
+    ]
 
 
 # Column order of the rows `_write_items` builds (tuples, not dicts: see hub/store/bulk.py).
@@ -264,6 +271,39 @@ def storable(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
     return WorkItem.model_validate(data)
 
 
+def storable_keys(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
+    """`storable` for what `apply` reads before deciding an op: a deletion whole; of an item,
+    the strings of its id (tool, native id: the source's pattern admits neither character)
+    and of its people (people resolution writes them), by one regex search over them joined.
+
+    An item that passes is checked whole by `storable_document` when `apply` serialises its
+    document (the document holds every string of the item but `raw`), so a clean item is
+    serialised once, not twice."""
+    if isinstance(op, ItemDeletion):
+        return storable(op)
+    texts = [op.native_id, op.tool]
+    refs = op.assignees if op.reporter is None else [*op.assignees, op.reporter]
+    for ref in refs:
+        texts += (ref.native_id or "", ref.name or "", ref.email or "", ref.id or "")
+    # One search over the strings joined: a lone surrogate stays one in any concatenation.
+    return storable(op) if _UNSTORABLE.search("".join(texts)) else op
+
+
+def storable_document(item: WorkItem) -> tuple[WorkItem, bytes]:
+    """`item` made storable (`storable`) and its stored document (pydantic's JSON, without
+    `_NOT_CONTENT`), from one serialisation when the item is clean: the NUL check of
+    `storable` runs on the document itself (the fields it leaves out hold no text but `raw`)."""
+    try:
+        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        if b"\\u0000" not in doc_json:
+            return item, doc_json
+    except PydanticSerializationError:
+        pass  # a lone surrogate
+    clean = storable(item)
+    assert isinstance(clean, WorkItem)
+    return clean, _serialize(clean, exclude=_NOT_CONTENT)
+
+
 def raw_json(raw: dict[str, Any]) -> str:
     """The tool's payload as stored: JSON, NUL kept as its escape; lone surrogates (which no
     JSON encoder can write as UTF-8) replaced by U+FFFD."""
@@ -304,9 +344,18 @@ class _Batch:
         self.last_seq += 1
         self.result.seqs.append(self.last_seq)
         cur.version = self.last_seq
-        self.changes.append((self.last_seq, item_id, op.value, orjson.dumps(fields).decode(), self.at))
+        self.changes.append((self.last_seq, item_id, op._value_, orjson.dumps(fields).decode(), self.at))
         if op is ChangeOp.upsert:
             self.result.upserted_ids.append(item_id)
+
+
+def _counter_update() -> Any:
+    return update(change_counter).where(change_counter.c.id == 1).values(last_seq=bindparam("seq", None))
+
+
+def _delete_of(dialect: str, table: Any) -> Any:
+    """DELETE the rows of `table` whose item_id is in the parameter `ids`."""
+    return delete(table).where(keys_in(dialect, table.c.item_id, "ids"))
 
 
 @contextmanager
@@ -348,6 +397,8 @@ class Applier:
         self.dialect = engine.dialect.name
         self._bulk = _Bulk(engine.dialect)
         self._time = time_binder(engine.dialect)
+        self._read_time = time_reader(engine.dialect)
+        self._sql = Statements(engine.dialect)
         self.people = PeopleResolver(self.dialect, self._bulk, self._time)
 
     def run(
@@ -358,7 +409,7 @@ class Applier:
         force: bool,
         given: list[Transition],
     ) -> ApplyResult:
-        """Apply `batch` (already `storable`) in `conn`'s transaction: see `ItemStore.apply`."""
+        """Apply `batch` (already `storable_keys`) in `conn`'s transaction: see `ItemStore.apply`."""
         last_seq = self._lock_counter(conn)
         now = utcnow()
         current = self._load_current(conn, list(dict.fromkeys(op.id for op in batch)))
@@ -392,8 +443,11 @@ class Applier:
             change_op = ChangeOp.delete
         else:
             assign_person_ids(op, people_ids)
+            # One serialisation: the document, checked for NUL and lone surrogates as it is
+            # made (`storable_document`); `apply` checked the ids and people before (`storable_keys`).
+            op, doc_json = storable_document(op)
             state.facts.extend(observed_transitions(op, cur))
-            fields = self._upsert(op, to_utc(op.updated_at), cur, current, state, force)
+            fields = self._upsert(op, doc_json, to_utc(op.updated_at), cur, current, state, force)
             change_op = ChangeOp.upsert
         cur = current[op.id]
         if fields is not None:
@@ -419,7 +473,7 @@ class Applier:
             refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current))
         if state.changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
-            conn.execute(update(change_counter).where(change_counter.c.id == 1).values(last_seq=state.last_seq))
+            self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
 
     @staticmethod
     def _flow_inputs(state: _Batch, current: dict[str, _Current]) -> dict[str, RowInputs]:
@@ -435,7 +489,7 @@ class Applier:
             filters = {
                 "source": item.source,
                 "tool": item.tool,
-                "kind": item.kind.value,
+                "kind": item.kind._value_,
                 "container_id": container.id if container else None,
                 "container_key": container.key if container else None,
                 "deleted": cur.deleted,
@@ -480,6 +534,7 @@ class Applier:
     @staticmethod
     def _upsert(
         item: WorkItem,
+        doc_json: bytes,
         updated_at: datetime,
         cur: _Current | None,
         current: dict[str, _Current],
@@ -490,11 +545,10 @@ class Applier:
         change; sets `cur.dirty` when something must be stored anyway."""
         result = state.result
         if cur is None:
-            doc_json = _serialize(item, exclude=_NOT_CONTENT)
             current[item.id] = _Current(updated_at, None, False, None, is_new=True, dirty=True)
             current[item.id].set_content(item, updated_at, doc_json, None)
             result.upserted += 1
-            return [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+            return _filled_fields(item)
         if cur.deleted:
             assert cur.deleted_at is not None
             live = updated_at > cur.deleted_at or (force and updated_at == cur.deleted_at)
@@ -505,11 +559,10 @@ class Applier:
             assert cur.updated_at is not None
             live = True
             if updated_at < cur.updated_at:
-                result.unchanged += 1  # decided before serialising: stale input costs little
+                result.unchanged += 1
                 return None
-        # Serialise straight to JSON (pydantic's Rust serializer, about half the cost of
-        # model_dump + dumps); only an update parses it back, to diff.
-        doc_json = _serialize(item, exclude=_NOT_CONTENT)
+        # `doc_json` is pydantic's Rust serialisation (about half the cost of model_dump +
+        # dumps), made once for the text check too; only an update parses it back, to diff.
         digest = None
         if cur.updated_at is not None and updated_at == cur.updated_at:
             digest = content_digest(doc_json)
@@ -529,7 +582,7 @@ class Applier:
             result.unchanged += 1
             return None
         if cur.updated_at is None:  # only a tombstone was stored: new to the feed
-            fields = [name for name in _DOC_FIELDS if not _is_empty(getattr(item, name))]
+            fields = _filled_fields(item)
         else:
             old_doc, doc = cur.doc, orjson.loads(doc_json)
             fields = sorted(k for k in doc.keys() | old_doc.keys() if doc.get(k) != old_doc.get(k))
@@ -579,11 +632,11 @@ class Applier:
             (
                 item_id,
                 t(at),
-                to_category.value,
+                to_category._value_,
                 to_name,
-                fact.from_category.value if fact.from_category is not None else None,
+                fact.from_category._value_ if fact.from_category is not None else None,
                 fact.from_name,
-                fact.source.value,
+                fact.source._value_,
                 SOURCE_RANK[fact.source],
                 fact.native_id,
             )
@@ -613,27 +666,41 @@ class Applier:
         return [fact for fact in given if known(fact.item_id)]
 
     def _lock_counter(self, conn: Connection) -> int:
-        stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        value = conn.execute(stmt).scalar_one()
+        dialect = self.dialect
+
+        def build() -> Any:
+            stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
+            return stmt.with_for_update() if dialect == "postgresql" else stmt
+
+        [(value,)] = self._sql.rows(conn, "lock counter", build)
         return int(value)
 
     def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
         if not ids:
             return {}
+        dialect, t, read = self.dialect, item_tombstones.c, self._read_time
         cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
-        rows = conn.execute(select(*cols).where(any_of(self.dialect, items.c.id, ids)))
+        rows = self._sql.rows(
+            conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=self._sql.keys(ids)
+        )
         current = {
-            row.id: _Current(row.updated_at, row.deleted_at, bool(row.deleted), row.doc, version=int(row.version))
-            for row in rows
+            item_id: _Current(read(updated_at), read(deleted_at), bool(deleted), doc, version=int(version))
+            for item_id, updated_at, deleted_at, deleted, version, doc in rows
         }
         unseen = [item_id for item_id in ids if item_id not in current]
         if unseen:  # e.g. a first sync: one lookup that finds nothing
-            t = item_tombstones.c
-            stmt = select(t.item_id, t.source, t.native_id, t.deleted_at).where(any_of(self.dialect, t.item_id, unseen))
-            for row in conn.execute(stmt):
-                current[row.item_id] = _Current.tombstone_only(row.source, row.native_id, row.deleted_at)
+            tombstones = self._sql.rows(
+                conn,
+                "tombstones",
+                lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(
+                    keys_in(dialect, t.item_id, "ids")
+                ),
+                ids=self._sql.keys(unseen),
+            )
+            for item_id, source, native_id, deleted_at in tombstones:
+                at = read(deleted_at)
+                assert at is not None  # NOT NULL
+                current[item_id] = _Current.tombstone_only(source, native_id, at)
         return current
 
     def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
@@ -641,7 +708,16 @@ class Applier:
         if not seen:
             return
         names = [name for name, _ in seen]
-        known = set(conn.execute(select(sources.c.name).where(any_of(self.dialect, sources.c.name, names))).scalars())
+        dialect = self.dialect
+        known = {
+            name
+            for (name,) in self._sql.rows(
+                conn,
+                "sources",
+                lambda: select(sources.c.name).where(keys_in(dialect, sources.c.name, "names")),
+                names=self._sql.keys(names),
+            )
+        }
         rows = [{"name": n, "tool": t, "created_at": now, "updated_at": now} for n, t in seen if n not in known]
         if rows:
             conn.execute(dialect_insert(self.dialect, sources).on_conflict_do_nothing(index_elements=["name"]), rows)
@@ -687,9 +763,9 @@ class Applier:
                     item.native_id,
                     item.key,
                     item.title,
-                    item.kind.value,
-                    item.status.category.value,
-                    item.priority.level.value,
+                    item.kind._value_,  # `_value_`: `.value` is a Python-level descriptor
+                    item.status.category._value_,
+                    item.priority.level._value_,
                     container.id if container else None,
                     container.key if container else None,
                     item.parent_id,
@@ -723,13 +799,13 @@ class Applier:
                 .values(deleted=True, deleted_at=bindparam("d"), version=bindparam("v"), synced_at=bindparam("s")),
                 tombstoned,
             )
-        if replaced:  # new items have no rows to delete: skip two statements for them
-            conn.execute(delete(item_labels).where(any_of(self.dialect, item_labels.c.item_id, replaced)))
-            conn.execute(delete(item_assignees).where(any_of(self.dialect, item_assignees.c.item_id, replaced)))
-            conn.execute(delete(item_links).where(any_of(self.dialect, item_links.c.item_id, replaced)))
+        if replaced:  # new items have no rows to delete: skip three statements for them
+            ids = self._sql.keys(replaced)
+            for table in (item_labels, item_assignees, item_links):
+                self._sql.run(conn, f"replace {table.name}", partial(_delete_of, self.dialect, table), ids=ids)
         self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
         self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
         self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
         self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
         if moved:
-            conn.execute(delete(item_tombstones).where(any_of(self.dialect, item_tombstones.c.item_id, moved)))
+            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))

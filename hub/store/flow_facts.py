@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -39,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
 from hub.flow.history import Transition, TransitionSource, build_history
 from hub.schema import StatusCategory, to_utc
-from hub.store.bulk import _Bulk, time_binder
+from hub.store.bulk import Statements, _Bulk, keys_in, time_binder, time_reader
 
 CHUNK = 500
 FLOW_FIELDS = frozenset({"created_at", "completed_at", "status", "kind", "container", "deleted"})
@@ -83,9 +84,9 @@ def derive(
     row: dict[str, Any] = {
         "item_id": item_id,
         "created_at": created,
-        "category": category.value,
+        "category": category._value_,  # `_value_`: `.value` is a Python-level descriptor
         "has_history": bool(facts),
-        "start": history.start.value,
+        "start": history.start._value_,
         "started_at": history.started_at,
         "completed_at": (history.done_at or completed) if category is _DONE else None,
         "cancelled_at": (
@@ -97,7 +98,7 @@ def derive(
             orjson.dumps([entry.isoformat() for entry in history.done_entries]).decode() if reopened else None
         ),
         "last_done_entry": history.done_entries[-1] if reopened else None,
-        "final_category": history.final_category.value if history.final_category is not None else None,
+        "final_category": history.final_category._value_ if history.final_category is not None else None,
         "born_day": created.toordinal() if created is not None else None,
         "known_from_day": (
             facts[0].at.toordinal()
@@ -124,7 +125,7 @@ def derive(
 
 
 def _value(category: StatusCategory | None) -> str | None:
-    return category.value if category is not None else None
+    return category._value_ if category is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,17 +150,23 @@ def refresh_flow_facts(
     the rows back (the read parsed each closed item's document for its completed_at, and
     took a row lock on PostgreSQL that the transaction already holds: it wrote the row)."""
     ids = sorted(set(item_ids))
-    bulk, to_time = _writer(conn)
+    bulk, to_time, sql, _ = _writer(conn)
+    dialect = conn.dialect.name
     written = written or {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         derived = _derive_chunk(conn, chunk, written)
-        conn.execute(delete(flow_days).where(one_of(conn, flow_days.c.item_id, chunk)))
-        conn.execute(delete(flow_facts).where(one_of(conn, flow_facts.c.item_id, chunk)))
-        fact_rows = [
-            tuple(to_time(facts.row[name]) if name in _TIMES else facts.row[name] for name in _FACT_COLUMNS)
-            for facts in derived
-        ]
+        keys = sql.keys(chunk)
+        sql.run(
+            conn, "flow_days", lambda: delete(flow_days).where(keys_in(dialect, flow_days.c.item_id, "ids")), ids=keys
+        )
+        sql.run(
+            conn,
+            "flow_facts",
+            lambda: delete(flow_facts).where(keys_in(dialect, flow_facts.c.item_id, "ids")),
+            ids=keys,
+        )
+        fact_rows = [_fact_row(facts.row, to_time) for facts in derived]
         bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows)
         day_rows = [
             (day, facts.row["item_id"], category, prev, *(facts.row[name] for name in FILTER_COLUMNS))
@@ -172,16 +179,38 @@ def refresh_flow_facts(
 _FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)
 _DAY_COLUMNS = ("day", "item_id", "category", "prev_category", *FILTER_COLUMNS)
 _TIMES = frozenset(column.name for column in flow_facts.columns if isinstance(column.type, UTCDateTime))
-_WRITERS: dict[str, tuple[Any, Callable[[datetime | None], Any]]] = {}
+_FACT_VALUES = itemgetter(*_FACT_COLUMNS)
+_TIME_AT = tuple(i for i, name in enumerate(_FACT_COLUMNS) if name in _TIMES)
 
 
-def _writer(conn: Connection) -> tuple[Any, Callable[[datetime | None], Any]]:
+def _fact_row(row: dict[str, Any], to_time: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
+    """A `flow_facts` row in `_FACT_COLUMNS` order, times in their stored form."""
+    values = list(_FACT_VALUES(row))
+    for i in _TIME_AT:
+        value = values[i]
+        if value is not None:
+            values[i] = to_time(value)
+    return tuple(values)
+
+
+_Writer = tuple[_Bulk, Callable[[datetime | None], Any], Statements, Callable[[Any], datetime | None]]
+_WRITERS: dict[str, _Writer] = {}
+
+
+def _writer(conn: Connection) -> _Writer:
     """The store's bulk inserter (hub/store/bulk.py `_Bulk`: one statement per table and
-    chunk, tuples, no per-row SQLAlchemy processing) and the stored form of a time, made
-    once per dialect."""
+    chunk, tuples, no per-row SQLAlchemy processing), the stored form of a time, the
+    precompiled statements (`Statements`) and the reader of a stored time, made once per
+    dialect."""
     writer = _WRITERS.get(conn.dialect.name)
     if writer is None:
-        writer = _WRITERS[conn.dialect.name] = (_Bulk(conn.dialect), time_binder(conn.dialect))
+        dialect = conn.dialect
+        writer = _WRITERS[dialect.name] = (
+            _Bulk(dialect),
+            time_binder(dialect),
+            Statements(dialect),
+            time_reader(dialect),
+        )
     return writer
 
 
@@ -260,16 +289,22 @@ def stored_transitions(conn: Connection, item_ids: list[str]) -> dict[str, list[
     columns, no per-row enum conversion: also the digest's bulk reader)."""
     categories, sources = _CATEGORIES, _SOURCES
     found: dict[str, list[Transition]] = defaultdict(list)
-    stmt = select(_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.from_name, _T.source)
+    _, _, sql, read = _writer(conn)
+    dialect = conn.dialect.name
+
+    def build() -> Any:
+        columns = (_T.item_id, _T.at, _T.to_category, _T.to_name, _T.from_category, _T.from_name, _T.source)
+        return select(*columns).where(keys_in(dialect, _T.item_id, "ids"))
+
     for start in range(0, len(item_ids), CHUNK):
         chunk = item_ids[start : start + CHUNK]
-        for item_id, at, to_category, to_name, from_category, from_name, source in conn.execute(
-            stmt.where(one_of(conn, _T.item_id, chunk))
+        for item_id, at, to_category, to_name, from_category, from_name, source in sql.rows(
+            conn, "transitions", build, ids=sql.keys(chunk)
         ):
             found[item_id].append(
                 Transition(
                     item_id,
-                    at,
+                    read(at),  # type: ignore[arg-type]  # NOT NULL
                     categories[to_category],
                     to_name or None,
                     categories[from_category] if from_category else None,

@@ -27,6 +27,7 @@ from hub.store.apply import (
     observed_transitions,
     raw_json,
     storable,
+    storable_keys,
 )
 from hub.store.bulk import _Bulk, database_unavailable
 from hub.store.clock import utcnow
@@ -107,8 +108,9 @@ class ItemStore(ItemReader):
           creates the item and removes the tombstone.
         - Every write that changes the live view (an item appears, its document changes,
           it is deleted or comes back) appends one change with the next gap-free seq.
-        - Every string of every op is made storable first (`storable`: NUL and lone
-          surrogates become U+FFFD, the same on SQLite and PostgreSQL).
+        - Every string of every op is made storable (`storable`: NUL and lone surrogates
+          become U+FFFD, the same on SQLite and PostgreSQL): ids and people first
+          (`storable_keys`), the rest of an item as its document is serialised.
         - `checkpoint`, if given, is saved in the same transaction.
 
         Status history (`status_transitions`, hub/flow/history.py) is written in the same
@@ -120,7 +122,7 @@ class ItemStore(ItemReader):
         a history must not exist without its item. Every fact is idempotent (the table's
         identity; the best source is kept), so replays and re-syncs add nothing.
         """
-        batch = [storable(op) for op in ops]
+        batch = [storable_keys(op) for op in ops]
         given = list(transitions)
         if conn is not None:
             with custom_plans(conn):

@@ -12,18 +12,28 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, select, update
 
 from hub.db.tables import item_assignees, people, person_identities
 from hub.schema import ItemDeletion, PersonRef, WorkItem
-from hub.store.bulk import _Bulk, any_of
+from hub.store.bulk import Statements, _Bulk, any_of, keys_in
 
 _PEOPLE_COLUMNS = ("id", "name", "email", "created_at", "updated_at")
 _IDENTITY_COLUMNS = ("source", "native_id", "person_id", "name", "email")
 
 Refs = dict[tuple[str, str], PersonRef]  # (source, identity key) -> the batch's best ref
+
+
+class _Identity(NamedTuple):
+    """A stored `person_identities` row."""
+
+    source: str
+    native_id: str
+    person_id: str
+    name: str | None
+    email: str | None
 
 
 def person_id_for(source: str, ref: PersonRef) -> str:
@@ -75,6 +85,7 @@ class PeopleResolver:
         self.dialect = dialect
         self._bulk = bulk
         self._time = time
+        self._sql = Statements(bulk.dialect)
 
     def resolve(
         self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime
@@ -91,17 +102,22 @@ class PeopleResolver:
         self._insert_new(conn, refs, resolved, by_email, now)
         return resolved
 
-    def _known_identities(self, conn: Connection, refs: Refs) -> dict[tuple[str, str], Any]:
+    def _known_identities(self, conn: Connection, refs: Refs) -> dict[tuple[str, str], _Identity]:
         ident = person_identities.c
-        known: dict[tuple[str, str], Any] = {}
+        dialect = self.dialect
+        known: dict[tuple[str, str], _Identity] = {}
         keys_by_source: dict[str, list[str]] = defaultdict(list)
         for source, key in refs:
             keys_by_source[source].append(key)
-        for source, keys in keys_by_source.items():  # a batch rarely holds more than one source
-            stmt = select(ident.source, ident.native_id, ident.person_id, ident.name, ident.email).where(
-                ident.source == source, any_of(self.dialect, ident.native_id, keys)
+
+        def build() -> Any:
+            return select(ident.source, ident.native_id, ident.person_id, ident.name, ident.email).where(
+                ident.source == bindparam("source", None), keys_in(dialect, ident.native_id, "keys")
             )
-            for identity in conn.execute(stmt):
+
+        for source, keys in keys_by_source.items():  # a batch rarely holds more than one source
+            for row in self._sql.rows(conn, "identities", build, source=source, keys=self._sql.keys(keys)):
+                identity = _Identity._make(row)
                 known[(identity.source, identity.native_id)] = identity
         return known
 

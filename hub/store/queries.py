@@ -29,11 +29,17 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal_column,
     or_,
     select,
+    table,
     tuple_,
     union_all,
 )
+from sqlalchemy import (
+    column as sql_column,
+)
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 
 from hub.db.engine import read_connection
 from hub.db.lists import in_list, pairs_in_list
@@ -138,6 +144,48 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# SQLite's text index (migration 0019): the FTS5 table `items_text` (trigram tokenizer, external
+# content on items' rowid) over key and title.
+_FTS = table("items_text", sql_column("rowid"))
+_FTS_TABLE: ColumnElement[Any] = literal_column("items_text")
+_ITEMS_ROWID: ColumnElement[Any] = literal_column("items.rowid")
+_ITEMS_ROWID_UNINDEXED: ColumnElement[Any] = literal_column("+items.rowid")
+"""Unary + keeps a term from choosing the plan: https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_"""
+
+
+def _sqlite_from_hint(_compiler: SQLiteCompiler, _table: Any, text: str | None) -> str | None:
+    """Render `Select.with_hint(table, text, "sqlite")` after the table's name (SQLAlchemy's
+    SQLite compiler drops FROM hints): here `items NOT INDEXED`, no index but the rowid
+    (https://www.sqlite.org/lang_indexedby.html)."""
+    return text
+
+
+SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
+
+
+class TextPlan(Enum):
+    """How a `q=` page on SQLite finds its rows (`ItemQueries._text_plan`)."""
+
+    WALK = "walk"
+    """Walk the page-order index and test key and title on each row it passes (as without
+    the text index): the plan for a term that matches many items, or has no trigram."""
+    FILTER = "filter"
+    """Walk the page-order index, testing each entry's rowid against the text index's
+    matches, so only matching rows are read."""
+    INDEX = "index"
+    """Read the text index's matches, then sort them: for a term few items match."""
+
+
+def fts_phrase(text: str) -> str:
+    """`text` as one FTS5 phrase: with the trigram tokenizer, the rows that contain it (case
+    folded). https://www.sqlite.org/fts5.html#fts5_strings"""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _text_rowids(q: str) -> Select[Any]:
+    return select(_FTS.c.rowid).select_from(_FTS).where(_FTS_TABLE.match(fts_phrase(q)))
+
+
 # Past this many index walks (one per value of the driving filter, two per container value),
 # one walk of the updated_at index that checks each row's filters costs less, and its cost
 # does not grow with the number of values: SQLite refuses a compound SELECT of more than 500
@@ -145,11 +193,21 @@ def _like_pattern(text: str) -> str:
 KEYED_BRANCHES_MAX = 64
 
 
+# SQLite `q=` plans (TextPlan), by the number of items the text index says match, counted up
+# to TEXT_WALK_MIN (bench/api_text.py, bench/README.md "q= at 1M"): below TEXT_INDEX_MAX the
+# page reads every match and sorts them; below TEXT_WALK_MIN it walks the page-order index
+# testing rowids; from there on a plain walk finds a page's matches within a few hundred rows.
+TEXT_INDEX_MAX = 5_000
+TEXT_WALK_MIN = 200_000
+
+
 class ItemQueries:
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
         self.statement_timeout_ms = statement_timeout_ms
         """Bound on each read on PostgreSQL (see `read_connection`); the API sets it."""
+        self.text_plan: TextPlan | None = None
+        """Force one `q=` plan on SQLite (benchmarks, tests); None decides per query."""
 
     def _read(self) -> AbstractContextManager[Connection]:
         return read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms)
@@ -174,6 +232,7 @@ class ItemQueries:
         *,
         time_column: ColumnElement[Any] = items.c.updated_at,
         skip: frozenset[str] = frozenset(),
+        text_plan: TextPlan = TextPlan.WALK,
     ) -> list[ColumnElement[bool]]:
         """The WHERE terms of `query` on `items`, leaving out the filters in `skip` (the one a
         keyed query drives from); updated_after/before bound `time_column`, a copy of
@@ -204,11 +263,33 @@ class ItemQueries:
         if query.updated_before is not None:
             cond.append(time_column < to_utc(query.updated_before))
         if query.q:
+            if text_plan is TextPlan.INDEX:
+                cond.append(_ITEMS_ROWID.in_(_text_rowids(query.q)))
+            elif text_plan is TextPlan.FILTER:
+                # The walk stays on the page-order index and tests each entry's rowid
+                # before it reads the row.
+                cond.append(_ITEMS_ROWID_UNINDEXED.in_(_text_rowids(query.q)))
+            # The text index's matches are a superset (it folds all case, ILIKE on SQLite
+            # ASCII only): the substring test decides.
             pattern = _like_pattern(query.q)
             cond.append(or_(items.c.key.ilike(pattern, escape="\\"), items.c.title.ilike(pattern, escape="\\")))
         if not query.include_deleted:
             cond.append(items.c.deleted == false())
         return cond
+
+    def _text_plan(self, conn: Connection, query: ItemQuery) -> TextPlan:
+        """The `q=` plan of a page on SQLite: by how many items the text index says match
+        (counted up to TEXT_WALK_MIN). PostgreSQL's planner makes this choice itself."""
+        q = query.q
+        if self.engine.dialect.name != "sqlite" or not q or len(q) < 3 or "\x00" in q:
+            return TextPlan.WALK  # no trigram in fewer than three characters: no index
+        if self.text_plan is not None:
+            return self.text_plan
+        probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
+        found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
+        if found < TEXT_INDEX_MAX:
+            return TextPlan.INDEX
+        return TextPlan.FILTER if found < TEXT_WALK_MIN else TextPlan.WALK
 
     def filter_conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
         """The WHERE terms of `query` on `items`, for services that read items in bulk with the
@@ -246,7 +327,8 @@ class ItemQueries:
             if keyed:
                 stmt = self._keyed_page(query, person_ids, descending, limit, after)
             else:
-                stmt = self._plain_page(query, person_ids, column, descending, limit, after)
+                text_plan = self._text_plan(conn, query)
+                stmt = self._plain_page(query, person_ids, column, descending, limit, after, text_plan)
             rows = conn.execute(stmt).all()
             next_cursor = None
             if len(rows) > limit:
@@ -265,14 +347,19 @@ class ItemQueries:
         descending: bool,
         limit: int,
         after: tuple[SortValue, str] | None,
+        text_plan: TextPlan = TextPlan.WALK,
     ) -> Select[Any]:
         """One statement on `items` in (sort value, id) order: the sort's own index, or the
         index of a plain equality filter. The updated_at indexes carry the other
         low-cardinality filters (hub/db/tables.py `ITEM_FILTERS`), so those are checked on
         the index entry and only a matching item's row is read; the other filters (labels,
-        assignees, q) and the rice_score walk check each row."""
+        assignees) and the rice_score walk check each row. `q` on SQLite: see `TextPlan`;
+        on PostgreSQL the planner chooses between the walk and the trigram index."""
         stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
-        conditions = self._conditions(query, person_ids)
+        conditions = self._conditions(query, person_ids, text_plan=text_plan)
+        if text_plan is TextPlan.INDEX:
+            # The matches are few: read them by rowid and sort, rather than walk an index.
+            stmt = stmt.with_hint(items, "NOT INDEXED", "sqlite")
         if column is items.c.rice_score:
             conditions.append(items.c.rice_score.is_not(None))
         if after is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,6 +46,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 
 from hub.db.tables import item_report_facts, items
 from hub.schema import RICE_INPUTS, WorkItem
+from hub.store.bulk import Statements, keys_in
 from mappings.engine import FALLBACKS_KEY
 
 if TYPE_CHECKING:
@@ -192,12 +194,27 @@ def write_report_facts(
     twins_before = (keys, shared_twin_keys(conn, keys))
     bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
     if tombstoned:
-        conn.execute(update(item_report_facts).where(_any_of(conn, _F.item_id, tombstoned)).values(deleted=True))
+        sql, dialect = _statements(conn), conn.dialect.name
+        sql.run(
+            conn,
+            "tombstoned",
+            lambda: update(item_report_facts).where(keys_in(dialect, _F.item_id, "ids")).values(deleted=True),
+            ids=sql.keys(tombstoned),
+        )
     if changed:
         maintain_flags(conn, changed, before, twins_before)
 
 
 _F = item_report_facts.c
+_STATEMENTS: dict[str, Statements] = {}
+
+
+def _statements(conn: Connection) -> Statements:
+    """The flag upkeep's statements, compiled once per dialect (hub/store/bulk.py `Statements`)."""
+    sql = _STATEMENTS.get(conn.dialect.name)
+    if sql is None:
+        sql = _STATEMENTS[conn.dialect.name] = Statements(conn.dialect)
+    return sql
 
 
 def _any_of(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
@@ -225,10 +242,16 @@ def _inputs_of(row: Sequence[Any]) -> FlagInputs:
 
 def _flag_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, FlagInputs]:
     """The stored flag inputs of the rows of `ids` (read before they are overwritten)."""
-    stmt = select(_F.item_id, *(_F[name] for name in _FLAG_INPUTS)).where(_any_of(conn, _F.item_id, ids))
+    sql, dialect = _statements(conn), conn.dialect.name
+    rows = sql.rows(
+        conn,
+        "flag inputs",
+        lambda: select(_F.item_id, *(_F[name] for name in _FLAG_INPUTS)).where(keys_in(dialect, _F.item_id, "ids")),
+        ids=sql.keys(ids),
+    )
     return {
         item_id: (parent_id, key, category, source, bool(deleted))
-        for item_id, parent_id, key, category, source, deleted in conn.execute(stmt)
+        for item_id, parent_id, key, category, source, deleted in rows
     }
 
 
@@ -248,7 +271,13 @@ def _neighbours_of(inputs: Sequence[FlagInputs]) -> tuple[Sequence[str], Sequenc
 def _neighbours(conn: Connection, ids: Sequence[str]) -> tuple[Sequence[str], Sequence[str]]:
     """The parents and twin keys the stored rows of `ids` name (read before they are
     overwritten: a re-parented child changes its old parent's flags too)."""
-    rows = conn.execute(select(_F.parent_id, _F.twin_key).where(_any_of(conn, _F.item_id, ids))).all()
+    sql, dialect = _statements(conn), conn.dialect.name
+    rows = sql.rows(
+        conn,
+        "neighbours",
+        lambda: select(_F.parent_id, _F.twin_key).where(keys_in(dialect, _F.item_id, "ids")),
+        ids=sql.keys(ids),
+    )
     return [r[0] for r in rows if r[0] is not None], [r[1] for r in rows if r[1] is not None]
 
 
@@ -279,10 +308,15 @@ def _set_flags(conn: Connection, names: Sequence[str], where: ColumnElement[bool
     """Recompute flags `names` on the rows passing `where` (all rows when None); a row is
     rewritten only when a flag changes (PostgreSQL writes a new row version for every row an
     UPDATE touches, and an epic re-synced would otherwise rewrite all its children)."""
+    conn.execute(_flags_update(names, where))
+
+
+def _flags_update(names: Sequence[str], where: ColumnElement[bool] | None) -> Any:
+    """The UPDATE of `_set_flags`."""
     values = _flag_values()
     changed = or_(*(_F[name] != values[name] for name in names))
     stmt = update(item_report_facts).values({name: values[name] for name in names})
-    conn.execute(stmt.where(changed) if where is None else stmt.where(where, changed))
+    return stmt.where(changed) if where is None else stmt.where(where, changed)
 
 
 def maintain_flags(
@@ -309,9 +343,22 @@ def maintain_flags(
     ids = list(changed)
     old_parents, old_keys = before
     new_parents, new_keys = _neighbours(conn, ids)
-    _set_flags(conn, ["parent_missing"], or_(_any_of(conn, _F.item_id, ids), _any_of(conn, _F.parent_id, ids)))
+    sql, dialect = _statements(conn), conn.dialect.name
+    sql.run(
+        conn,
+        "parent_missing",
+        lambda: _flags_update(
+            ["parent_missing"], or_(keys_in(dialect, _F.item_id, "ids"), keys_in(dialect, _F.parent_id, "ids"))
+        ),
+        ids=sql.keys(ids),
+    )
     parents = sorted({*ids, *old_parents, *new_parents})
-    _set_flags(conn, ["has_live_child", "has_open_child"], _any_of(conn, _F.item_id, parents))
+    sql.run(
+        conn,
+        "child flags",
+        lambda: _flags_update(["has_live_child", "has_open_child"], keys_in(dialect, _F.item_id, "ids")),
+        ids=sql.keys(parents),
+    )
     keys = sorted({*old_keys, *new_keys})
     _set_title_twins(conn, keys, ids, twins_before)
 
@@ -337,7 +384,26 @@ def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
 
 def shared_twin_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
     """The keys of `keys` whose group has title twins now (`_shared_keys`)."""
-    return set(conn.execute(_shared_keys(conn, keys)).scalars()) if keys else set()
+    if not keys:
+        return set()
+    sql, dialect = _statements(conn), conn.dialect.name
+    return {key for (key,) in sql.rows(conn, "shared keys", partial(_shared_keys_of, dialect), keys=sql.keys(keys))}
+
+
+def _shared_keys_of(dialect: str) -> Any:
+    """`_shared_keys` of the keys in the parameter `keys`."""
+    o = item_report_facts.alias("other").c
+    return (
+        select(o.twin_key)
+        .where(
+            o.twin_key.is_not(None),
+            o.deleted == false(),
+            o.status_category.not_in(CLOSED_CATEGORIES),
+            keys_in(dialect, o.twin_key, "keys"),
+        )
+        .group_by(o.twin_key)
+        .having(func.min(o.source) != func.max(o.source))
+    )
 
 
 def _set_title_twins(
@@ -365,16 +431,26 @@ def _set_title_twins(
         decided, was_shared = twins_before
         known = set(decided)
         regroup = [key for key in keys if key not in known or (key in shared) != (key in was_shared)]
-    touched = _any_of(conn, _F.item_id, ids)
+    sql, dialect = _statements(conn), conn.dialect.name
+
+    def build() -> Any:
+        touched = keys_in(dialect, _F.item_id, "ids")
+        if regroup:
+            touched = or_(keys_in(dialect, _F.twin_key, "regroup"), touched)
+        twin = and_(
+            _F.twin_key.is_not(None),
+            _F.deleted == false(),
+            _F.status_category.not_in(CLOSED_CATEGORIES),
+            keys_in(dialect, _F.twin_key, "shared") if shared else false(),
+        )
+        return update(item_report_facts).where(touched, _F.has_title_twin != twin).values(has_title_twin=twin)
+
+    params = {"ids": sql.keys(ids)}
     if regroup:
-        touched = or_(_any_of(conn, _F.twin_key, regroup), touched)
-    twin = and_(
-        _F.twin_key.is_not(None),
-        _F.deleted == false(),
-        _F.status_category.not_in(CLOSED_CATEGORIES),
-        _any_of(conn, _F.twin_key, sorted(shared)) if shared else false(),
-    )
-    conn.execute(update(item_report_facts).where(touched, _F.has_title_twin != twin).values(has_title_twin=twin))
+        params["regroup"] = sql.keys(regroup)
+    if shared:
+        params["shared"] = sql.keys(sorted(shared))
+    sql.run(conn, f"title twins {bool(regroup)} {bool(shared)}", build, **params)
 
 
 def recompute_all_flags(conn: Connection) -> None:

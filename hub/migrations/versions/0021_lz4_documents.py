@@ -16,7 +16,7 @@ does not compress values: nothing to do there. The column compression is not par
 SQLAlchemy metadata (hub/db/tables.py cannot say it; alembic does not compare it).
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-01 14:00:00
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "0021"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
