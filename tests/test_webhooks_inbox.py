@@ -265,3 +265,61 @@ def test_a_claim_commits_without_waiting_for_the_wal_flush_and_the_setting_ends_
         assert after == "on"
     finally:
         engine.dispose()
+
+
+def test_one_claim_takes_due_rows_of_every_kind_in_id_order_and_skips_locked_ones(store: Store) -> None:
+    """A claim takes, oldest first and at most `limit`, pending rows, failed rows due again and
+    processing rows whose claim lapsed (on PostgreSQL in one statement); rows another
+    transaction holds locked (another worker claiming or settling them) are skipped, not
+    waited for."""
+    inbox = InboxStore(store.engine)
+    for n in range(6):
+        inbox.add(A, f"d-{n}", {}, b"{}")
+    now = utcnow()
+    t = webhook_inbox.c
+    with store.engine.begin() as conn:
+        ids = list(conn.execute(select(t.id).order_by(t.id)).scalars())
+        conn.execute(update(webhook_inbox).where(t.id == ids[1]).values(status="failed", next_attempt_at=now))
+        conn.execute(
+            update(webhook_inbox)
+            .where(t.id == ids[2])
+            .values(status="failed", next_attempt_at=now + timedelta(hours=1))
+        )
+        lapsed = now - inbox.claim_ttl - timedelta(seconds=1)
+        conn.execute(update(webhook_inbox).where(t.id == ids[3]).values(status="processing", claimed_at=lapsed))
+        conn.execute(update(webhook_inbox).where(t.id == ids[4]).values(status="processing", claimed_at=now))
+    first = inbox.claim(2, now=now)
+    assert [d.id for d in first] == [ids[0], ids[1]]
+    assert {d.claim_token for d in first} == {first[0].claim_token}
+    assert [d.attempts for d in first] == [1, 1]
+    if store.engine.dialect.name != "postgresql":
+        assert [d.id for d in inbox.claim(10, now=now)] == [ids[3], ids[5]]
+        return
+    with store.engine.connect() as holder:  # another worker's transaction holds row 5 locked
+        holder.execute(select(t.id).where(t.id == ids[5]).with_for_update())
+        assert [d.id for d in inbox.claim(10, now=now)] == [ids[3]]  # not waiting for row 5
+        holder.rollback()
+    assert [d.id for d in inbox.claim(10, now=now)] == [ids[5]]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(t.status).where(t.id == ids[2])).scalar() == "failed"  # not due
+
+
+def test_the_heartbeat_skips_rows_an_apply_holds_instead_of_waiting(store: Store) -> None:
+    """PostgreSQL: a renewal does not wait for the transaction settling (applying) the claim's
+    rows: it skips them, and renews them again once that transaction has ended."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    inbox = InboxStore(store.engine)
+    for n in range(3):
+        inbox.add(A, f"d-{n}", {}, b"{}")
+    claimed = inbox.claim(10)
+    token = claimed[0].claim_token
+    with store.engine.connect() as applying:
+        applying.begin()
+        # The batch's transaction settles the first two and has not committed yet.
+        settled = inbox.settle_held(applying, [(d, "done", None) for d in claimed[:2]])
+        assert settled == {claimed[0].id, claimed[1].id}
+        assert inbox.renew([token]) == 1  # the third row only; it did not wait for the two
+        applying.rollback()  # e.g. the store refused the batch: the claims stand
+    assert inbox.renew([token]) == 3
+    assert set(statuses(store).values()) == {"processing"}
