@@ -241,20 +241,42 @@ def asgi_transport(app: ASGIApp) -> httpx.ASGITransport:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now. Another process may take it before it is bound (an outgoing connection's
+    ephemeral port comes from the same range): bind with `listening_socket` where you can."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
+def listening_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port and listening: the port is the caller's from the start,
+    so nothing can take it between choosing it and serving on it (`serve(app, sock=...)`)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
 @contextlib.contextmanager
-def serve(app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Run `app` with uvicorn on a loopback port in a background thread; yields its base URL."""
+def serve(
+    app: ASGIApp, host: str = "127.0.0.1", port: int | None = None, *, sock: socket.socket | None = None
+) -> Iterator[str]:
+    """Run `app` with uvicorn on a loopback port in a background thread; yields its base URL.
+
+    Without `port` or `sock`, it listens on a socket of its own (`listening_socket`); with
+    `sock`, on that one (uvicorn's `Server.run(sockets=...)`), which it closes at the end."""
     import uvicorn
 
-    port = port or free_port(host)
+    if sock is None and port is None:
+        sock = listening_socket(host)
+    if sock is not None:
+        host, port = sock.getsockname()[:2]
+    assert port is not None
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"fake-server-{port}", daemon=True)
+    sockets = [sock] if sock is not None else None
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name=f"fake-server-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -266,6 +288,8 @@ def serve(app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> Ite
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        if sock is not None:
+            sock.close()
 
 
 # ---------------------------------------------------------------- what every fake offers

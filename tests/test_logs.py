@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from connectors.base import Connector
-from fakes.common import FakeTool, free_port, serve
+from fakes.common import FakeTool, listening_socket, serve
 from hub.api.app import create_app
 from hub.config import HubConfig, SourceDefinition, parse_config
 from hub.logs import MAX_REQUEST_ID_CHARS, REDACTED, Redactor, configure_for, configure_logging
@@ -88,7 +88,8 @@ def _secrets(config: HubConfig) -> set[str]:
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_no_secret_reaches_a_log_line(case: ConformanceCase, log_format: str, sqlite_store: Store) -> None:
     fake = case.fake(20)
-    port = free_port()
+    sock = listening_socket()  # bound now: the config below names its port
+    port = sock.getsockname()[1]
     _rebase(fake, f"http://127.0.0.1:{port}")
     config = parse_config({"sources": {SOURCE: {**case.config(fake), "webhook_secret": WEBHOOK_SECRET}}})
     settings = Settings(
@@ -113,7 +114,7 @@ def test_no_secret_reaches_a_log_line(case: ConformanceCase, log_format: str, sq
     _, api_key = sqlite_store.keys.create(Scope.admin, "test")
     secrets = _secrets(config) | {api_key}
     app = create_app(sqlite_store, settings, config=config, connector_factory=connector)
-    with serve(fake.app, port=port), TestClient(app, headers={"Authorization": f"Bearer {api_key}"}) as client:
+    with serve(fake.app, sock=sock), TestClient(app, headers={"Authorization": f"Bearer {api_key}"}) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         fake.faults.inject(429, count=1, retry_after="0")
         run = client.portal.call(runtime.sync.run, SOURCE)  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.egress import EgressPolicy, configure_default, default_policy
-from fakes.common import free_port, serve
+from fakes.common import listening_socket, serve
 from hub.config import HubConfig, load_config
 from hub.demo.fakes import GITHUB_REPOSITORIES, GITLAB_PROJECTS, REDMINE_PROJECT, TOOLS, DemoFakes, load_fakes
 from hub.demo.org import AHA_PRODUCT, JIRA_PROJECTS, LINEAR_TEAM, build_org
@@ -179,16 +179,19 @@ def demo_environment(
     policy = default_policy()
     configure_default(EgressPolicy(allow=(*policy.allow, LOOPBACK), allow_http=True))
     org = build_org(seed, now)
-    urls = {tool: f"http://{LOOPBACK}:{free_port(LOOPBACK)}" for tool in TOOLS}
+    # Each fake's socket is bound now and served later: its port is in the sources config.
+    sockets = {tool: listening_socket(LOOPBACK) for tool in TOOLS}
+    urls = {tool: f"http://{LOOPBACK}:{sock.getsockname()[1]}" for tool, sock in sockets.items()}
     fakes = load_fakes(org, urls)
     secret = secrets.token_urlsafe(24)
     path = workdir / "opshub.toml"
     write_sources(path, demo_sources(fakes, urls, secret))
     config = load_config(path)
     with contextlib.ExitStack() as stack:
+        for sock in sockets.values():
+            stack.callback(sock.close)  # also where a fake fails to start (closing twice is harmless)
         for tool in TOOLS:
-            port = int(urls[tool].rsplit(":", 1)[1])
-            stack.enter_context(serve(fakes.fakes[tool].app, host=LOOPBACK, port=port))
+            stack.enter_context(serve(fakes.fakes[tool].app, sock=sockets[tool]))
         runs = asyncio.run(sync_all(store, config))
         failed = [f"{run.source}: {run.error}" for run in runs if run.status != "succeeded"]
         if failed:
