@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +33,8 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import PAGE, percentile
-from bench.api_walks import reads
+from bench.api import percentile
+from bench.api_walks import is_page_statement, record_cold, timed_pages
 from hub.store import ItemQuery, Store
 from hub.store.queries import TextPlan
 
@@ -63,15 +62,9 @@ def walk(url: str, query: ItemQuery, plan: str, pages: int, explain: bool) -> li
     def before(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
         if pg and plan != "auto":
             cursor.execute("SET enable_bitmapscan = off" if plan == "walk" else "SET enable_indexscan = off")
-        if "sort_value" in statement and "LIMIT" in statement:
+        if is_page_statement(statement):
             if pg:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
-                tree = cursor.fetchone()[0][0]
-                cold.update(
-                    server_ms=tree["Execution Time"],
-                    hit=tree["Plan"]["Shared Hit Blocks"],
-                    read=tree["Plan"]["Shared Read Blocks"],
-                )
+                record_cold(cursor, statement, parameters, cold)
                 if explain and not plans:
                     cursor.execute("EXPLAIN " + statement, parameters)
                     plans.append("\n".join(r[0] for r in cursor.fetchall()))
@@ -82,27 +75,12 @@ def walk(url: str, query: ItemQuery, plan: str, pages: int, explain: bool) -> li
     event.listen(store.engine, "before_cursor_execute", before)
     if not pg and plan != "auto":
         store.queries.text_plan = TextPlan(plan)
-    found: list[dict[str, float]] = []
-    cursor = None
-    try:
-        for page in range(1, pages + 1):
-            calls, cpu, wall = reads()[0], time.thread_time(), time.perf_counter()
-            _, cursor = store.queries.list_items(query, limit=PAGE, cursor=cursor)
-            figures = {
-                "wall": (time.perf_counter() - wall) * 1000,
-                "cpu": (time.thread_time() - cpu) * 1000,
-                "calls": reads()[0] - calls,
-                **cold,
-            }
-            if page == 2 and plans and explain:
-                console.print(f"    plan ({plan}), page 2:\n      " + plans[-1].replace("\n", "\n      "))
-            if page > 1:
-                found.append(figures)
-            if cursor is None:
-                break
-    finally:
-        store.close()
-    return found
+
+    def show_plan(page: int) -> None:
+        if page == 2 and plans and explain:
+            console.print(f"    plan ({plan}), page 2:\n      " + plans[-1].replace("\n", "\n      "))
+
+    return timed_pages(store, query, pages, cold, on_page=show_plan)
 
 
 def main() -> None:

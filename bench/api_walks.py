@@ -25,6 +25,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,39 @@ def reads() -> tuple[int, int]:
     return int(counters["syscr"]), int(counters["read_bytes"])
 
 
-def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str, float]]:
-    """Pages 1..`pages` of one combination on a fresh Store; the figures of pages 2.. ."""
-    store = Store.open(url, migrate_schema=False)
-    pg = store.engine.dialect.name == "postgresql"
-    cold: dict[str, float] = {}
+def record_cold(cursor: Any, statement: str, parameters: Any, cold: dict[str, float]) -> None:
+    """PostgreSQL: run the page statement under EXPLAIN (ANALYZE, BUFFERS) first and keep its
+    server time and buffers in `cold` (the page's own run then finds them cached)."""
+    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
+    plan = cursor.fetchone()[0][0]
+    cold.update(
+        server_ms=plan["Execution Time"],
+        hit=plan["Plan"]["Shared Hit Blocks"],
+        read=plan["Plan"]["Shared Read Blocks"],
+    )
 
-    def explain_first(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        if "sort_value" in statement and "LIMIT" in statement:  # the page statement (bench/api.py `explain`)
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
-            plan = cursor.fetchone()[0][0]
-            cold.update(
-                server_ms=plan["Execution Time"],
-                hit=plan["Plan"]["Shared Hit Blocks"],
-                read=plan["Plan"]["Shared Read Blocks"],
-            )
 
-    if pg:
-        event.listen(store.engine, "before_cursor_execute", explain_first)
-    query, sort = item_query(filters)
+def is_page_statement(statement: str) -> bool:
+    return "sort_value" in statement and "LIMIT" in statement  # bench/api.py `explain`
+
+
+def timed_pages(
+    store: Store,
+    query: Any,
+    pages: int,
+    cold: dict[str, float],
+    sort: str | None = None,
+    on_page: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Pages 1..`pages` of `query` (closing `store`): wall and CPU ms, read calls, KiB from
+    storage and `cold`'s figures of pages 2.. ; `on_page(n)` after each page."""
     found: list[dict[str, float]] = []
     cursor = None
+    kwargs = {"sort": sort} if sort is not None else {}
     try:
         for page in range(1, pages + 1):
             (calls, disk), cpu, wall = reads(), time.thread_time(), time.perf_counter()
-            _, cursor = store.queries.list_items(query, sort=sort, limit=PAGE, cursor=cursor)
+            _, cursor = store.queries.list_items(query, limit=PAGE, cursor=cursor, **kwargs)
             figures = {
                 "wall": (time.perf_counter() - wall) * 1000,
                 "cpu": (time.thread_time() - cpu) * 1000,
@@ -81,6 +90,8 @@ def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str,
                 "disk": (reads()[1] - disk) / 1024,
                 **cold,
             }
+            if on_page is not None:
+                on_page(page)
             if page > 1:
                 found.append(figures)
             if cursor is None:
@@ -88,6 +99,21 @@ def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str,
     finally:
         store.close()
     return found
+
+
+def walk(url: str, filters: list[tuple[str, str]], pages: int) -> list[dict[str, float]]:
+    """Pages 1..`pages` of one combination on a fresh Store; the figures of pages 2.. ."""
+    store = Store.open(url, migrate_schema=False)
+    cold: dict[str, float] = {}
+
+    def explain_first(_conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if is_page_statement(statement):
+            record_cold(cursor, statement, parameters, cold)
+
+    if store.engine.dialect.name == "postgresql":
+        event.listen(store.engine, "before_cursor_execute", explain_first)
+    query, sort = item_query(filters)
+    return timed_pages(store, query, pages, cold, sort=sort)
 
 
 def main() -> None:
