@@ -164,7 +164,7 @@ class InboxStore:
             status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1
         )
         with write_transaction(self.engine) as conn:
-            self._no_flush_wait(conn)
+            self._no_flush_wait(conn, index_walks=True)
             if postgres:
                 # One statement, one round trip: the three walks lock what they find (SKIP
                 # LOCKED) in CTEs, the UPDATE claims the first `limit` of them by id and returns
@@ -207,7 +207,7 @@ class InboxStore:
             result = conn.execute(update(webhook_inbox).where(*where).values(claimed_at=now or utcnow()))
         return int(result.rowcount or 0)
 
-    def _no_flush_wait(self, conn: Connection) -> None:
+    def _no_flush_wait(self, conn: Connection, *, index_walks: bool = False) -> None:
         """PostgreSQL: this transaction's COMMIT returns without waiting for its WAL flush
         (`synchronous_commit = off`, for this transaction only:
         https://www.postgresql.org/docs/current/wal-async-commit.html).
@@ -219,8 +219,25 @@ class InboxStore:
         commit's WAL with it. A claim's flush is one the worker waits for before it can map
         anything, and COMMIT waiting on IO:WALSync was the most sampled wait in
         pg_stat_activity during a 500 deliveries/s run (bench/README.md, issue 13, i13work)."""
-        if self.engine.dialect.name == "postgresql":
+        if self.engine.dialect.name != "postgresql":
+            return
+        if not index_walks:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
+            return
+        # A claim's walks must be index scans in id order that stop at `limit` rows. From
+        # stale statistics (a backlog that arrived since the last ANALYZE: the planner counted
+        # ~30 pending rows where there were 10,000) PostgreSQL chose a bitmap scan of EVERY
+        # pending row and sorted them, per claim: 20-45 ms and ~190 us of server time per
+        # delivery in a drain of 10,000 (bench/README.md, i13worker). Bitmap scans are off for
+        # this transaction only (set_config(..., is_local => true) is SET LOCAL), sent with
+        # the commit setting in one statement, one round trip:
+        # https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET
+        # https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-ENABLE-BITMAPSCAN
+        conn.execute(
+            text(
+                "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+            )
+        )
 
     def settle_held(self, conn: Connection, outcomes: Sequence[tuple[InboxDelivery, str, str | None]]) -> set[int]:
         """Inside the batch's transaction, before it applies anything: record each delivery's
@@ -251,10 +268,17 @@ class InboxStore:
             of_ids = (
                 t.id == any_(bindparam(None, ids, type_=postgresql.ARRAY(BigInteger))) if postgres else t.id.in_(ids)
             )
+            # PostgreSQL: the rows are found by primary key, never through ix_webhook_inbox_status.
+            # The planner took `status = 'processing'` for the selective term (its statistics
+            # know nothing of a backlog just claimed) and walked EVERY processing entry of that
+            # index, the dead ones left by earlier batches too (a bitmap scan never marks them
+            # dead): 4,400 entries and 1,400 heap pages to settle 800 rows, growing with each
+            # batch until VACUUM. `status || ''` is the same test that no index can serve.
+            processing = (t.status + "" if postgres else t.status) == PROCESSING
             settled.update(
                 conn.execute(
                     update(webhook_inbox)
-                    .where(of_ids, t.claim_token == token, t.status == PROCESSING)
+                    .where(of_ids, t.claim_token == token, processing)
                     .values(status=status, error=error, processed_at=now, claim_token=None)
                     .returning(t.id)
                 ).scalars()
