@@ -234,9 +234,7 @@ class InboxStore:
         # https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET
         # https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-ENABLE-BITMAPSCAN
         conn.execute(
-            text(
-                "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_bitmapscan', 'off', true)"
-            )
+            text("SELECT set_config('synchronous_commit', 'off', true), set_config('enable_bitmapscan', 'off', true)")
         )
 
     def settle_held(self, conn: Connection, outcomes: Sequence[tuple[InboxDelivery, str, str | None]]) -> set[int]:
