@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from hub.api import create_app
 from hub.cli import app as cli
 from hub.db.tables import changes, webhook_inbox
+from hub.group_commit import NewDelivery
 from hub.settings import Settings
 from hub.store import Store
 from hub.store.inbox import MAX_ATTEMPTS, InboxStore
@@ -323,3 +324,38 @@ def test_the_heartbeat_skips_rows_an_apply_holds_instead_of_waiting(store: Store
         applying.rollback()  # e.g. the store refused the batch: the claims stand
     assert inbox.renew([token]) == 3
     assert set(statuses(store).values()) == {"processing"}
+
+
+def test_claims_and_settles_read_only_their_own_rows_whatever_the_statistics(store: Store) -> None:
+    """PostgreSQL: with a backlog the planner's statistics have not seen (no ANALYZE since it
+    arrived), a claim still walks ix_webhook_inbox_status in id order and stops at its limit,
+    and a settle finds its rows by primary key. Their plans were a bitmap scan of EVERY
+    pending row sorted per claim, and a walk of every processing entry of the status index
+    (dead ones included) per settle: O(backlog) each (bench/README.md, i13worker)."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the planner's choice is PostgreSQL's; SQLite's claim walks the index by itself")
+    inbox = InboxStore(store.engine)
+    inbox.add_many([NewDelivery(A, f"d-{n}", {}, b"{}") for n in range(3000)])
+    sent: list[tuple[str, object]] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def capture(_conn: Connection, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().startswith(("WITH pick_0", "UPDATE webhook_inbox SET status")):
+            sent.append((statement, parameters))
+
+    try:
+        claimed = inbox.claim(100)
+        with store.engine.begin() as conn:
+            inbox.settle_held(conn, [(d, "done", None) for d in claimed])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    assert len(claimed) == 100 and len(sent) == 2
+    (claim_sql, claim_params), (settle_sql, settle_params) = sent
+    with store.engine.begin() as conn:  # EXPLAIN without ANALYZE plans and runs nothing
+        inbox._no_flush_wait(conn, index_walks=True)  # the claim's own transaction settings
+        claim_plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {claim_sql}", claim_params).scalars())  # type: ignore[arg-type]
+    with store.engine.begin() as conn:
+        settle_plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {settle_sql}", settle_params).scalars())  # type: ignore[arg-type]
+    assert "Bitmap" not in claim_plan and "Sort Key: webhook_inbox" not in claim_plan, claim_plan
+    assert claim_plan.count("Index Scan using ix_webhook_inbox_status") == 3, claim_plan
+    assert "ix_webhook_inbox_status" not in settle_plan, settle_plan  # by key (or a seq scan of a small table)
