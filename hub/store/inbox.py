@@ -227,10 +227,10 @@ class InboxStore:
         # A claim's walks must be index scans in id order that stop at `limit` rows. From
         # stale statistics (a backlog that arrived since the last ANALYZE: the planner counted
         # ~30 pending rows where there were 10,000) PostgreSQL chose a bitmap scan of EVERY
-        # pending row and sorted them, per claim: 20-45 ms and ~190 us of server time per
-        # delivery in a drain of 10,000 (bench/README.md, i13worker). Bitmap scans are off for
-        # this transaction only (set_config(..., is_local => true) is SET LOCAL), sent with
-        # the commit setting in one statement, one round trip:
+        # pending row and sorted them, per claim: 20-45 ms before the UPDATE even began in a
+        # drain of 10,000, and O(backlog) per claim (bench/README.md, i13worker). Bitmap scans
+        # are off for this transaction only (set_config(..., is_local => true) is SET LOCAL),
+        # sent with the commit setting in one statement, one round trip:
         # https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET
         # https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-ENABLE-BITMAPSCAN
         conn.execute(
