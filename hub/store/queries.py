@@ -146,18 +146,23 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-# SQLite's text index (migration 0019): the FTS5 table `items_text` (trigram tokenizer, external
-# content on items' rowid) over key and title.
+# SQLite's text index (migrations 0019, 0022): the FTS5 table `items_text` (trigram tokenizer)
+# over key and title, keyed by `items_text_ids.docid`, each item's own stable number (items'
+# rowid may change: migration 0022).
 _FTS = table("items_text", sql_column("rowid"))
 _FTS_TABLE: ColumnElement[Any] = literal_column("items_text")
-_ITEMS_ROWID: ColumnElement[Any] = literal_column("items.rowid")
-_ITEMS_ROWID_UNINDEXED: ColumnElement[Any] = literal_column("+items.rowid")
+_FTS_IDS = table("items_text_ids", sql_column("docid"), sql_column("item_id"))
+_ITEMS_ID_UNINDEXED: ColumnElement[Any] = literal_column("+items.id")
 """Unary + keeps a term from choosing the plan: https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_"""
+_ITEMS_BY_ID = "INDEXED BY sqlite_autoindex_items_1"
+"""items' primary key index (SQLite names it: https://www.sqlite.org/fileformat2.html#intschema),
+so that the matches are read by id rather than by walking a page-order index:
+https://www.sqlite.org/lang_indexedby.html"""
 
 
 def _sqlite_from_hint(_compiler: SQLiteCompiler, _table: Any, text: str | None) -> str | None:
     """Render `Select.with_hint(table, text, "sqlite")` after the table's name (SQLAlchemy's
-    SQLite compiler drops FROM hints): here `items NOT INDEXED`, no index but the rowid
+    SQLite compiler drops FROM hints): here `items INDEXED BY` its primary key index
     (https://www.sqlite.org/lang_indexedby.html)."""
     return text
 
@@ -172,10 +177,10 @@ class TextPlan(Enum):
     """Walk the page-order index and test key and title on each row it passes (as without
     the text index): the plan for a term that matches many items, or has no trigram."""
     FILTER = "filter"
-    """Walk the page-order index, testing each entry's rowid against the text index's
+    """Walk the page-order index, testing each entry's id against the text index's
     matches, so only matching rows are read."""
     INDEX = "index"
-    """Read the text index's matches, then sort them: for a term few items match."""
+    """Read the text index's matches by id, then sort them: for a term few items match."""
 
 
 def fts_phrase(text: str) -> str:
@@ -186,6 +191,11 @@ def fts_phrase(text: str) -> str:
 
 def _text_rowids(q: str) -> Select[Any]:
     return select(_FTS.c.rowid).select_from(_FTS).where(_FTS_TABLE.match(fts_phrase(q)))
+
+
+def _text_item_ids(q: str) -> Select[Any]:
+    """The ids of the items whose key or title the text index says contain `q` (a superset)."""
+    return select(_FTS_IDS.c.item_id).where(_FTS_IDS.c.docid.in_(_text_rowids(q)))
 
 
 # Past this many index walks (one per value of the driving filter, two per container value),
@@ -272,11 +282,11 @@ class ItemQueries:
             cond.append(time_column < to_utc(query.updated_before))
         if query.q:
             if text_plan is TextPlan.INDEX:
-                cond.append(_ITEMS_ROWID.in_(_text_rowids(query.q)))
+                cond.append(items.c.id.in_(_text_item_ids(query.q)))
             elif text_plan is TextPlan.FILTER:
-                # The walk stays on the page-order index and tests each entry's rowid
-                # before it reads the row.
-                cond.append(_ITEMS_ROWID_UNINDEXED.in_(_text_rowids(query.q)))
+                # The walk stays on the page-order index (it holds the id) and tests each
+                # entry's id before it reads the row.
+                cond.append(_ITEMS_ID_UNINDEXED.in_(_text_item_ids(query.q)))
             # The text index's matches are a superset (it folds all case, ILIKE on SQLite
             # ASCII only): the substring test decides.
             pattern = _like_pattern(query.q)
@@ -375,8 +385,8 @@ class ItemQueries:
         stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
         conditions = self._conditions(query, person_ids, text_plan=text_plan)
         if text_plan is TextPlan.INDEX:
-            # The matches are few: read them by rowid and sort, rather than walk an index.
-            stmt = stmt.with_hint(items, "NOT INDEXED", "sqlite")
+            # The matches are few: read them by id and sort, rather than walk an index.
+            stmt = stmt.with_hint(items, _ITEMS_BY_ID, "sqlite")
         if column is items.c.rice_score:
             conditions.append(items.c.rice_score.is_not(None))
         if after is not None:
