@@ -208,7 +208,7 @@ KEYED_BRANCHES_MAX = 64
 # SQLite `q=` plans (TextPlan), by the number of items the text index says match, M, counted up
 # to TEXT_WALK_MIN. At 1M items (bench/api_text.py, bench/README.md "q= and a text index"),
 # CPU per page: reading and sorting every match costs ~7.6 us a match; the walk ~10 us per
-# row it passes (~100 x 1M / M rows); the rowid filter ~0.4 us a match to gather them plus
+# row it passes (~100 x 1M / M rows); the filter ~0.4 us a match to gather them plus
 # ~1.3 us per index entry it passes. So: INDEX below ~5,000 matches, FILTER up to ~40,000,
 # and the plain walk beyond (`timeout`, 71,160 matches: walk 15 ms, filter 37, index 277).
 TEXT_INDEX_MAX = 5_000
