@@ -211,8 +211,12 @@ KEYED_BRANCHES_MAX = 64
 # row it passes (~100 x 1M / M rows); the filter ~0.4 us a match to gather them plus
 # ~1.3 us per index entry it passes. So: INDEX below ~5,000 matches, FILTER up to ~40,000,
 # and the plain walk beyond (`timeout`, 71,160 matches: walk 15 ms, filter 37, index 277).
+# Since migration 0022 the matches are gathered as item ids through the docid map: ~2.5-3 us
+# a match instead of ~0.4 (250k items: the filter plan for `timeout`, 17,790 matches, cost
+# 62-64 ms CPU against the walk's 19-28; bench/README.md "i13fts"), so the filter band ends
+# at 15,000 (at 1M, the walk already cost less CPU than the filter at 14,492 matches).
 TEXT_INDEX_MAX = 5_000
-TEXT_WALK_MIN = 40_000
+TEXT_WALK_MIN = 15_000
 TEXT_COUNT_TTL_S = 60.0
 """How long a term's match count is reused: the pages of one walk count once. The count only
 chooses the plan, never the answer, so a stale one costs time, not correctness."""
@@ -308,7 +312,7 @@ class ItemQueries:
         if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
             found = cached[1]
         else:
-            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~17 ms for a common term.
+            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~6 ms for a common term.
             probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
             found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
             self._text_counts[q] = (now, found)
