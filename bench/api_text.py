@@ -9,7 +9,7 @@ route calls) on a fresh Store, and prints the wall and CPU per page (pages 2.., 
 and what a page read:
 
 - SQLite plans (hub/store/queries.py `TextPlan`): `walk` (test each row the page-order index
-  passes, as without the text index), `filter` (walk, testing each entry's rowid against the
+  passes, as without the text index), `filter` (walk, testing each entry's id against the
   FTS5 matches), `index` (read the matches, sort), `auto` (the hub's choice by the number of
   matches, and that count's cost). Reads: read system calls (B-tree pages that missed the
   connection's cache).

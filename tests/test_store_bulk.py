@@ -5,17 +5,22 @@ character would misorder rows written by the two paths."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.tables import UTCDateTime, items
-from hub.store import Store
+from hub.schema import ItemDeletion
+from hub.store import Store, bulk
 from hub.store.bulk import Statements, keys_in, time_binder, time_reader
-from tests.factories import make_item
+from hub.store.queries import ItemQuery
+from tests.factories import BASE_TIME, make_item
 
 _ZONES = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), ZoneInfo("Europe/Berlin")]
@@ -63,3 +68,43 @@ def test_precompiled_statements_read_what_sqlalchemy_reads(store: Store) -> None
             assert got == sorted((item_id, at, deleted) for item_id, at, deleted in expected)
             assert all(at.tzinfo is UTC for _, at, _ in got)
     assert len(built) == 1  # compiled once, whatever the values
+
+
+def _stored(store: Store) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM items ORDER BY id")).all()
+        changes = conn.execute(text("SELECT seq, item_id, op, fields FROM changes ORDER BY seq")).all()
+        # FTS5 compares its index with items and raises SQLITE_CORRUPT_VTAB if they differ.
+        conn.execute(text("INSERT INTO items_text(items_text, rank) VALUES ('integrity-check', 1)"))
+    synced = list(items.c.keys()).index("synced_at")
+    return [tuple(v for i, v in enumerate(row) if i != synced) for row in rows] + [tuple(c) for c in changes]
+
+
+def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite writes `items` as multi-row statements (`_Bulk._sqlite_rows`, for the text index's
+    triggers): chunked at the parameter limit (here 3 rows a statement), inserts, upserts with
+    a changed or kept title, a tombstone, and the text index end as row-at-a-time executemany
+    leaves them."""
+    monkeypatch.setattr(bulk, "_SQLITE_MAX_PARAMETERS", 3 * len(items.c) + 2)
+    batches = [
+        [make_item(n, minutes=n, title=f"Item {n} – café") for n in range(8)],
+        [make_item(n, minutes=20 + n, title=f"Renamed {n}" if n % 2 else f"Item {n} – café") for n in range(3, 11)],
+        [ItemDeletion(source="acme-jira", native_id="4", deleted_at=BASE_TIME + timedelta(hours=2))],
+    ]
+    found = []
+    for one_row in (False, True):
+        if one_row:
+            monkeypatch.setattr(
+                bulk._Bulk, "_sqlite_rows", staticmethod(lambda cur, sql, _w, rows: cur.executemany(sql, rows))
+            )
+        store = Store.open(f"sqlite:///{tmp_path / f'hub{one_row}.db'}")
+        try:
+            for batch in batches:
+                store.items.apply(batch)
+            found.append(_stored(store))
+            assert [d["id"] for d in store.queries.list_items(ItemQuery(q="renamed"))[0]] == [
+                f"acme-jira:{n}" for n in (9, 7, 5, 3)
+            ]
+        finally:
+            store.close()
+    assert found[0] == found[1]

@@ -358,10 +358,13 @@ postgresql_only(
     )
 )
 
-SQLITE_TEXT_TABLES = frozenset({"items_text", "items_text_data", "items_text_idx", "items_text_config"})
+SQLITE_TEXT_TABLES = frozenset(
+    {"items_text", "items_text_data", "items_text_idx", "items_text_config", "items_text_ids", "items_text_rows"}
+)
 """The FTS5 table over items' key and title on SQLite (migration 0019) and the shadow tables
-FTS5 keeps it in: the schema has them, the metadata does not (SQLAlchemy has no virtual
-tables), so the schema comparison leaves them out."""
+FTS5 keeps it in, its map of item ids to stable docids and the view it reads them through
+(migration 0022): the schema has them, the metadata does not (SQLAlchemy has no virtual
+tables, and the map is SQLite's only), so the schema comparison leaves them out."""
 
 
 # Per-item facts derived from an item's whole status history (hub/flow/history.py) and its

@@ -788,7 +788,8 @@ class Applier:
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
-        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",))
+        # One statement per chunk on SQLite: items has the text index's triggers (`_Bulk._sqlite_rows`).
+        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",), one_statement=True)
         write_report_facts(
             conn, self._bulk, rows, {row[0]: current[row[0]].item for row in rows}, [t["i"] for t in tombstoned]
         )

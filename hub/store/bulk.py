@@ -173,6 +173,9 @@ def database_unavailable(exc: BaseException) -> bool:
     return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
 
 
+_SQLITE_MAX_PARAMETERS = 32_766
+
+
 class _Bulk:
     """Multi-row INSERT / upsert of tuples through the transaction's own DBAPI cursor.
 
@@ -181,7 +184,9 @@ class _Bulk:
     statement text never changes. (psycopg's
     executemany runs one server-side statement per row; multi-row VALUES needs a new
     statement per row count and hits the 65,535 parameter cap.)
-    SQLite: the sqlite3 module's executemany, a C loop over one prepared statement.
+    SQLite: the sqlite3 module's executemany, a C loop over one prepared statement; or, for a
+    table with triggers (`one_statement`), one multi-row `VALUES` statement per chunk (see
+    `_sqlite_rows`).
     """
 
     def __init__(self, dialect: Any) -> None:
@@ -199,10 +204,12 @@ class _Bulk:
         conflict: tuple[str, ...] = (),
         update: bool = True,
         update_where: str = "",
+        one_statement: bool = False,
     ) -> None:
         """Insert `rows` (tuples in `columns` order). On a clash on the `conflict` columns,
         overwrite the other columns (`update`; only where the SQL condition `update_where`
-        holds, if given) or keep the stored row (not `update`)."""
+        holds, if given) or keep the stored row (not `update`). `one_statement`: on SQLite,
+        as few statements as the parameter limit allows rather than one per row (`_sqlite_rows`)."""
         if not rows:
             return
         sql = self._statement(table, tuple(columns), conflict, update, update_where)
@@ -210,10 +217,36 @@ class _Bulk:
         try:
             if self.postgres:
                 cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            elif one_statement:
+                self._sqlite_rows(cursor, sql, len(columns), rows)
             else:
                 cursor.executemany(sql, rows)
         finally:
             cursor.close()
+
+    @staticmethod
+    def _sqlite_rows(cursor: Any, sql: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` (one row's `VALUES (?, ...)`) for many rows at once, as multi-row VALUES.
+
+        For `items` on SQLite, which has the FTS5 text index's triggers (migration 0019): with a
+        trigger, each execution of the INSERT opens a statement journal (it may abort half
+        done, https://www.sqlite.org/tempfiles.html#statement_journal_files), and each
+        statement savepoint makes FTS5 flush its pending terms to disk as a new segment
+        (`fts5SavepointMethod`: "Flush the contents of the pending-terms table to disk"), which
+        its automerge then merges again. executemany is one execution per row: a one-row
+        segment per item, ~100 us of the ~160 us the index cost an insert (bench/README.md,
+        "i13fts"). One statement per chunk flushes once per chunk, and journals each page once.
+        Chunks stay under SQLite's bound-parameter limit
+        (https://www.sqlite.org/limits.html#max_variable_number: 32,766 since 3.32)."""
+        one = f"({', '.join('?' * width)})"
+        head, tail = sql.split(f" VALUES {one}", 1)
+        chunk = max(1, _SQLITE_MAX_PARAMETERS // width)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            cursor.execute(
+                f"{head} VALUES {', '.join([one] * len(part))}{tail}",
+                [value for row in part for value in row],
+            )
 
     def _statement(
         self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""

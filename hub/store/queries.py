@@ -146,18 +146,23 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-# SQLite's text index (migration 0019): the FTS5 table `items_text` (trigram tokenizer, external
-# content on items' rowid) over key and title.
+# SQLite's text index (migrations 0019, 0022): the FTS5 table `items_text` (trigram tokenizer)
+# over key and title, keyed by `items_text_ids.docid`, each item's own stable number (items'
+# rowid may change: migration 0022).
 _FTS = table("items_text", sql_column("rowid"))
 _FTS_TABLE: ColumnElement[Any] = literal_column("items_text")
-_ITEMS_ROWID: ColumnElement[Any] = literal_column("items.rowid")
-_ITEMS_ROWID_UNINDEXED: ColumnElement[Any] = literal_column("+items.rowid")
+_FTS_IDS = table("items_text_ids", sql_column("docid"), sql_column("item_id"))
+_ITEMS_ID_UNINDEXED: ColumnElement[Any] = literal_column("+items.id")
 """Unary + keeps a term from choosing the plan: https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_"""
+_ITEMS_BY_ID = "INDEXED BY sqlite_autoindex_items_1"
+"""items' primary key index (SQLite names it: https://www.sqlite.org/fileformat2.html#intschema),
+so that the matches are read by id rather than by walking a page-order index:
+https://www.sqlite.org/lang_indexedby.html"""
 
 
 def _sqlite_from_hint(_compiler: SQLiteCompiler, _table: Any, text: str | None) -> str | None:
     """Render `Select.with_hint(table, text, "sqlite")` after the table's name (SQLAlchemy's
-    SQLite compiler drops FROM hints): here `items NOT INDEXED`, no index but the rowid
+    SQLite compiler drops FROM hints): here `items INDEXED BY` its primary key index
     (https://www.sqlite.org/lang_indexedby.html)."""
     return text
 
@@ -172,10 +177,10 @@ class TextPlan(Enum):
     """Walk the page-order index and test key and title on each row it passes (as without
     the text index): the plan for a term that matches many items, or has no trigram."""
     FILTER = "filter"
-    """Walk the page-order index, testing each entry's rowid against the text index's
+    """Walk the page-order index, testing each entry's id against the text index's
     matches, so only matching rows are read."""
     INDEX = "index"
-    """Read the text index's matches, then sort them: for a term few items match."""
+    """Read the text index's matches by id, then sort them: for a term few items match."""
 
 
 def fts_phrase(text: str) -> str:
@@ -188,6 +193,11 @@ def _text_rowids(q: str) -> Select[Any]:
     return select(_FTS.c.rowid).select_from(_FTS).where(_FTS_TABLE.match(fts_phrase(q)))
 
 
+def _text_item_ids(q: str) -> Select[Any]:
+    """The ids of the items whose key or title the text index says contain `q` (a superset)."""
+    return select(_FTS_IDS.c.item_id).where(_FTS_IDS.c.docid.in_(_text_rowids(q)))
+
+
 # Past this many index walks (one per value of the driving filter, two per container value),
 # one walk of the updated_at index that checks each row's filters costs less, and its cost
 # does not grow with the number of values: SQLite refuses a compound SELECT of more than 500
@@ -198,11 +208,15 @@ KEYED_BRANCHES_MAX = 64
 # SQLite `q=` plans (TextPlan), by the number of items the text index says match, M, counted up
 # to TEXT_WALK_MIN. At 1M items (bench/api_text.py, bench/README.md "q= and a text index"),
 # CPU per page: reading and sorting every match costs ~7.6 us a match; the walk ~10 us per
-# row it passes (~100 x 1M / M rows); the rowid filter ~0.4 us a match to gather them plus
+# row it passes (~100 x 1M / M rows); the filter ~0.4 us a match to gather them plus
 # ~1.3 us per index entry it passes. So: INDEX below ~5,000 matches, FILTER up to ~40,000,
 # and the plain walk beyond (`timeout`, 71,160 matches: walk 15 ms, filter 37, index 277).
+# Since migration 0022 the matches are gathered as item ids through the docid map: ~2.5-3 us
+# a match instead of ~0.4 (250k items: the filter plan for `timeout`, 17,790 matches, cost
+# 62-64 ms CPU against the walk's 19-28; bench/README.md "i13fts"), so the filter band ends
+# at 15,000 (at 1M, the walk already cost less CPU than the filter at 14,492 matches).
 TEXT_INDEX_MAX = 5_000
-TEXT_WALK_MIN = 40_000
+TEXT_WALK_MIN = 15_000
 TEXT_COUNT_TTL_S = 60.0
 """How long a term's match count is reused: the pages of one walk count once. The count only
 chooses the plan, never the answer, so a stale one costs time, not correctness."""
@@ -272,11 +286,11 @@ class ItemQueries:
             cond.append(time_column < to_utc(query.updated_before))
         if query.q:
             if text_plan is TextPlan.INDEX:
-                cond.append(_ITEMS_ROWID.in_(_text_rowids(query.q)))
+                cond.append(items.c.id.in_(_text_item_ids(query.q)))
             elif text_plan is TextPlan.FILTER:
-                # The walk stays on the page-order index and tests each entry's rowid
-                # before it reads the row.
-                cond.append(_ITEMS_ROWID_UNINDEXED.in_(_text_rowids(query.q)))
+                # The walk stays on the page-order index (it holds the id) and tests each
+                # entry's id before it reads the row.
+                cond.append(_ITEMS_ID_UNINDEXED.in_(_text_item_ids(query.q)))
             # The text index's matches are a superset (it folds all case, ILIKE on SQLite
             # ASCII only): the substring test decides.
             pattern = _like_pattern(query.q)
@@ -298,7 +312,7 @@ class ItemQueries:
         if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
             found = cached[1]
         else:
-            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~17 ms for a common term.
+            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~6 ms for a common term.
             probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
             found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
             self._text_counts[q] = (now, found)
@@ -375,8 +389,8 @@ class ItemQueries:
         stmt: Select[Any] = select(*READ_COLUMNS, items.c.id, column.label("sort_value"))
         conditions = self._conditions(query, person_ids, text_plan=text_plan)
         if text_plan is TextPlan.INDEX:
-            # The matches are few: read them by rowid and sort, rather than walk an index.
-            stmt = stmt.with_hint(items, "NOT INDEXED", "sqlite")
+            # The matches are few: read them by id and sort, rather than walk an index.
+            stmt = stmt.with_hint(items, _ITEMS_BY_ID, "sqlite")
         if column is items.c.rice_score:
             conditions.append(items.c.rice_score.is_not(None))
         if after is not None:
