@@ -176,14 +176,23 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 
 def _inline(nodes: list[Node]) -> str:
     parts = []
+    append = parts.append
     for node in nodes:
-        render = _INLINE.get(node.get("type"))  # type: ignore[arg-type]
+        kind = node.get("type")
+        if kind == "text" and not node.get("marks"):
+            # Most nodes are plain text: `_text` without its marks, inlined (a Python call per
+            # text node was a tenth of the converter's time, bench/README.md "i13map").
+            raw = node.get("text")
+            text = raw if raw.__class__ is str else str(raw or "")
+            append(text if _NEEDS_ESCAPE.isdisjoint(text) else _ESCAPE.sub(r"\\\1", text))
+            continue
+        render = _INLINE.get(kind)
         if render is not None:
-            parts.append(render(node))
-        elif node.get("type") in _BLOCK:
-            parts.append(_escape(plain_text(node)))
+            append(render(node))
+        elif kind in _BLOCK:
+            append(_escape(plain_text(node)))
         else:
-            parts.append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
+            append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
     return "".join(parts)
 
 
@@ -191,6 +200,8 @@ def _inline(nodes: list[Node]) -> str:
 
 
 def _indent(text: str, prefix: str, first: str | None = None) -> str:
+    if "\n" not in text:  # one line (most list items): nothing below the first line to indent
+        return (first if first is not None else prefix) + text
     lines = text.split("\n")
     head = (first if first is not None else prefix) + lines[0]
     rest = [(prefix + line) if line else line for line in lines[1:]]
