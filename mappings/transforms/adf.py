@@ -175,7 +175,7 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 
 
 def _inline(nodes: list[Node]) -> str:
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for node in nodes:
         kind = node.get("type")
@@ -186,7 +186,7 @@ def _inline(nodes: list[Node]) -> str:
             text = raw if raw.__class__ is str else str(raw or "")
             append(text if _NEEDS_ESCAPE.isdisjoint(text) else _ESCAPE.sub(r"\\\1", text))
             continue
-        render = _INLINE.get(kind)
+        render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
             append(render(node))
         elif kind in _BLOCK:
