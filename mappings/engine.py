@@ -939,12 +939,20 @@ class Mapper:
             raise MappingError(None, "no native id in the record")
         if "updated_at" not in out:
             raise MappingError(native_id, "no update time in the record (updated_at)")
+        if native_id.__class__ is str and "id" not in out:
+            # The id WorkItem's `_hub_id` validator would set: given here, the validator only
+            # compares it, instead of assigning through pydantic's `__setattr__` per item.
+            out["id"] = f"{out['source']}:{native_id}"
         try:
             item = WorkItem.model_validate(out)
         except ValidationError as exc:
             raise MappingError(native_id, _describe(exc)) from None
         if self.keep_raw:
-            item.raw = raw
+            # `item.raw = raw` without pydantic's `BaseModel.__setattr__` (WorkItem has no
+            # validate_assignment, so that only stores the value and marks the field set):
+            # https://docs.pydantic.dev/latest/api/base_model/#pydantic.BaseModel.model_fields_set
+            item.__dict__["raw"] = raw
+            item.__pydantic_fields_set__.add("raw")
         return item
 
     def _fill_with_closures(self, raw: Mapping[str, Any], out: dict[str, Any]) -> None:

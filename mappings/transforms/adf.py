@@ -95,7 +95,10 @@ def _text(node: Node) -> str:
         return _escape(raw)
     if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
         only = marks[0]
-        kinds = {only.get("type"): only}
+        kind = only.get("type")
+        if kind == "strong":  # the commonest mark, without the general path's lookups
+            return _wrap(_escape(raw), "**", "**")
+        kinds = {kind: only}
     else:
         kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
     text = _code_span(raw) if "code" in kinds else _escape(raw)
@@ -224,8 +227,13 @@ def _heading(node: Node) -> str:
 
 
 def _list_item(node: Node, marker: str) -> str:
+    children = _children(node)
+    if len(children) == 1 and children[0].get("type") == "paragraph":
+        # The common item, one paragraph: `_block` and the loop below reduced to their result.
+        body = _paragraph(children[0])
+        return _indent(body, " " * len(marker), marker) if body else marker.rstrip()
     parts: list[str] = []
-    for child in _children(node):
+    for child in children:
         rendered = _block(child)
         if not rendered:
             continue
@@ -348,7 +356,8 @@ _BLOCK: dict[str, Callable[[Node], str]] = {
 
 
 def _block(node: Node) -> str:
-    render = _BLOCK.get(str(node.get("type")))
+    kind = node.get("type")
+    render = _BLOCK.get(kind if kind.__class__ is str else str(kind))
     if render is not None:
         return render(node)
     if node.get("type") in _INLINE:
