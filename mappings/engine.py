@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from types import CodeType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -605,8 +606,13 @@ class _Compiler:
         return out
 
     def path(self, path: str) -> Getter:
+        found = self.path_parts(path)
+        return found if callable(found) else _path_getter(found)
+
+    def path_parts(self, path: str) -> tuple[str | int, ...] | Getter:
+        """A path as its keys, or as a getter when it is no plain walk (inline custom fields)."""
         if path == "$":
-            return _path_getter(())
+            return ()
         if path.startswith("field:"):
             names = _field_names(path, self.spec)
             lists = self.spec.custom_field_list
@@ -620,12 +626,12 @@ class _Compiler:
                     fid = name
                 if fid is not None:
                     self.read.add(f"fields.{fid}")
-                    return _path_getter(("fields", fid))
+                    return ("fields", fid)
             self.unresolved.append(path)
             return _none
         parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in path.split("."))
         self.read.add(".".join(str(p) for p in parts[:2]))
-        return _path_getter(parts)
+        return parts
 
     def rule(self, rule: Rule, target: str = "") -> Getter:
         fallback = FALLBACK_TARGETS.get(target)
@@ -745,6 +751,149 @@ def _object_builder(parts: list[tuple[str, Getter]], required: tuple[str, ...]) 
     return build
 
 
+def _note(field: str) -> None:
+    """Note a vocabulary fallback in the current `Mapper.map` call (as `_noting_fallback` does)."""
+    noted = _fell_back.get()
+    if noted is not None:
+        noted.append(field)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, filename: str) -> CodeType:
+    """`compile()` costs ~7 ms, twice what the rest of a mapper's set-up does; the values live in
+    the function's globals, so one spec shape gives one source text, compiled once per process."""
+    code: CodeType = compile(source, filename, "exec")
+    return code
+
+
+class _Generator:
+    """The compiled spec written out as one Python function, `fill(raw, out)`.
+
+    The closures above cost a Python call per path, transform wrapper, table and `first`/`object`
+    level: ~250 calls per Jira issue, about a third of its mapping CPU (bench/README.md, "i13map").
+    The generated function does the same steps inline, in the same order, and calls only the
+    transforms themselves; the closures stay the reference (`Mapper.map` falls back to them to
+    name the field that failed, and tests/test_mappings_engine.py checks that both agree). Code
+    generation from a checked spec, as `dataclasses` and `collections.namedtuple` do for their
+    methods: every key and name is written as a `repr()` literal and every other value (tables,
+    transforms, defaults, args) is passed in the function's globals, never as source text.
+    """
+
+    def __init__(self, compiler: _Compiler) -> None:
+        self.compiler = compiler
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {"_table_hit": _table_hit, "_note": _note}
+        self.roots: dict[str, str] = {}
+        self.count = 0
+
+    def value(self, value: Any, prefix: str) -> str:
+        """A global name bound to `value`."""
+        name = f"_{prefix}{len(self.globals)}"
+        self.globals[name] = value
+        return name
+
+    def var(self) -> str:
+        self.count += 1
+        return f"v{self.count}"
+
+    def emit(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def function(self, fields: Iterable[tuple[str, Rule]]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+        self.emit(0, "def fill(raw, out):")
+        for name, rule in fields:
+            var = self.var()
+            self.rule(rule, name, var, 1)
+            self.emit(1, f"if {var} is not None:")
+            self.emit(2, f"out[{name!r}] = {var}")
+        self.emit(1, "return None")
+        self.lines[1:1] = [f"    {name} = raw.get({key!r})" for key, name in self.roots.items()]
+        self.globals["_ctx"] = self.compiler.ctx
+        namespace: dict[str, Any] = {}
+        exec(_compiled("\n".join(self.lines), f"<mapping {self.compiler.spec.tool}>"), self.globals, namespace)  # noqa: S102
+        fill: Callable[[dict[str, Any], dict[str, Any]], None] = namespace["fill"]
+        return fill
+
+    def rule(self, rule: Rule, target: str, var: str, indent: int) -> None:
+        """Code that sets `var` to the rule's value (`_Compiler.rule`, step by step)."""
+        fallback = FALLBACK_TARGETS.get(target)
+        if fallback is not None and rule.default is not None:
+            self.rule(rule.model_copy(update={"default": None}), "", var, indent)
+            self.emit(indent, f"if {var} is None:")
+            self.emit(indent + 1, f"_note({fallback[0]!r})")
+            self.emit(indent + 1, f"{var} = {self.value(rule.default, 'default')}")
+            return
+        self.source(rule, target, var, indent)
+        if rule.transform:
+            fn = self.value(transforms.registry()[rule.transform], "transform")
+            args = f", **{self.value(rule.args, 'args')}" if rule.args else ""
+            self.emit(indent, f"if {var} is not None:")
+            self.emit(indent + 1, f"{var} = {fn}({var}, _ctx{args})")
+        if rule.table:
+            table = self.value(self.compiler.tables[rule.table], "table")
+            self.emit(indent, f"if {var} is not None:")
+            self.emit(indent + 1, f"hit = {table}.get({var}) if {var}.__class__ is str else None")
+            self.emit(indent + 1, f"{var} = _table_hit({table}, {var}) if hit is None else hit")
+        if rule.default is not None:
+            self.emit(indent, f"if {var} is None:")
+            self.emit(indent + 1, f"{var} = {self.value(rule.default, 'default')}")
+
+    def source(self, rule: Rule, target: str, var: str, indent: int) -> None:
+        if rule.path is not None:
+            found = self.compiler.path_parts(rule.path)
+            if callable(found):
+                self.emit(indent, f"{var} = {self.value(found, 'get')}(raw)")
+            else:
+                self.walk(found, var, indent)
+        elif rule.first is not None:
+            if not rule.first:
+                self.emit(indent, f"{var} = None")
+            for i, sub in enumerate(rule.first):
+                if i:
+                    self.emit(indent, f"if {var} is None:")
+                    indent += 1
+                self.rule(sub, "", var, indent)
+        elif rule.object is not None:
+            built = f"o{self.var()}"
+            self.emit(indent, f"{built} = {{}}")
+            for key, sub in rule.object.items():
+                part = self.var()
+                self.rule(sub, f"{target}.{key}", part, indent)
+                self.emit(indent, f"if {part} is not None:")
+                self.emit(indent + 1, f"{built}[{key!r}] = {part}")
+            required = "".join(f" and {key!r} in {built}" for key in rule.required or ())
+            self.emit(indent, f"{var} = {built} if {built}{required} else None")
+        else:
+            constant = self.compiler.spec.params.get(rule.param) if rule.param is not None else rule.const
+            self.emit(indent, f"{var} = {self.value(constant, 'const')}")
+
+    def walk(self, parts: tuple[str | int, ...], var: str, indent: int) -> None:
+        """`_path_getter(parts)` inline: `raw` is a dict (`Mapper.map` sends anything else to the
+        closures), and its top-level keys are read once per record (`root`): a mapping reads
+        `raw` and never changes it (transforms are pure, mappings/transforms/__init__.py)."""
+        source = "raw"
+        if parts and isinstance(parts[0], str):
+            source, parts = self.root(parts[0]), parts[1:]
+        if not parts:
+            self.emit(indent, f"{var} = {source}")
+        for part in parts:
+            step = f"{source}.get({part!r}) if {source}.__class__ is dict else None"
+            if not isinstance(part, str):
+                step = (
+                    f"{source}.get({part!r}) if {source}.__class__ is dict else ({source}[{part!r}] "
+                    f"if {source}.__class__ is list and -len({source}) <= {part!r} < len({source}) else None)"
+                )
+            self.emit(indent, f"{var} = {step}")
+            source = var
+
+    def root(self, key: str) -> str:
+        """The local holding `raw.get(key)`, read at the top of the function."""
+        name = self.roots.get(key)
+        if name is None:
+            name = self.roots[key] = f"r{len(self.roots)}"
+        return name
+
+
 class Mapper:
     """A spec compiled for one source: `map(raw) -> WorkItem`. Build once per source and reuse."""
 
@@ -766,6 +915,7 @@ class Mapper:
         self.keep_raw = keep_raw
         compiler = _Compiler(spec, self.context)
         self._fields = tuple((name, compiler.rule(rule, name)) for name, rule in spec.fields.items())
+        self._fill = _Generator(compiler).function(spec.fields.items())
         self._native_id = dict(self._fields)["native_id"]
         self.unresolved = sorted(set(compiler.unresolved))
         """Custom field references the source's field catalog has no field for."""
@@ -777,16 +927,18 @@ class Mapper:
         if not isinstance(raw, dict):
             raise MappingError(None, f"a record must be a JSON object, got {type(raw).__name__}")
         out: dict[str, Any] = {"source": self.context.source, "tool": self.spec.tool}
-        name = ""
         noted: list[str] = []
         token = _fell_back.set(noted)
         try:
-            for name, getter in self._fields:
-                value = getter(raw)
-                if value is not None:
-                    out[name] = value
-        except Exception as exc:  # a transform met a shape it cannot handle
-            raise MappingError(_native(out, raw), f"{name}: {type(exc).__name__}: {exc}") from exc
+            if raw.__class__ is dict:
+                try:
+                    self._fill(raw, out)
+                except Exception:  # noqa: BLE001 - the closures say which field failed
+                    out = {"source": self.context.source, "tool": self.spec.tool}
+                    noted.clear()
+                    self._fill_with_closures(raw, out)
+            else:  # a dict subclass: the generated code assumes `raw.get` is dict's own
+                self._fill_with_closures(raw, out)
         finally:
             _fell_back.reset(token)
         if noted:
@@ -796,13 +948,32 @@ class Mapper:
             raise MappingError(None, "no native id in the record")
         if "updated_at" not in out:
             raise MappingError(native_id, "no update time in the record (updated_at)")
+        if native_id.__class__ is str and "id" not in out:
+            # The id WorkItem's `_hub_id` validator would set: given here, the validator only
+            # compares it, instead of assigning through pydantic's `__setattr__` per item.
+            out["id"] = f"{out['source']}:{native_id}"
         try:
             item = WorkItem.model_validate(out)
         except ValidationError as exc:
             raise MappingError(native_id, _describe(exc)) from None
         if self.keep_raw:
-            item.raw = raw
+            # `item.raw = raw` without pydantic's `BaseModel.__setattr__` (WorkItem has no
+            # validate_assignment, so that only stores the value and marks the field set):
+            # https://docs.pydantic.dev/latest/api/base_model/#pydantic.BaseModel.model_fields_set
+            item.__dict__["raw"] = raw
+            item.__pydantic_fields_set__.add("raw")
         return item
+
+    def _fill_with_closures(self, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+        """The reference path (the same values as `_fill`); a failure names its field."""
+        name = ""
+        try:
+            for name, getter in self._fields:
+                value = getter(raw)
+                if value is not None:
+                    out[name] = value
+        except Exception as exc:  # a transform met a shape it cannot handle
+            raise MappingError(_native(out, raw), f"{name}: {type(exc).__name__}: {exc}") from exc
 
     def native_id(self, raw: Mapping[str, Any]) -> str | None:
         """The record's native id, as the spec finds it (for error reports)."""

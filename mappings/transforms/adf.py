@@ -95,7 +95,10 @@ def _text(node: Node) -> str:
         return _escape(raw)
     if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
         only = marks[0]
-        kinds = {only.get("type"): only}
+        kind = only.get("type")
+        if kind == "strong":  # the commonest mark, without the general path's lookups
+            return _wrap(_escape(raw), "**", "**")
+        kinds = {kind: only}
     else:
         kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
     text = _code_span(raw) if "code" in kinds else _escape(raw)
@@ -175,15 +178,24 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 
 
 def _inline(nodes: list[Node]) -> str:
-    parts = []
+    parts: list[str] = []
+    append = parts.append
     for node in nodes:
-        render = _INLINE.get(node.get("type"))  # type: ignore[arg-type]
+        kind = node.get("type")
+        if kind == "text" and not node.get("marks"):
+            # Most nodes are plain text: `_text` without its marks, inlined (a Python call per
+            # text node was a tenth of the converter's time, bench/README.md "i13map").
+            raw = node.get("text")
+            text = raw if raw.__class__ is str else str(raw or "")
+            append(text if _NEEDS_ESCAPE.isdisjoint(text) else _ESCAPE.sub(r"\\\1", text))
+            continue
+        render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
-            parts.append(render(node))
-        elif node.get("type") in _BLOCK:
-            parts.append(_escape(plain_text(node)))
+            append(render(node))
+        elif kind in _BLOCK:
+            append(_escape(plain_text(node)))
         else:
-            parts.append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
+            append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
     return "".join(parts)
 
 
@@ -191,6 +203,8 @@ def _inline(nodes: list[Node]) -> str:
 
 
 def _indent(text: str, prefix: str, first: str | None = None) -> str:
+    if "\n" not in text:  # one line (most list items): nothing below the first line to indent
+        return (first if first is not None else prefix) + text
     lines = text.split("\n")
     head = (first if first is not None else prefix) + lines[0]
     rest = [(prefix + line) if line else line for line in lines[1:]]
@@ -213,8 +227,13 @@ def _heading(node: Node) -> str:
 
 
 def _list_item(node: Node, marker: str) -> str:
+    children = _children(node)
+    if len(children) == 1 and children[0].get("type") == "paragraph":
+        # The common item, one paragraph: `_block` and the loop below reduced to their result.
+        body = _paragraph(children[0])
+        return _indent(body, " " * len(marker), marker) if body else marker.rstrip()
     parts: list[str] = []
-    for child in _children(node):
+    for child in children:
         rendered = _block(child)
         if not rendered:
             continue
@@ -337,7 +356,8 @@ _BLOCK: dict[str, Callable[[Node], str]] = {
 
 
 def _block(node: Node) -> str:
-    render = _BLOCK.get(str(node.get("type")))
+    kind = node.get("type")
+    render = _BLOCK.get(kind if kind.__class__ is str else str(kind))
     if render is not None:
         return render(node)
     if node.get("type") in _INLINE:
