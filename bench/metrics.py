@@ -44,8 +44,6 @@ def fill(store: Store, rows: int, waiting_share: float) -> None:
                     "source": f"src-{n % 7}",
                     "delivery_id": f"d-{n}",
                     "received_at": now - timedelta(seconds=rows - n),
-                    "headers": "{}",
-                    "body": b"{}",
                     "status": rng.choice(["pending", "processing", "failed"]) if waiting else "done",
                 }
             )

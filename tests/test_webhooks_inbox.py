@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hub.api import create_app
 from hub.cli import app as cli
-from hub.db.tables import changes, webhook_inbox
+from hub.db.tables import changes, webhook_inbox, webhook_inbox_bodies
 from hub.group_commit import NewDelivery
 from hub.settings import Settings
 from hub.store import Store
@@ -151,7 +151,8 @@ def _poison(store: Store, s: Sources) -> tuple[str, int]:
     issue = {"id": "10001", "key": "PROJ-1", "fields": {"updated": "yesterday-ish"}}
     body = {"webhookEvent": "jira:issue_updated", "issue": issue}
     with store.engine.begin() as conn:
-        conn.execute(update(webhook_inbox).values(body=orjson.dumps(body), attempts=MAX_ATTEMPTS - 1))
+        conn.execute(update(webhook_inbox_bodies).values(body=orjson.dumps(body)))  # the body's own table (0023)
+        conn.execute(update(webhook_inbox).values(attempts=MAX_ATTEMPTS - 1))
         inbox_id = conn.execute(select(webhook_inbox.c.id)).scalar_one()
     return delivery, int(inbox_id)
 

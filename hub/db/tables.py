@@ -257,8 +257,7 @@ webhook_inbox = Table(
     Column("source", String(100), nullable=False),
     Column("delivery_id", String(200), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
-    Column("headers", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    # The delivery's headers and body are in `webhook_inbox_bodies` (never rewritten).
     Column("status", String(20), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("error", Text),
@@ -269,6 +268,27 @@ webhook_inbox = Table(
     Column("claim_token", String(32)),
     UniqueConstraint("source", "delivery_id"),
     Index("ix_webhook_inbox_status", "status", "id"),
+)
+
+# What a delivery carries and never changes after intake, keyed by its inbox id and written in
+# the intake's transaction (migration 0023). Apart from the inbox row, which every claim, renewal
+# and settle rewrites: SQLite rewrites a changed row whole (a ~5 KB body: its overflow pages
+# too) and PostgreSQL writes a new version of it, so the body was copied at each state change.
+# Nothing in the hub deletes inbox rows (processed deliveries are kept for replay); a row deleted
+# by hand takes its body with it (ON DELETE CASCADE), so that no body outlives its row: SQLite
+# gives a deleted row's id to the next delivery when it was the highest.
+webhook_inbox_bodies = Table(
+    "webhook_inbox_bodies",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("webhook_inbox.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
 )
 
 api_keys = Table(

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from hub.db.engine import write_transaction
-from hub.db.tables import webhook_inbox
+from hub.db.tables import webhook_inbox, webhook_inbox_bodies
 from hub.group_commit import NewDelivery
 from hub.inbox_wakeup import CHANNEL as WAKEUP_CHANNEL
 from hub.store.clock import utcnow
@@ -88,8 +88,10 @@ class InboxStore:
         self._insert = (
             insert(webhook_inbox)
             .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(t.source, t.delivery_id)
+            .returning(t.id, t.source, t.delivery_id)
         )
+        # The new rows' headers and bodies, by inbox id, in the same transaction.
+        self._insert_bodies = insert(webhook_inbox_bodies)
 
     def add(self, source: str, delivery_id: str, headers: dict[str, str], body: bytes) -> bool:
         """Store a delivery; False when this (source, delivery id) was stored before."""
@@ -103,24 +105,25 @@ class InboxStore:
             return []
         now = utcnow()
         rows: dict[tuple[str, str], dict[str, Any]] = {}
+        first: dict[tuple[str, str], NewDelivery] = {}
         for d in deliveries:  # the first of a repeated id in one group is the one stored
-            rows.setdefault(
-                (d.source, d.delivery_id),
-                {
-                    "source": d.source,
-                    "delivery_id": d.delivery_id,
-                    "received_at": now,
-                    "headers": orjson.dumps(d.headers).decode(),
-                    "body": d.body,
-                    "status": PENDING,
-                },
-            )
+            key = (d.source, d.delivery_id)
+            if key not in first:
+                first[key] = d
+                rows[key] = {"source": d.source, "delivery_id": d.delivery_id, "received_at": now, "status": PENDING}
         with write_transaction(self.engine) as conn:
             # executemany of one cached statement: SQLAlchemy batches the rows into multi-row
             # INSERTs itself ("insertmanyvalues"), so the statement is compiled once per process,
             # not once per group (compiling a 500-row VALUES cost ~100 us per delivery).
             # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
-            inserted = {(r.source, r.delivery_id) for r in conn.execute(self._insert, list(rows.values()))}
+            new_ids = {(r.source, r.delivery_id): r.id for r in conn.execute(self._insert, list(rows.values()))}
+            if new_ids:
+                bodies = [
+                    {"id": inbox_id, "headers": orjson.dumps(first[key].headers).decode(), "body": first[key].body}
+                    for key, inbox_id in new_ids.items()
+                ]
+                conn.execute(self._insert_bodies, bodies)
+            inserted = set(new_ids)
             if inserted and self.engine.dialect.name == "postgresql":
                 # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
                 conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
@@ -159,10 +162,14 @@ class InboxStore:
             picks.append(pick.with_for_update(skip_locked=True) if postgres else pick)
         token = uuid.uuid4().hex
         # What a delivery needs (not the status, times and error the claim just wrote over).
-        claimed_columns = (t.id, t.source, t.delivery_id, t.headers, t.body, t.attempts)
+        # Its headers and body come from webhook_inbox_bodies, read, never rewritten: the claim
+        # and the settle rewrite only the narrow inbox row (migration 0023).
+        claimed_columns = (t.id, t.source, t.delivery_id, t.attempts)
+        b = webhook_inbox_bodies.c
         claim = update(webhook_inbox).values(
             status=PROCESSING, claimed_at=now, claim_token=token, attempts=t.attempts + 1
         )
+        claimed: Sequence[Sequence[Any]]
         with write_transaction(self.engine) as conn:
             self._no_flush_wait(conn, index_walks=True)
             if postgres:
@@ -171,21 +178,30 @@ class InboxStore:
                 # the rows. (Four statements before: three SELECTs and the UPDATE, each a round
                 # trip the worker waited for before it could map anything.) Rows a walk locked
                 # beyond the first `limit` stay locked only until this transaction ends.
+                # The bodies join the claimed rows in the same statement (a data-modifying CTE),
+                # by primary key: still one round trip.
                 found = [pick.cte(f"pick_{n}") for n, pick in enumerate(picks)]
                 union = union_all(*(select(cte.c.id) for cte in found)).subquery("found")
                 first = select(union.c.id).order_by(union.c.id).limit(limit)
-                claimed = conn.execute(claim.where(t.id.in_(first)).returning(*claimed_columns)).all()
+                done = claim.where(t.id.in_(first)).returning(*claimed_columns).cte("claimed")
+                claimed = conn.execute(
+                    select(done, b.headers, b.body).select_from(done.outerjoin(webhook_inbox_bodies, b.id == done.c.id))
+                ).all()
             else:
                 ids = sorted({i for pick in picks for i in conn.execute(pick).scalars()})[:limit]
                 if not ids:
                     return []
                 # UPDATE ... RETURNING (SQLite >= 3.35): the claimed rows come back from the
                 # statement that claims them, no second walk; RETURNING has no order, so sort.
-                claimed = conn.execute(claim.where(t.id.in_(ids)).returning(*claimed_columns)).all()
-        rows = sorted(claimed, key=lambda row: row.id)
+                # Their bodies by primary key, read in the same transaction.
+                rows = conn.execute(claim.where(t.id.in_(ids)).returning(*claimed_columns)).all()
+                stored = {r.id: r for r in conn.execute(select(b.id, b.headers, b.body).where(b.id.in_(ids)))}
+                claimed = [(*row, *(stored[row.id][1:] if row.id in stored else (None, None))) for row in rows]
         return [
-            InboxDelivery(r.id, r.source, r.delivery_id, orjson.loads(r.headers), bytes(r.body), r.attempts, token)
-            for r in rows
+            # A row without its body (written around the hub's intake) fails to parse and goes
+            # the way of any bad delivery (retries, then dead), instead of staying claimed.
+            InboxDelivery(i, source, delivery_id, orjson.loads(headers or "{}"), bytes(body or b""), attempts, token)
+            for i, source, delivery_id, attempts, headers, body in sorted(claimed, key=lambda row: row[0])
         ]
 
     def renew(self, tokens: Sequence[str], now: datetime | None = None) -> int:
