@@ -67,6 +67,29 @@ def label(sql: Any) -> str:
     return text[:50]
 
 
+def server_cpu(engine: Any, since: dict[int, float]) -> dict[int, float]:
+    """CPU-s of this database's backends (`/proc/<pid>/schedstat`: the server must run on this
+    machine), less `since` per pid. Backends that ended meanwhile are not counted."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9 - since.get(pid, 0.0)
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def wal_lsn(engine: Any) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'")).scalar_one())
+
+
 class Split:
     def __init__(self) -> None:
         self.statements: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])  # calls, wall, cpu, server
@@ -214,6 +237,8 @@ def main() -> None:
                 await worker.aclose()
 
         print(f"backend {'postgresql' if postgres else 'sqlite'}; {args.deliveries} deliveries; {load()}", flush=True)
+        backends = server_cpu(db.store.engine, {}) if postgres else {}
+        lsn = wal_lsn(db.store.engine) if postgres else 0
         cpu0, t0 = time.process_time(), time.perf_counter()
         applied = asyncio.run(drain())
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -221,6 +246,13 @@ def main() -> None:
             f"drain: {applied:,} in {wall:.2f} s = {applied / wall:,.0f}/s wall, {applied / cpu:,.0f} per CPU-s "
             f"(process CPU {cpu:.2f} s, {cpu / wall:.0%} of the wall); {load()}"
         )
+        if postgres:
+            server = sum(server_cpu(db.store.engine, backends).values())
+            print(
+                f"server: the database's backends used {server:.2f} CPU-s ({server * 1e6 / applied:,.0f} us per "
+                f"delivery); client + server: {applied / (cpu + server):,.0f} deliveries per CPU-s; "
+                f"WAL {(wal_lsn(db.store.engine) - lsn) / applied:,.0f} bytes per delivery"
+            )
         per = 1e6 / applied
         print(f"\n{'step':<34} {'calls':>6} {'wall us/dlv':>12} {'cpu us/dlv':>11} {'wall-cpu':>9}")
         for key, (calls, w, c) in sorted(SPLIT.steps.items(), key=lambda kv: -kv[1][1]):
