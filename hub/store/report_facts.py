@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence, Set
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -133,8 +133,15 @@ def facts_of_item(item: WorkItem) -> DocumentFacts:
         rice is not None and all(getattr(rice, name) is not None for name in RICE_INPUTS),
         _fallbacks_json(item.custom.get(FALLBACKS_KEY)),
         normalised_title(item.title),
-        container_family({"id": container.id, "key": container.key, "name": container.name}) if container else None,
+        _family_of(container.id, container.key, container.name) if container else None,
     )
+
+
+@lru_cache(maxsize=4096)
+def _family_of(container_id: str | None, key: str | None, name: str | None) -> str | None:
+    """`container_family` of an item's container, once per container (a batch's items share a
+    few containers)."""
+    return container_family({"id": container_id, "key": key, "name": name})
 
 
 def facts_of_document(doc: Mapping[str, Any]) -> DocumentFacts:
