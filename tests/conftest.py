@@ -7,18 +7,23 @@ reason when PostgreSQL is unreachable, except under CI=true, where that is a fai
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+import hub.store
 from connectors.egress import EgressPolicy, configure_default
-from hub.db.engine import migrate
+from hub.db.engine import make_engine, migrate
 from hub.db.tables import metadata
 from hub.store import Store
 
@@ -39,6 +44,65 @@ def _test_egress_policy() -> Iterator[None]:
     must not leave that policy to the tests after it."""
     yield
     configure_default(TEST_EGRESS_POLICY)
+
+
+# Every Store.open on a new SQLite file ran the whole migration chain through alembic: ~55 ms
+# on a quick machine, ~130 on a slow one, and about 1,500 times a run (14 % of the suite's CPU).
+# In this process a database with no table at all is given a copy of one migrated by that same
+# chain once per test process, through SQLite's backup API (the engine's connection stays
+# open); anything else (a database at an older revision, PostgreSQL) migrates as before. The
+# chain itself is still run by tests/test_migrations*.py, tests/test_db_engine_startup.py and
+# by every `opshub` subprocess. A test about migrating through Store.open opts out with
+# @pytest.mark.real_migrations; OPSHUB_TEST_REAL_MIGRATIONS=1 turns the copy off for a whole run.
+_real_migrate = hub.store.migrate
+_template_path: Path | None = None
+_ALWAYS_REAL = os.environ.get("OPSHUB_TEST_REAL_MIGRATIONS") == "1"
+_template_off = False
+
+
+def _migrate_from_template(engine: Engine) -> None:
+    global _template_path
+    if (
+        _ALWAYS_REAL
+        or _template_off
+        or engine.dialect.name != "sqlite"
+        or not engine.url.database
+        or engine.url.database == ":memory:"
+    ):
+        _real_migrate(engine)
+        return
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar_one():
+            conn.rollback()
+            _real_migrate(engine)  # not new: at head (the fast path) or older (alembic)
+            return
+        conn.rollback()
+        if _template_path is None:
+            folder = tempfile.mkdtemp(prefix="opshub-schema-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            path = Path(folder) / "template.db"
+            template = make_engine(f"sqlite:///{path}")
+            try:
+                _real_migrate(template)
+            finally:
+                template.dispose()
+            _template_path = path
+        source = sqlite3.connect(_template_path)
+        try:
+            source.backup(conn.connection.driver_connection)
+        finally:
+            source.close()
+
+
+hub.store.migrate = _migrate_from_template
+
+
+@pytest.fixture(autouse=True)
+def _real_migrations_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    global _template_off
+    _template_off = request.node.get_closest_marker("real_migrations") is not None
+    yield
+    _template_off = False
 
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
