@@ -114,3 +114,24 @@ def test_sqlite_settings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUB_SQLITE_MMAP_MIB", "-1")
     with pytest.raises(ValueError, match="sqlite_mmap_mib"):
         Settings()
+
+
+def test_index_hints_reach_the_hubs_sqlite_engines_only(tmp_path: Path) -> None:
+    """`INDEXED BY` (hub/store/queries.py) is rendered by the hub's SQLite engines, and the
+    stock SQLite compiler of the process is left as SQLAlchemy ships it; SQLite refuses a hint
+    naming an index that does not exist, so executing it proves it reached the statement."""
+    from sqlalchemy import select
+    from sqlalchemy.dialects import sqlite
+
+    from hub.db.tables import items
+
+    statement = select(items.c.id).with_hint(items, "INDEXED BY no_such_index", "sqlite")
+    assert "INDEXED BY" not in str(statement.compile(dialect=sqlite.dialect()))
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        assert "items INDEXED BY no_such_index" in str(statement.compile(dialect=engine.dialect))
+        migrate(engine)
+        with engine.connect() as conn, pytest.raises(Exception, match="no such index"):
+            conn.execute(statement)
+    finally:
+        engine.dispose()

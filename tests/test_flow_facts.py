@@ -28,7 +28,7 @@ from hub.insights.flow import FlowService, with_delivery_kinds
 from hub.schema import ItemDeletion, WorkItem, to_utc
 from hub.schema import StatusCategory as C
 from hub.store import ItemQuery, Store
-from hub.store.flow_facts import FILTER_COLUMNS, backfill_flow_facts, derive
+from hub.store.flow_facts import FILTER_COLUMNS, backfill_flow_facts, derive, derive_first_seen
 from hub.store.transitions import TransitionStore
 from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
@@ -276,3 +276,49 @@ def test_a_deleted_item_leaves_the_flow_figures_and_a_revived_one_returns(store:
     assert wip() == 0
     store.items.apply([_item(C.in_progress, created_hours=0, updated_hours=3, completed=False)])
     assert wip() == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(list(C)),
+    st.sampled_from(list(C)),
+    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
+    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
+    st.integers(-24 * 40, 24 * 40),
+)
+def test_a_first_sighting_alone_derives_as_the_full_history(
+    category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int
+) -> None:
+    """`derive_first_seen` (a new item's facts without `build_history`) equals `derive` of a
+    history of that one first sighting, whatever the times and categories."""
+    fact = Transition(
+        ITEM, BASE_TIME + timedelta(hours=seen_hours), seen, NAMES[seen], source=TransitionSource.first_seen
+    )
+    created = None if created_hours is None else BASE_TIME + timedelta(hours=created_hours)
+    completed = None if completed_hours is None else BASE_TIME + timedelta(hours=completed_hours)
+    filters = {name: f"{name}-value" for name in FILTER_COLUMNS}
+    fast = derive_first_seen(created, category, completed, fact, filters)
+    full = derive(ITEM, created, category, completed, [fact], filters)
+    assert (fast.row, fast.days) == (full.row, full.days)
+
+
+def test_a_new_items_facts_from_the_batch_equal_the_full_history(store: Store) -> None:
+    """A new item's facts are derived from the batch (no read of its transitions): the same as
+    from what the store holds, with several facts of one change (an unnamed status, stored
+    as "" and read as None, beside a named one), a tool's history, and a history import that
+    came before the item (which sends it the general way)."""
+    at = BASE_TIME + timedelta(hours=3)
+    given_facts = [
+        Transition(ITEM, at, C.in_progress, "", C.todo, None, TransitionSource.webhook),
+        Transition(ITEM, at, C.in_progress, None, C.todo, None, TransitionSource.changelog),
+        Transition(ITEM, at + timedelta(hours=1), C.done, "Done", C.in_progress, None, TransitionSource.changelog),
+    ]
+    item = _item(C.done, created_hours=0, updated_hours=30, completed=True)
+    store.items.apply([item], transitions=given_facts)
+    assert _stored(store) == _from_full_history(store)
+    reset_database(store)
+    TransitionStore(store.engine).record(given_facts[:1])
+    store.items.apply([_item(C.todo, created_hours=0, updated_hours=1, completed=False)])
+    row, days = _stored(store)
+    assert (row, days) == _from_full_history(store)
+    assert row["final_category"] == "in_progress"  # the imported fact, after the sighting

@@ -4,6 +4,7 @@ character would misorder rows written by the two paths."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.db.tables import UTCDateTime, items
@@ -84,8 +85,9 @@ def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeyp
     """SQLite writes `items` as multi-row statements (`_Bulk._sqlite_rows`, for the text index's
     triggers): chunked at the parameter limit (here 3 rows a statement), inserts, upserts with
     a changed or kept title, a tombstone, and the text index end as row-at-a-time executemany
-    leaves them."""
-    monkeypatch.setattr(bulk, "_SQLITE_MAX_PARAMETERS", 3 * len(items.c) + 2)
+    leaves them. The limit is the connection's own (`setlimit`): a statement over it fails with
+    "too many SQL variables", so chunks that ignored it would fail here."""
+    limit = 3 * len(items.c) + 2
     batches = [
         [make_item(n, minutes=n, title=f"Item {n} – café") for n in range(8)],
         [make_item(n, minutes=20 + n, title=f"Renamed {n}" if n % 2 else f"Item {n} – café") for n in range(3, 11)],
@@ -98,6 +100,10 @@ def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeyp
                 bulk._Bulk, "_sqlite_rows", staticmethod(lambda cur, sql, _w, rows: cur.executemany(sql, rows))
             )
         store = Store.open(f"sqlite:///{tmp_path / f'hub{one_row}.db'}")
+        event.listen(
+            store.engine, "connect", lambda dbapi, _rec: dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        )
+        store.engine.dispose()  # the pool's next connections get the lower limit
         try:
             for batch in batches:
                 store.items.apply(batch)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -48,6 +49,17 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+class HubSQLiteCompiler(SQLiteCompiler):
+    """SQLAlchemy's SQLite compiler, plus FROM hints: `Select.with_hint(table, text, "sqlite")`
+    is rendered after the table's name (the stock compiler drops it), for `INDEXED BY`
+    (https://www.sqlite.org/lang_indexedby.html; hub/store/queries.py `_ITEMS_BY_ID`). Set on
+    the hub's own engines only (make_engine), so other SQLAlchemy users in the process keep
+    the stock behaviour."""
+
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        return text
+
+
 def make_engine(
     url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB, sqlite_mmap_mib: int = SQLITE_MMAP_MIB, **kwargs: Any
 ) -> Engine:
@@ -55,6 +67,7 @@ def make_engine(
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine.dialect.statement_compiler = HubSQLiteCompiler
         _configure_sqlite(engine, cache_mib=sqlite_cache_mib, mmap_mib=sqlite_mmap_mib)
         return engine
     if backend == "postgresql":

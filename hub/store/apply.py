@@ -465,15 +465,51 @@ class Applier:
             kept = self._known_items(conn, given, current)
             state.result.transitions_dropped = len(given) - len(kept)
             state.facts.extend(kept)
+        fresh: dict[str, list[Transition]] = {}
         if state.facts:
+            fresh = self._fresh_histories(conn, state, current)
             self._write_transitions(conn, state.facts)
             state.result.transitions = len(state.facts)
             state.flow_ids.update(fact.item_id for fact in state.facts)
         if state.flow_ids:
-            refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current))
+            refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
         if state.changes:
             self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
             self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
+
+    def _fresh_histories(
+        self, conn: Connection, state: _Batch, current: dict[str, _Current]
+    ) -> dict[str, list[Transition]]:
+        """The whole history of each item this batch stores for the first time (no items row
+        before it: so no flow rows either) that has no stored transitions: the batch's facts
+        of it (`refresh_flow_facts`' `fresh`). Read before the batch's facts are written, by
+        one lookup of the new ids that finds nothing unless a history import
+        (`TransitionStore.add`) stored facts of an item before the item itself."""
+        fresh: dict[str, list[Transition]] = {}
+        for fact in state.facts:
+            item_id = fact.item_id
+            facts = fresh.get(item_id)
+            if facts is not None:
+                facts.append(fact)
+                continue
+            cur = current.get(item_id)
+            if cur is not None and cur.is_new and cur.item is not None and item_id in state.touched:
+                fresh[item_id] = [fact]
+        if fresh:
+            dialect = self.dialect
+            known = self._sql.rows(
+                conn,
+                "have transitions",
+                lambda: (
+                    select(status_transitions.c.item_id)
+                    .where(keys_in(dialect, status_transitions.c.item_id, "ids"))
+                    .distinct()
+                ),
+                ids=self._sql.keys(list(fresh)),
+            )
+            for (item_id,) in known:
+                del fresh[item_id]
+        return fresh
 
     @staticmethod
     def _flow_inputs(state: _Batch, current: dict[str, _Current]) -> dict[str, RowInputs]:
@@ -739,6 +775,7 @@ class Applier:
         replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
         tombstone_rows: list[tuple[Any, ...]] = []  # deletions of ids with no items row
         moved: list[str] = []  # ids whose item_tombstones row is replaced by an items row
+        new: set[str] = set()  # ids with no items row before this batch (no side or fact rows)
         for item_id, version in touched.items():
             cur = current[item_id]
             item = cur.item
@@ -780,7 +817,9 @@ class Applier:
                     raw_json(item.raw) if item.raw is not None else None,
                 )
             )
-            if not cur.is_new:
+            if cur.is_new:
+                new.add(item_id)
+            else:
                 replaced.append(item_id)
             # The side rows carry the item's updated_at (the list queries walk them in page order).
             label_rows.extend((item_id, label, updated_at) for label in dict.fromkeys(item.labels))
@@ -791,7 +830,12 @@ class Applier:
         # One statement per chunk on SQLite: items has the text index's triggers (`_Bulk._sqlite_rows`).
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",), one_statement=True)
         write_report_facts(
-            conn, self._bulk, rows, {row[0]: current[row[0]].item for row in rows}, [t["i"] for t in tombstoned]
+            conn,
+            self._bulk,
+            rows,
+            {row[0]: current[row[0]].item for row in rows},
+            [t["i"] for t in tombstoned],
+            new,
         )
         if tombstoned:
             conn.execute(

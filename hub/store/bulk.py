@@ -13,6 +13,7 @@ statement's text is the same for every batch and is compiled and prepared once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -173,7 +174,11 @@ def database_unavailable(exc: BaseException) -> bool:
     return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
 
 
-_SQLITE_MAX_PARAMETERS = 32_766
+def _sqlite_max_parameters(cursor: Any) -> int:
+    """The connection's bound-parameter limit (https://www.sqlite.org/limits.html#max_variable_number:
+    999 before SQLite 3.32, 32,766 since, and lower if the connection was given a lower one by
+    `setlimit`), read from the library rather than assumed. One C call per statement."""
+    return int(cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
 
 class _Bulk:
@@ -236,11 +241,10 @@ class _Bulk:
         its automerge then merges again. executemany is one execution per row: a one-row
         segment per item, ~100 us of the ~160 us the index cost an insert (bench/README.md,
         "i13fts"). One statement per chunk flushes once per chunk, and journals each page once.
-        Chunks stay under SQLite's bound-parameter limit
-        (https://www.sqlite.org/limits.html#max_variable_number: 32,766 since 3.32)."""
+        Chunks stay under the connection's bound-parameter limit (`_sqlite_max_parameters`)."""
         one = f"({', '.join('?' * width)})"
         head, tail = sql.split(f" VALUES {one}", 1)
-        chunk = max(1, _SQLITE_MAX_PARAMETERS // width)
+        chunk = max(1, _sqlite_max_parameters(cursor) // width)
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             cursor.execute(

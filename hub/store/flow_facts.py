@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -38,7 +38,7 @@ from sqlalchemy import ColumnElement, Connection, String, any_, bindparam, case,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from hub.db.tables import UTCDateTime, flow_days, flow_facts, items, status_transitions
-from hub.flow.history import Transition, TransitionSource, build_history
+from hub.flow.history import STARTED, StartFact, Transition, TransitionSource, build_history
 from hub.schema import StatusCategory, to_utc
 from hub.store.bulk import Statements, _Bulk, keys_in, time_binder, time_reader
 
@@ -53,6 +53,7 @@ _T = status_transitions.c
 _CATEGORIES = {category.value: category for category in StatusCategory}
 _SOURCES = {source.value: source for source in TransitionSource}
 _DONE, _CANCELLED = StatusCategory.done, StatusCategory.cancelled
+_FIRST_SEEN = TransitionSource.first_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,54 @@ def derive(
     return ItemFacts(row, days)
 
 
+_STARTED_VALUE = {
+    category: (StartFact.before_history if category in STARTED else StartFact.not_started)._value_
+    for category in StatusCategory
+}
+
+
+def derive_first_seen(
+    created_at: datetime | None,
+    category: StatusCategory,
+    completed_at: datetime | None,
+    fact: Transition,
+    filters: dict[str, Any],
+) -> ItemFacts:
+    """`derive` of an item whose whole stored history is one first sighting (`fact`, source
+    `first_seen`): a new item's usual case (`ItemStore.apply`), without `build_history`.
+
+    What `build_history` makes of one first sighting: the category before it unknown (no
+    `initial`), no entry time seen (the sighting is not when the item got there), so no start
+    time, done entry, final entry or reopening; the start is `before_history` when the
+    sighting is already started (in progress or done), else `not_started`. `derive`'s rules
+    on that history give the row below (tests/test_flow_facts.py checks it equals `derive`)."""
+    created = to_utc(created_at) if created_at is not None else None
+    completed = to_utc(completed_at) if completed_at is not None else None
+    final = fact.to_category
+    day = fact.at.toordinal()
+    born = created.toordinal() if created is not None else None
+    row: dict[str, Any] = {
+        "item_id": fact.item_id,
+        "created_at": created,
+        "category": category._value_,
+        "has_history": True,
+        "start": _STARTED_VALUE[final],
+        "started_at": None,
+        "completed_at": completed if category is _DONE else None,
+        "cancelled_at": completed if category is _CANCELLED and final is _CANCELLED else None,
+        "done_entries": None,
+        "last_done_entry": None,
+        "final_category": final._value_,
+        "born_day": born,
+        "known_from_day": day if born is not None and day > born else None,
+        **filters,
+    }
+    days: list[tuple[int, str | None, str | None]] = []
+    if born is not None:
+        days.append((day if day > born else born, final._value_, None))
+    return ItemFacts(row, days)
+
+
 def _value(category: StatusCategory | None) -> str | None:
     return category._value_ if category is not None else None
 
@@ -140,7 +189,10 @@ class RowInputs:
 
 
 def refresh_flow_facts(
-    conn: Connection, item_ids: Iterable[str], written: Mapping[str, RowInputs] | None = None
+    conn: Connection,
+    item_ids: Iterable[str],
+    written: Mapping[str, RowInputs] | None = None,
+    fresh: Mapping[str, Sequence[Transition]] | None = None,
 ) -> None:
     """Recompute and store the facts of these items from what the store holds now, inside the
     caller's transaction. Ids without an item row lose their facts (none are kept).
@@ -148,24 +200,38 @@ def refresh_flow_facts(
     `written`: the items rows this transaction has just written (`ItemStore.apply`), by id.
     Their facts are derived from these values and the stored transitions, without reading
     the rows back (the read parsed each closed item's document for its completed_at, and
-    took a row lock on PostgreSQL that the transaction already holds: it wrote the row)."""
+    took a row lock on PostgreSQL that the transaction already holds: it wrote the row).
+
+    `fresh`: ids of `written` new to the store (no items row before this transaction, so no
+    flow rows: facts are kept only for items rows) whose stored transitions are exactly the
+    facts given here (none were stored before this transaction wrote these). Their facts are
+    derived from those without reading the transitions back and without deleting flow rows
+    that cannot exist; one first sighting alone (a new item's usual history) skips
+    `build_history` too (`derive_first_seen`)."""
     ids = sorted(set(item_ids))
     bulk, to_time, sql, _ = _writer(conn)
     dialect = conn.dialect.name
     written = written or {}
+    fresh = fresh or {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        derived = _derive_chunk(conn, chunk, written)
-        keys = sql.keys(chunk)
-        sql.run(
-            conn, "flow_days", lambda: delete(flow_days).where(keys_in(dialect, flow_days.c.item_id, "ids")), ids=keys
-        )
-        sql.run(
-            conn,
-            "flow_facts",
-            lambda: delete(flow_facts).where(keys_in(dialect, flow_facts.c.item_id, "ids")),
-            ids=keys,
-        )
+        stored = [item_id for item_id in chunk if item_id not in fresh]
+        derived = _derive_chunk(conn, stored, written) if stored else []
+        derived += _derive_fresh([item_id for item_id in chunk if item_id in fresh], written, fresh)
+        if stored:
+            keys = sql.keys(stored)
+            sql.run(
+                conn,
+                "flow_days",
+                lambda: delete(flow_days).where(keys_in(dialect, flow_days.c.item_id, "ids")),
+                ids=keys,
+            )
+            sql.run(
+                conn,
+                "flow_facts",
+                lambda: delete(flow_facts).where(keys_in(dialect, flow_facts.c.item_id, "ids")),
+                ids=keys,
+            )
         fact_rows = [_fact_row(facts.row, to_time) for facts in derived]
         bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows)
         day_rows = [
@@ -174,6 +240,25 @@ def refresh_flow_facts(
             for day, category, prev in facts.days
         ]
         bulk.insert(conn, flow_days, _DAY_COLUMNS, day_rows)
+
+
+def _derive_fresh(
+    item_ids: list[str], written: Mapping[str, RowInputs], fresh: Mapping[str, Sequence[Transition]]
+) -> list[ItemFacts]:
+    """The facts of new items (`refresh_flow_facts`' `fresh`) from their rows and facts."""
+    derived: list[ItemFacts] = []
+    for item_id in item_ids:
+        row, facts = written[item_id], fresh[item_id]
+        closed = row.category is _DONE or row.category is _CANCELLED
+        completed = row.completed_at if closed else None
+        if len(facts) == 1 and facts[0].source is _FIRST_SEEN:
+            derived.append(derive_first_seen(row.created_at, row.category, completed, facts[0], row.filters))
+        else:
+            # As read back: the store keeps one fact per identity (`build_history` keeps the
+            # same one) and an unnamed status as "" (read as None).
+            history = [fact if fact.to_name != "" else replace(fact, to_name=None) for fact in facts]
+            derived.append(derive(item_id, row.created_at, row.category, completed, history, row.filters))
+    return derived
 
 
 _FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)

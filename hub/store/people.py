@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, select, upda
 
 from hub.db.tables import item_assignees, people, person_identities
 from hub.schema import ItemDeletion, PersonRef, WorkItem
-from hub.store.bulk import Statements, _Bulk, any_of, keys_in
+from hub.store.bulk import Statements, _Bulk, keys_in
 
 _PEOPLE_COLUMNS = ("id", "name", "email", "created_at", "updated_at")
 _IDENTITY_COLUMNS = ("source", "native_id", "person_id", "name", "email")
@@ -134,12 +134,27 @@ class PeopleResolver:
         by_email: dict[str, str] = {}
         if not emails:
             return by_email
-        ident = person_identities.c
-        owners = select(ident.email, ident.person_id).where(any_of(self.dialect, ident.email, emails))
-        for email, person_id in conn.execute(owners.order_by(ident.source, ident.native_id)):
+        ident, dialect, sql = person_identities.c, self.dialect, self._sql
+        keys = sql.keys(emails)
+        owners = sql.rows(
+            conn,
+            "email owners",
+            lambda: (
+                select(ident.email, ident.person_id)
+                .where(keys_in(dialect, ident.email, "emails"))
+                .order_by(ident.source, ident.native_id)
+            ),
+            emails=keys,
+        )
+        for email, person_id in owners:
             by_email.setdefault(email, person_id)
-        own = select(people.c.email, people.c.id).where(any_of(self.dialect, people.c.email, emails))
-        for email, person_id in conn.execute(own):
+        own = sql.rows(
+            conn,
+            "own emails",
+            lambda: select(people.c.email, people.c.id).where(keys_in(dialect, people.c.email, "emails")),
+            emails=keys,
+        )
+        for email, person_id in own:
             by_email[email] = person_id  # the person whose own email it is wins
         return by_email
 

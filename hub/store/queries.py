@@ -41,7 +41,6 @@ from sqlalchemy import (
 from sqlalchemy import (
     column as sql_column,
 )
-from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 
 from hub.db.engine import read_connection
 from hub.db.lists import in_list, pairs_in_list
@@ -157,17 +156,8 @@ _ITEMS_ID_UNINDEXED: ColumnElement[Any] = literal_column("+items.id")
 _ITEMS_BY_ID = "INDEXED BY sqlite_autoindex_items_1"
 """items' primary key index (SQLite names it: https://www.sqlite.org/fileformat2.html#intschema),
 so that the matches are read by id rather than by walking a page-order index:
-https://www.sqlite.org/lang_indexedby.html"""
-
-
-def _sqlite_from_hint(_compiler: SQLiteCompiler, _table: Any, text: str | None) -> str | None:
-    """Render `Select.with_hint(table, text, "sqlite")` after the table's name (SQLAlchemy's
-    SQLite compiler drops FROM hints): here `items INDEXED BY` its primary key index
-    (https://www.sqlite.org/lang_indexedby.html)."""
-    return text
-
-
-SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
+https://www.sqlite.org/lang_indexedby.html. The hub's SQLite engines render it
+(hub/db/engine.py `HubSQLiteCompiler`)."""
 
 
 class TextPlan(Enum):

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence, Set
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -133,8 +133,15 @@ def facts_of_item(item: WorkItem) -> DocumentFacts:
         rice is not None and all(getattr(rice, name) is not None for name in RICE_INPUTS),
         _fallbacks_json(item.custom.get(FALLBACKS_KEY)),
         normalised_title(item.title),
-        container_family({"id": container.id, "key": container.key, "name": container.name}) if container else None,
+        _family_of(container.id, container.key, container.name) if container else None,
     )
+
+
+@lru_cache(maxsize=4096)
+def _family_of(container_id: str | None, key: str | None, name: str | None) -> str | None:
+    """`container_family` of an item's container, once per container (a batch's items share a
+    few containers)."""
+    return container_family({"id": container_id, "key": key, "name": name})
 
 
 def facts_of_document(doc: Mapping[str, Any]) -> DocumentFacts:
@@ -166,10 +173,13 @@ def write_report_facts(
     item_rows: Sequence[Sequence[Any]],
     written: Mapping[str, WorkItem | None],
     tombstoned: Sequence[str],
+    new: Set[str] = frozenset(),
 ) -> None:
     """Keep the facts in step with what `apply` just wrote (same transaction, same bulk path):
     `item_rows` are the items rows written (in `items` column order, values as bound) and
-    `written` their items by id; `tombstoned` the ids whose row only had `deleted` set. Then
+    `written` their items by id; `tombstoned` the ids whose row only had `deleted` set; `new`
+    the written ids that had no items row before this transaction, so no facts row (one is
+    written only with its items row): their stored flag inputs are not looked up. Then
     the maintained flags of every row the write can change (`maintain_flags`)."""
     positions = [_COPIED_AT(name) for name in COPIED_COLUMNS]
     rows = []
@@ -180,7 +190,8 @@ def write_report_facts(
         facts = facts_of_item(item)
         rows.append((row[0], *(row[i] for i in positions), *facts, twin_key(facts[-1], facts[-2])))
     written_ids = [row[0] for row in rows] + list(tombstoned)
-    stored = _flag_inputs(conn, written_ids) if written_ids else {}
+    looked_up = [item_id for item_id in written_ids if item_id not in new] if new else written_ids
+    stored = _flag_inputs(conn, looked_up) if looked_up else {}
     # Only a row whose flag inputs changed can change any row's flags (its own or its
     # neighbours'): the flags are a function of these inputs over all rows, and were right
     # before the write. An update that leaves parent, twin key, status, source and deleted
@@ -202,7 +213,10 @@ def write_report_facts(
             ids=sql.keys(tombstoned),
         )
     if changed:
-        maintain_flags(conn, changed, before, twins_before)
+        # What the changed rows name now: `after` is what was just written (a tombstoned row
+        # keeps its parent and twin key), so `maintain_flags` need not read it back.
+        now_named = [inputs for item_id in changed if (inputs := after[item_id]) is not None]
+        maintain_flags(conn, changed, before, twins_before, _neighbours_of(now_named))
 
 
 _F = item_report_facts.c
@@ -324,11 +338,13 @@ def maintain_flags(
     changed: Sequence[str],
     before: tuple[Sequence[str], Sequence[str]],
     twins_before: tuple[Sequence[str], set[str]] | None = None,
+    after: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> None:
     """Recompute the flags of every row a write of `changed` (ids whose facts row was just
     upserted or tombstoned) can change, set-based: three UPDATEs per batch, whatever its size.
     `before` is `_neighbours` of `changed` read before the write; `twins_before`, if given,
-    twin keys and which of them were shared (`shared_twin_keys`) before the write.
+    twin keys and which of them were shared (`shared_twin_keys`) before the write; `after`,
+    if given, `_neighbours` of `changed` as written (else read).
 
     - parent_missing: the changed rows (their parent may be new) and their children (their
       parent appeared, was deleted or came back);
@@ -342,7 +358,7 @@ def maintain_flags(
     transaction), so no other write changes these rows between the reads and the updates."""
     ids = list(changed)
     old_parents, old_keys = before
-    new_parents, new_keys = _neighbours(conn, ids)
+    new_parents, new_keys = after if after is not None else _neighbours(conn, ids)
     sql, dialect = _statements(conn), conn.dialect.name
     sql.run(
         conn,
