@@ -26,9 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import contextlib
-
-from sqlalchemy import text
+from _pg_server import backend_cpu, backend_pids, wal_lsn
 from webhooks import SECRET, SOURCE, Database, load, source_config
 
 from fakes.jira import FakeJira
@@ -36,15 +34,6 @@ from hub.config import parse_config
 from hub.db.engine import write_transaction
 from hub.store.inbox import DONE, InboxStore
 from hub.webhooks import WebhookIntake
-
-
-def backend_cpu(pids: set[int]) -> float:
-    """Seconds of CPU the given server processes have used (0 for those gone)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-    return total / 1e9
 
 
 def main() -> None:
@@ -70,31 +59,23 @@ def main() -> None:
         size = sum(len(d.body) for d in prepared) / len(prepared)
 
         def pids() -> set[int]:
-            if not postgres:
-                return set()
-            with engine.connect() as conn:
-                return set(
-                    conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
-                )
+            return backend_pids(engine) if postgres else set()
 
         def wal() -> int:
-            if not postgres:
-                return 0
-            with engine.connect() as conn:
-                return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'")).scalar_one())
+            return wal_lsn(engine) if postgres else 0
 
         known = pids()
         results: list[tuple[str, int, float, float, float, int]] = []
 
         def phase(name: str, run: object) -> object:
             nonlocal known
-            before_server = {pid: backend_cpu({pid}) for pid in known}
+            before_server = {pid: backend_cpu(pid) for pid in known}
             lsn = wal()
             cpu0, t0 = time.thread_time(), time.perf_counter()
             out = run()  # type: ignore[operator]
             wall, cpu = time.perf_counter() - t0, time.thread_time() - cpu0
             now = pids() | known
-            server = sum(backend_cpu({pid}) - before_server.get(pid, 0.0) for pid in now)
+            server = sum(backend_cpu(pid) - before_server.get(pid, 0.0) for pid in now)
             known = now
             results.append((name, args.deliveries, wall, cpu, server, wal() - lsn))
             return out

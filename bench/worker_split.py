@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _pg_server import backends_cpu, wal_lsn
 from sqlalchemy import event
 from webhooks import SECRET, SOURCE, Database, load, source_config
 
@@ -65,29 +66,6 @@ def label(sql: Any) -> str:
         lock = " FOR UPDATE" if "FOR UPDATE" in upper else ""
         return f"SELECT {found[1] if found else text[7:40]}{lock}"[:70]
     return text[:50]
-
-
-def server_cpu(engine: Any, since: dict[int, float]) -> dict[int, float]:
-    """CPU-s of this database's backends (`/proc/<pid>/schedstat`: the server must run on this
-    machine), less `since` per pid. Backends that ended meanwhile are not counted."""
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
-        found = {}
-        for pid in pids:
-            try:
-                found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9 - since.get(pid, 0.0)
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
-def wal_lsn(engine: Any) -> int:
-    from sqlalchemy import text
-
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'")).scalar_one())
 
 
 class Split:
@@ -237,7 +215,7 @@ def main() -> None:
                 await worker.aclose()
 
         print(f"backend {'postgresql' if postgres else 'sqlite'}; {args.deliveries} deliveries; {load()}", flush=True)
-        backends = server_cpu(db.store.engine, {}) if postgres else {}
+        backends = backends_cpu(db.store.engine, {}) if postgres else {}
         lsn = wal_lsn(db.store.engine) if postgres else 0
         cpu0, t0 = time.process_time(), time.perf_counter()
         applied = asyncio.run(drain())
@@ -247,7 +225,7 @@ def main() -> None:
             f"(process CPU {cpu:.2f} s, {cpu / wall:.0%} of the wall); {load()}"
         )
         if postgres:
-            server = sum(server_cpu(db.store.engine, backends).values())
+            server = sum(backends_cpu(db.store.engine, backends).values())
             print(
                 f"server: the database's backends used {server:.2f} CPU-s ({server * 1e6 / applied:,.0f} us per "
                 f"delivery); client + server: {applied / (cpu + server):,.0f} deliveries per CPU-s; "
