@@ -47,28 +47,21 @@ def _test_egress_policy() -> Iterator[None]:
 
 
 # Every Store.open on a new SQLite file ran the whole migration chain through alembic: ~55 ms
-# on a quick machine, ~130 on a slow one, and about 1,500 times a run (14 % of the suite's CPU).
+# on a quick machine, ~130 on a slow one, about 1,500 times a run (17-19 % of the CPU of the
+# store and API test files: bench/README.md, "Session 7").
 # In this process a database with no table at all is given a copy of one migrated by that same
 # chain once per test process, through SQLite's backup API (the engine's connection stays
 # open); anything else (a database at an older revision, PostgreSQL) migrates as before. The
 # chain itself is still run by tests/test_migrations*.py, tests/test_db_engine_startup.py and
-# by every `opshub` subprocess. A test about migrating through Store.open opts out with
-# @pytest.mark.real_migrations; OPSHUB_TEST_REAL_MIGRATIONS=1 turns the copy off for a whole run.
+# by every `opshub` subprocess. OPSHUB_TEST_REAL_MIGRATIONS=1 turns the copy off for a whole run.
 _real_migrate = hub.store.migrate
 _template_path: Path | None = None
 _ALWAYS_REAL = os.environ.get("OPSHUB_TEST_REAL_MIGRATIONS") == "1"
-_template_off = False
 
 
 def _migrate_from_template(engine: Engine) -> None:
     global _template_path
-    if (
-        _ALWAYS_REAL
-        or _template_off
-        or engine.dialect.name != "sqlite"
-        or not engine.url.database
-        or engine.url.database == ":memory:"
-    ):
+    if _ALWAYS_REAL or engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
         _real_migrate(engine)
         return
     with engine.connect() as conn:
@@ -95,14 +88,6 @@ def _migrate_from_template(engine: Engine) -> None:
 
 
 hub.store.migrate = _migrate_from_template
-
-
-@pytest.fixture(autouse=True)
-def _real_migrations_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
-    global _template_off
-    _template_off = request.node.get_closest_marker("real_migrations") is not None
-    yield
-    _template_off = False
 
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
