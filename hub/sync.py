@@ -20,7 +20,6 @@ import contextvars
 import functools
 import gc
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -97,41 +96,6 @@ def sync_gc_threshold() -> Iterator[None]:
         _gc_runs -= 1
         if _gc_runs == 0 and _gc_saved is not None:
             gc.set_threshold(*_gc_saved)
-
-
-SYNC_SWITCH_INTERVAL = 0.0005
-"""The interpreter's thread switch interval while a sync runs, in seconds (Python's default
-is 0.005).
-
-A sync maps the next pages in one thread while another stores the pages before (`_execute`).
-The store thread mostly waits on the server; each time a statement's answer arrives it needs
-the GIL back, and a thread asking for the GIL waits for the switch interval before the one
-holding it (mapping, or the event loop decoding pages) is made to let go. At 5 ms that was
-paid on most of a page group's ~25 statements while the next group was mapped: the store's
-cheapest statements (`SET LOCAL jit = off`, the pool's ping) waited 13 ms each on average
-(bench/_cpu_split.py timeline), which took back what mapping beside the store saved.
-https://docs.python.org/3/library/sys.html#sys.setswitchinterval
-"""
-
-_interval_runs = 0
-_interval_saved: float | None = None
-
-
-@contextlib.contextmanager
-def sync_switch_interval() -> Iterator[None]:
-    """At most SYNC_SWITCH_INTERVAL while any sync of this process runs (runs of several
-    sources overlap in `opshub serve`); the process's own restored after the last."""
-    global _interval_runs, _interval_saved
-    if _interval_runs == 0:
-        _interval_saved = sys.getswitchinterval()
-        sys.setswitchinterval(min(SYNC_SWITCH_INTERVAL, _interval_saved))
-    _interval_runs += 1
-    try:
-        yield
-    finally:
-        _interval_runs -= 1
-        if _interval_runs == 0 and _interval_saved is not None:
-            sys.setswitchinterval(_interval_saved)
 
 
 @dataclass
@@ -311,7 +275,7 @@ class SyncEngine:
         self, summary: RunSummary, *, sweep: bool | None = None, progress: ProgressHook | None = None
     ) -> RunSummary:
         """Carry out a run opened by `open_run`; always closes the run row."""
-        with sync_gc_threshold(), sync_switch_interval():
+        with sync_gc_threshold():
             return await self._execute(summary, sweep=sweep, progress=progress)
 
     async def _execute(self, summary: RunSummary, *, sweep: bool | None, progress: ProgressHook | None) -> RunSummary:
