@@ -19,9 +19,8 @@ methods (not editing them), and the garbage collector with `gc.callbacks`:
   sweep's store query; interpreter exit).
 
 Beside the CPU, one wall figure: `waiting for pages`, the wall time between the end of storing
-one page and the start of storing the next (`SyncEngine._store_page`, which since branch
-i13syncpg stores pages already mapped), i.e. how long the store sat idle for want of a fetched
-and mapped page. Near zero, the fetching keeps ahead and the run's wall
+one page and the start of storing the next (`SyncEngine._store_page`), i.e. how long the store
+sat idle for want of a fetched page. Near zero, the fetching keeps ahead and the run's wall
 time is the pages' own CPU (and the machine's load); large, the run waits on page latency.
 
 And a timeline of the store's wall on PostgreSQL (`timeline`): the wall of `_store_page` and

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import functools
 import gc
 import logging
@@ -24,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from connectors.base import AuthFailed, Connector, ConnectorError, Page
 from connectors.http import BudgetExceeded
@@ -44,7 +43,6 @@ from hub.store.items import database_unavailable, utcnow
 log = logging.getLogger("opshub.sync")
 
 ITEMS_STREAM = "items"
-T = TypeVar("T")
 ProgressHook = Callable[["RunSummary"], None]
 
 
@@ -169,13 +167,6 @@ def _joined(pages: list[Page]) -> Page:
     return Page(records=[record for page in pages for record in page.records], cursor=cursors[-1] if cursors else None)
 
 
-def _in_thread(func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """`asyncio.to_thread(func, *args)` started now, not when a task wrapping it first runs:
-    the store of these pages is in the executor's queue before the next pages' mapping."""
-    context = contextvars.copy_context()
-    return asyncio.get_running_loop().run_in_executor(None, functools.partial(context.run, func, *args))
-
-
 async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator[list[Page]]:
     """Yield the pages fetched so far (one at least, `depth` at most), while up to `depth`
     more are fetched in the background."""
@@ -214,17 +205,6 @@ async def _prefetch(pages: AsyncIterator[Page], depth: int = 1) -> AsyncIterator
         # Its outcome was already handed over through the queue.
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-
-
-@dataclass(frozen=True, slots=True)
-class MappedPage:
-    """A page (`pages` fetched pages joined) mapped, not stored yet (`SyncEngine._map_page`)."""
-
-    page: Page
-    pages: int
-    items: list[WorkItem]
-    errors: list[dict[str, str]]
-    facts: list[Transition]
 
 
 class SyncEngine:
@@ -285,7 +265,6 @@ class SyncEngine:
         connector = self._connector_factory(source)
         freeze_startup_objects()
         listing: asyncio.Task[tuple[datetime, IdListing]] | None = None
-        storing: asyncio.Future[list[WorkItem]] | None = None  # the pages being stored, if any
         try:
             async with connector:
                 context = await connector.mapping_context()
@@ -307,16 +286,15 @@ class SyncEngine:
                     self._account(connector, summary)
                     summary.seconds = time.perf_counter() - started
                     # Mapping and storing run off the event loop, so that the loop keeps
-                    # reading the next page (already requested) meanwhile; and these pages
-                    # are mapped while the pages before them are still being stored (see
-                    # `_map_page`), one store at a time, in order.
-                    mapped = await asyncio.to_thread(self._map_page, normaliser, connector, _joined(ready), len(ready))
-                    if storing is not None:
-                        await self._stored(storing, source, connector, normaliser, summary, progress)
-                    storing = _in_thread(self._store_page, source, mapped, summary)
-                if storing is not None:
-                    await self._stored(storing, source, connector, normaliser, summary, progress)
-                    storing = None
+                    # reading the next page (already requested) meanwhile.
+                    page = _joined(ready)
+                    changed = await asyncio.to_thread(
+                        self._store_page, source, normaliser, connector, page, summary, len(ready)
+                    )
+                    if summary.history is not None:
+                        await self._backfill(source, connector, normaliser, changed, summary.history)
+                    if progress:
+                        progress(summary)
                 if do_sweep:
                     if listed_by_fetch and connector.full_listing is not None:
                         first = connector.full_listing
@@ -343,12 +321,6 @@ class SyncEngine:
                 log.exception("sync of %s failed", source.name)
             raise
         finally:
-            if storing is not None:
-                # A store in flight (the run failed while mapping the next pages, or was
-                # cancelled): its thread cannot be stopped, so let it end (commit or roll
-                # back) before the run row is closed; its failure, if any, is this one's.
-                with contextlib.suppress(BaseException):
-                    await storing
             if listing is not None and not listing.done():
                 listing.cancel()  # the run failed before the sweep: its listing is moot
             if listing is not None:
@@ -398,37 +370,18 @@ class SyncEngine:
         summary.requests = int(stats.get("requests", summary.requests))
         summary.retries = int(stats.get("retries", summary.retries))
 
-    async def _stored(
+    def _store_page(
         self,
-        storing: asyncio.Future[list[WorkItem]],
         source: SourceDefinition,
-        connector: Connector,
         normaliser: Normaliser,
+        connector: Connector,
+        page: Page,
         summary: RunSummary,
-        progress: ProgressHook | None,
-    ) -> None:
-        """Wait for the pages being stored, then backfill the history of what they changed."""
-        changed = await storing
-        if summary.history is not None:
-            await self._backfill(source, connector, normaliser, changed, summary.history)
-        if progress:
-            progress(summary)
-
-    @staticmethod
-    def _map_page(normaliser: Normaliser, connector: Connector, page: Page, pages: int = 1) -> MappedPage:
-        """Map a page (`pages` fetched pages joined) and read the status facts its records carry.
-
-        Reads and writes nothing of the store or the run: so the sync maps the next pages
-        while the ones before are being stored (`_execute`). On PostgreSQL most of a store's
-        wall time is the server's (apply's statements, the commit), which the store thread
-        only waits for; the mapping's CPU fits in those waits instead of adding to them."""
-        items, errors = normaliser.map_many(page.records, connector.native_id)
-        return MappedPage(page, pages, items, errors, normaliser.carried_transitions(items))
-
-    def _store_page(self, source: SourceDefinition, mapped: MappedPage, summary: RunSummary) -> list[WorkItem]:
-        """Store a mapped page (`_map_page`) with its checkpoint, the run's heartbeat and the
-        status history its records carry: one transaction. Returns the items whose change was
-        stored.
+        pages: int = 1,
+    ) -> list[WorkItem]:
+        """Map a page (`pages` fetched pages joined) and store it with its checkpoint, the run's
+        heartbeat and the status history its records carry: one transaction. Returns the items
+        whose change was stored.
 
         If the store refuses the page (a record it cannot hold, e.g. a value longer than its
         column), the page is stored again in halves, each in a transaction of its own, down
@@ -437,9 +390,10 @@ class SyncEngine:
         after that, so the cursor never passes a good record that was not stored. A database
         that is unreachable or busy is no record's fault: that fails the run as before.
         """
-        page, items, errors, facts = mapped.page, mapped.items, list(mapped.errors), mapped.facts
+        items, errors = normaliser.map_many(page.records, connector.native_id)
         summary.fetched += len(page.records)
         checkpoint = Checkpoint(source.name, ITEMS_STREAM, page.cursor) if page.cursor is not None else None
+        facts = normaliser.carried_transitions(items)
         try:
             changed = self._store_batch(items, checkpoint, summary, facts)
         except Exception as exc:
@@ -451,7 +405,7 @@ class SyncEngine:
             self._store_batch([], checkpoint, summary, [])
         summary.failed_records += len(errors)
         summary.record_errors.extend(errors[: max(0, 100 - len(summary.record_errors))])
-        summary.pages += mapped.pages
+        summary.pages += pages
         if page.cursor is not None:
             summary.cursor = page.cursor
         return [item for item in items if item.id in changed]

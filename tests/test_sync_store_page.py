@@ -8,21 +8,17 @@ same for every tool) on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
 
 from connectors.base import ConnectorError, Page
-from hub.db.tables import changes
 from hub.schema import WorkItem
 from hub.store import Store
 from hub.store.items import ItemStore
-from hub.sync import MappedPage, SyncEngine, _joined, _prefetch
+from hub.sync import _joined, _prefetch
 from tests.conformance.cases import CASES
 from tests.test_hub_conformance import SOURCE, Harness
 
@@ -133,99 +129,3 @@ def test_joined_pages_keep_every_record_and_the_last_cursor() -> None:
     assert joined.records == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert joined.cursor == "c2"
     assert _joined([Page([], None)]).cursor is None
-
-
-MANY = 400  # 8 pages of 50: three stores at least (a store takes at most 3 pages waiting)
-
-
-# ---------------------------------------------------------------- mapped while the ones before are stored
-
-
-def test_the_next_pages_are_mapped_while_the_ones_before_are_stored_and_stored_in_order(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each store but the last sees the next pages mapped before it ends (the overlap of
-    `_execute`); stores still run one at a time, in page order, each saving its own cursor."""
-    harness = Harness(JIRA, store, n=MANY)
-    maps: list[str | None] = []
-    records = [0]  # mapped so far
-    mapped = threading.Condition()
-    map_page, store_page = SyncEngine._map_page, SyncEngine._store_page
-
-    def counted_map(normaliser: Any, connector: Any, page: Page, pages: int = 1) -> MappedPage:
-        with mapped:
-            maps.append(page.cursor)
-            records[0] += len(page.records)
-            mapped.notify_all()
-        return map_page(normaliser, connector, page, pages)
-
-    stores: list[tuple[str | None, bool, str | None]] = []  # (cursor, overlapped, cursor saved)
-    storing = threading.Lock()
-
-    def waiting_store(self: SyncEngine, source: Any, page: MappedPage, summary: Any) -> Any:
-        assert storing.acquire(blocking=False), "two stores at once"
-        try:
-            mine = maps.index(page.page.cursor) + 1  # the maps up to this store's own
-            with mapped:  # the next pages (if any are left) are mapped while this store holds on
-                mapped.wait_for(lambda: len(maps) > mine or records[0] == MANY, timeout=10)
-                overlapped = len(maps) > mine
-            changed = store_page(self, source, page, summary)
-            stores.append((page.page.cursor, overlapped, self.store.items.load_cursor(SOURCE, "items")))
-            return changed
-        finally:
-            storing.release()
-
-    monkeypatch.setattr(SyncEngine, "_map_page", staticmethod(counted_map))
-    monkeypatch.setattr(SyncEngine, "_store_page", waiting_store)
-    run = harness.sync()
-    assert run.status == "succeeded", run.error
-    assert run.changed == MANY and harness.stored_ids() == set(harness.fake.ids())
-    assert len(stores) >= 3
-    assert [cursor for cursor, _, _ in stores] == maps  # stored in the order mapped, each once
-    assert all(overlapped for _, overlapped, _ in stores[:-1])
-    assert all(saved == cursor for cursor, _, saved in stores if cursor is not None)
-
-
-def test_a_store_failing_while_the_next_pages_are_mapped_leaves_the_cursor_at_the_last_commit(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The second store fails (the database went away) while the third pages are mapped: the
-    run fails once that store has ended, nothing past the first store is kept, and the next
-    run resumes from its cursor: every item stored, the change log without a gap."""
-    harness = Harness(JIRA, store, n=MANY)
-    calls = 0
-    original = ItemStore._apply
-    events: list[str] = []
-
-    def _apply(self: ItemStore, conn: Any, batch: list[Any], *args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            time.sleep(0.05)  # the loop maps the next pages meanwhile
-            events.append("store failed")
-            raise OperationalError("INSERT ...", None, Exception("server closed the connection"))
-        return original(self, conn, batch, *args)
-
-    monkeypatch.setattr(ItemStore, "_apply", _apply)
-    finish = harness.store.runs.finish
-
-    def finished(*args: Any, **kwargs: Any) -> Any:
-        events.append("run closed")
-        return finish(*args, **kwargs)
-
-    monkeypatch.setattr(harness.store.runs, "finish", finished)
-    with pytest.raises(OperationalError):
-        harness.sync()
-    assert events == ["store failed", "run closed"]
-    first = harness.store.items.load_cursor(SOURCE, "items")
-    assert first is not None
-    stored = harness.stored_ids()
-    assert 0 < len(stored) < MANY
-    monkeypatch.undo()
-    again = harness.sync()
-    assert again.status == "succeeded", again.error
-    assert again.mode == "incremental"
-    assert harness.stored_ids() == set(harness.fake.ids())
-    with harness.store.engine.connect() as conn:
-        seqs = list(conn.execute(select(changes.c.seq).order_by(changes.c.seq)).scalars())
-    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == MANY
