@@ -139,7 +139,8 @@ class HubRuntime:
     async def inbox_pass(self) -> float:
         """One worker pass; returns how long to wait before the next (backing off on failure)."""
         try:
-            self._claim_size.after(await self.worker.process_once(self._claim_size.current, wait=False))
+            size = self._claim_size
+            size.after(await self.worker.process_once(size.current, wait=False, most=size.most))
         except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
             self.inbox_failed_passes += 1
             if self.inbox_failed_passes == 1:
