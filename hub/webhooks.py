@@ -335,7 +335,7 @@ class InboxWorker:
         self._tools: dict[str, SourceTools] = {}
         self._context_wait: dict[str, _Waiting] = {}
         self._tool_wait: dict[str, _Waiting] = {}
-        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._lanes: dict[str, asyncio.Task[int]] = {}  # a lane's result: the deliveries it claimed itself
         self._held: dict[str, int] = {}  # claim token -> deliveries of it not settled yet
         self._heartbeat: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
@@ -362,11 +362,11 @@ class InboxWorker:
         CLI, tests) returns once those lanes are done; the serve loop passes False, so that
         a stuck source never holds the next pass. A pipelined lane (`pipeline`) goes on with its
         source's next batches on its own (claims of `limit`, doubling while they come full, up to
-        `most`, by default `limit`); the pass counts only what it claimed itself.
+        `most`, by default `limit`); with `wait=True` the count includes them.
         """
         self.passes += 1
         this_pass = self.passes
-        started: dict[str, asyncio.Task[None]] = {}
+        started: dict[str, asyncio.Task[int]] = {}
         claimed = 0
         while True:
             now = utcnow()
@@ -395,7 +395,8 @@ class InboxWorker:
                 # busy sources' backlog (it skips them row by row) to find nothing.
                 break
         if wait and started:
-            await asyncio.gather(*started.values())
+            # With the deliveries the pipelined lanes claimed on their own: a drain's count.
+            claimed += sum(await asyncio.gather(*started.values()))
         return claimed
 
     async def drain(self, limit: int = 200) -> int:
@@ -425,7 +426,7 @@ class InboxWorker:
         if lanes:
             await asyncio.gather(*lanes, return_exceptions=True)
 
-    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int, sizes: ClaimSize) -> None:
+    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int, sizes: ClaimSize) -> int:
         """Map the source's claimed deliveries in order, then apply them in one transaction
         (`_commit_mapped`; what is mapped is applied earlier when a delivery must ask its tool).
         A delivery that cannot be mapped, or waits for its tool, is settled on its own as it
@@ -450,6 +451,7 @@ class InboxWorker:
         unsettled: dict[int, tuple[InboxDelivery, int]] = {}  # claimed, outcome not recorded yet
         committing: asyncio.Task[None] | None = None  # the transaction of the batch mapped last
         others = set(self.config.sources) - {source}
+        claimed = 0  # by this lane, after the batch the pass gave it
         try:
             with sync_gc_threshold():
                 while True:
@@ -461,6 +463,7 @@ class InboxWorker:
                     batch = await asyncio.to_thread(partial(self.inbox.claim, sizes.current, skip_sources=others))
                     if not batch:
                         break
+                    claimed += len(batch)
                     claimed_in = self.passes
                     self._held[batch[0].claim_token] = len(batch)
                     self._ensure_heartbeat()
@@ -472,14 +475,15 @@ class InboxWorker:
                 # done; the rest is left for retry.
                 await asyncio.gather(committing, return_exceptions=True)
             log.warning("inbox: %s: %d deliveries left for retry: %s", source, len(unsettled), first_line(exc))
-            for delivery, claimed in list(unsettled.values()):
+            for delivery, pass_number in list(unsettled.values()):
                 self._settled(delivery.claim_token)
-                self._record(delivery, "interrupted", claimed)
+                self._record(delivery, "interrupted", pass_number)
         finally:
             if committing is not None and not committing.done():
                 committing.cancel()  # the lane was cancelled (shutdown): its claims lapse
             if self.on_lane_done is not None:
                 self.on_lane_done()
+        return claimed
 
     async def _map_batch(
         self,

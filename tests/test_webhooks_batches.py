@@ -496,7 +496,14 @@ def test_a_pipelined_lane_commits_the_next_batch_only_after_the_one_before(store
         return outcome
 
     worker._commit_batch = committing  # type: ignore[method-assign]
-    run(worker, 1)
+
+    async def go() -> int:
+        try:
+            return await worker.process_once(1)
+        finally:
+            await worker.aclose()
+
+    assert asyncio.run(go()) == 2  # the pass's claim and the lane's own
     assert events == ["start 1", "2 mapped", "end 1", "start 2", "end 2"]
     assert set(statuses(store).values()) == {"done"}
     assert len(item_changes(store, f"{A}:{hot}")) == 2
