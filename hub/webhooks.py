@@ -437,10 +437,10 @@ class InboxWorker:
         the hub's CPU and the database server's work overlap instead of adding up. The next
         transaction starts only once the one before has committed: deliveries about one item
         are applied in the order they arrived, and two batches of a source never commit at
-        once. The lane ends when its source has nothing due (or waits for its tool); other
-        sources are never held by it (the passes skip only busy sources). A store that is down
-        fails the lane: every claim it holds, of the batch committing and of the one mapped
-        after it, is left to lapse and be retried.
+        once. The lane goes on while its claims come back full (a backlog) and ends when its
+        source has none (or waits for its tool); other sources are never held by it (the passes
+        skip only busy sources). A store that is down fails the lane: every claim it holds, of
+        the batch committing and of the one mapped after it, is left to lapse and be retried.
 
         A batch allocates as a sync's page does (bodies, decoded JSON, mapped items, rows,
         freed by reference counting once applied), so it runs under the sync's collector
@@ -457,7 +457,12 @@ class InboxWorker:
                 while True:
                     unsettled.update((delivery.id, (delivery, claimed_in)) for delivery in batch)
                     committing = await self._map_batch(batch, claimed_in, committing, unsettled)
-                    if not self.pipeline or source in self._tool_wait:
+                    # Only through a backlog (the claim came back full): a lane that keeps up
+                    # would claim the few deliveries that arrived while it mapped, and those that
+                    # arrive during the commit would wait for that small batch's commit too (202
+                    # -> queryable at 500/s, bench/README.md i13pgpipe). Past a backlog, the next
+                    # pass claims what arrived, in one batch, once this lane is done.
+                    if not self.pipeline or source in self._tool_wait or len(batch) < sizes.current:
                         break
                     sizes.after(len(batch))
                     batch = await asyncio.to_thread(partial(self.inbox.claim, sizes.current, skip_sources=others))

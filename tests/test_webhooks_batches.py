@@ -488,7 +488,7 @@ def test_a_pipelined_lane_commits_the_next_batch_only_after_the_one_before(store
         if name == "1":
             assert mapped.wait(5)  # batch 2 is claimed and mapped while batch 1 is not committed
             events.append("2 mapped")
-            second_started.wait(0.2)  # were batch 2's commit started now, it would be seen here
+            second_started.wait(0.1)  # were batch 2's commit started now, it would be seen here
         else:
             second_started.set()
         outcome = commit_batch(batch)
