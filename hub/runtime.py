@@ -51,6 +51,7 @@ class HubRuntime:
         deliverer: Deliverer | None = None,
         outbound_poll_seconds: float = 1.0,
         inbox_batch_size: int = 200,
+        inbox_pipeline: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -63,6 +64,7 @@ class HubRuntime:
             claim_ttl=timedelta(seconds=inbox_claim_seconds),
             context_max_age=timedelta(seconds=context_max_age_seconds),
             tool_backoff=Backoff(initial=min(1.0, inbox_backoff_max_seconds), maximum=inbox_backoff_max_seconds),
+            pipeline=inbox_pipeline,
         )
         self.worker.on_lane_done = self.wake_worker
         # A committed group wakes the worker once (not once per request).

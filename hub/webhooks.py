@@ -324,6 +324,7 @@ class InboxWorker:
         claim_ttl: timedelta = CLAIM_TTL,
         context_max_age: timedelta = timedelta(hours=24),
         tool_backoff: Backoff | None = None,
+        pipeline: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -341,12 +342,14 @@ class InboxWorker:
         self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
         self.on_lane_done: Callable[[], None] | None = None
         # A lane claims its source's next batch and maps it while the batch before commits
-        # (`_lane`), on PostgreSQL only: there the worker waits on the server (~450 us of server
-        # time a delivery, bench/README.md i13pgserver) while its own CPU sits idle. SQLite's
-        # writer is this process: a claim beside an apply only queues on the write lock, and
-        # pysqlite's steps contend with the mapping for the GIL (i13work measured the same
-        # pipeline slower on SQLite).
-        self.pipeline = store.engine.dialect.name == "postgresql"
+        # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
+        # waits on the server while its own CPU could map. Off by default: on 2 shared cores
+        # (load 2-6) the A/B pairs gave no wall gain and 5-20 % more of the worker's CPU per
+        # delivery (the mapping and the apply's Python take turns on the GIL either way, and
+        # no core was idle for the server's share); a quiet machine may say otherwise
+        # (bench/README.md, i13pgpipe). SQLite's writer is this process: a claim beside an
+        # apply only queues on the write lock, and the pipelined drain was slower there.
+        self.pipeline = pipeline and store.engine.dialect.name == "postgresql"
         self.passes = 0
         self.recent: deque[ProcessedDelivery] = deque(maxlen=1000)
 
