@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         default=False,
         description="PostgreSQL: through a backlog, the inbox worker claims and maps a source's next batch while "
         "the batch before commits (per-item order kept: a batch commits only after the one before). Off by "
-        "default: on 2 shared cores it cost 5-20 % more worker CPU per delivery for no wall gain (bench/README.md, "
+        "default: on 2 shared cores it cost 3-34 % more worker CPU per delivery for no wall gain (bench/README.md, "
         "i13pgpipe); ignored on SQLite, where it was slower.",
     )
     schedule_poll_seconds: float = Field(

@@ -344,7 +344,7 @@ class InboxWorker:
         # A lane claims its source's next batch and maps it while the batch before commits
         # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
         # waits on the server while its own CPU could map. Off by default: on 2 shared cores
-        # (load 2-6) the A/B pairs gave no wall gain and 5-20 % more of the worker's CPU per
+        # (load 2-6) the A/B pairs gave no wall gain and 3-34 % more of the worker's CPU per
         # delivery (the mapping and the apply's Python take turns on the GIL either way, and
         # no core was idle for the server's share); a quiet machine may say otherwise
         # (bench/README.md, i13pgpipe). SQLite's writer is this process: a claim beside an
