@@ -343,12 +343,12 @@ class InboxWorker:
         self.on_lane_done: Callable[[], None] | None = None
         # A lane claims its source's next batch and maps it while the batch before commits
         # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
-        # waits on the server while its own CPU could map. Off by default: on 2 shared cores
-        # (load 2-6) the A/B pairs gave no wall gain and 3-34 % more of the worker's CPU per
-        # delivery (the mapping and the apply's Python take turns on the GIL either way, and
-        # no core was idle for the server's share); a quiet machine may say otherwise
-        # (bench/README.md, i13pgpipe). SQLite's writer is this process: a claim beside an
-        # apply only queues on the write lock, and the pipelined drain was slower there.
+        # waits on the server while its own CPU could map. Off by default: on 2 busy cores
+        # (load 3-6) the A/B pairs were no faster and used 3-34 % more of the worker's CPU per
+        # delivery (no core was idle for the overlap); at load 1-2 they were 3-25 % faster in
+        # 4 of 5 (bench/README.md, i13pgpipe): a quiet machine's pair sets the default.
+        # SQLite's writer is this process: a claim beside an apply only queues on the write
+        # lock, and the pipelined drain was slower there.
         self.pipeline = pipeline and store.engine.dialect.name == "postgresql"
         self.passes = 0
         self.recent: deque[ProcessedDelivery] = deque(maxlen=1000)
