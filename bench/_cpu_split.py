@@ -22,6 +22,12 @@ Beside the CPU, one wall figure: `waiting for pages`, the wall time between the 
 one page and the start of storing the next (`SyncEngine._store_page`), i.e. how long the store
 sat idle for want of a fetched page. Near zero, the fetching keeps ahead and the run's wall
 time is the pages' own CPU (and the machine's load); large, the run waits on page latency.
+
+And a timeline of the store's wall on PostgreSQL (`timeline`): the wall of `_store_page` and
+of `_store_batch`, and inside them the wall and thread CPU of every psycopg `execute` and
+`commit` (by statement kind). A call's wall less its CPU is the wait on the server (its
+statement, the commit's WAL flush) or for the GIL; the server's own CPU is read from the
+backends' `/proc/<pid>/schedstat` at each commit (the server runs on this machine).
 """
 
 from __future__ import annotations
@@ -87,6 +93,9 @@ def main() -> None:
             collector["runs"] += 1
 
     gc.callbacks.append(on_gc)
+    timeline = _trace_psycopg()
+    for name, key in (("_store_page", "page wall"), ("_store_batch", "batch wall")):
+        _walled(SyncEngine, name, key, timeline)
     run = asyncio.run
 
     def timed_run(coro: Any, **kwargs: Any) -> Any:
@@ -109,7 +118,82 @@ def main() -> None:
         counted = ("start-up", "map", "history", "store", "transaction", "event loop")
         seconds["other"] = total - sum(seconds.get(k, 0.0) for k in counted)
         with open(out, "w") as f:
-            json.dump({"total": total, "seconds": seconds, "gc_runs": collector["runs"], "waited": pages["waited"]}, f)
+            timeline["server cpu"] = {"n": len(_backends), "wall": sum(_backends.values()), "cpu": 0.0}
+            data = {"total": total, "seconds": seconds, "gc_runs": collector["runs"], "waited": pages["waited"]}
+            json.dump({**data, "timeline": timeline}, f)
+
+
+_backends: dict[int, float] = {}
+
+
+def _walled(owner: Any, name: str, key: str, timeline: dict[str, dict[str, float]]) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            entry = timeline.setdefault(key, {"n": 0, "wall": 0.0, "cpu": 0.0})
+            entry["n"] += 1
+            entry["wall"] += time.perf_counter() - wall
+            entry["cpu"] += time.thread_time() - cpu
+
+    setattr(owner, name, wrapper)
+
+
+def _statement_kind(query: Any) -> str:
+    text = query if isinstance(query, str) else getattr(query, "as_string", lambda _c: str(query))(None)
+    words = " ".join(str(text).split())
+    for marker in (" FROM ", " SET ", " (", " WHERE "):
+        cut = words.find(marker, 12)
+        if cut > 0:
+            words = words[: cut + len(marker) + 20]
+            break
+    return words[:70]
+
+
+def _trace_psycopg() -> dict[str, dict[str, float]]:
+    """Wall and thread CPU of each psycopg execute and commit, by statement kind (module doc)."""
+    try:
+        import psycopg
+    except ImportError:
+        return {}
+    timeline: dict[str, dict[str, float]] = {}
+
+    def add(key: str, wall: float, cpu: float) -> None:
+        entry = timeline.setdefault(key, {"n": 0, "wall": 0.0, "cpu": 0.0})
+        entry["n"] += 1
+        entry["wall"] += wall
+        entry["cpu"] += cpu
+
+    execute = psycopg.Cursor.execute
+
+    def traced_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return execute(self, query, *args, **kwargs)
+        finally:
+            add("sql " + _statement_kind(query), time.perf_counter() - wall, time.thread_time() - cpu)
+
+    commit = psycopg.Connection.commit
+
+    def traced_commit(self: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return commit(self)
+        finally:
+            add("commit", time.perf_counter() - wall, time.thread_time() - cpu)
+            pid = self.pgconn.backend_pid
+            try:
+                with open(f"/proc/{pid}/schedstat") as f:
+                    _backends[pid] = int(f.read().split()[0]) / 1e9
+            except (OSError, ValueError):
+                pass
+
+    psycopg.Cursor.execute = traced_execute  # type: ignore[method-assign]
+    psycopg.Connection.commit = traced_commit  # type: ignore[method-assign]
+    return timeline
 
 
 if __name__ == "__main__":

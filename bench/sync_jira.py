@@ -265,6 +265,16 @@ def print_split(path: Path, size: int) -> None:
     )
     if "waited" in data:
         print(f"  the store waited {data['waited']:.2f} s (wall) for fetched pages between pages", flush=True)
+    timeline = data.get("timeline") or {}
+    if "server cpu" in timeline and timeline["server cpu"]["n"]:
+        print(f"  server backends' CPU: {timeline['server cpu']['wall']:.2f} s", flush=True)
+        rows = sorted(((k, v) for k, v in timeline.items() if k != "server cpu"), key=lambda kv: -kv[1]["wall"])
+        for key, v in rows[:24]:
+            wait = v["wall"] - v["cpu"]
+            print(
+                f"    {v['wall']:7.2f} s wall {v['cpu']:6.2f} s cpu {wait:6.2f} s wait {int(v['n']):6d}x  {key}",
+                flush=True,
+            )
 
 
 def print_profile(path: Path, top: int) -> None:

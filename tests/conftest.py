@@ -54,7 +54,7 @@ def _test_egress_policy() -> Iterator[None]:
 # open); anything else (a database at an older revision, PostgreSQL) migrates as before. The
 # chain itself is still run by tests/test_migrations*.py, tests/test_db_engine_startup.py and
 # by every `opshub` subprocess. OPSHUB_TEST_REAL_MIGRATIONS=1 turns the copy off for a whole run.
-_real_migrate = hub.store.migrate
+_real_migrate = hub.store.migrate  # type: ignore[attr-defined]  # the name Store.open calls, patched below
 _template_path: Path | None = None
 _ALWAYS_REAL = os.environ.get("OPSHUB_TEST_REAL_MIGRATIONS") == "1"
 
@@ -80,14 +80,16 @@ def _migrate_from_template(engine: Engine) -> None:
             finally:
                 template.dispose()
             _template_path = path
+        target = conn.connection.driver_connection
+        assert isinstance(target, sqlite3.Connection)
         source = sqlite3.connect(_template_path)
         try:
-            source.backup(conn.connection.driver_connection)
+            source.backup(target)
         finally:
             source.close()
 
 
-hub.store.migrate = _migrate_from_template
+hub.store.migrate = _migrate_from_template  # type: ignore[attr-defined]
 
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

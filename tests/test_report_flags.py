@@ -12,16 +12,18 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from hub.db.engine import alembic_config, migrate
 from hub.db.tables import item_report_facts
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
-from hub.store.report_facts import CLOSED_CATEGORIES, MAINTAINED_COLUMNS, twin_key
+from hub.store.bulk import keys_in
+from hub.store.report_facts import _F, CLOSED_CATEGORIES, MAINTAINED_COLUMNS, _flags_update, twin_key
 from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
 
@@ -73,8 +75,9 @@ def expected_flags(store: Store) -> dict[str, tuple[Any, ...]]:
 _fields = st.fixed_dictionaries(
     {
         "title": st.sampled_from(["Refund flow", "refund  FLOW!", "Other", ""]),
-        "status": st.sampled_from([{"category": "todo"}, {"category": "in_progress"}, {"category": "done"},
-                                   {"category": "cancelled"}]),
+        "status": st.sampled_from(
+            [{"category": "todo"}, {"category": "in_progress"}, {"category": "done"}, {"category": "cancelled"}]
+        ),
         "kind": st.sampled_from(["story", "epic", "feature"]),
         "container": st.sampled_from(
             [{"id": "c1", "name": "acme/Payments"}, {"id": "c2", "name": "Payments"}, {"id": "c3"}, None]
@@ -84,7 +87,9 @@ _fields = st.fixed_dictionaries(
 )
 # (source, native id, fields): an upsert; fields None: a deletion. Each op is one minute
 # after the one before, so every op changes the store (write-if-newer has its own tests).
-_op = st.tuples(st.sampled_from(sorted(SOURCES)), st.sampled_from(["1", "2", "3"]), st.one_of(_fields, _fields, st.none()))
+_op = st.tuples(
+    st.sampled_from(sorted(SOURCES)), st.sampled_from(["1", "2", "3"]), st.one_of(_fields, _fields, st.none())
+)
 
 
 def _build(minute: int, source: str, native_id: str, fields: dict[str, Any] | None) -> WorkItem | ItemDeletion:
@@ -125,7 +130,9 @@ def test_flags_equal_a_recomputation_after_any_writes(store: Store) -> None:
 def test_hand_worked_flags(store: Store) -> None:
     """One case of each flag, and each far side: a parent arriving after its child, a child
     closing, a twin appearing in another source and then being deleted."""
-    store.items.apply([make_item("2", parent_id="acme-jira:1", title="Refund flow", container={"id": "c", "name": "Pay"})])
+    store.items.apply(
+        [make_item("2", parent_id="acme-jira:1", title="Refund flow", container={"id": "c", "name": "Pay"})]
+    )
     assert stored_flags(store)["acme-jira:2"][1:] == (True, False, False, False)  # parent not held yet
     store.items.apply([make_item("1", kind="epic")])
     flags = stored_flags(store)
@@ -199,3 +206,26 @@ def test_migration_0010_backfills_the_flags(store: Store) -> None:
         assert stored_flags(store) == expected == expected_flags(store)
 
     check()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_flag_updates_probe_rows_and_never_hash_the_whole_table(store: Store) -> None:
+    """PostgreSQL plans a correlated EXISTS either per row or as a "hashed SubPlan" that reads
+    the whole table once per statement; with an EXISTS, `maintain_flags`' UPDATEs took the
+    second at 100,000 items (bench/README.md, i13syncpg) and here on a small table. The flags
+    are looked up per row (`_probe`): no plan of theirs hashes a subquery."""
+    store.items.apply([make_item(n, parent_id=f"acme-jira:{n // 10}" if n % 10 else None) for n in range(300)])
+    ids = [f"acme-jira:{n}" for n in range(0, 300, 2)]
+    by_id = keys_in("postgresql", _F.item_id, "ids")
+    updates = [
+        _flags_update(["parent_missing"], or_(by_id, keys_in("postgresql", _F.parent_id, "ids"))),
+        _flags_update(["has_live_child", "has_open_child"], by_id),
+    ]
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE item_report_facts")
+        for stmt in updates:
+            compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+            params = {**compiled.params, "ids": ids}
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+            assert "hashed SubPlan" not in plan, plan

@@ -34,9 +34,9 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    exists,
     false,
     func,
+    literal,
     or_,
     select,
     update,
@@ -310,12 +310,27 @@ def _flag_values() -> dict[str, ColumnElement[bool]]:
     o = other.c
     live_child = and_(o.parent_id == _F.item_id, o.deleted == false())
     return {
-        "parent_missing": and_(
-            _F.parent_id.is_not(None), ~exists().where(o.item_id == _F.parent_id, o.deleted == false())
-        ),
-        "has_live_child": exists().where(live_child),
-        "has_open_child": exists().where(live_child, o.status_category.not_in(CLOSED_CATEGORIES)),
+        "parent_missing": and_(_F.parent_id.is_not(None), ~_probe(o.item_id == _F.parent_id, o.deleted == false())),
+        "has_live_child": _probe(live_child),
+        "has_open_child": _probe(live_child, o.status_category.not_in(CLOSED_CATEGORIES)),
     }
+
+
+def _probe(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`EXISTS (SELECT ... WHERE conditions)` as a scalar subquery: `(SELECT 1 ... LIMIT 1) IS
+    NOT NULL`, the same truth value, looked up per row through the index (the rows an UPDATE
+    of `maintain_flags` passes are a batch's few hundred).
+
+    Why not EXISTS: PostgreSQL plans a correlated EXISTS both ways and picks by the outer
+    rows it expects: per row, or a "hashed SubPlan" that reads the WHOLE table once per
+    statement to hash it. It expects ~10 rows per `parent_id = ANY(ids)` value (2,000-3,500
+    for a page's 300 ids, where ~400 match), so it read all of item_report_facts for every
+    page group: 40-100 ms a statement at 100,000 items during a full sync, growing with the
+    table (auto_explain, bench/README.md "PostgreSQL sync wall (branch i13syncpg)"). A scalar
+    subquery is never hashed (https://www.postgresql.org/docs/current/using-explain.html
+    shows the two SubPlan forms; src/backend/optimizer/plan/subselect.c hashes EXISTS only).
+    SQLite runs either form per row through the same index."""
+    return select(literal(1)).where(*conditions).limit(1).scalar_subquery().is_not(None)
 
 
 def _set_flags(conn: Connection, names: Sequence[str], where: ColumnElement[bool] | None) -> None:
