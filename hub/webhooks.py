@@ -345,8 +345,8 @@ class InboxWorker:
         # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
         # waits on the server while its own CPU could map. Off by default: on 2 busy cores
         # (load 3-6) the A/B pairs were no faster and used 3-34 % more of the worker's CPU per
-        # delivery (no core was idle for the overlap); at load 1-3 they were 3-25 % faster in
-        # 6 of 7 (bench/README.md, i13pgpipe): a quiet machine's pair sets the default.
+        # delivery (no core was idle for the overlap); at load 1-3 they were mixed, mostly
+        # faster (bench/README.md, i13pgpipe): a quiet machine's pair sets the default.
         # SQLite's writer is this process: a claim beside an apply only queues on the write
         # lock, and the pipelined drain was slower there.
         self.pipeline = pipeline and store.engine.dialect.name == "postgresql"
