@@ -333,8 +333,15 @@ def main() -> None:
         "--db-prefix", default="opshub_bench_webhooks", help="name prefix of the throw-away databases (unique suffix)"
     )
     parser.add_argument("--skip", default="", help="comma list of phases to skip: ceiling,intake,worker,latency")
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="the worker maps a backlog's next batch while the one before commits (HUB_INBOX_PIPELINE, PostgreSQL)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pipeline:
+        os.environ["HUB_INBOX_PIPELINE"] = "true"  # the hub servers (child processes) read it
     if args.serve:
         serve(args)
         return
@@ -345,7 +352,7 @@ def main() -> None:
     config = parse_config(source_config(fake))
     print(f"building {total} signed deliveries ...", flush=True)
     requests = build_requests(fake, total)
-    print(f"backend {backend}; {os.cpu_count()} cores; {load()}", flush=True)
+    print(f"backend {backend}; {os.cpu_count()} cores; pipeline {args.pipeline}; {load()}", flush=True)
 
     if "ceiling" not in skip:
         server = Server("bare", "sqlite://", args.port)
@@ -381,7 +388,7 @@ def main() -> None:
                 flush=True,
             )
             if "worker" not in skip:
-                worker = InboxWorker(db.store, config)
+                worker = InboxWorker(db.store, config, pipeline=args.pipeline)
 
                 async def drain() -> int:
                     try:

@@ -178,6 +178,7 @@ def main() -> None:
         "--sql", action="append", default=[], help="a statement to run before the inbox is filled (A/B of a setting)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    parser.add_argument("--pipeline", action="store_true", help="InboxWorker(pipeline=True): PostgreSQL only")
     args = parser.parse_args()
     fake = FakeJira(args.deliveries, seed=11)
     config = parse_config(source_config(fake))
@@ -206,7 +207,7 @@ def main() -> None:
         timed_sync(InboxStore, "claim", "claim (thread)")
         timed_async(InboxWorker, "_prepare", "map (event loop)")
         timed_sync(InboxWorker, "_commit_batch", "apply transaction (thread)")
-        worker = InboxWorker(db.store, config)
+        worker = InboxWorker(db.store, config, pipeline=args.pipeline)
 
         async def drain() -> int:
             try:
@@ -214,7 +215,11 @@ def main() -> None:
             finally:
                 await worker.aclose()
 
-        print(f"backend {'postgresql' if postgres else 'sqlite'}; {args.deliveries} deliveries; {load()}", flush=True)
+        print(
+            f"backend {'postgresql' if postgres else 'sqlite'}; {args.deliveries} deliveries; "
+            f"pipeline {worker.pipeline}; {load()}",
+            flush=True,
+        )
         backends = backends_cpu(db.store.engine, {}) if postgres else {}
         lsn = wal_lsn(db.store.engine) if postgres else 0
         cpu0, t0 = time.process_time(), time.perf_counter()

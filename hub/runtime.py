@@ -51,6 +51,7 @@ class HubRuntime:
         deliverer: Deliverer | None = None,
         outbound_poll_seconds: float = 1.0,
         inbox_batch_size: int = 200,
+        inbox_pipeline: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -63,6 +64,7 @@ class HubRuntime:
             claim_ttl=timedelta(seconds=inbox_claim_seconds),
             context_max_age=timedelta(seconds=context_max_age_seconds),
             tool_backoff=Backoff(initial=min(1.0, inbox_backoff_max_seconds), maximum=inbox_backoff_max_seconds),
+            pipeline=inbox_pipeline,
         )
         self.worker.on_lane_done = self.wake_worker
         # A committed group wakes the worker once (not once per request).
@@ -139,7 +141,8 @@ class HubRuntime:
     async def inbox_pass(self) -> float:
         """One worker pass; returns how long to wait before the next (backing off on failure)."""
         try:
-            self._claim_size.after(await self.worker.process_once(self._claim_size.current, wait=False))
+            size = self._claim_size
+            size.after(await self.worker.process_once(size.current, wait=False, most=size.most))
         except Exception as exc:  # noqa: BLE001 - logged once per outage, retried with backoff
             self.inbox_failed_passes += 1
             if self.inbox_failed_passes == 1:

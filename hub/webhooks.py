@@ -264,14 +264,15 @@ class ClaimSize:
     on SQLite: ~1,100-1,400 deliveries per CPU-s in batches of 200, ~1,300-1,650 in 500s), while
     a worker that keeps up claims what just arrived, a small batch applied at once."""
 
-    def __init__(self, base: int) -> None:
+    def __init__(self, base: int, *, most: int | None = None) -> None:
         self.base = self.current = base
+        self.most = most if most is not None else base * BACKLOG_GROWTH
 
     def after(self, claimed: int) -> None:
         if not claimed:  # every source busy (or nothing due): says nothing about the backlog
             return
         full = claimed >= self.current
-        self.current = min(self.current * 2, self.base * BACKLOG_GROWTH) if full else self.base
+        self.current = min(self.current * 2, self.most) if full else self.base
 
 
 def tool_unreachable(exc: BaseException) -> bool:
@@ -323,6 +324,7 @@ class InboxWorker:
         claim_ttl: timedelta = CLAIM_TTL,
         context_max_age: timedelta = timedelta(hours=24),
         tool_backoff: Backoff | None = None,
+        pipeline: bool = False,
     ) -> None:
         self.store = store
         self.config = config
@@ -334,27 +336,40 @@ class InboxWorker:
         self._tools: dict[str, SourceTools] = {}
         self._context_wait: dict[str, _Waiting] = {}
         self._tool_wait: dict[str, _Waiting] = {}
-        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._lanes: dict[str, asyncio.Task[int]] = {}  # a lane's result: the deliveries it claimed itself
         self._held: dict[str, int] = {}  # claim token -> deliveries of it not settled yet
         self._heartbeat: asyncio.Task[None] | None = None
         self._refreshing: dict[str, asyncio.Task[None]] = {}  # background context refreshes
         self.on_lane_done: Callable[[], None] | None = None
+        # A lane claims its source's next batch and maps it while the batch before commits
+        # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
+        # waits on the server while its own CPU could map. Off by default: on 2 busy cores
+        # (load 3-6) the A/B pairs were no faster and used 3-34 % more of the worker's CPU per
+        # delivery (no core was idle for the overlap); at load 1-3 they were mixed, mostly
+        # faster (bench/README.md, i13pgpipe): a quiet machine's pair sets the default.
+        # SQLite's writer is this process: a claim beside an apply only queues on the write
+        # lock, and the pipelined drain was slower there.
+        self.pipeline = pipeline and store.engine.dialect.name == "postgresql"
         self.passes = 0
         self.recent: deque[ProcessedDelivery] = deque(maxlen=1000)
 
     # ------------------------------------------------------------------ passes
 
-    async def process_once(self, limit: int = 200, *, wait: bool = True, hold_back: Iterable[str] = ()) -> int:
+    async def process_once(
+        self, limit: int = 200, *, wait: bool = True, hold_back: Iterable[str] = (), most: int | None = None
+    ) -> int:
         """One pass; returns how many deliveries it claimed.
 
         Claims (up to `limit` at a time) the due deliveries of every source that is neither
         busy nor waiting for its tool, and starts one lane per source. `wait=True` (drain,
         CLI, tests) returns once those lanes are done; the serve loop passes False, so that
-        a stuck source never holds the next pass.
+        a stuck source never holds the next pass. A pipelined lane (`pipeline`) goes on with its
+        source's next batches on its own (claims of `limit`, doubling while they come full, up to
+        `most`, by default `limit`); with `wait=True` the count includes them.
         """
         self.passes += 1
         this_pass = self.passes
-        started: dict[str, asyncio.Task[None]] = {}
+        started: dict[str, asyncio.Task[int]] = {}
         claimed = 0
         while True:
             now = utcnow()
@@ -375,14 +390,16 @@ class InboxWorker:
             for delivery in deliveries:
                 by_source.setdefault(delivery.source, []).append(delivery)
             for source, batch in by_source.items():
-                lane = asyncio.create_task(self._lane(source, batch, this_pass), name=f"inbox lane {source}")
+                sizes = ClaimSize(limit, most=most or limit)
+                lane = asyncio.create_task(self._lane(source, batch, this_pass, sizes), name=f"inbox lane {source}")
                 self._lanes[source] = started[source] = lane
             if len(deliveries) < limit or not set(self.config.sources) - skip - set(started):
                 # All claimed, or every source is busy now: another claim would only walk the
                 # busy sources' backlog (it skips them row by row) to find nothing.
                 break
         if wait and started:
-            await asyncio.gather(*started.values())
+            # With the deliveries the pipelined lanes claimed on their own: a drain's count.
+            claimed += sum(await asyncio.gather(*started.values()))
         return claimed
 
     async def drain(self, limit: int = 200) -> int:
@@ -396,7 +413,7 @@ class InboxWorker:
         total = 0
         held_back: set[str] = set()
         size = ClaimSize(limit)
-        while n := await self.process_once(size.current, hold_back=held_back):
+        while n := await self.process_once(size.current, hold_back=held_back, most=size.most):
             total += n
             size.after(n)
             held_back |= set(self._tool_wait)
@@ -412,11 +429,21 @@ class InboxWorker:
         if lanes:
             await asyncio.gather(*lanes, return_exceptions=True)
 
-    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
+    async def _lane(self, source: str, batch: list[InboxDelivery], claimed_in: int, sizes: ClaimSize) -> int:
         """Map the source's claimed deliveries in order, then apply them in one transaction
         (`_commit_mapped`; what is mapped is applied earlier when a delivery must ask its tool).
         A delivery that cannot be mapped, or waits for its tool, is settled on its own as it
         comes; the rest are applied together.
+
+        Pipelined (`pipeline`): while a batch's transaction runs in its thread, the lane claims
+        its source's next due deliveries (that source only) and maps them on the event loop, so
+        the hub's CPU and the database server's work overlap instead of adding up. The next
+        transaction starts only once the one before has committed: deliveries about one item
+        are applied in the order they arrived, and two batches of a source never commit at
+        once. The lane goes on while its claims come back full (a backlog) and ends when its
+        source has none (or waits for its tool); other sources are never held by it (the passes
+        skip only busy sources). A store that is down fails the lane: every claim it holds, of
+        the batch committing and of the one mapped after it, is left to lapse and be retried.
 
         A batch allocates as a sync's page does (bodies, decoded JSON, mapped items, rows,
         freed by reference counting once applied), so it runs under the sync's collector
@@ -424,24 +451,76 @@ class InboxWorker:
         default threshold the collector's passes were ~20 % of a drain's CPU (10,000 Jira
         deliveries on SQLite: 390 us of CPU per delivery, 306 us with the collector off)."""
         freeze_startup_objects()
-        with sync_gc_threshold():
-            await self._lane_batch(source, batch, claimed_in)
+        unsettled: dict[int, tuple[InboxDelivery, int]] = {}  # claimed, outcome not recorded yet
+        committing: asyncio.Task[None] | None = None  # the transaction of the batch mapped last
+        others = set(self.config.sources) - {source}
+        claimed = 0  # by this lane, after the batch the pass gave it
+        try:
+            with sync_gc_threshold():
+                while True:
+                    unsettled.update((delivery.id, (delivery, claimed_in)) for delivery in batch)
+                    committing = await self._map_batch(batch, claimed_in, committing, unsettled)
+                    # Only through a backlog (the claim came back full): a lane that keeps up
+                    # would claim the few deliveries that arrived while it mapped, and those that
+                    # arrive during the commit would wait for that small batch's commit too (202
+                    # -> queryable at 500/s, bench/README.md i13pgpipe). Past a backlog, the next
+                    # pass claims what arrived, in one batch, once this lane is done.
+                    if not self.pipeline or source in self._tool_wait or len(batch) < sizes.current:
+                        break
+                    sizes.after(len(batch))
+                    batch = await asyncio.to_thread(partial(self.inbox.claim, sizes.current, skip_sources=others))
+                    if not batch:
+                        break
+                    claimed += len(batch)
+                    claimed_in = self.passes
+                    self._held[batch[0].claim_token] = len(batch)
+                    self._ensure_heartbeat()
+                if committing is not None:
+                    await committing
+        except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
+            if committing is not None:
+                # The transaction before may still be running: what it commits is recorded as
+                # done; the rest is left for retry.
+                await asyncio.gather(committing, return_exceptions=True)
+            log.warning("inbox: %s: %d deliveries left for retry: %s", source, len(unsettled), first_line(exc))
+            for delivery, pass_number in list(unsettled.values()):
+                self._settled(delivery.claim_token)
+                self._record(delivery, "interrupted", pass_number)
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()  # the lane was cancelled (shutdown): its claims lapse
+            if self.on_lane_done is not None:
+                self.on_lane_done()
+        return claimed
 
-    async def _lane_batch(self, source: str, batch: list[InboxDelivery], claimed_in: int) -> None:
-        recorded: set[int] = set()
+    async def _map_batch(
+        self,
+        batch: list[InboxDelivery],
+        claimed_in: int,
+        previous: asyncio.Task[None] | None,
+        unsettled: dict[int, tuple[InboxDelivery, int]],
+    ) -> asyncio.Task[None] | None:
+        """Map a batch while `previous` (the batch before's transaction) may still run; returns
+        the task of this batch's transaction, started only after `previous` committed."""
 
         def record(delivery: InboxDelivery, status: str | None) -> None:
-            recorded.add(delivery.id)
+            unsettled.pop(delivery.id, None)
             self._settled(delivery.claim_token)
             self._record(delivery, status or "lost", claimed_in)
 
         ready: list[tuple[InboxDelivery, MappedDelivery]] = []
         flush_failed: list[Exception] = []
 
-        async def commit_ready() -> None:
-            for (delivery, _), status in zip(ready, await self._commit_mapped(ready), strict=True):
+        async def commit(entries: list[tuple[InboxDelivery, MappedDelivery]]) -> None:
+            for (delivery, _), status in zip(entries, await self._commit_mapped(entries), strict=True):
                 record(delivery, status)
-            ready.clear()
+
+        async def after_previous() -> None:
+            # Order per item: nothing of this batch is applied before the batch before committed.
+            nonlocal previous
+            if previous is not None:
+                running, previous = previous, None
+                await running
 
         async def before_tool() -> None:
             # A delivery is about to ask its tool (a refetch), which may be slow: apply what is
@@ -450,34 +529,27 @@ class InboxWorker:
             # apply's fixed cost.) A failure is raised by the lane, not charged to the delivery.
             if ready and not flush_failed:
                 try:
-                    await commit_ready()
+                    await after_previous()
+                    entries = ready.copy()
+                    ready.clear()
+                    await commit(entries)
                 except Exception as exc:  # noqa: BLE001 - re-raised by the lane below
                     flush_failed.append(exc)
 
-        try:
-            for index, delivery in enumerate(batch):
-                if index and index % YIELD_EVERY == 0:
-                    # Mapping runs on the event loop: let the intake answer between chunks
-                    # instead of holding its requests for a whole batch's mapping.
-                    await asyncio.sleep(0)
-                outcome = await self._prepare(delivery, before_tool)
-                if isinstance(outcome, MappedDelivery):
-                    ready.append((delivery, outcome))
-                else:
-                    record(delivery, outcome)
-                if flush_failed:
-                    raise flush_failed[0]
-            if ready:
-                await commit_ready()
-        except Exception as exc:  # noqa: BLE001 - the store failed: claims lapse and are retried
-            left = [delivery for delivery in batch if delivery.id not in recorded]
-            log.warning("inbox: %s: %d deliveries left for retry: %s", source, len(left), first_line(exc))
-            for delivery in left:
-                self._settled(delivery.claim_token)
-                self._record(delivery, "interrupted", claimed_in)
-        finally:
-            if self.on_lane_done is not None:
-                self.on_lane_done()
+        for index, delivery in enumerate(batch):
+            if index and index % YIELD_EVERY == 0:
+                # Mapping runs on the event loop: let the intake answer between chunks
+                # instead of holding its requests for a whole batch's mapping.
+                await asyncio.sleep(0)
+            outcome = await self._prepare(delivery, before_tool)
+            if isinstance(outcome, MappedDelivery):
+                ready.append((delivery, outcome))
+            else:
+                record(delivery, outcome)
+            if flush_failed:
+                raise flush_failed[0]
+        await after_previous()
+        return asyncio.create_task(commit(ready)) if ready else None
 
     def _record(self, delivery: InboxDelivery, status: str, claimed_in: int) -> None:
         self.recent.append(ProcessedDelivery(delivery.source, delivery.delivery_id, status, claimed_in, self.passes))

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import threading
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -25,6 +28,7 @@ from hub.runtime import HubRuntime
 from hub.schema import ItemDeletion, WorkItem
 from hub.settings import Settings
 from hub.store import Store
+from hub.store.clock import utcnow
 from hub.store.inbox import MAX_ATTEMPTS, InboxDelivery, InboxStore
 from hub.sync import SYNC_GC_THRESHOLD, SyncEngine
 from hub.webhooks import ClaimSize, InboxWorker, MappedDelivery
@@ -437,3 +441,105 @@ def test_a_lane_applies_under_the_sync_gc_threshold_and_restores_the_process_one
     finally:
         gc.set_threshold(*before)
     assert set(statuses(store).values()) == {"done", "processing"}
+
+
+# ---------------------------------------------------------------------- the pipelined lane
+
+
+def _pipelined(store: Store, s: Sources, second: str) -> tuple[InboxWorker, threading.Event]:
+    """A worker whose lane claims and maps its next batch while the one before commits (on
+    both backends here: the order and the claims are the subject, not the speed), and an event
+    set once the delivery `second` is mapped."""
+    worker = worker_for(store, s)
+    worker.pipeline = True
+    mapped = threading.Event()
+    prepare = worker._prepare
+
+    async def preparing(delivery: InboxDelivery, before_tool: Any = None) -> object:
+        outcome = await prepare(delivery, before_tool)
+        if delivery.delivery_id == second:
+            mapped.set()
+        return outcome
+
+    worker._prepare = preparing  # type: ignore[method-assign, assignment]
+    return worker, mapped
+
+
+def test_a_pipelined_lane_commits_the_next_batch_only_after_the_one_before(store: Store) -> None:
+    """Two edits of one issue in two batches of one delivery: the second is claimed and
+    mapped while the first's transaction is held open, and its transaction starts only once
+    the first committed (started before, it would commit first and the older edit after it)."""
+    s = two_sources()
+    fake = s.fakes[A]
+    hot = fake.ids()[0]
+    fake.edit(hot, summary="older")
+    first = s.post(store, A, "upsert", hot)
+    fake.edit(hot, summary="newer")
+    second = s.post(store, A, "upsert", hot)
+    worker, mapped = _pipelined(store, s, second)
+    events: list[str] = []
+    second_started = threading.Event()
+    commit_batch = worker._commit_batch
+
+    def committing(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        (delivery,) = [d.delivery_id for d, _ in batch]
+        name = "1" if delivery == first else "2"
+        events.append(f"start {name}")
+        if name == "1":
+            assert mapped.wait(5)  # batch 2 is claimed and mapped while batch 1 is not committed
+            events.append("2 mapped")
+            second_started.wait(0.1)  # were batch 2's commit started now, it would be seen here
+        else:
+            second_started.set()
+        outcome = commit_batch(batch)
+        events.append(f"end {name}")
+        return outcome
+
+    worker._commit_batch = committing  # type: ignore[method-assign]
+
+    async def go() -> int:
+        try:
+            return await worker.process_once(1)
+        finally:
+            await worker.aclose()
+
+    assert asyncio.run(go()) == 2  # the pass's claim and the lane's own
+    assert events == ["start 1", "2 mapped", "end 1", "start 2", "end 2"]
+    assert set(statuses(store).values()) == {"done"}
+    assert len(item_changes(store, f"{A}:{hot}")) == 2
+    assert (store.items.get(f"{A}:{hot}") or {})["title"] == "newer"
+
+
+def test_a_store_failure_during_a_pipelined_commit_leaves_both_batches_for_retry(store: Store) -> None:
+    """The store goes down while batch 1 commits and batch 2 is already claimed and mapped:
+    neither is applied nor marked, both claims are given up (the heartbeat stops) and lapse,
+    and a later worker applies both."""
+    s = two_sources()
+    ids = s.fakes[A].ids()[:2]
+    first, second = (s.post(store, A, "upsert", native_id) for native_id in ids)
+    worker, mapped = _pipelined(store, s, second)
+
+    def down(batch: Sequence[tuple[InboxDelivery, MappedDelivery]]) -> list[str | None]:
+        assert mapped.wait(5)
+        raise OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
+
+    worker._commit_batch = down  # type: ignore[method-assign]
+
+    async def go() -> None:
+        try:
+            await worker.process_once(1)
+        finally:
+            await worker.aclose()
+
+    asyncio.run(go())
+    assert statuses(store) == {first: "processing", second: "processing"}  # left to lapse
+    assert sorted((p.delivery_id, p.status) for p in worker.recent) == sorted(
+        [(first, "interrupted"), (second, "interrupted")]
+    )
+    assert worker._held == {}
+    assert all(store.items.get(f"{A}:{native_id}") is None for native_id in ids)
+    with store.engine.begin() as conn:  # the claims lapse
+        conn.execute(update(webhook_inbox).values(claimed_at=utcnow() - timedelta(seconds=60)))
+    run(worker_for(store, s))
+    assert statuses(store) == {first: "done", second: "done"}
+    assert all(store.items.get(f"{A}:{native_id}") is not None for native_id in ids)

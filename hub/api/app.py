@@ -103,6 +103,7 @@ def create_app(
             deliverer=build_deliverer(app.state.store, settings),
             outbound_poll_seconds=settings.outbound_poll_seconds,
             inbox_batch_size=settings.inbox_batch_size,
+            inbox_pipeline=settings.inbox_pipeline,
         )
         runtime.intake.max_body_bytes = settings.webhook_max_bytes
         runtime.intake.committer.max_group = settings.webhook_group_max
