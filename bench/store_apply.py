@@ -16,10 +16,10 @@ Seeding 1M items through `apply` takes most of an hour, so a seeded store can be
 reused: `--preload 1000000 --keep-seed NAME` seeds and keeps it (SQLite: NAME.db in --seed-dir;
 PostgreSQL: database NAME), and `--seeded NAME` runs on a copy of it (a file copy; `CREATE
 DATABASE ... TEMPLATE NAME`), brought to the newest migration first (so a seed made before a
-schema change measures the migrated schema) and thrown away after. On PostgreSQL a preloaded
-or seeded store is analysed (`ANALYZE`, not timed) before the timed phases, as the sync or
-autovacuum would have. The timed items' native
-ids (20,000,000 and up) are never among the seeded ones (10,000,000 and up here; bench/api.py
+schema change measures the migrated schema) and thrown away after. On PostgreSQL the seeding
+analyses as the store grows (as the sync does), and a preloaded or seeded store is analysed
+(`ANALYZE`, not timed) before the timed phases, as the sync or autovacuum would have: this
+server runs with autovacuum off. The timed items' native ids (20,000,000 and up) are never among the seeded ones (10,000,000 and up here; bench/api.py
 counts from 1, so `bench/api.py --database-url ... --skip-api` seeds a store this bench can
 reuse too: `--seeded NAME` with NAME its SQLite file's name in --seed-dir, or its database).
 
@@ -259,6 +259,7 @@ def bench(url: str, args: argparse.Namespace) -> None:
             n = min(50_000, args.preload - done)
             run_phase(store, make_items(PRELOADED + done, n, 0, rng), args.batch)
             done += n
+            store.items.statistics.written(n)  # analyse as the store grows, as the sync does
             print(f"  seeded {done:,} items ({time.strftime('%H:%M:%S')})", flush=True)
         if done and store.items.statistics.enabled:
             # The planner statistics a store of this size has in service: the sync analyses as
