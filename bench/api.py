@@ -70,25 +70,117 @@ SOURCES = [  # (source, tool, weight, key style)
     ("acme-gitlab", "gitlab", 10, "gitlab"),
     ("acme-productboard", "productboard", 10, "pb"),
 ]
-KINDS = {"story": 30, "task": 25, "bug": 20, "subtask": 10, "epic": 5, "feature": 5, "idea": 3, "initiative": 1,
-         "other": 1}
+KINDS = {
+    "story": 30,
+    "task": 25,
+    "bug": 20,
+    "subtask": 10,
+    "epic": 5,
+    "feature": 5,
+    "idea": 3,
+    "initiative": 1,
+    "other": 1,
+}
 STATUSES = {"done": 45, "backlog": 15, "todo": 15, "in_progress": 15, "cancelled": 10}
-STATUS_NAMES = {"done": "Done", "backlog": "Backlog", "todo": "To Do", "in_progress": "In Progress",
-                "cancelled": "Won't Do"}
+STATUS_NAMES = {
+    "done": "Done",
+    "backlog": "Backlog",
+    "todo": "To Do",
+    "in_progress": "In Progress",
+    "cancelled": "Won't Do",
+}
 PRIORITIES = {"none": 20, "low": 25, "medium": 35, "high": 15, "urgent": 5}
 LABELS = [
-    "backend", "frontend", "api", "mobile", "ios", "android", "web", "infra", "security", "performance",
-    "ux", "design", "docs", "tech-debt", "customer", "enterprise", "billing", "auth", "search", "reporting",
-    "analytics", "onboarding", "growth", "payments", "notifications", "integrations", "data", "ml", "devops",
-    "ci", "testing", "accessibility", "i18n", "privacy", "compliance", "sso", "export", "import", "dashboard",
-    "admin", "settings", "email", "slack", "webhooks", "sdk", "cli", "migration", "regression", "hotfix", "spike",
+    "backend",
+    "frontend",
+    "api",
+    "mobile",
+    "ios",
+    "android",
+    "web",
+    "infra",
+    "security",
+    "performance",
+    "ux",
+    "design",
+    "docs",
+    "tech-debt",
+    "customer",
+    "enterprise",
+    "billing",
+    "auth",
+    "search",
+    "reporting",
+    "analytics",
+    "onboarding",
+    "growth",
+    "payments",
+    "notifications",
+    "integrations",
+    "data",
+    "ml",
+    "devops",
+    "ci",
+    "testing",
+    "accessibility",
+    "i18n",
+    "privacy",
+    "compliance",
+    "sso",
+    "export",
+    "import",
+    "dashboard",
+    "admin",
+    "settings",
+    "email",
+    "slack",
+    "webhooks",
+    "sdk",
+    "cli",
+    "migration",
+    "regression",
+    "hotfix",
+    "spike",
 ]
 VERBS = ["Fix", "Add", "Improve", "Refactor", "Remove", "Support", "Investigate", "Migrate", "Document", "Speed up"]
-NOUNS = ["login", "checkout", "search results", "export", "billing page", "dashboard", "webhook retries", "SSO",
-         "invoice PDF", "onboarding flow", "rate limiter", "audit log", "notifications", "CSV import", "API tokens",
-         "sprint report", "roadmap view", "mobile sync", "password reset", "team settings"]
-TAILS = ["timeout", "for enterprise plans", "on Safari", "when offline", "for large accounts", "in dark mode",
-         "after upgrade", "with SSO", "under load", "for new users", "", "", "", ""]
+NOUNS = [
+    "login",
+    "checkout",
+    "search results",
+    "export",
+    "billing page",
+    "dashboard",
+    "webhook retries",
+    "SSO",
+    "invoice PDF",
+    "onboarding flow",
+    "rate limiter",
+    "audit log",
+    "notifications",
+    "CSV import",
+    "API tokens",
+    "sprint report",
+    "roadmap view",
+    "mobile sync",
+    "password reset",
+    "team settings",
+]
+TAILS = [
+    "timeout",
+    "for enterprise plans",
+    "on Safari",
+    "when offline",
+    "for large accounts",
+    "in dark mode",
+    "after upgrade",
+    "with SSO",
+    "under load",
+    "for new users",
+    "",
+    "",
+    "",
+    "",
+]
 PEOPLE = 2000
 BUG_TEXT = "Steps to reproduce:\n\n1. Open the page\n2. Wait\n\nExpected: it works."
 CONTAINERS_PER_SOURCE = 20
@@ -123,8 +215,13 @@ class Generator:
         return f"person{person:04d}@example.com"
 
     def person(self, source: str, tool: str, index: int) -> dict[str, Any]:
-        native = {"jira": f"5b10a2844c20165700ed{index:04d}", "linear": f"usr-{index:04d}",
-                  "github": f"{1000 + index}", "gitlab": f"{2000 + index}", "productboard": f"pb-{index}"}[tool]
+        native = {
+            "jira": f"5b10a2844c20165700ed{index:04d}",
+            "linear": f"usr-{index:04d}",
+            "github": f"{1000 + index}",
+            "gitlab": f"{2000 + index}",
+            "productboard": f"pb-{index}",
+        }[tool]
         ref: dict[str, Any] = {"native_id": native, "name": f"Person {index:04d}"}
         if tool != "github" or index % 3:  # GitHub hides some emails: those stay separate people
             ref["email"] = self.email(index)
@@ -136,8 +233,13 @@ class Generator:
         n = self.counters[source] = self.counters.get(source, 0) + 1
         container = rng.randrange(CONTAINERS_PER_SOURCE)
         project = f"P{container:02d}"
-        key = {"jira": f"{project}-{n}", "linear": f"ENG{container:02d}-{n}", "github": f"acme/repo{container:02d}#{n}",
-               "gitlab": f"acme/group/repo{container:02d}#{n}", "pb": f"feat-{n}"}[style]
+        key = {
+            "jira": f"{project}-{n}",
+            "linear": f"ENG{container:02d}-{n}",
+            "github": f"acme/repo{container:02d}#{n}",
+            "gitlab": f"acme/group/repo{container:02d}#{n}",
+            "pb": f"feat-{n}",
+        }[style]
         kind = rng.choices(self.kinds, self.kind_w)[0]
         if tool == "productboard":
             kind = rng.choice(["feature", "feature", "idea", "initiative"])
@@ -160,9 +262,13 @@ class Generator:
         elif pool and rng.random() < 0.6:
             parent = rng.choice(pool)
         data: dict[str, Any] = {
-            "source": source, "tool": tool, "native_id": str(n), "key": key,
+            "source": source,
+            "tool": tool,
+            "native_id": str(n),
+            "key": key,
             "url": f"https://{tool}.example.com/{key}",
-            "kind": kind, "kind_raw": kind.title(),
+            "kind": kind,
+            "kind_raw": kind.title(),
             "title": f"{rng.choice(VERBS)} {rng.choice(NOUNS)} {rng.choice(TAILS)}".strip(),
             "description": BUG_TEXT if kind == "bug" else None,
             "status": {"category": status, "name": STATUS_NAMES[status]},
@@ -172,11 +278,13 @@ class Generator:
             "labels": labels,
             "container": {"id": f"{source}/{project}", "key": project, "name": f"Project {project}"},
             "parent_id": parent,
-            "created_at": created, "updated_at": updated,
+            "created_at": created,
+            "updated_at": updated,
             "completed_at": updated if status == "done" else None,
             "estimate": {"value": rng.choice([1, 2, 3, 5, 8, 13]), "unit": "points"} if rng.random() < 0.5 else None,
             "iteration": {"id": f"{source}-it-{sprint}", "name": f"Sprint {sprint}"}
-            if tool in ("jira", "linear") and rng.random() < 0.7 else None,
+            if tool in ("jira", "linear") and rng.random() < 0.7
+            else None,
             "raw": {"id": n, "key": key, "fields": {"summary": "…", "status": STATUS_NAMES[status]}},
         }
         return WorkItem.model_validate(data)
@@ -201,8 +309,11 @@ class Backend:
 
 def sqlite_backend(workdir: Path) -> Backend:
     path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
-    return Backend("sqlite", f"sqlite:///{path}", cleanup=lambda: [p.unlink(missing_ok=True) for p in
-                                                                  workdir.glob(path.name + "*")])
+    return Backend(
+        "sqlite",
+        f"sqlite:///{path}",
+        cleanup=lambda: [p.unlink(missing_ok=True) for p in workdir.glob(path.name + "*")],
+    )
 
 
 DATABASE_URL_HELP = (
@@ -243,8 +354,14 @@ def seed(store: Store, total: int, seed_value: int) -> tuple[float, float]:
     """Returns (apply items/s, generation items/s)."""
     gen = Generator(seed_value)
     apply_s = gen_s = 0.0
-    with Progress(TextColumn("  seeding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("  seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("seed", total=total)
         batches = gen.batches(total)
         while True:
@@ -316,8 +433,9 @@ def item_query(filters: list[tuple[str, str]]) -> tuple[ItemQuery, str]:
     for key, value in filters:
         values.setdefault(key, []).append(value)
     sort = values.pop("sort", ["-updated_at"])[0]
-    query = ItemQuery(**{k: (v if k not in SINGLE else (parse_time(v[0]) if "updated" in k else v[0]))
-                         for k, v in values.items()})
+    query = ItemQuery(
+        **{k: (v if k not in SINGLE else (parse_time(v[0]) if "updated" in k else v[0])) for k, v in values.items()}
+    )
     return query, sort
 
 
@@ -419,8 +537,9 @@ def bench_api(base: str, token: str, requests: int, deep_pages: int, seed_value:
             for _ in range(5):  # warm up
                 client.get("/v1/items", params=params).raise_for_status()
             times, count = measure(client, params, requests)
-            rows.append(Row(name, "first", len(times), percentile(times, 0.5), percentile(times, 0.99), times[-1],
-                            count))
+            rows.append(
+                Row(name, "first", len(times), percentile(times, 0.5), percentile(times, 0.99), times[-1], count)
+            )
             # Walk next_cursor deep_pages pages in, then time that page.
             cursor, depth, walk = None, 1, []
             body = client.get("/v1/items", params=params).json()
@@ -434,18 +553,24 @@ def bench_api(base: str, token: str, requests: int, deep_pages: int, seed_value:
                 rows.append(Row(name, "deep: n/a", 0, 0, 0, 0, 0))
                 continue
             times, count = measure(client, [*params, ("cursor", cursor)], requests)
-            rows.append(Row(name, f"page {depth}", len(times), percentile(times, 0.5), percentile(times, 0.99),
-                            times[-1], count))
+            rows.append(
+                Row(
+                    name, f"page {depth}", len(times), percentile(times, 0.5), percentile(times, 0.99), times[-1], count
+                )
+            )
             walk.sort()
-            rows.append(Row(name, f"walk 2..{depth}", len(walk), percentile(walk, 0.5), percentile(walk, 0.99),
-                            walk[-1], PAGE))
+            rows.append(
+                Row(name, f"walk 2..{depth}", len(walk), percentile(walk, 0.5), percentile(walk, 0.99), walk[-1], PAGE)
+            )
     return rows
 
 
 def print_table(backend: str, total: int, apply_rate: float, gen_rate: float, rows: list[Row]) -> None:
     ok = "[green]ok[/]" if apply_rate >= APPLY_TARGET else "[red]MISS[/]"
-    console.print(f"\n[bold]{backend}[/]: {total:,} items; apply {apply_rate:,.0f} items/s "
-                  f"(target >= {APPLY_TARGET:,}: {ok}); generating items: {gen_rate:,.0f} items/s (not counted)")
+    console.print(
+        f"\n[bold]{backend}[/]: {total:,} items; apply {apply_rate:,.0f} items/s "
+        f"(target >= {APPLY_TARGET:,}: {ok}); generating items: {gen_rate:,.0f} items/s (not counted)"
+    )
     table = Table(title=f"GET /v1/items?limit={PAGE} on {backend}, {total:,} items (ms, client side)")
     for col in ("filters", "page", "n", "p50", "p99", "max", "items", "p99<50"):
         table.add_column(col, justify="left" if col in ("filters", "page") else "right")
@@ -497,9 +622,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_POSTGRES_URL",
-                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-                        help="admin URL; the benchmark creates and drops its own database next to it")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="admin URL; the benchmark creates and drops its own database next to it",
+    )
     parser.add_argument("--requests", type=int, default=200, help="timed requests per filter combination and page")
     parser.add_argument("--deep-pages", type=int, default=50, help="how many pages in the deep page is")
     parser.add_argument("--seed", type=int, default=42)
@@ -531,7 +658,6 @@ def main() -> None:
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
 
 
 def run_report_bench(

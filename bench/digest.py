@@ -56,9 +56,17 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
     """Roadmap-ish items with RICE, due/release dates, blocked_by links and urgent priorities."""
     rng = random.Random(seed_value)
     epics = [
-        _item("bench-jira", "jira", f"epic-{n}", *CONTAINERS[n], NOW - timedelta(days=200), NOW - timedelta(days=100),
-              ("in_progress", "In Progress"), kind="epic",
-              rice={"reach": rng.randrange(1, 5000), "impact": 2, "confidence": 0.8, "effort": 3})
+        _item(
+            "bench-jira",
+            "jira",
+            f"epic-{n}",
+            *CONTAINERS[n],
+            NOW - timedelta(days=200),
+            NOW - timedelta(days=100),
+            ("in_progress", "In Progress"),
+            kind="epic",
+            rice={"reach": rng.randrange(1, 5000), "impact": 2, "confidence": 0.8, "effort": 3},
+        )
         for n in range(20)
     ]
     store.items.apply(epics)
@@ -69,8 +77,13 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
         day = (NOW + timedelta(days=rng.randrange(-30, 90))).date().isoformat()
         extra: dict[str, object] = {
             "parent_id": f"bench-jira:epic-{n % 20}",
-            "priority": rng.choice([{"level": "urgent", "name": "Highest"}, {"level": "high", "name": "High"},
-                                    {"level": "medium", "name": "Medium"}]),
+            "priority": rng.choice(
+                [
+                    {"level": "urgent", "name": "Highest"},
+                    {"level": "high", "name": "High"},
+                    {"level": "medium", "name": "Medium"},
+                ]
+            ),
             "rice": {"reach": rng.randrange(1, 5000), "impact": 1, "confidence": 0.5, "effort": 2},
         }
         if n % 2:
@@ -79,8 +92,18 @@ def seed_digest_items(store: Store, seed_value: int) -> None:
             extra["release"] = {"id": f"r{n % 7}", "name": f"R{n % 7}", "release_on": day}
         if n % 10 == 0:
             extra["links"] = [{"type": "blocked_by", "target_id": f"bench-jira:digest-{(n + 1) % EXTRA}"}]
-        batch.append(_item("bench-jira", "jira", f"digest-{n}", *CONTAINERS[n % 20], created, updated,
-                           rng.choice([("todo", "To Do"), ("in_progress", "In Progress")]), **extra))
+        batch.append(
+            _item(
+                "bench-jira",
+                "jira",
+                f"digest-{n}",
+                *CONTAINERS[n % 20],
+                created,
+                updated,
+                rng.choice([("todo", "To Do"), ("in_progress", "In Progress")]),
+                **extra,
+            )
+        )
         if len(batch) == 500:
             store.items.apply(batch)
             batch = []
@@ -101,8 +124,10 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         cases = [
             ("digest JSON, 7 days", {"path": "/v1/insights/digest", "until": until}),
             ("digest Markdown, 7 days", {"path": "/v1/insights/digest", "until": until, "format": "markdown"}),
-            ("digest JSON, 30 days",
-             {"path": "/v1/insights/digest", "until": until, "since": (NOW - timedelta(days=30)).isoformat()}),
+            (
+                "digest JSON, 30 days",
+                {"path": "/v1/insights/digest", "until": until, "since": (NOW - timedelta(days=30)).isoformat()},
+            ),
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
@@ -121,9 +146,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_POSTGRES_URL",
-                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-                        help="admin URL; the benchmark creates and drops its own database next to it")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="admin URL; the benchmark creates and drops its own database next to it",
+    )
     parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--database-url", help=DATABASE_URL_HELP)

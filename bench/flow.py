@@ -57,12 +57,24 @@ BATCH = 1000
 TARGET_MS = 500.0
 CONTAINERS = [(f"c{n}", f"TEAM{n}") for n in range(20)]
 STEPS = {  # (category, name) after creation (To Do), by ending
-    "done": [("in_progress", "In Progress"), ("in_progress", "In Review"), ("in_progress", "In Progress"),
-             ("done", "Done")],
-    "review": [("in_progress", "In Progress"), ("in_progress", "In Review"), ("in_progress", "In Progress"),
-               ("in_progress", "In Review")],
-    "cancelled": [("in_progress", "In Progress"), ("in_progress", "In Review"), ("in_progress", "In Progress"),
-                  ("cancelled", "Won't Do")],
+    "done": [
+        ("in_progress", "In Progress"),
+        ("in_progress", "In Review"),
+        ("in_progress", "In Progress"),
+        ("done", "Done"),
+    ],
+    "review": [
+        ("in_progress", "In Progress"),
+        ("in_progress", "In Review"),
+        ("in_progress", "In Progress"),
+        ("in_progress", "In Review"),
+    ],
+    "cancelled": [
+        ("in_progress", "In Progress"),
+        ("in_progress", "In Review"),
+        ("in_progress", "In Progress"),
+        ("cancelled", "Won't Do"),
+    ],
 }
 
 
@@ -82,8 +94,9 @@ def items_with_history(total: int, seed: int) -> Iterator[tuple[list[WorkItem], 
         own = [Transition(item_id, created, StatusCategory.todo, "To Do", source="first_seen")]
         for category, name in STEPS[ending]:
             at += timedelta(hours=rng.randrange(1, 24 * 6))
-            own.append(Transition(item_id, at, StatusCategory(category), name, StatusCategory(previous[0]),
-                                  previous[1]))
+            own.append(
+                Transition(item_id, at, StatusCategory(category), name, StatusCategory(previous[0]), previous[1])
+            )
             previous = (category, name)
         if at > NOW:  # still open at NOW: keep what happened before it
             own = [f for f in own if f.at <= NOW]
@@ -98,14 +111,32 @@ def items_with_history(total: int, seed: int) -> Iterator[tuple[list[WorkItem], 
         yield batch, facts
 
 
-def _item(source: str, tool: str, native_id: str, container_id: str, key: str, created: datetime,
-          updated: datetime, status: tuple[str, str], **extra: Any) -> WorkItem:
-    return WorkItem.model_validate({
-        "source": source, "tool": tool, "native_id": native_id, "key": f"{key}-{native_id}",
-        "title": f"Item {native_id}", "kind": "story", "status": {"category": status[0], "name": status[1]},
-        "container": {"id": container_id, "key": key, "name": key}, "created_at": created,
-        "updated_at": updated, **extra,
-    })
+def _item(
+    source: str,
+    tool: str,
+    native_id: str,
+    container_id: str,
+    key: str,
+    created: datetime,
+    updated: datetime,
+    status: tuple[str, str],
+    **extra: Any,
+) -> WorkItem:
+    return WorkItem.model_validate(
+        {
+            "source": source,
+            "tool": tool,
+            "native_id": native_id,
+            "key": f"{key}-{native_id}",
+            "title": f"Item {native_id}",
+            "kind": "story",
+            "status": {"category": status[0], "name": status[1]},
+            "container": {"id": container_id, "key": key, "name": key},
+            "created_at": created,
+            "updated_at": updated,
+            **extra,
+        }
+    )
 
 
 def seed(store: Store, total: int, seed_value: int) -> float:
@@ -118,17 +149,34 @@ def seed(store: Store, total: int, seed_value: int) -> float:
         done += len(batch)
         if done % (total // 5 or 1) < BATCH:
             console.print(f"  seeded {done:,} items ({time.perf_counter() - t0:.0f} s)")
-    feature = WorkItem.model_validate({
-        "source": "bench-pb", "tool": "productboard", "native_id": "F1", "title": "Feature", "kind": "feature",
-        "status": {"category": "in_progress", "name": "In progress"}, "updated_at": NOW,
-    })
+    feature = WorkItem.model_validate(
+        {
+            "source": "bench-pb",
+            "tool": "productboard",
+            "native_id": "F1",
+            "title": "Feature",
+            "kind": "feature",
+            "status": {"category": "in_progress", "name": "In progress"},
+            "updated_at": NOW,
+        }
+    )
     store.items.apply([feature])
     opened = NOW - timedelta(days=3)
-    store.items.apply([
-        _item("bench-jira", "jira", f"open-{n}", *CONTAINERS[n % 2], opened, opened, ("todo", "To Do"),
-              parent_id="bench-pb:F1")
-        for n in range(60)
-    ])
+    store.items.apply(
+        [
+            _item(
+                "bench-jira",
+                "jira",
+                f"open-{n}",
+                *CONTAINERS[n % 2],
+                opened,
+                opened,
+                ("todo", "To Do"),
+                parent_id="bench-pb:F1",
+            )
+            for n in range(60)
+        ]
+    )
     return time.perf_counter() - t0
 
 
@@ -162,21 +210,40 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         cases = [
             ("flow, one container", {"path": "/v1/insights/flow", "container": "TEAM3", "as_of": as_of}),
             ("flow, everything", {"path": "/v1/insights/flow", "as_of": as_of}),
-            ("forecast item (10,000 trials)",
-             {"path": "/v1/insights/forecast", "item": "bench-pb:F1", "as_of": NOW.date().isoformat()}),
-            ("forecast weeks=4, one container",
-             {"path": "/v1/insights/forecast", "weeks": 4, "container": "TEAM3", "as_of": NOW.date().isoformat()}),
+            (
+                "forecast item (10,000 trials)",
+                {"path": "/v1/insights/forecast", "item": "bench-pb:F1", "as_of": NOW.date().isoformat()},
+            ),
+            (
+                "forecast weeks=4, one container",
+                {"path": "/v1/insights/forecast", "weeks": 4, "container": "TEAM3", "as_of": NOW.date().isoformat()},
+            ),
         ]
         app = create_app(store=store, settings=Settings(database_url="sqlite://", background_tasks=False))
         token = store.keys.create(Scope.read, "bench")[1]
-        table = Table("route", "requests", "p50 ms", "p95 ms", "max ms", "CPU p50 ms", f"p95 < {TARGET_MS:.0f} ms",
-                      title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}")
+        table = Table(
+            "route",
+            "requests",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "CPU p50 ms",
+            f"p95 < {TARGET_MS:.0f} ms",
+            title=f"{backend.name}: {args.items:,} items, load {os.getloadavg()[0]:.1f}",
+        )
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
             for name, params in cases:
                 ms, cpu = measure(client, dict(params), args.requests)
                 p95 = percentile(ms, 95)
-                table.add_row(name, str(len(ms)), f"{percentile(ms, 50):.0f}", f"{p95:.0f}", f"{ms[-1]:.0f}",
-                              f"{percentile(cpu, 50):.0f}", "yes" if p95 < TARGET_MS else "NO")
+                table.add_row(
+                    name,
+                    str(len(ms)),
+                    f"{percentile(ms, 50):.0f}",
+                    f"{p95:.0f}",
+                    f"{ms[-1]:.0f}",
+                    f"{percentile(cpu, 50):.0f}",
+                    "yes" if p95 < TARGET_MS else "NO",
+                )
         console.print(table)
     finally:
         store.close()
@@ -188,9 +255,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--pg-url", default=os.environ.get("HUB_TEST_POSTGRES_URL",
-                                                          "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-                        help="admin URL; the benchmark creates and drops its own database next to it")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="admin URL; the benchmark creates and drops its own database next to it",
+    )
     parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()

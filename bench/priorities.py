@@ -81,15 +81,31 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         if rng.random() < 0.2:
             extra["release"] = {"id": "r1", "name": "R1", "release_on": AS_OF + timedelta(days=rng.randint(-60, 60))}
         if rng.random() < 0.3:
-            extra["rice"] = {"reach": rng.randint(1, 5000), "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
-                             "confidence": rng.choice((0.5, 0.8, 1)), "effort": rng.randint(1, 20)}
-        batch.append(WorkItem.model_validate({
-            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "title": f"Item {n}",
-            "kind": kind, "status": {"category": status[0], "name": status[1]},
-            "priority": {"level": rng.choice(LEVELS)}, "url": f"https://example.test/{key}-{n}",
-            "container": {"id": container_id, "key": key, "name": key},
-            "created_at": NOW - timedelta(days=rng.randint(1, 700)), "updated_at": NOW, **extra,
-        }))
+            extra["rice"] = {
+                "reach": rng.randint(1, 5000),
+                "impact": rng.choice((0.25, 0.5, 1, 2, 3)),
+                "confidence": rng.choice((0.5, 0.8, 1)),
+                "effort": rng.randint(1, 20),
+            }
+        batch.append(
+            WorkItem.model_validate(
+                {
+                    "source": source,
+                    "tool": tool,
+                    "native_id": str(n),
+                    "key": f"{key}-{n}",
+                    "title": f"Item {n}",
+                    "kind": kind,
+                    "status": {"category": status[0], "name": status[1]},
+                    "priority": {"level": rng.choice(LEVELS)},
+                    "url": f"https://example.test/{key}-{n}",
+                    "container": {"id": container_id, "key": key, "name": key},
+                    "created_at": NOW - timedelta(days=rng.randint(1, 700)),
+                    "updated_at": NOW,
+                    **extra,
+                }
+            )
+        )
         if len(batch) == BATCH:
             yield batch
             batch = []

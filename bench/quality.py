@@ -63,9 +63,15 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
         category, name = rng.choice(CATEGORIES)
         updated = NOW - timedelta(days=rng.randrange(1, 60))
         data: dict[str, Any] = {
-            "source": source, "tool": tool, "native_id": str(n), "key": f"{key}-{n}", "kind": kind,
-            "url": f"https://bench.example/{key}-{n}", "title": f"Item {n % 30_000}",
-            "status": {"category": category, "name": name}, "updated_at": updated,
+            "source": source,
+            "tool": tool,
+            "native_id": str(n),
+            "key": f"{key}-{n}",
+            "kind": kind,
+            "url": f"https://bench.example/{key}-{n}",
+            "title": f"Item {n % 30_000}",
+            "status": {"category": category, "name": name},
+            "updated_at": updated,
             "container": {"id": container_id, "key": key, "name": key},
         }
         if kind == "story":
@@ -89,8 +95,10 @@ def items(total: int, seed: int) -> Iterator[list[WorkItem]]:
             target = rng.choice(("missing", "dup", "relates"))
             other = "bench-gh" if source == "bench-jira" else "bench-jira"
             data["links"] = [
-                {"type": "relates", "target_id": f"{source}:missing-{n}"} if target == "missing"
-                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"} if target == "dup"
+                {"type": "relates", "target_id": f"{source}:missing-{n}"}
+                if target == "missing"
+                else {"type": "duplicates", "target_id": f"{other}:{n + 1}"}
+                if target == "dup"
                 else {"type": "relates", "target_id": f"{source}:{max(0, n - 3)}"}
             ]
         batch.append(WorkItem.model_validate(data))

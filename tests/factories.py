@@ -10,7 +10,9 @@ from hub.schema import WorkItem
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def make_item(native_id: str | int, *, minutes: int = 0, source: str = "acme-jira", tool: str = "jira", **fields: Any) -> WorkItem:
+def make_item(
+    native_id: str | int, *, minutes: int = 0, source: str = "acme-jira", tool: str = "jira", **fields: Any
+) -> WorkItem:
     data: dict[str, Any] = {
         "source": source,
         "tool": tool,

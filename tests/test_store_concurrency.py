@@ -38,8 +38,11 @@ def run_writers_and_reader(store: Store, *, writers: int, batches: int, batch_si
                 for shared in range(3):
                     ops.append(make_item(f"shared-{shared}", minutes=(b * writers + w) % 17))
                 if b % 4 == 3:  # and tombstone one of its own items now and then
-                    ops.append(ItemDeletion(source="acme-jira", native_id=f"w{w}-{b - 1}-0",
-                                            deleted_at=BASE_TIME + timedelta(hours=1)))
+                    ops.append(
+                        ItemDeletion(
+                            source="acme-jira", native_id=f"w{w}-{b - 1}-0", deleted_at=BASE_TIME + timedelta(hours=1)
+                        )
+                    )
                 changed[w] += store.items.apply(ops).changed  # type: ignore[arg-type]
         except BaseException as exc:
             errors.append(exc)
@@ -50,7 +53,11 @@ def run_writers_and_reader(store: Store, *, writers: int, batches: int, batch_si
             with store.engine.connect() as conn:
                 while True:
                     finished = done.is_set()  # read the flag BEFORE the final poll
-                    seqs = conn.execute(select(changes.c.seq).where(changes.c.seq > last).order_by(changes.c.seq)).scalars().all()
+                    seqs = (
+                        conn.execute(select(changes.c.seq).where(changes.c.seq > last).order_by(changes.c.seq))
+                        .scalars()
+                        .all()
+                    )
                     conn.rollback()  # a fresh snapshot for the next poll (SQLite keeps one per transaction)
                     # Everything at or below `last` was already seen; a new batch must start
                     # right after it and have no holes, else a lower seq committed late.

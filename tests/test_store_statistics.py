@@ -20,7 +20,9 @@ def _analyses_of_items(store: Store) -> int:
     with store.engine.connect() as conn:
         conn.execute(text("SELECT pg_stat_clear_snapshot()"))
         value = conn.execute(
-            text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'items' AND schemaname = current_schema()")
+            text(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'items' AND schemaname = current_schema()"
+            )
         ).scalar()
     return int(value or 0)
 

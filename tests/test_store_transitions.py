@@ -16,7 +16,9 @@ def _facts() -> list[Transition]:
     return [
         Transition("s:1", T0, C.todo, "To Do", source=TransitionSource.first_seen),
         Transition("s:1", T0.replace(hour=10), C.in_progress, "Doing", C.todo, "To Do", TransitionSource.observed),
-        Transition("s:1", T0.replace(hour=10), C.in_progress, "Doing", C.todo, "To Do", TransitionSource.changelog, "77"),
+        Transition(
+            "s:1", T0.replace(hour=10), C.in_progress, "Doing", C.todo, "To Do", TransitionSource.changelog, "77"
+        ),
         Transition("s:2", T0, C.done, None),
     ]
 
