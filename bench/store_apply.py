@@ -19,9 +19,10 @@ DATABASE ... TEMPLATE NAME`), brought to the newest migration first (so a seed m
 schema change measures the migrated schema) and thrown away after. On PostgreSQL the seeding
 analyses as the store grows (as the sync does), and a preloaded or seeded store is analysed
 (`ANALYZE`, not timed) before the timed phases, as the sync or autovacuum would have: this
-server runs with autovacuum off. The timed items' native ids (20,000,000 and up) are never among the seeded ones (10,000,000 and up here; bench/api.py
-counts from 1, so `bench/api.py --database-url ... --skip-api` seeds a store this bench can
-reuse too: `--seeded NAME` with NAME its SQLite file's name in --seed-dir, or its database).
+server runs with autovacuum off. The timed items' native ids (20,000,000 and up) are never
+among the seeded ones (10,000,000 and up here; bench/api.py counts from 1, so
+`bench/api.py --database-url ... --skip-api` seeds a store this bench can reuse too:
+`--seeded NAME` with NAME its SQLite file's name in --seed-dir, or its database).
 
 `--resync N` adds a third timed phase: newer versions of N items the store held before the
 run, picked at random (another status: an open one moves to done, a closed one to in
