@@ -88,8 +88,9 @@ class Settings(BaseSettings):
         default=False,
         description="PostgreSQL: through a backlog, the inbox worker claims and maps a source's next batch while "
         "the batch before commits (per-item order kept: a batch commits only after the one before). Off by "
-        "default: on 2 busy cores (load 3-6) it was no faster and cost 3-34 % more worker CPU per delivery; at load "
-        "1-3 the pairs were mixed (bench/README.md, i13pgpipe). Ignored on SQLite (slower there).",
+        "default: with the database on the same 2 cores it was slower in every quiet pair and dearer in CPU "
+        "(bench/README.md, i13pgpipe); meant for a PostgreSQL on its own host, not measured there. Ignored on "
+        "SQLite (slower there).",
     )
     schedule_poll_seconds: float = Field(
         default=15.0, gt=0, description="How often `serve` checks which sources are due."

@@ -343,10 +343,11 @@ class InboxWorker:
         self.on_lane_done: Callable[[], None] | None = None
         # A lane claims its source's next batch and maps it while the batch before commits
         # (`_lane`), when asked (HUB_INBOX_PIPELINE) and on PostgreSQL only: there the worker
-        # waits on the server while its own CPU could map. Off by default: on 2 busy cores
-        # (load 3-6) the A/B pairs were no faster and used 3-34 % more of the worker's CPU per
-        # delivery (no core was idle for the overlap); at load 1-3 they were mixed, mostly
-        # faster (bench/README.md, i13pgpipe): a quiet machine's pair sets the default.
+        # waits on the server while its own CPU could map. Off by default: with the server on
+        # the same 2 cores, the pairs were no faster at load 3-6 and slower in all five of the
+        # lead's quiet pairs (load 1.3-2.9), with more CPU per delivery on both sides: no core
+        # was idle for the overlap (bench/README.md, i13pgpipe). Meant for a server on its own
+        # host, which was not measured.
         # SQLite's writer is this process: a claim beside an apply only queues on the write
         # lock, and the pipelined drain was slower there.
         self.pipeline = pipeline and store.engine.dialect.name == "postgresql"
