@@ -116,7 +116,12 @@ def index_columns(engine: Engine, name: str) -> list[str]:
 def assert_index_shapes(engine: Engine, *, wide: bool) -> None:
     for name, leading in INDEXES.items():
         filters = [c for c in ITEM_FILTERS if c not in leading] if wide else []
-        assert index_columns(engine, name) == [*leading, "updated_at", "id", *filters]
+        columns = index_columns(engine, name)
+        if wide and name == "ix_items_updated" and engine.dialect.name == "sqlite":
+            # and, since migration 0024, key and title (tests/test_items_text_walk.py)
+            assert columns[-2:] == ["key", "title"]
+            columns = columns[:-2]
+        assert columns == [*leading, "updated_at", "id", *filters]
 
 
 def test_migration_0017_upgrade_and_downgrade(store: Store) -> None:

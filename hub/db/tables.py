@@ -81,6 +81,24 @@ sources = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+
+def postgresql_only(index: Index) -> Index:
+    """An index only PostgreSQL gets (its migration skips SQLite): `info["dialect"]` tells
+    the schema comparison (tests/test_migrations.py), `ddl_if` tells `create_all`.
+    https://docs.sqlalchemy.org/en/20/core/ddl.html#controlling-ddl-generation-of-constraints-and-indexes"""
+    return _only_on("postgresql", index)
+
+
+def sqlite_only(index: Index) -> Index:
+    """An index only SQLite gets (its migration skips PostgreSQL), as `postgresql_only`."""
+    return _only_on("sqlite", index)
+
+
+def _only_on(dialect: str, index: Index) -> Index:
+    index.info["dialect"] = dialect
+    return index.ddl_if(dialect=dialect)
+
+
 # The equality filters of GET /v1/items on `items` columns with few values, in the order the
 # page-order indexes carry them behind (updated_at, id). Ordering is untouched (they follow
 # the unique id), but a walk can test them on the index entry: SQLite defers the table seek
@@ -89,6 +107,14 @@ sources = Table(
 # candidate's wide row to test a second one: `source=acme-linear&priority_level=urgent` read
 # ~10,000 rows per page of 100, cold (bench/README.md, issue 13).
 ITEM_FILTERS = ("deleted", "status_category", "kind", "priority_level", "source", "tool")
+
+
+# `q=` tests key and title on every row a walk passes (~1,400 rows a page for a term 7 % of the
+# items hold). Carried in a page-order index too (migration 0024), the test reads the index
+# entry, not the wide row: SQLite appends them to ix_items_updated; PostgreSQL, whose B-tree
+# entries are limited to ~2.7 KB, keeps them in a partial index of the items whose entry is
+# bounded (`TEXT_WALK_BOUND`, hub/store/queries.py reads it), and the few others in a second.
+TEXT_COLUMNS = ("key", "title")
 
 
 def _filters_but(leading: str) -> list[str]:
@@ -121,7 +147,9 @@ items = Table(
     Column("raw", Text),
     # Each page-order index carries the other low-cardinality filters after (updated_at, id)
     # (migration 0017): a walk tests them in the index and reads the wide row only for a match.
-    Index("ix_items_updated", "updated_at", "id", *ITEM_FILTERS),
+    # On SQLite ix_items_updated also ends with key and title (migration 0024, below).
+    postgresql_only(Index("ix_items_updated", "updated_at", "id", *ITEM_FILTERS)),
+    sqlite_only(Index("ix_items_updated", "updated_at", "id", *ITEM_FILTERS, *TEXT_COLUMNS)),
     Index("ix_items_source_updated", "source", "updated_at", "id", *_filters_but("source")),
     Index("ix_items_kind_updated", "kind", "updated_at", "id", *_filters_but("kind")),
     Index("ix_items_status_updated", "status_category", "updated_at", "id", *_filters_but("status_category")),
@@ -347,23 +375,6 @@ _COPIED_FILTERS = ("kind", "deleted", "source", "tool", "container_id", "contain
 0015's covering indexes include them."""
 
 
-def postgresql_only(index: Index) -> Index:
-    """An index only PostgreSQL gets (its migration skips SQLite): `info["dialect"]` tells
-    the schema comparison (tests/test_migrations.py), `ddl_if` tells `create_all`.
-    https://docs.sqlalchemy.org/en/20/core/ddl.html#controlling-ddl-generation-of-constraints-and-indexes"""
-    return _only_on("postgresql", index)
-
-
-def sqlite_only(index: Index) -> Index:
-    """An index only SQLite gets (its migration skips PostgreSQL), as `postgresql_only`."""
-    return _only_on("sqlite", index)
-
-
-def _only_on(dialect: str, index: Index) -> Index:
-    index.info["dialect"] = dialect
-    return index.ddl_if(dialect=dialect)
-
-
 # The text index of GET /v1/items?q= (migration 0019, issue 13): PostgreSQL's pg_trgm GIN on
 # (key, title), which answers `ILIKE '%x%'` (hub/store/queries.py). SQLite's counterpart is the
 # FTS5 table `items_text` and its triggers, which this metadata does not describe
@@ -376,6 +387,34 @@ postgresql_only(
         postgresql_using="gin",
         postgresql_ops={"key": "gin_trgm_ops", "title": "gin_trgm_ops"},
     )
+)
+
+# PostgreSQL's counterpart of SQLite's wider ix_items_updated (TEXT_COLUMNS above, migration
+# 0024): the `q=` walk reads key and title from this index by an index-only scan
+# (https://www.postgresql.org/docs/current/indexes-index-only-scans.html), not from the heap,
+# and reads the heap only for the page's rows. A B-tree entry may not exceed ~2.7 KB
+# (https://www.postgresql.org/docs/current/btree.html#BTREE-IMPLEMENTATION), and titles
+# are unbounded: the index holds only the items whose variable-length columns sum to at most
+# TEXT_WALK_BOUND bytes (all but a freak title), `ix_items_text_long` the others, and a `q=`
+# page merges a walk of each (hub/store/queries.py). The query repeats the predicate word for
+# word, so that the planner can prove the partial index applies.
+TEXT_WALK_BOUND = 2000
+TEXT_WALK_SIZE = (
+    "octet_length(id) + octet_length(source) + octet_length(tool) + coalesce(octet_length(key), 0)"
+    " + octet_length(title)"
+)
+postgresql_only(
+    Index(
+        "ix_items_text_walk",
+        "updated_at",
+        "id",
+        *ITEM_FILTERS,
+        *TEXT_COLUMNS,
+        postgresql_where=text(f"{TEXT_WALK_SIZE} <= {TEXT_WALK_BOUND}"),
+    )
+)
+postgresql_only(
+    Index("ix_items_text_long", "updated_at", "id", postgresql_where=text(f"{TEXT_WALK_SIZE} > {TEXT_WALK_BOUND}"))
 )
 
 SQLITE_TEXT_TABLES = frozenset(

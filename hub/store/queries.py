@@ -45,6 +45,8 @@ from sqlalchemy import (
 from hub.db.engine import read_connection
 from hub.db.lists import in_list, pairs_in_list
 from hub.db.tables import (
+    TEXT_WALK_BOUND,
+    TEXT_WALK_SIZE,
     changes,
     item_assignees,
     item_labels,
@@ -347,6 +349,8 @@ class ItemQueries:
             keyed = keyed and _keyed_branches(query, person_ids) <= KEYED_BRANCHES_MAX
             if keyed:
                 stmt = self._keyed_page(query, person_ids, descending, limit, after)
+            elif query.q and column is items.c.updated_at and self.engine.dialect.name == "postgresql":
+                stmt = self._keyed_page(query, person_ids, descending, limit, after, text_walk=True)
             else:
                 text_plan = self._text_plan(conn, query)
                 stmt = self._plain_page(query, person_ids, column, descending, limit, after, text_plan)
@@ -399,6 +403,8 @@ class ItemQueries:
         descending: bool,
         limit: int,
         after: tuple[SortValue, str] | None,
+        *,
+        text_walk: bool = False,
     ) -> Select[Any]:
         """A page sorted by updated_at, driven from the index of one filter's values.
 
@@ -412,9 +418,25 @@ class ItemQueries:
         once. The other filters (the non-driving label or assignee as EXISTS) are checked on
         the joined items row. The keyset bound applies per branch, so pages keep the plain
         query's semantics: every item not written during a traversal comes back exactly once.
+
+        `text_walk` (PostgreSQL, `q=` with no keyed filter): two branches that split the items
+        in two by the size of their indexed text (hub/db/tables.py `TEXT_WALK_BOUND`), one
+        per partial index: the first tests key and title by an index-only scan of
+        `ix_items_text_walk`, so only the page's rows are read from the heap.
         """
         branches: list[tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[bool], str]] = []
-        if person_ids:
+        if text_walk:
+            # The predicates as the indexes state them, inlined (not bound parameters): the
+            # planner proves a partial index usable only from the query's own conditions
+            # (https://www.postgresql.org/docs/current/indexes-partial.html), also in the
+            # generic plan of a prepared statement.
+            size: ColumnElement[int] = literal_column(TEXT_WALK_SIZE)
+            most: ColumnElement[int] = literal_column(str(TEXT_WALK_BOUND))
+            branches = [
+                (None, items.c.id, items.c.updated_at, size <= most, "text"),
+                (None, items.c.id, items.c.updated_at, size > most, "text"),
+            ]
+        elif person_ids:
             a = item_assignees.alias("s")
             branches = [(a, a.c.item_id, a.c.updated_at, a.c.person_id == p, "assignee") for p in person_ids]
         elif query.label:
