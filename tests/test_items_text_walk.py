@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import select, text
 
@@ -148,3 +149,22 @@ def test_migration_0024_upgrade_and_downgrade(store: Store) -> None:
     assert walk(store, ItemQuery(q="timeout"), "-updated_at") == expected
     with store.engine.connect() as conn:
         assert conn.execute(select(items).order_by(items.c.id)).all() == before
+
+
+def test_postgresql_walks_the_text_index_for_common_terms_only(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A term few items hold keeps the plain statement (the planner may answer it from the
+    trigram index); one many hold walks ix_items_text_walk. Both answer the same."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's plans are TextPlan's (tests/test_items_text_index.py)")
+    reset_database(store)
+    live, _ = seed(store)
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE items")
+    monkeypatch.setattr("hub.store.queries.TEXT_WALK_SHARE", 0.2)
+    store.queries._text_walks.clear()  # decisions of the last minute are reused
+    for term, walks in (("timeout", True), ("TIMEOUTS", False)):  # 40 of 119 items; 1
+        with statements(store.engine) as sent:
+            assert walk(store, ItemQuery(q=term), "-updated_at") == expected_pages(live, term, True)
+        pages = [s for s, _ in filter(is_page_statement, sent)]
+        assert pages and all(("octet_length" in s) == walks for s in pages), term
+        assert sum(s.startswith("EXPLAIN") for s, _ in sent) == 1  # planned once for the walk

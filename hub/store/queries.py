@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     tuple_,
     union_all,
 )
@@ -213,6 +214,18 @@ TEXT_COUNT_TTL_S = 60.0
 """How long a term's match count is reused: the pages of one walk count once. The count only
 chooses the plan, never the answer, so a stale one costs time, not correctness."""
 
+# PostgreSQL `q=` pages (migration 0024): the index-only walk of ix_items_text_walk tests
+# ~100 x items / matches index entries a page, ~3 us each (ILIKE in UTF-8 lower-cases both
+# sides), where the plain walk of ix_items_updated reads each entry's wide row (~8 us warm, a
+# page read cold), and the trigram bitmap reads every match (~17 us a match, then a sort). At
+# 1M items, warm, `invoice PDF timeout` (3,512 matches): bitmap 61 ms, index-only walk 99 ms,
+# plain walk 261 ms (bench/README.md, "i13api1m"). The planner prices ILIKE like any operator,
+# so, offered the index-only walk, it takes it even for a term a few thousand items hold. So
+# the hub asks the planner only how many items match (its estimate) and walks the text index
+# from TEXT_WALK_SHARE of the items on: below it the plain statement goes as before 0024 (at
+# 1M the planner chose the bitmap at 184 estimated matches and the plain walk from ~8,600 on).
+TEXT_WALK_SHARE = 0.005
+
 
 class ItemQueries:
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
@@ -222,6 +235,7 @@ class ItemQueries:
         self.text_plan: TextPlan | None = None
         """Force one `q=` plan on SQLite (benchmarks, tests); None decides per query."""
         self._text_counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._text_walks: OrderedDict[str, tuple[float, bool]] = OrderedDict()
 
     def _read(self) -> AbstractContextManager[Connection]:
         return read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms)
@@ -314,6 +328,29 @@ class ItemQueries:
             return TextPlan.INDEX
         return TextPlan.FILTER if found < TEXT_WALK_MIN else TextPlan.WALK
 
+    def _pg_text_walk(self, conn: Connection, query: ItemQuery, person_ids: list[str]) -> bool:
+        """Whether a `q=` page on PostgreSQL walks ix_items_text_walk (TEXT_WALK_SHARE): by the
+        planner's estimate of the items the filters match, against its estimate of all items.
+        Decided once a minute per query, as SQLite's count (`_text_plan`): a walk's pages
+        plan once. The choice changes the time of a page, never its rows."""
+        key = query.fingerprint("")
+        now = time.monotonic()
+        cached = self._text_walks.get(key)
+        if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
+            return cached[1]
+        probe: Select[Any] = (
+            select(literal_column("1")).select_from(items).where(and_(*self._conditions(query, person_ids)))
+        )
+        compiled = probe.compile(dialect=conn.dialect)
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
+        matches = float(plan[0]["Plan"]["Plan Rows"])
+        total = float(conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")).scalar_one())
+        walk = matches >= TEXT_WALK_SHARE * max(total, 1.0)  # -1: never analysed
+        self._text_walks[key] = (now, walk)
+        while len(self._text_walks) > 256:
+            self._text_walks.popitem(last=False)
+        return walk
+
     def filter_conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
         """The WHERE terms of `query` on `items`, for services that read items in bulk with the
         same filters as GET /v1/items (flow metrics, forecasts)."""
@@ -349,7 +386,12 @@ class ItemQueries:
             keyed = keyed and _keyed_branches(query, person_ids) <= KEYED_BRANCHES_MAX
             if keyed:
                 stmt = self._keyed_page(query, person_ids, descending, limit, after)
-            elif query.q and column is items.c.updated_at and self.engine.dialect.name == "postgresql":
+            elif (
+                query.q
+                and column is items.c.updated_at
+                and self.engine.dialect.name == "postgresql"
+                and self._pg_text_walk(conn, query, person_ids)
+            ):
                 stmt = self._keyed_page(query, person_ids, descending, limit, after, text_walk=True)
             else:
                 text_plan = self._text_plan(conn, query)
