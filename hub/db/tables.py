@@ -406,15 +406,17 @@ TEXT_WALK_SIZE = (
 postgresql_only(
     Index(
         "ix_items_text_walk",
-        "updated_at",
-        "id",
-        *ITEM_FILTERS,
-        *TEXT_COLUMNS,
+        *(items.c[name] for name in ("updated_at", "id", *ITEM_FILTERS, *TEXT_COLUMNS)),
         postgresql_where=text(f"{TEXT_WALK_SIZE} <= {TEXT_WALK_BOUND}"),
     )
 )
 postgresql_only(
-    Index("ix_items_text_long", "updated_at", "id", postgresql_where=text(f"{TEXT_WALK_SIZE} > {TEXT_WALK_BOUND}"))
+    Index(
+        "ix_items_text_long",
+        items.c.updated_at,
+        items.c.id,
+        postgresql_where=text(f"{TEXT_WALK_SIZE} > {TEXT_WALK_BOUND}"),
+    )
 )
 
 SQLITE_TEXT_TABLES = frozenset(

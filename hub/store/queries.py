@@ -171,7 +171,8 @@ class TextPlan(Enum):
     the text index): the plan for a term that matches many items, or has no trigram."""
     FILTER = "filter"
     """Walk the page-order index, testing each entry's id against the text index's
-    matches, so only matching rows are read."""
+    matches, so only matching rows are read. Not chosen since migration 0024 (the walk
+    reads no row it does not return either): kept for `text_plan` (benchmarks, tests)."""
     INDEX = "index"
     """Read the text index's matches by id, then sort them: for a term few items match."""
 
@@ -208,8 +209,14 @@ KEYED_BRANCHES_MAX = 64
 # a match instead of ~0.4 (250k items: the filter plan for `timeout`, 17,790 matches, cost
 # 62-64 ms CPU against the walk's 19-28; bench/README.md "i13fts"), so the filter band ends
 # at 15,000 (at 1M, the walk already cost less CPU than the filter at 14,492 matches).
-TEXT_INDEX_MAX = 5_000
-TEXT_WALK_MIN = 15_000
+# Since migration 0024 the walk tests key and title on ix_items_updated's entry and reads no
+# row it does not return: ~0.35 us per entry (1M items: `timeout` 7-9 ms CPU a page, 167 read
+# calls instead of 1,692; `invoice PDF timeout`, 3,512 matches, 10 ms against the index
+# plan's 67; bench/README.md "i13api1m"). Walk and index cross near sqrt(1.8 x items)
+# matches (~1,400 at 1M, ~430 at 100k), and the filter plan, which reads no rows either but
+# gathers the matches first, no longer wins anywhere: INDEX below 1,500 matches, else WALK.
+TEXT_INDEX_MAX = 1_500
+TEXT_WALK_MIN = 1_500
 TEXT_COUNT_TTL_S = 60.0
 """How long a term's match count is reused: the pages of one walk count once. The count only
 chooses the plan, never the answer, so a stale one costs time, not correctness."""
