@@ -539,3 +539,17 @@ def test_same_document_with_another_raw_payload_keeps_the_greater_payload_whatev
             stored.append(conn.execute(select(items.c.raw)).scalar_one())
         assert store.items.apply([op.model_copy(deep=True) for op in order]).changed == 0  # a replay
     assert stored[0] == stored[1] == raw_json(winner.raw)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_apply_switches_jit_off_for_its_transaction_only(store: Store) -> None:
+    """`custom_plans` (hub/store/apply.py): no JIT compilation for apply's statements; the
+    setting rides on the counter lock (`set_config(..., true)`), so it ends with the
+    transaction and the pooled connection keeps the server's default."""
+    with store.items.write_transaction() as conn:
+        store.items.apply([make_item("1")], conn=conn)
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        default = conn.exec_driver_sql("SELECT reset_val FROM pg_settings WHERE name = 'jit'").scalar()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == default

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, literal_column, select, update
 
 from hub.db.tables import (
     change_counter,
@@ -375,12 +375,15 @@ def custom_plans(conn: Connection) -> Iterator[None]:
     of a 70-150 ms has_title_twin UPDATE at 1M, and 1.4 s once the cost crosses
     jit_optimize_above_cost, as the earlier form of that UPDATE did at 1.2M (bench/README.md,
     "Store apply at 1M items", round 3). EXPLAIN ANALYZE shows it in a "JIT:" footer,
-    charged to the top node.
+    charged to the top node. The setting rides on apply's first statement
+    (`Applier._lock_counter`, `set_config(..., true)` is `SET LOCAL`:
+    https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET): a
+    statement of its own was one more round trip per batch, 0.3-2.7 s of a 100k sync's wall
+    on a loaded machine (bench/README.md "i13pgsync").
     """
     if conn.dialect.name != "postgresql":
         yield
         return
-    conn.exec_driver_sql("SET LOCAL jit = off")
     driver = conn.connection.driver_connection
     saved = driver.prepare_threshold  # type: ignore[union-attr]
     driver.prepare_threshold = None  # type: ignore[union-attr]
@@ -702,14 +705,20 @@ class Applier:
         return [fact for fact in given if known(fact.item_id)]
 
     def _lock_counter(self, conn: Connection) -> int:
+        """Lock the change counter for the transaction (writers queue here) and read it.
+        PostgreSQL: the same statement switches JIT off for the rest of the transaction
+        (`custom_plans` says why), saving a round trip."""
         dialect = self.dialect
 
         def build() -> Any:
             stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
-            return stmt.with_for_update() if dialect == "postgresql" else stmt
+            if dialect != "postgresql":
+                return stmt
+            jit_off: ColumnElement[str] = literal_column("set_config('jit', 'off', true)")
+            return stmt.add_columns(jit_off).with_for_update(of=change_counter)
 
-        [(value,)] = self._sql.rows(conn, "lock counter", build)
-        return int(value)
+        [row] = self._sql.rows(conn, "lock counter", build)
+        return int(row[0])
 
     def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
         if not ids:
