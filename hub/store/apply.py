@@ -393,6 +393,29 @@ def custom_plans(conn: Connection) -> Iterator[None]:
         driver.prepare_threshold = saved  # type: ignore[union-attr]
 
 
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: send the block's statements without waiting for each one's answer (psycopg's
+    pipeline mode: https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html), in order,
+    in the same transaction; a read (`fetchall`) waits for the answers before it, and the
+    block's end for the rest. An error surfaces at the next of these, as the same exception,
+    and the transaction fails as before.
+
+    Why: a full sync's page group runs ~25 statements, most of them writes whose answer
+    nothing reads, and each was a round trip: the client and the server backend each woke
+    for every one, on 2 cores shared with the sync's other threads (0.5-8 ms a statement in
+    the PostgreSQL 100k sync's timeline, bench/README.md "i13pgsync").
+
+    Only for statements run on the DBAPI cursor (`Statements`, `_Bulk`), and SQLAlchemy
+    statements whose rows nothing reads: SQLAlchemy reads a result's columns right after
+    `execute`, before the pipeline has them. SQLite: nothing changes."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        yield
+
+
 class Applier:
     """`ItemStore.apply`'s work for one database: `run` decides and writes one batch."""
 
@@ -477,8 +500,9 @@ class Applier:
         if state.flow_ids:
             refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
         if state.changes:
-            self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
-            self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
+            with pipelined(conn):
+                self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
+                self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
 
     def _fresh_histories(
         self, conn: Connection, state: _Batch, current: dict[str, _Current]
@@ -836,6 +860,28 @@ class Applier:
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
+        with pipelined(conn):
+            self._write_rows(conn, rows, tombstoned, new, replaced, current)
+            self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
+            self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
+            self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
+            self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
+            if moved:
+                self._sql.run(
+                    conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved)
+                )
+
+    def _write_rows(
+        self,
+        conn: Connection,
+        rows: list[tuple[Any, ...]],
+        tombstoned: list[dict[str, Any]],
+        new: set[str],
+        replaced: list[str],
+        current: dict[str, _Current],
+    ) -> None:
+        """The items rows, their report facts, the tombstoned rows, and the side rows of
+        `replaced` items cleared (`_write_items` writes the new side rows)."""
         # One statement per chunk on SQLite: items has the text index's triggers (`_Bulk._sqlite_rows`).
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",), one_statement=True)
         write_report_facts(
@@ -857,9 +903,3 @@ class Applier:
             ids = self._sql.keys(replaced)
             for table in (item_labels, item_assignees, item_links):
                 self._sql.run(conn, f"replace {table.name}", partial(_delete_of, self.dialect, table), ids=ids)
-        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
-        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
-        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
-        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
-        if moved:
-            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))
