@@ -10,12 +10,28 @@ printed with both sides' plans in full.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
 
 def load(path: str) -> dict[str, dict[str, dict[str, int]]]:
-    plans: dict[str, dict[str, dict[str, int]]] = json.loads(Path(path).read_text())["plans"]
+    """The plans by statement kind, each plan's constants (the batch's ids, keys) masked, so
+    that plans differ only by their shape: nodes, indexes, conditions."""
+    raw: dict[str, dict[str, dict[str, int]]] = json.loads(Path(path).read_text())["plans"]
+    plans: dict[str, dict[str, dict[str, int]]] = {}
+    for kind, by_plan in raw.items():
+        merged = plans.setdefault(kind, {})
+        for plan, v in by_plan.items():
+            shape = _LITERAL.sub("'?'", plan)
+            seen = merged.get(shape)
+            if seen is None:
+                merged[shape] = dict(v)
+            else:
+                seen["first"], seen["last"] = min(seen["first"], v["first"]), max(seen["last"], v["last"])
+                seen["n"] += v["n"]
     return plans
 
 

@@ -543,13 +543,16 @@ def test_same_document_with_another_raw_payload_keeps_the_greater_payload_whatev
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_apply_switches_jit_off_for_its_transaction_only(store: Store) -> None:
-    """`custom_plans` (hub/store/apply.py): no JIT compilation for apply's statements; the
-    setting rides on the counter lock (`set_config(..., true)`), so it ends with the
-    transaction and the pooled connection keeps the server's default."""
+def test_apply_sets_its_planner_settings_for_its_transaction_only(store: Store) -> None:
+    """`custom_plans` (hub/store/apply.py): no JIT compilation and random_page_cost 1.1 for
+    apply's statements; the settings ride on the counter lock (`set_config(..., true)`), so
+    they end with the transaction and the pooled connection keeps the server's."""
+    query = "SELECT current_setting('jit'), current_setting('random_page_cost')"
+    with store.engine.connect() as conn:
+        default = tuple(conn.exec_driver_sql(query).one())
+    assert default != ("off", "1.1"), "the test needs a server whose defaults differ"
     with store.items.write_transaction() as conn:
         store.items.apply([make_item("1")], conn=conn)
-        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
-        default = conn.exec_driver_sql("SELECT reset_val FROM pg_settings WHERE name = 'jit'").scalar()
+        assert tuple(conn.exec_driver_sql(query).one()) == ("off", "1.1")
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SHOW jit").scalar() == default
+        assert tuple(conn.exec_driver_sql(query).one()) == default

@@ -358,6 +358,10 @@ def _delete_of(dialect: str, table: Any) -> Any:
     return delete(table).where(keys_in(dialect, table.c.item_id, "ids"))
 
 
+APPLY_SETTINGS = (("jit", "off"), ("random_page_cost", "1.1"))
+"""What `custom_plans` sets for apply's transaction on PostgreSQL (`Applier._lock_counter`)."""
+
+
 @contextmanager
 def custom_plans(conn: Connection) -> Iterator[None]:
     """PostgreSQL: plan apply's statements for their actual values, never generically.
@@ -375,11 +379,22 @@ def custom_plans(conn: Connection) -> Iterator[None]:
     of a 70-150 ms has_title_twin UPDATE at 1M, and 1.4 s once the cost crosses
     jit_optimize_above_cost, as the earlier form of that UPDATE did at 1.2M (bench/README.md,
     "Store apply at 1M items", round 3). EXPLAIN ANALYZE shows it in a "JIT:" footer,
-    charged to the top node. The setting rides on apply's first statement
-    (`Applier._lock_counter`, `set_config(..., true)` is `SET LOCAL`:
+    charged to the top node.
+
+    And random_page_cost 1.1 instead of the server's setting (default 4) for the rest of the
+    transaction: apply's reads look up a batch's few hundred keys, in indexes a write path
+    keeps hot. At 4 the planner took a sequential scan of the whole table for them while it
+    was under ~35,000 rows (twin keys) or ~55,000 (status_transitions): 9.7 and 3.0 ms at
+    30,000 rows against 1.4 and 0.6 ms through the index, for each page group of a sync
+    (`bench/sync_jira.py --plans`, bench/README.md "i13pgsync"). 1.1 is the value PostgreSQL
+    suggests for data mostly in cache
+    (https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-RANDOM-PAGE-COST).
+
+    Both settings ride on apply's first statement (`Applier._lock_counter`,
+    `set_config(..., true)` is `SET LOCAL`:
     https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET): a
     statement of its own was one more round trip per batch, 0.3-2.7 s of a 100k sync's wall
-    on a loaded machine (bench/README.md "i13pgsync").
+    on a loaded machine.
     """
     if conn.dialect.name != "postgresql":
         yield
@@ -730,16 +745,18 @@ class Applier:
 
     def _lock_counter(self, conn: Connection) -> int:
         """Lock the change counter for the transaction (writers queue here) and read it.
-        PostgreSQL: the same statement switches JIT off for the rest of the transaction
-        (`custom_plans` says why), saving a round trip."""
+        PostgreSQL: the same statement sets the planner settings of `custom_plans` for the
+        rest of the transaction (it says why), saving a round trip."""
         dialect = self.dialect
 
         def build() -> Any:
             stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
             if dialect != "postgresql":
                 return stmt
-            jit_off: ColumnElement[str] = literal_column("set_config('jit', 'off', true)")
-            return stmt.add_columns(jit_off).with_for_update(of=change_counter)
+            settings: list[ColumnElement[str]] = [
+                literal_column(f"set_config('{name}', '{value}', true)") for name, value in APPLY_SETTINGS
+            ]
+            return stmt.add_columns(*settings).with_for_update(of=change_counter)
 
         [row] = self._sql.rows(conn, "lock counter", build)
         return int(row[0])
