@@ -359,7 +359,7 @@ def _delete_of(dialect: str, table: Any) -> Any:
 
 
 APPLY_SETTINGS = (("jit", "off"), ("random_page_cost", "1.1"))
-"""What `custom_plans` sets for apply's transaction on PostgreSQL (`Applier._lock_counter`)."""
+"""What `custom_plans` sets for apply's transaction on PostgreSQL (`Applier._lock_statement`)."""
 
 
 @contextmanager
@@ -390,7 +390,7 @@ def custom_plans(conn: Connection) -> Iterator[None]:
     suggests for data mostly in cache
     (https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-RANDOM-PAGE-COST).
 
-    Both settings ride on apply's first statement (`Applier._lock_counter`,
+    Both settings ride on apply's first statement (`Applier._lock_statement`,
     `set_config(..., true)` is `SET LOCAL`:
     https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET): a
     statement of its own was one more round trip per batch, 0.3-2.7 s of a 100k sync's wall
@@ -451,10 +451,18 @@ class Applier:
         given: list[Transition],
     ) -> ApplyResult:
         """Apply `batch` (already `storable_keys`) in `conn`'s transaction: see `ItemStore.apply`."""
-        last_seq = self._lock_counter(conn)
+        ids = list(dict.fromkeys(op.id for op in batch))
+        with pipelined(conn):
+            # PostgreSQL: the three reads go out together and are answered in order, the
+            # counter lock first (writers queue there): one round trip, not three.
+            lock = self._sql.start(conn, "lock counter", self._lock_statement)
+            found = self._start_current(conn, ids)
+            names = self._start_sources(conn, batch)
+            last_seq = self._lock_counter(lock)
+            current = self._load_current(found)
+            known_sources = {name for (name,) in self._sql.fetch(names)} if names is not None else set()
         now = utcnow()
-        current = self._load_current(conn, list(dict.fromkeys(op.id for op in batch)))
-        self._register_sources(conn, batch, now)
+        self._register_sources(conn, batch, now, known_sources)
         people_ids = self.people.resolve(conn, batch, now)
         state = _Batch(last_seq, now, self._time(now))
         for op in batch:
@@ -743,67 +751,79 @@ class Applier:
 
         return [fact for fact in given if known(fact.item_id)]
 
-    def _lock_counter(self, conn: Connection) -> int:
+    def _lock_statement(self) -> Any:
         """Lock the change counter for the transaction (writers queue here) and read it.
         PostgreSQL: the same statement sets the planner settings of `custom_plans` for the
         rest of the transaction (it says why), saving a round trip."""
-        dialect = self.dialect
+        stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
+        if self.dialect != "postgresql":
+            return stmt
+        settings: list[ColumnElement[str]] = [
+            literal_column(f"set_config('{name}', '{value}', true)") for name, value in APPLY_SETTINGS
+        ]
+        return stmt.add_columns(*settings).with_for_update(of=change_counter)
 
-        def build() -> Any:
-            stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
-            if dialect != "postgresql":
-                return stmt
-            settings: list[ColumnElement[str]] = [
-                literal_column(f"set_config('{name}', '{value}', true)") for name, value in APPLY_SETTINGS
-            ]
-            return stmt.add_columns(*settings).with_for_update(of=change_counter)
-
-        [row] = self._sql.rows(conn, "lock counter", build)
+    def _lock_counter(self, lock: Any) -> int:
+        """The counter's value, from the cursor of `_lock_statement`."""
+        [row] = self._sql.fetch(lock)
         return int(row[0])
 
-    def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
+    def _start_current(self, conn: Connection, ids: list[str]) -> tuple[Any, Any] | None:
+        """Send the reads of the stored rows of `ids`: their items rows, and their tombstones
+        (an id has one or the other; `_load_current` keeps a tombstone only for an id with no
+        items row, e.g. on a first sync: a lookup that finds nothing)."""
         if not ids:
-            return {}
-        dialect, t, read = self.dialect, item_tombstones.c, self._read_time
+            return None
+        dialect, t = self.dialect, item_tombstones.c
         cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
-        rows = self._sql.rows(
-            conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=self._sql.keys(ids)
+        keys = self._sql.keys(ids)
+        found = self._sql.start(
+            conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=keys
         )
+        tombstones = self._sql.start(
+            conn,
+            "tombstones",
+            lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(keys_in(dialect, t.item_id, "ids")),
+            ids=keys,
+        )
+        return found, tombstones
+
+    def _load_current(self, found: tuple[Any, Any] | None) -> dict[str, _Current]:
+        """The stored state of the batch's ids, from the cursors of `_start_current`."""
+        if found is None:
+            return {}
+        read = self._read_time
+        rows, tombstones = self._sql.fetch(found[0]), self._sql.fetch(found[1])
         current = {
             item_id: _Current(read(updated_at), read(deleted_at), bool(deleted), doc, version=int(version))
             for item_id, updated_at, deleted_at, deleted, version, doc in rows
         }
-        unseen = [item_id for item_id in ids if item_id not in current]
-        if unseen:  # e.g. a first sync: one lookup that finds nothing
-            tombstones = self._sql.rows(
-                conn,
-                "tombstones",
-                lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(
-                    keys_in(dialect, t.item_id, "ids")
-                ),
-                ids=self._sql.keys(unseen),
-            )
-            for item_id, source, native_id, deleted_at in tombstones:
-                at = read(deleted_at)
-                assert at is not None  # NOT NULL
-                current[item_id] = _Current.tombstone_only(source, native_id, at)
+        for item_id, source, native_id, deleted_at in tombstones:
+            if item_id in current:
+                continue  # the items row is the stored state
+            at = read(deleted_at)
+            assert at is not None  # NOT NULL
+            current[item_id] = _Current.tombstone_only(source, native_id, at)
         return current
 
-    def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
-        seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
-        if not seen:
-            return
-        names = [name for name, _ in seen]
+    def _start_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion]) -> Any:
+        """Send the read of which of the batch's sources are registered (None: no upserts)."""
+        names = sorted({op.source for op in batch if isinstance(op, WorkItem)})
+        if not names:
+            return None
         dialect = self.dialect
-        known = {
-            name
-            for (name,) in self._sql.rows(
-                conn,
-                "sources",
-                lambda: select(sources.c.name).where(keys_in(dialect, sources.c.name, "names")),
-                names=self._sql.keys(names),
-            )
-        }
+        return self._sql.start(
+            conn,
+            "sources",
+            lambda: select(sources.c.name).where(keys_in(dialect, sources.c.name, "names")),
+            names=self._sql.keys(names),
+        )
+
+    def _register_sources(
+        self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime, known: set[str]
+    ) -> None:
+        """Register the batch's sources not `known` (`_start_sources`)."""
+        seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
         rows = [{"name": n, "tool": t, "created_at": now, "updated_at": now} for n, t in seen if n not in known]
         if rows:
             conn.execute(dialect_insert(self.dialect, sources).on_conflict_do_nothing(index_elements=["name"]), rows)
