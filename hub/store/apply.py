@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -507,34 +507,44 @@ class Applier:
         state.touched[op.id] = cur.version
 
     def _write(self, conn: Connection, state: _Batch, current: dict[str, _Current], given: list[Transition]) -> None:
-        """Write what the batch decided: items and side rows, status facts, flow facts, changes."""
-        if state.touched:
-            self._write_items(conn, state.touched, current, state.now)
+        """Write what the batch decided: items and side rows, status facts, flow facts, changes.
+
+        On PostgreSQL in one pipeline (`pipelined`) where no SQLAlchemy read falls inside:
+        a full sync's page group then waits for the server at the twin-key read, the
+        transitions probe and the end, not at each of its ~15 statements. The lookup of
+        `_known_items` (items outside the batch, not written here) runs first, outside it."""
         if given:
             kept = self._known_items(conn, given, current)
             state.result.transitions_dropped = len(given) - len(kept)
             state.facts.extend(kept)
-        fresh: dict[str, list[Transition]] = {}
-        if state.facts:
-            fresh = self._fresh_histories(conn, state, current)
-            self._write_transitions(conn, state.facts)
-            state.result.transitions = len(state.facts)
-            state.flow_ids.update(fact.item_id for fact in state.facts)
-        if state.flow_ids:
-            refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
-        if state.changes:
-            with pipelined(conn):
+        with ExitStack() as pipeline:
+            pipeline.enter_context(pipelined(conn))
+            probe = self._start_fresh_histories(conn, state, current) if state.facts else None
+            if state.touched:
+                self._write_items(conn, state.touched, current, state.now)
+            fresh: dict[str, list[Transition]] = {}
+            if state.facts:
+                fresh = self._fresh_histories(probe)
+                self._write_transitions(conn, state.facts)
+                state.result.transitions = len(state.facts)
+                state.flow_ids.update(fact.item_id for fact in state.facts)
+            if state.flow_ids:
+                if not state.flow_ids.issubset(fresh):
+                    # Items stored before: refresh_flow_facts reads them through SQLAlchemy.
+                    pipeline.close()
+                refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
+            if state.changes:
                 self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
                 self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
 
-    def _fresh_histories(
+    def _start_fresh_histories(
         self, conn: Connection, state: _Batch, current: dict[str, _Current]
-    ) -> dict[str, list[Transition]]:
-        """The whole history of each item this batch stores for the first time (no items row
-        before it: so no flow rows either) that has no stored transitions: the batch's facts
-        of it (`refresh_flow_facts`' `fresh`). Read before the batch's facts are written, by
-        one lookup of the new ids that finds nothing unless a history import
-        (`TransitionStore.add`) stored facts of an item before the item itself."""
+    ) -> tuple[dict[str, list[Transition]], Any]:
+        """Send the probe of `_fresh_histories`: the facts of each item this batch stores for
+        the first time (no items row before it: so no flow rows either), and the read of
+        which of those already have stored transitions (one lookup of the new ids that finds
+        nothing unless a history import, `TransitionStore.add`, stored facts of an item
+        before the item itself). Sent before the batch writes anything of its own."""
         fresh: dict[str, list[Transition]] = {}
         for fact in state.facts:
             item_id = fact.item_id
@@ -545,19 +555,30 @@ class Applier:
             cur = current.get(item_id)
             if cur is not None and cur.is_new and cur.item is not None and item_id in state.touched:
                 fresh[item_id] = [fact]
-        if fresh:
-            dialect = self.dialect
-            known = self._sql.rows(
-                conn,
-                "have transitions",
-                lambda: (
-                    select(status_transitions.c.item_id)
-                    .where(keys_in(dialect, status_transitions.c.item_id, "ids"))
-                    .distinct()
-                ),
-                ids=self._sql.keys(list(fresh)),
-            )
-            for (item_id,) in known:
+        if not fresh:
+            return fresh, None
+        dialect = self.dialect
+        known = self._sql.start(
+            conn,
+            "have transitions",
+            lambda: (
+                select(status_transitions.c.item_id)
+                .where(keys_in(dialect, status_transitions.c.item_id, "ids"))
+                .distinct()
+            ),
+            ids=self._sql.keys(list(fresh)),
+        )
+        return fresh, known
+
+    def _fresh_histories(self, probe: tuple[dict[str, list[Transition]], Any] | None) -> dict[str, list[Transition]]:
+        """The whole history of each item this batch stores for the first time that has no
+        stored transitions: the batch's facts of it (`refresh_flow_facts`' `fresh`), from
+        `_start_fresh_histories`."""
+        if probe is None:
+            return {}
+        fresh, known = probe
+        if known is not None:
+            for (item_id,) in self._sql.fetch(known):
                 del fresh[item_id]
         return fresh
 
@@ -897,16 +918,13 @@ class Applier:
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
-        with pipelined(conn):
-            self._write_rows(conn, rows, tombstoned, new, replaced, current)
-            self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
-            self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
-            self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
-            self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
-            if moved:
-                self._sql.run(
-                    conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved)
-                )
+        self._write_rows(conn, rows, tombstoned, new, replaced, current)
+        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
+        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
+        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
+        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
+        if moved:
+            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))
 
     def _write_rows(
         self,
