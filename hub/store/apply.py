@@ -459,7 +459,7 @@ class Applier:
             found = self._start_current(conn, ids)
             names = self._start_sources(conn, batch)
             last_seq = self._lock_counter(lock)
-            current = self._load_current(found)
+            current = self._load_current(conn, ids, found)
             known_sources = {name for (name,) in self._sql.fetch(names)} if names is not None else set()
         now = utcnow()
         self._register_sources(conn, batch, now, known_sources)
@@ -790,36 +790,44 @@ class Applier:
         return int(row[0])
 
     def _start_current(self, conn: Connection, ids: list[str]) -> tuple[Any, Any] | None:
-        """Send the reads of the stored rows of `ids`: their items rows, and their tombstones
-        (an id has one or the other; `_load_current` keeps a tombstone only for an id with no
-        items row, e.g. on a first sync: a lookup that finds nothing)."""
+        """Send the reads of the stored rows of `ids`: their items rows and, on PostgreSQL,
+        their tombstones in the same pipeline (an id has one or the other; `_load_current`
+        keeps a tombstone only for an id with no items row). SQLite, where a statement is no
+        round trip, reads tombstones only for the ids with no items row (`_load_current`)."""
         if not ids:
             return None
-        dialect, t = self.dialect, item_tombstones.c
         cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
-        keys = self._sql.keys(ids)
+        dialect = self.dialect
         found = self._sql.start(
-            conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=keys
+            conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=self._sql.keys(ids)
         )
-        tombstones = self._sql.start(
+        return found, self._start_tombstones(conn, ids) if self._sql.postgres else None
+
+    def _start_tombstones(self, conn: Connection, ids: list[str]) -> Any:
+        dialect, t = self.dialect, item_tombstones.c
+        return self._sql.start(
             conn,
             "tombstones",
             lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(keys_in(dialect, t.item_id, "ids")),
-            ids=keys,
+            ids=self._sql.keys(ids),
         )
-        return found, tombstones
 
-    def _load_current(self, found: tuple[Any, Any] | None) -> dict[str, _Current]:
+    def _load_current(self, conn: Connection, ids: list[str], found: tuple[Any, Any] | None) -> dict[str, _Current]:
         """The stored state of the batch's ids, from the cursors of `_start_current`."""
         if found is None:
             return {}
         read = self._read_time
-        rows, tombstones = self._sql.fetch(found[0]), self._sql.fetch(found[1])
         current = {
             item_id: _Current(read(updated_at), read(deleted_at), bool(deleted), doc, version=int(version))
-            for item_id, updated_at, deleted_at, deleted, version, doc in rows
+            for item_id, updated_at, deleted_at, deleted, version, doc in self._sql.fetch(found[0])
         }
-        for item_id, source, native_id, deleted_at in tombstones:
+        tombstones = found[1]
+        if tombstones is None:
+            unseen = [item_id for item_id in ids if item_id not in current]
+            if not unseen:
+                return current
+            tombstones = self._start_tombstones(conn, unseen)  # e.g. a first sync: finds nothing
+        for item_id, source, native_id, deleted_at in self._sql.fetch(tombstones):
             if item_id in current:
                 continue  # the items row is the stored state
             at = read(deleted_at)
