@@ -17,21 +17,23 @@ reach `ANALYZE_MIN_ROWS` + growth x the items the statistics last saw: growth
 `ANALYZE_GROWTH` (x1.5) while the statistics saw fewer than `ANALYZE_COARSE_FROM` items,
 `ANALYZE_COARSE_GROWTH` (x4) after: 6 times while a store grows from 0 to 100,000 items
 (a sync's 300-item page groups: at 1,200, 3,000, 5,700, 9,600, 15,600 and 63,600), then
-rarely (next at 255,600, then about 1M). `ANALYZE` samples at most 300 x default_statistics_target rows a table (30,000),
-so each beyond that size costs about the same (1.5-2 s of server time for all 12 tables at
-100,000 items, item_report_facts and items a third each).
+rarely (next at 255,600, then about 1M). `ANALYZE` samples at most 300 x
+default_statistics_target rows a table (30,000), so each beyond that size costs about the
+same (1.5-2 s of server time for all 12 tables at 100,000 items, item_report_facts and
+items a third each). It runs after the page's transaction, on its own connection (ANALYZE
+reads committed rows only), with `SKIP_LOCKED`: a table another process is analysing is
+left to it.
 
 Why coarser beyond 10,000: x1.5 all the way analysed 9 times for 100,000 items, 5-12 s of
 a PostgreSQL sync's wall (bench/README.md "i13pgsync"), three of them at full sample size.
-The planner scales the row counts the statistics saw by the table's current size in pages
-(https://www.postgresql.org/docs/current/row-estimation-examples.html: reltuples / relpages x
-the current pages) and keeps n_distinct as a fraction of the rows where ANALYZE found it
-grow with the table (the ids, twin keys), so statistics of a representative 13,000 items
-keep the sync's lookups on their indexes up to 53,000 and beyond (`bench/sync_plans.py`
-follows every statement's plan through a 100k sync: the same plans as with x1.5). What was
-needed is statistics at all (PostgreSQL guesses 0.5 % of the rows a value without), and to
-see the early, unrepresentative store (a few hundred items) replaced. It runs after the page's transaction, on its own connection (ANALYZE reads committed
-rows only), with `SKIP_LOCKED`: a table another process is analysing is left to it.
+The planner scales the row count the statistics saw by the table's current size in pages
+(https://www.postgresql.org/docs/current/row-estimation-examples.html), and ANALYZE keeps
+n_distinct as a fraction of the rows where it finds it growing with the table (the ids, the
+twin keys), so the statistics of 15,600 items plan the sync's statements as fresh ones
+would up to 63,600 and beyond: `bench/sync_jira.py --plans` follows every statement's plan
+through a 100k sync, and each statement had the same plans, switching at the same page
+groups, as with x1.5. What matters is statistics at all (PostgreSQL guesses 0.5 % of the
+rows a value without) and that the first, small store's are replaced early.
 
 Only the sync: a backfill is where a store grows by half in seconds. The webhook worker
 writes at a steady rate, which autovacuum follows; there an `ANALYZE` in the worker's path
