@@ -191,7 +191,37 @@ def _trace_psycopg() -> dict[str, dict[str, float]]:
             except (OSError, ValueError):
                 pass
 
+    # In a psycopg pipeline (hub/store/apply.py `pipelined`) `execute` only sends: the wait
+    # for the server moves to the first `fetchall` after it and to the pipeline's end.
+    fetchall = psycopg.Cursor.fetchall
+
+    def traced_fetchall(self: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return fetchall(self)
+        finally:
+            add(
+                "fetch (pipeline: waits for the statements sent before)",
+                time.perf_counter() - wall,
+                time.thread_time() - cpu,
+            )
+
+    pipeline_exit = psycopg.Pipeline.__exit__
+
+    def traced_exit(self: Any, *args: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return pipeline_exit(self, *args)
+        finally:
+            add(
+                "pipeline end (waits for the statements sent before)",
+                time.perf_counter() - wall,
+                time.thread_time() - cpu,
+            )
+
     psycopg.Cursor.execute = traced_execute  # type: ignore[method-assign]
+    psycopg.Cursor.fetchall = traced_fetchall  # type: ignore[method-assign]
+    psycopg.Pipeline.__exit__ = traced_exit  # type: ignore[method-assign]
     psycopg.Connection.commit = traced_commit  # type: ignore[method-assign]
     return timeline
 

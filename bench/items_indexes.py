@@ -15,8 +15,9 @@ every variant; compare variants, not absolute figures.
 
 Variants: `all` (the schema as migrated), `-NAME` (that index dropped), `none` (every secondary
 index dropped: the heap, the primary key and the WAL), `+NAME` (that index alone: its cost is
-the difference from `none`, a steadier figure than `all` less `-NAME`), `gin-nofast` (the trigram GIN index with
-fastupdate = off), `gin-pending=KB` (its gin_pending_list_limit). Per variant and phase: wall
+the difference from `none`, a steadier figure than `all` less `-NAME`), `gin-nofast` (the
+trigram GIN index with fastupdate = off), `gin-pending=KB` (its gin_pending_list_limit), `gist`
+or `gist=SIGLEN` (a trigram GiST in the GIN's place). Per variant and phase: wall
 seconds, the backend's CPU seconds (`/proc/<pid>/schedstat`), WAL written, and the statements'
 time distribution (p50/p90/p99/max ms: GIN pending-list flushes are stalls in some statements,
 https://www.postgresql.org/docs/current/gin.html#GIN-FAST-UPDATE).
@@ -77,6 +78,12 @@ def variant_ddl(conn: psycopg.Connection, variant: str) -> None:
         conn.execute(f"ALTER INDEX {TRGM} SET (fastupdate = off)")
     elif variant.startswith("gin-pending="):
         conn.execute(f"ALTER INDEX {TRGM} SET (gin_pending_list_limit = {int(variant.split('=')[1])})")
+    elif variant == "gist" or variant.startswith("gist="):
+        # The trigram GiST instead of the GIN: one signature entry a row instead of one entry a
+        # trigram (https://www.postgresql.org/docs/current/pgtrgm.html#PGTRGM-INDEX; siglen in bytes).
+        ops = f"gist_trgm_ops(siglen = {int(variant.split('=')[1])})" if "=" in variant else "gist_trgm_ops"
+        conn.execute(f"DROP INDEX {TRGM}")
+        conn.execute(f"CREATE INDEX {TRGM} ON items USING gist (key {ops}, title {ops})")
     else:
         raise SystemExit(f"unknown variant {variant}")
 

@@ -231,6 +231,8 @@ def measure(size: int, args: argparse.Namespace, work: Path, cert: Path, key: Pa
         if profile:
             prof = work / f"sync-{size}.prof"
             cmd = [sys.executable, str(ROOT / "bench" / "_profile_all_threads.py"), str(prof), *cmd[1:]]
+        elif args.plans:
+            cmd = [sys.executable, str(ROOT / "bench" / "_sync_plans.py"), args.plans, *cmd[1:]]
         elif args.split:
             cmd = [sys.executable, str(ROOT / "bench" / "_cpu_split.py"), str(split), *cmd[1:]]
         load = os.getloadavg()[0]
@@ -299,6 +301,12 @@ def main(argv: list[str] | None = None) -> None:
         "--split",
         action="store_true",
         help="run the measured syncs through bench/_cpu_split.py: thread-CPU split (start-up, HTTP, map, store ...)",
+    )
+    parser.add_argument(
+        "--plans",
+        metavar="OUT.json",
+        help="PostgreSQL: run the sync through bench/_sync_plans.py, which EXPLAINs every statement before it "
+        "runs and writes each statement's plans with the commits they were seen between (figures not comparable)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(

@@ -539,3 +539,55 @@ def test_same_document_with_another_raw_payload_keeps_the_greater_payload_whatev
             stored.append(conn.execute(select(items.c.raw)).scalar_one())
         assert store.items.apply([op.model_copy(deep=True) for op in order]).changed == 0  # a replay
     assert stored[0] == stored[1] == raw_json(winner.raw)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_apply_sets_its_planner_settings_for_its_transaction_only(store: Store) -> None:
+    """`custom_plans` (hub/store/apply.py): no JIT compilation and random_page_cost 1.1 for
+    apply's statements; the settings ride on the counter lock (`set_config(..., true)`), so
+    they end with the transaction and the pooled connection keeps the server's."""
+    query = "SELECT current_setting('jit'), current_setting('random_page_cost')"
+    with store.engine.connect() as conn:
+        default = tuple(conn.exec_driver_sql(query).one())
+    assert default != ("off", "1.1"), "the test needs a server whose defaults differ"
+    with store.items.write_transaction() as conn:
+        store.items.apply([make_item("1")], conn=conn)
+        assert tuple(conn.exec_driver_sql(query).one()) == ("off", "1.1")
+    with store.engine.connect() as conn:
+        assert tuple(conn.exec_driver_sql(query).one()) == default
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_write_refused_inside_the_pipeline_fails_the_whole_batch(store: Store) -> None:
+    """apply's writes go out in one psycopg pipeline (hub/store/apply.py `pipelined`): a
+    statement the server refuses after others were sent (here the labels insert, behind the
+    items and facts rows; a trigger refuses one label) still fails `apply` and rolls the
+    batch back, and the pooled connection comes back out of pipeline mode, ready for the
+    next batch."""
+    refuse = """
+        CREATE FUNCTION refuse_label() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.label = 'refused' THEN RAISE EXCEPTION 'label refused by the test'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_label BEFORE INSERT ON item_labels FOR EACH ROW EXECUTE FUNCTION refuse_label();
+    """
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(refuse)
+    try:
+        store.items.apply([make_item("1")])
+        with pytest.raises(Exception, match="label refused by the test"):
+            store.items.apply([make_item("2"), make_item("3", labels=["refused"])])
+        with store.engine.connect() as conn:
+            assert conn.execute(select(items.c.id)).scalars().all() == ["acme-jira:1"]
+            assert conn.execute(select(func.count()).select_from(changes)).scalar() == 1
+        for _ in range(3):  # every pooled connection the store uses next
+            store.items.apply([make_item("2"), make_item("3", labels=["kept"])])
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(changes)).scalar() == 3
+            assert conn.execute(select(item_labels.c.label)).scalars().all() == ["kept"]
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse_label ON item_labels; DROP FUNCTION refuse_label()")

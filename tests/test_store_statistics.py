@@ -8,7 +8,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from hub.store import Store
-from hub.store.statistics import ANALYZE_GROWTH, ANALYZE_MIN_ROWS, StatisticsKeeper
+from hub.store.statistics import (
+    ANALYZE_COARSE_FROM,
+    ANALYZE_GROWTH,
+    ANALYZE_MIN_ROWS,
+    StatisticsKeeper,
+    analyze_after,
+)
 from tests.conformance.cases import CASES
 from tests.factories import make_item
 from tests.test_hub_conformance import Harness
@@ -80,10 +86,21 @@ def test_analyses_follow_the_growth_of_the_store(counting_keeper: tuple[Statisti
     assert len(calls) == 1
     keeper.written(1)
     assert len(calls) == 2
-    # A store of 100,000 items is analysed about a dozen times on the way, not per batch.
-    for _ in range(200):
+    # A store of 100,000 items is analysed 6 times on the way, not per batch: x1.5 up to
+    # ANALYZE_COARSE_FROM items, x4 beyond (each ANALYZE there samples 30,000 rows a table).
+    total, at = ANALYZE_MIN_ROWS + second, []
+    while total < 100_000:
         keeper.written(500)
-    assert 8 <= len(calls) <= 14
+        total += 500
+        if len(calls) > len(at) + 2:
+            at.append(total)
+    assert at == [5000, 8500, 14000, 57000]
+
+
+def test_beyond_the_coarse_size_the_store_is_analysed_at_four_times_its_size() -> None:
+    assert analyze_after(ANALYZE_COARSE_FROM - 1) == ANALYZE_MIN_ROWS + ANALYZE_GROWTH * (ANALYZE_COARSE_FROM - 1)
+    assert analyze_after(ANALYZE_COARSE_FROM) == ANALYZE_MIN_ROWS + 3 * ANALYZE_COARSE_FROM
+    assert analyze_after(1_000_000) == ANALYZE_MIN_ROWS + 3_000_000
 
 
 def test_sqlite_stores_never_analyse(sqlite_store: Store) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, literal_column, select, update
 
 from hub.db.tables import (
     change_counter,
@@ -358,6 +358,10 @@ def _delete_of(dialect: str, table: Any) -> Any:
     return delete(table).where(keys_in(dialect, table.c.item_id, "ids"))
 
 
+APPLY_SETTINGS = (("jit", "off"), ("random_page_cost", "1.1"))
+"""What `custom_plans` sets for apply's transaction on PostgreSQL (`Applier._lock_statement`)."""
+
+
 @contextmanager
 def custom_plans(conn: Connection) -> Iterator[None]:
     """PostgreSQL: plan apply's statements for their actual values, never generically.
@@ -376,11 +380,25 @@ def custom_plans(conn: Connection) -> Iterator[None]:
     jit_optimize_above_cost, as the earlier form of that UPDATE did at 1.2M (bench/README.md,
     "Store apply at 1M items", round 3). EXPLAIN ANALYZE shows it in a "JIT:" footer,
     charged to the top node.
+
+    And random_page_cost 1.1 instead of the server's setting (default 4) for the rest of the
+    transaction: apply's reads look up a batch's few hundred keys, in indexes a write path
+    keeps hot. At 4 the planner took a sequential scan of the whole table for them while it
+    was under ~35,000 rows (twin keys) or ~55,000 (status_transitions): 9.7 and 3.0 ms at
+    30,000 rows against 1.4 and 0.6 ms through the index, for each page group of a sync
+    (`bench/sync_jira.py --plans`, bench/README.md "i13pgsync"). 1.1 is the value PostgreSQL
+    suggests for data mostly in cache
+    (https://www.postgresql.org/docs/current/runtime-config-query.html#GUC-RANDOM-PAGE-COST).
+
+    Both settings ride on apply's first statement (`Applier._lock_statement`,
+    `set_config(..., true)` is `SET LOCAL`:
+    https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADMIN-SET): a
+    statement of its own was one more round trip per batch, 0.3-2.7 s of a 100k sync's wall
+    on a loaded machine.
     """
     if conn.dialect.name != "postgresql":
         yield
         return
-    conn.exec_driver_sql("SET LOCAL jit = off")
     driver = conn.connection.driver_connection
     saved = driver.prepare_threshold  # type: ignore[union-attr]
     driver.prepare_threshold = None  # type: ignore[union-attr]
@@ -388,6 +406,29 @@ def custom_plans(conn: Connection) -> Iterator[None]:
         yield
     finally:
         driver.prepare_threshold = saved  # type: ignore[union-attr]
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: send the block's statements without waiting for each one's answer (psycopg's
+    pipeline mode: https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html), in order,
+    in the same transaction; a read (`fetchall`) waits for the answers before it, and the
+    block's end for the rest. An error surfaces at the next of these, as the same exception,
+    and the transaction fails as before.
+
+    Why: a full sync's page group runs ~25 statements, most of them writes whose answer
+    nothing reads, and each was a round trip: the client and the server backend each woke
+    for every one, on 2 cores shared with the sync's other threads (0.5-8 ms a statement in
+    the PostgreSQL 100k sync's timeline, bench/README.md "i13pgsync").
+
+    Only for statements run on the DBAPI cursor (`Statements`, `_Bulk`), and SQLAlchemy
+    statements whose rows nothing reads: SQLAlchemy reads a result's columns right after
+    `execute`, before the pipeline has them. SQLite: nothing changes."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
+        yield
 
 
 class Applier:
@@ -410,10 +451,18 @@ class Applier:
         given: list[Transition],
     ) -> ApplyResult:
         """Apply `batch` (already `storable_keys`) in `conn`'s transaction: see `ItemStore.apply`."""
-        last_seq = self._lock_counter(conn)
+        ids = list(dict.fromkeys(op.id for op in batch))
+        with pipelined(conn):
+            # PostgreSQL: the three reads go out together and are answered in order, the
+            # counter lock first (writers queue there): one round trip, not three.
+            lock = self._sql.start(conn, "lock counter", self._lock_statement)
+            found = self._start_current(conn, ids)
+            names = self._start_sources(conn, batch)
+            last_seq = self._lock_counter(lock)
+            current = self._load_current(conn, ids, found)
+            known_sources = {name for (name,) in self._sql.fetch(names)} if names is not None else set()
         now = utcnow()
-        current = self._load_current(conn, list(dict.fromkeys(op.id for op in batch)))
-        self._register_sources(conn, batch, now)
+        self._register_sources(conn, batch, now, known_sources)
         people_ids = self.people.resolve(conn, batch, now)
         state = _Batch(last_seq, now, self._time(now))
         for op in batch:
@@ -458,33 +507,44 @@ class Applier:
         state.touched[op.id] = cur.version
 
     def _write(self, conn: Connection, state: _Batch, current: dict[str, _Current], given: list[Transition]) -> None:
-        """Write what the batch decided: items and side rows, status facts, flow facts, changes."""
-        if state.touched:
-            self._write_items(conn, state.touched, current, state.now)
+        """Write what the batch decided: items and side rows, status facts, flow facts, changes.
+
+        On PostgreSQL in one pipeline (`pipelined`) where no SQLAlchemy read falls inside:
+        a full sync's page group then waits for the server at the twin-key read, the
+        transitions probe and the end, not at each of its ~15 statements. The lookup of
+        `_known_items` (items outside the batch, not written here) runs first, outside it."""
         if given:
             kept = self._known_items(conn, given, current)
             state.result.transitions_dropped = len(given) - len(kept)
             state.facts.extend(kept)
-        fresh: dict[str, list[Transition]] = {}
-        if state.facts:
-            fresh = self._fresh_histories(conn, state, current)
-            self._write_transitions(conn, state.facts)
-            state.result.transitions = len(state.facts)
-            state.flow_ids.update(fact.item_id for fact in state.facts)
-        if state.flow_ids:
-            refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
-        if state.changes:
-            self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
-            self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
+        with ExitStack() as pipeline:
+            pipeline.enter_context(pipelined(conn))
+            probe = self._start_fresh_histories(conn, state, current) if state.facts else None
+            if state.touched:
+                self._write_items(conn, state.touched, current, state.now)
+            fresh: dict[str, list[Transition]] = {}
+            if state.facts:
+                fresh = self._fresh_histories(probe)
+                self._write_transitions(conn, state.facts)
+                state.result.transitions = len(state.facts)
+                state.flow_ids.update(fact.item_id for fact in state.facts)
+            if state.flow_ids:
+                if not state.flow_ids.issubset(fresh):
+                    # Items stored before: refresh_flow_facts reads them through SQLAlchemy.
+                    pipeline.close()
+                refresh_flow_facts(conn, state.flow_ids, self._flow_inputs(state, current), fresh)
+            if state.changes:
+                self._bulk.insert(conn, changes, _CHANGE_COLUMNS, state.changes)
+                self._sql.run(conn, "counter", _counter_update, seq=state.last_seq)
 
-    def _fresh_histories(
+    def _start_fresh_histories(
         self, conn: Connection, state: _Batch, current: dict[str, _Current]
-    ) -> dict[str, list[Transition]]:
-        """The whole history of each item this batch stores for the first time (no items row
-        before it: so no flow rows either) that has no stored transitions: the batch's facts
-        of it (`refresh_flow_facts`' `fresh`). Read before the batch's facts are written, by
-        one lookup of the new ids that finds nothing unless a history import
-        (`TransitionStore.add`) stored facts of an item before the item itself."""
+    ) -> tuple[dict[str, list[Transition]], Any]:
+        """Send the probe of `_fresh_histories`: the facts of each item this batch stores for
+        the first time (no items row before it: so no flow rows either), and the read of
+        which of those already have stored transitions (one lookup of the new ids that finds
+        nothing unless a history import, `TransitionStore.add`, stored facts of an item
+        before the item itself). Sent before the batch writes anything of its own."""
         fresh: dict[str, list[Transition]] = {}
         for fact in state.facts:
             item_id = fact.item_id
@@ -495,19 +555,30 @@ class Applier:
             cur = current.get(item_id)
             if cur is not None and cur.is_new and cur.item is not None and item_id in state.touched:
                 fresh[item_id] = [fact]
-        if fresh:
-            dialect = self.dialect
-            known = self._sql.rows(
-                conn,
-                "have transitions",
-                lambda: (
-                    select(status_transitions.c.item_id)
-                    .where(keys_in(dialect, status_transitions.c.item_id, "ids"))
-                    .distinct()
-                ),
-                ids=self._sql.keys(list(fresh)),
-            )
-            for (item_id,) in known:
+        if not fresh:
+            return fresh, None
+        dialect = self.dialect
+        known = self._sql.start(
+            conn,
+            "have transitions",
+            lambda: (
+                select(status_transitions.c.item_id)
+                .where(keys_in(dialect, status_transitions.c.item_id, "ids"))
+                .distinct()
+            ),
+            ids=self._sql.keys(list(fresh)),
+        )
+        return fresh, known
+
+    def _fresh_histories(self, probe: tuple[dict[str, list[Transition]], Any] | None) -> dict[str, list[Transition]]:
+        """The whole history of each item this batch stores for the first time that has no
+        stored transitions: the batch's facts of it (`refresh_flow_facts`' `fresh`), from
+        `_start_fresh_histories`."""
+        if probe is None:
+            return {}
+        fresh, known = probe
+        if known is not None:
+            for (item_id,) in self._sql.fetch(known):
                 del fresh[item_id]
         return fresh
 
@@ -701,59 +772,87 @@ class Applier:
 
         return [fact for fact in given if known(fact.item_id)]
 
-    def _lock_counter(self, conn: Connection) -> int:
-        dialect = self.dialect
+    def _lock_statement(self) -> Any:
+        """Lock the change counter for the transaction (writers queue here) and read it.
+        PostgreSQL: the same statement sets the planner settings of `custom_plans` for the
+        rest of the transaction (it says why), saving a round trip."""
+        stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
+        if self.dialect != "postgresql":
+            return stmt
+        settings: list[ColumnElement[str]] = [
+            literal_column(f"set_config('{name}', '{value}', true)") for name, value in APPLY_SETTINGS
+        ]
+        return stmt.add_columns(*settings).with_for_update(of=change_counter)
 
-        def build() -> Any:
-            stmt = select(change_counter.c.last_seq).where(change_counter.c.id == 1)
-            return stmt.with_for_update() if dialect == "postgresql" else stmt
+    def _lock_counter(self, lock: Any) -> int:
+        """The counter's value, from the cursor of `_lock_statement`."""
+        [row] = self._sql.fetch(lock)
+        return int(row[0])
 
-        [(value,)] = self._sql.rows(conn, "lock counter", build)
-        return int(value)
-
-    def _load_current(self, conn: Connection, ids: list[str]) -> dict[str, _Current]:
+    def _start_current(self, conn: Connection, ids: list[str]) -> tuple[Any, Any] | None:
+        """Send the reads of the stored rows of `ids`: their items rows and, on PostgreSQL,
+        their tombstones in the same pipeline (an id has one or the other; `_load_current`
+        keeps a tombstone only for an id with no items row). SQLite, where a statement is no
+        round trip, reads tombstones only for the ids with no items row (`_load_current`)."""
         if not ids:
-            return {}
-        dialect, t, read = self.dialect, item_tombstones.c, self._read_time
+            return None
         cols = (items.c.id, items.c.updated_at, items.c.deleted_at, items.c.deleted, items.c.version, items.c.doc)
-        rows = self._sql.rows(
+        dialect = self.dialect
+        found = self._sql.start(
             conn, "current", lambda: select(*cols).where(keys_in(dialect, items.c.id, "ids")), ids=self._sql.keys(ids)
         )
+        return found, self._start_tombstones(conn, ids) if self._sql.postgres else None
+
+    def _start_tombstones(self, conn: Connection, ids: list[str]) -> Any:
+        dialect, t = self.dialect, item_tombstones.c
+        return self._sql.start(
+            conn,
+            "tombstones",
+            lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(keys_in(dialect, t.item_id, "ids")),
+            ids=self._sql.keys(ids),
+        )
+
+    def _load_current(self, conn: Connection, ids: list[str], found: tuple[Any, Any] | None) -> dict[str, _Current]:
+        """The stored state of the batch's ids, from the cursors of `_start_current`."""
+        if found is None:
+            return {}
+        read = self._read_time
         current = {
             item_id: _Current(read(updated_at), read(deleted_at), bool(deleted), doc, version=int(version))
-            for item_id, updated_at, deleted_at, deleted, version, doc in rows
+            for item_id, updated_at, deleted_at, deleted, version, doc in self._sql.fetch(found[0])
         }
-        unseen = [item_id for item_id in ids if item_id not in current]
-        if unseen:  # e.g. a first sync: one lookup that finds nothing
-            tombstones = self._sql.rows(
-                conn,
-                "tombstones",
-                lambda: select(t.item_id, t.source, t.native_id, t.deleted_at).where(
-                    keys_in(dialect, t.item_id, "ids")
-                ),
-                ids=self._sql.keys(unseen),
-            )
-            for item_id, source, native_id, deleted_at in tombstones:
-                at = read(deleted_at)
-                assert at is not None  # NOT NULL
-                current[item_id] = _Current.tombstone_only(source, native_id, at)
+        tombstones = found[1]
+        if tombstones is None:
+            unseen = [item_id for item_id in ids if item_id not in current]
+            if not unseen:
+                return current
+            tombstones = self._start_tombstones(conn, unseen)  # e.g. a first sync: finds nothing
+        for item_id, source, native_id, deleted_at in self._sql.fetch(tombstones):
+            if item_id in current:
+                continue  # the items row is the stored state
+            at = read(deleted_at)
+            assert at is not None  # NOT NULL
+            current[item_id] = _Current.tombstone_only(source, native_id, at)
         return current
 
-    def _register_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime) -> None:
-        seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
-        if not seen:
-            return
-        names = [name for name, _ in seen]
+    def _start_sources(self, conn: Connection, batch: list[WorkItem | ItemDeletion]) -> Any:
+        """Send the read of which of the batch's sources are registered (None: no upserts)."""
+        names = sorted({op.source for op in batch if isinstance(op, WorkItem)})
+        if not names:
+            return None
         dialect = self.dialect
-        known = {
-            name
-            for (name,) in self._sql.rows(
-                conn,
-                "sources",
-                lambda: select(sources.c.name).where(keys_in(dialect, sources.c.name, "names")),
-                names=self._sql.keys(names),
-            )
-        }
+        return self._sql.start(
+            conn,
+            "sources",
+            lambda: select(sources.c.name).where(keys_in(dialect, sources.c.name, "names")),
+            names=self._sql.keys(names),
+        )
+
+    def _register_sources(
+        self, conn: Connection, batch: list[WorkItem | ItemDeletion], now: datetime, known: set[str]
+    ) -> None:
+        """Register the batch's sources not `known` (`_start_sources`)."""
+        seen = {(op.source, op.tool) for op in batch if isinstance(op, WorkItem)}
         rows = [{"name": n, "tool": t, "created_at": now, "updated_at": now} for n, t in seen if n not in known]
         if rows:
             conn.execute(dialect_insert(self.dialect, sources).on_conflict_do_nothing(index_elements=["name"]), rows)
@@ -827,6 +926,25 @@ class Applier:
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
 
+        self._write_rows(conn, rows, tombstoned, new, replaced, current)
+        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
+        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
+        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
+        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
+        if moved:
+            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))
+
+    def _write_rows(
+        self,
+        conn: Connection,
+        rows: list[tuple[Any, ...]],
+        tombstoned: list[dict[str, Any]],
+        new: set[str],
+        replaced: list[str],
+        current: dict[str, _Current],
+    ) -> None:
+        """The items rows, their report facts, the tombstoned rows, and the side rows of
+        `replaced` items cleared (`_write_items` writes the new side rows)."""
         # One statement per chunk on SQLite: items has the text index's triggers (`_Bulk._sqlite_rows`).
         self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",), one_statement=True)
         write_report_facts(
@@ -848,9 +966,3 @@ class Applier:
             ids = self._sql.keys(replaced)
             for table in (item_labels, item_assignees, item_links):
                 self._sql.run(conn, f"replace {table.name}", partial(_delete_of, self.dialect, table), ids=ids)
-        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
-        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
-        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
-        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
-        if moved:
-            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))

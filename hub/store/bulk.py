@@ -92,7 +92,17 @@ class Statements:
 
     def rows(self, conn: Connection, name: str, build: Callable[[], Any], **params: Any) -> list[Any]:
         """The rows of the statement `build()` (compiled once under `name`) with `params`."""
-        cursor = self._run(conn, name, build, params)
+        return self.fetch(self._run(conn, name, build, params))
+
+    def start(self, conn: Connection, name: str, build: Callable[[], Any], **params: Any) -> Any:
+        """Run the statement `build()` with `params` and return its cursor, for `fetch` later:
+        in a psycopg pipeline (hub/store/apply.py `pipelined`) several reads go out before
+        the first answer is awaited."""
+        return self._run(conn, name, build, params)
+
+    @staticmethod
+    def fetch(cursor: Any) -> list[Any]:
+        """The rows of a cursor from `start`, which is then closed."""
         try:
             return list(cursor.fetchall())
         finally:

@@ -200,9 +200,9 @@ def write_report_facts(
     after = {item_id: now[item_id] if item_id in now else _tombstoned(stored.get(item_id)) for item_id in written_ids}
     changed = [item_id for item_id in written_ids if stored.get(item_id) != after[item_id]]
     before = _neighbours_of([stored[item_id] for item_id in changed if item_id in stored])
-    # The twin-key groups the write touches, decided before it (see `_set_title_twins`).
-    keys = sorted({*before[1], *(key for item_id in changed if (key := (after[item_id] or _NO_INPUTS)[1]))})
-    twins_before = (keys, shared_twin_keys(conn, keys))
+    # How the changed rows moved between twin-key groups: `_set_title_twins` derives each
+    # group's verdict before the write from the one it reads after it (no read before).
+    moves = [(stored.get(item_id), after[item_id]) for item_id in changed]
     bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
     if tombstoned:
         sql, dialect = _statements(conn), conn.dialect.name
@@ -216,7 +216,7 @@ def write_report_facts(
         # What the changed rows name now: `after` is what was just written (a tombstoned row
         # keeps its parent and twin key), so `maintain_flags` need not read it back.
         now_named = [inputs for item_id in changed if (inputs := after[item_id]) is not None]
-        maintain_flags(conn, changed, before, twins_before, _neighbours_of(now_named))
+        maintain_flags(conn, changed, before, moves, _neighbours_of(now_named))
 
 
 _F = item_report_facts.c
@@ -267,9 +267,6 @@ def _flag_inputs(conn: Connection, ids: Sequence[str]) -> dict[str, FlagInputs]:
         item_id: (parent_id, key, category, source, bool(deleted))
         for item_id, parent_id, key, category, source, deleted in rows
     }
-
-
-_NO_INPUTS: FlagInputs = (None, None, "", "", True)
 
 
 def _tombstoned(inputs: FlagInputs | None) -> FlagInputs | None:
@@ -352,14 +349,14 @@ def maintain_flags(
     conn: Connection,
     changed: Sequence[str],
     before: tuple[Sequence[str], Sequence[str]],
-    twins_before: tuple[Sequence[str], set[str]] | None = None,
+    moves: Sequence[tuple[FlagInputs | None, FlagInputs | None]] | None = None,
     after: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> None:
     """Recompute the flags of every row a write of `changed` (ids whose facts row was just
     upserted or tombstoned) can change, set-based: three UPDATEs per batch, whatever its size.
-    `before` is `_neighbours` of `changed` read before the write; `twins_before`, if given,
-    twin keys and which of them were shared (`shared_twin_keys`) before the write; `after`,
-    if given, `_neighbours` of `changed` as written (else read).
+    `before` is `_neighbours` of `changed` read before the write; `moves`, if given, the
+    flag inputs of each changed row before the write (None: it had no row) and after it
+    (None: it has none); `after`, if given, `_neighbours` of `changed` as written (else read).
 
     - parent_missing: the changed rows (their parent may be new) and their children (their
       parent appeared, was deleted or came back);
@@ -367,7 +364,7 @@ def maintain_flags(
       the parents they name, before and after (a child arrived, left, closed or was deleted);
     - has_title_twin: the changed rows themselves, and every row with a twin key a changed
       row had or has whose group's verdict the write changed (a twin appeared, closed, moved
-      or was deleted): all such groups when `twins_before` is not given.
+      or was deleted): all such groups when `moves` is not given.
 
     Writers are serialised (ItemStore.apply locks the change counter row for its
     transaction), so no other write changes these rows between the reads and the updates."""
@@ -391,7 +388,7 @@ def maintain_flags(
         ids=sql.keys(parents),
     )
     keys = sorted({*old_keys, *new_keys})
-    _set_title_twins(conn, keys, ids, twins_before)
+    _set_title_twins(conn, keys, ids, moves)
 
 
 def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
@@ -413,55 +410,94 @@ def _shared_keys(conn: Connection, keys: Sequence[str] | None = None) -> Any:
     )
 
 
-def shared_twin_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
-    """The keys of `keys` whose group has title twins now (`_shared_keys`)."""
+def twin_sources(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+    """For each key of `keys` with live, open rows: how many such rows each source has. Read
+    from ix_item_report_facts_twin_group alone (see `_shared_keys`); a group with two or more
+    sources has title twins."""
     if not keys:
-        return set()
+        return {}
     sql, dialect = _statements(conn), conn.dialect.name
-    return {key for (key,) in sql.rows(conn, "shared keys", partial(_shared_keys_of, dialect), keys=sql.keys(keys))}
+    counts: dict[str, dict[str, int]] = {}
+    for key, source, n in sql.rows(conn, "twin sources", partial(_twin_sources_of, dialect), keys=sql.keys(keys)):
+        counts.setdefault(key, {})[source] = int(n)
+    return counts
 
 
-def _shared_keys_of(dialect: str) -> Any:
-    """`_shared_keys` of the keys in the parameter `keys`."""
+def _twin_sources_of(dialect: str) -> Any:
+    """`twin_sources` of the keys in the parameter `keys`."""
     o = item_report_facts.alias("other").c
     return (
-        select(o.twin_key)
+        select(o.twin_key, o.source, func.count())
         .where(
             o.twin_key.is_not(None),
             o.deleted == false(),
             o.status_category.not_in(CLOSED_CATEGORIES),
             keys_in(dialect, o.twin_key, "keys"),
         )
-        .group_by(o.twin_key)
-        .having(func.min(o.source) != func.max(o.source))
+        .group_by(o.twin_key, o.source)
     )
 
 
+def _live_open_key(inputs: FlagInputs | None) -> tuple[str, str] | None:
+    """(twin key, source) of a row with these flag inputs if it counts in its group's verdict
+    (live, open, with a key), else None."""
+    if inputs is None:
+        return None
+    _parent, key, category, source, deleted = inputs
+    if key is None or deleted or category in CLOSED_CATEGORIES:
+        return None
+    return key, source
+
+
+def _shared_before(
+    counts: Mapping[str, Mapping[str, int]], moves: Sequence[tuple[FlagInputs | None, FlagInputs | None]]
+) -> set[str]:
+    """The keys whose group had title twins before the write, from the groups' source counts
+    after it (`twin_sources`) and how the written rows moved: each row's count is taken off
+    where it is now and put back where it was. Exact, as writers are serialised (see
+    `maintain_flags`): the write's rows are the only ones that changed."""
+    was: dict[str, dict[str, int]] = {key: dict(by_source) for key, by_source in counts.items()}
+    for old, new in moves:
+        if (now := _live_open_key(new)) is not None:
+            group = was.setdefault(now[0], {})
+            group[now[1]] = group.get(now[1], 0) - 1
+        if (then := _live_open_key(old)) is not None:
+            group = was.setdefault(then[0], {})
+            group[then[1]] = group.get(then[1], 0) + 1
+    return {key for key, by_source in was.items() if sum(1 for n in by_source.values() if n > 0) >= 2}
+
+
 def _set_title_twins(
-    conn: Connection, keys: Sequence[str], ids: Sequence[str], twins_before: tuple[Sequence[str], set[str]] | None
+    conn: Connection,
+    keys: Sequence[str],
+    ids: Sequence[str],
+    moves: Sequence[tuple[FlagInputs | None, FlagInputs | None]] | None,
 ) -> None:
     """Recompute has_title_twin on the rows `ids` and on the rows of those twin keys `keys`
     whose verdict changed, linear in those rows: the touched keys' groups are decided once
-    (`shared_twin_keys`, read first), then each row compares its key with that list.
+    (`twin_sources`, one read after the write), then each row compares its key with that list.
 
     Why only the groups whose verdict changed: a row outside `ids` kept its inputs (live,
     open, key), and its flag was right before the write: live and open and its group shared.
-    So it changes only if its group's verdict did (`twins_before` holds the verdicts before
-    the write). Re-syncs that leave every group as it was read no group's rows: before, each
-    batch checked every row of the touched groups, a table row each (18,801 rows for 500
-    stored items at 1M, 0.2-0.9 s; bench/README.md round 3).
+    So it changes only if its group's verdict did (`_shared_before` derives the verdicts
+    before the write from the counts and `moves`). Re-syncs that leave every group as it was
+    read no group's rows: before, each batch checked every row of the touched groups, a
+    table row each (18,801 rows for 500 stored items at 1M, 0.2-0.9 s; bench/README.md round 3).
 
     History: a per-row correlated EXISTS (the first form) re-read the whole group for every
     row of it (quadratic in the group size: 12.8 s for 500 stored items at 1.2M). The
     verdicts are read before the UPDATE, not as its subquery: the UPDATE names the flag's
     value twice (SET and the guard below), and PostgreSQL ran such a subquery once for each.
+    The verdicts before the write were read by a second lookup before it, until the counts
+    per source replaced it: a full sync's twin-key lookups were 668 statements and 3.6-5.0 s
+    of a PostgreSQL 100k sync's wall, mostly random index probes (bench/README.md "i13pgsync").
     Rows are rewritten only when the flag changes, as in `_set_flags`."""
-    shared = shared_twin_keys(conn, keys)
+    counts = twin_sources(conn, keys)
+    shared = {key for key, by_source in counts.items() if len(by_source) >= 2}
     regroup = keys
-    if twins_before is not None:
-        decided, was_shared = twins_before
-        known = set(decided)
-        regroup = [key for key in keys if key not in known or (key in shared) != (key in was_shared)]
+    if moves is not None:
+        was_shared = _shared_before(counts, moves)
+        regroup = [key for key in keys if (key in shared) != (key in was_shared)]
     sql, dialect = _statements(conn), conn.dialect.name
 
     def build() -> Any:

@@ -13,12 +13,27 @@ sync", statistics).
 
 So the sync (hub/sync.py `_store_batch`, after each page's transaction) has the store run
 `ANALYZE` itself on the tables apply writes, each time the items written since the last one
-reach `ANALYZE_MIN_ROWS` + `ANALYZE_GROWTH` x the items the statistics
-last saw: about a dozen times while a store grows from 0 to 100,000 items, then rarely (a
-store of 1M items analyses after 500,000 more writes). `ANALYZE` samples at most
-300 x default_statistics_target rows a table, so each costs about the same whatever the
-size. It runs after the page's transaction, on its own connection (ANALYZE reads committed
-rows only), with `SKIP_LOCKED`: a table another process is analysing is left to it.
+reach `ANALYZE_MIN_ROWS` + growth x the items the statistics last saw: growth
+`ANALYZE_GROWTH` (x1.5) while the statistics saw fewer than `ANALYZE_COARSE_FROM` items,
+`ANALYZE_COARSE_GROWTH` (x4) after: 6 times while a store grows from 0 to 100,000 items
+(a sync's 300-item page groups: at 1,200, 3,000, 5,700, 9,600, 15,600 and 63,600), then
+rarely (next at 255,600, then about 1M). `ANALYZE` samples at most 300 x
+default_statistics_target rows a table (30,000), so each beyond that size costs about the
+same (1.5-2 s of server time for all 12 tables at 100,000 items, item_report_facts and
+items a third each). It runs after the page's transaction, on its own connection (ANALYZE
+reads committed rows only), with `SKIP_LOCKED`: a table another process is analysing is
+left to it.
+
+Why coarser beyond 10,000: x1.5 all the way analysed 9 times for 100,000 items, 5-12 s of
+a PostgreSQL sync's wall (bench/README.md "i13pgsync"), three of them at full sample size.
+The planner scales the row count the statistics saw by the table's current size in pages
+(https://www.postgresql.org/docs/current/row-estimation-examples.html), and ANALYZE keeps
+n_distinct as a fraction of the rows where it finds it growing with the table (the ids, the
+twin keys), so the statistics of 15,600 items plan the sync's statements as fresh ones
+would up to 63,600 and beyond: `bench/sync_jira.py --plans` follows every statement's plan
+through a 100k sync, and each statement had the same plans, switching at the same page
+groups, as with x1.5. What matters is statistics at all (PostgreSQL guesses 0.5 % of the
+rows a value without) and that the first, small store's are replaced early.
 
 Only the sync: a backfill is where a store grows by half in seconds. The webhook worker
 writes at a steady rate, which autovacuum follows; there an `ANALYZE` in the worker's path
@@ -42,6 +57,8 @@ log = logging.getLogger(__name__)
 
 ANALYZE_MIN_ROWS = 1000
 ANALYZE_GROWTH = 0.5
+ANALYZE_COARSE_FROM = 10_000
+ANALYZE_COARSE_GROWTH = 3.0
 # Every table `Applier.run` writes (hub/store/apply.py and its helpers).
 APPLY_TABLES = (
     "items",
@@ -57,6 +74,12 @@ APPLY_TABLES = (
     "item_tombstones",
     "item_report_facts",
 )
+
+
+def analyze_after(known_rows: float) -> float:
+    """Items to write before the next `ANALYZE`, when the statistics last saw `known_rows`."""
+    growth = ANALYZE_GROWTH if known_rows < ANALYZE_COARSE_FROM else ANALYZE_COARSE_GROWTH
+    return ANALYZE_MIN_ROWS + growth * known_rows
 
 
 class StatisticsKeeper:
@@ -77,7 +100,7 @@ class StatisticsKeeper:
             if self._known_rows is None:
                 self._known_rows = self._items_in_statistics()
             self._written += count
-            if self._written < ANALYZE_MIN_ROWS + ANALYZE_GROWTH * self._known_rows:
+            if self._written < analyze_after(self._known_rows):
                 return
             grown = self._known_rows + self._written
             self._written = 0
