@@ -8,6 +8,7 @@ rows, same order, same cursors, long titles included."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -168,3 +169,21 @@ def test_postgresql_walks_the_text_index_for_common_terms_only(store: Store, mon
         pages = [s for s, _ in filter(is_page_statement, sent)]
         assert pages and all(("octet_length" in s) == walks for s in pages), term
         assert sum(s.startswith("EXPLAIN") for s, _ in sent) == 1  # planned once for the walk
+
+
+def test_q_with_repeated_filters_and_a_date_answers_on_every_backend(store: Store) -> None:
+    """The PostgreSQL walk decision EXPLAINs the page's filters: a repeated filter (an IN list,
+    rendered only when the statement runs) and a dated one (a typed parameter) must reach the
+    server as they do in the page itself. The EXPLAIN once went out as a string with
+    `IN (__[POSTCOMPILE_...])` unrendered, and such a page failed with a 500."""
+    live, _ = seed(store)
+    store.queries._text_walks.clear()
+    query = ItemQuery(
+        q="timeout",
+        source=["acme-jira", "acme-linear"],
+        status_category=["todo", "done"],
+        updated_after=BASE_TIME - timedelta(days=1),
+    )
+    assert walk(store, query, "-updated_at") == expected_pages(live, "timeout", True)
+    gone = ItemQuery(q="timeout", source=["acme-jira", "acme-linear"], updated_after=BASE_TIME + timedelta(days=1))
+    assert walk(store, gone, "-updated_at") == []

@@ -42,6 +42,9 @@ from sqlalchemy import (
 from sqlalchemy import (
     column as sql_column,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from hub.db.engine import read_connection
 from hub.db.lists import in_list, pairs_in_list
@@ -234,6 +237,24 @@ chooses the plan, never the answer, so a stale one costs time, not correctness."
 TEXT_WALK_SHARE = 0.005
 
 
+class ExplainJson(Executable, ClauseElement):
+    """`EXPLAIN (FORMAT JSON) <select>` (PostgreSQL), executed as a SQLAlchemy statement so that
+    the select's parameters go through the same compilation as when it runs: expanding IN
+    lists, bind processors. (A string of the compiled select sent to the driver left
+    `IN (__[POSTCOMPILE_...])` unrendered: a `q=` page with a repeated filter failed.)
+    https://docs.sqlalchemy.org/en/20/core/compiler.html#compiling-sub-elements-of-a-custom-expression-construct"""
+
+    inherit_cache = False
+
+    def __init__(self, select_: Select[Any]) -> None:
+        self.select = select_
+
+
+@compiles(ExplainJson, "postgresql")
+def _explain_json(element: ExplainJson, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.select, **kw)
+
+
 class ItemQueries:
     def __init__(self, engine: Engine, *, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
@@ -348,8 +369,7 @@ class ItemQueries:
         probe: Select[Any] = (
             select(literal_column("1")).select_from(items).where(and_(*self._conditions(query, person_ids)))
         )
-        compiled = probe.compile(dialect=conn.dialect)
-        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
+        plan = conn.execute(ExplainJson(probe)).scalar_one()
         matches = float(plan[0]["Plan"]["Plan Rows"])
         total = float(conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")).scalar_one())
         walk = matches >= TEXT_WALK_SHARE * max(total, 1.0)  # -1: never analysed
