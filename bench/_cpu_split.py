@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from _opshub_cli import run_cli  # a sibling module: these run as scripts
+
 STARTED = time.process_time()
 seconds: dict[str, float] = {}
 
@@ -108,10 +110,7 @@ def main() -> None:
 
     asyncio.run = timed_run  # type: ignore[assignment] # hub.cli_sync calls asyncio.run
     try:
-        app()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+        run_cli(app)
     finally:
         total = time.process_time() - STARTED
         seconds["transaction"] = seconds.pop("store_batch", 0.0) - seconds.get("store", 0.0)

@@ -16,6 +16,8 @@ import sys
 import threading
 from typing import Any
 
+from _opshub_cli import run_cli  # a sibling module: these run as scripts
+
 profiles: list[cProfile.Profile] = []
 
 
@@ -35,10 +37,7 @@ def main() -> None:
     try:
         from hub.cli import app  # the imports are part of the start-up
 
-        app()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+        run_cli(app)
     finally:
         main_profile.disable()
         stats = pstats.Stats(main_profile)

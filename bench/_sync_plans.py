@@ -19,6 +19,8 @@ import re
 import sys
 from typing import Any
 
+from _opshub_cli import run_cli  # a sibling module: these run as scripts
+
 _PLANNED = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 _KIND = re.compile(r"\s+")
 
@@ -55,10 +57,7 @@ def main() -> None:
     psycopg.Cursor.execute = explained_execute  # type: ignore[method-assign]
     psycopg.Connection.commit = counted_commit  # type: ignore[method-assign]
     try:
-        app()
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+        run_cli(app)
     finally:
         with open(out, "w") as f:
             json.dump({"commits": commits["n"], "plans": plans}, f, indent=1)
