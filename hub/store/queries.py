@@ -14,12 +14,12 @@ import binascii
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -237,6 +237,31 @@ chooses the plan, never the answer, so a stale one costs time, not correctness."
 TEXT_WALK_SHARE = 0.005
 
 
+T = TypeVar("T")
+
+
+class RecentChoices(Generic[T]):
+    """A `q=` plan input per key (SQLite's match count, PostgreSQL's walk decision), reused
+    for TEXT_COUNT_TTL_S so that the pages of one walk decide once; the 256 most recent kept."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
+
+    def get(self, key: str, compute: Callable[[], T]) -> T:
+        now = time.monotonic()
+        cached = self._entries.get(key)
+        if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
+            return cached[1]
+        value = compute()
+        self._entries[key] = (now, value)
+        while len(self._entries) > 256:
+            self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class ExplainJson(Executable, ClauseElement):
     """`EXPLAIN (FORMAT JSON) <select>` (PostgreSQL), executed as a SQLAlchemy statement so that
     the select's parameters go through the same compilation as when it runs: expanding IN
@@ -262,8 +287,8 @@ class ItemQueries:
         """Bound on each read on PostgreSQL (see `read_connection`); the API sets it."""
         self.text_plan: TextPlan | None = None
         """Force one `q=` plan on SQLite (benchmarks, tests); None decides per query."""
-        self._text_counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._text_walks: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._text_counts: RecentChoices[int] = RecentChoices()
+        self._text_walks: RecentChoices[bool] = RecentChoices()
 
     def _read(self) -> AbstractContextManager[Connection]:
         return read_connection(self.engine, statement_timeout_ms=self.statement_timeout_ms)
@@ -335,23 +360,19 @@ class ItemQueries:
 
     def _text_plan(self, conn: Connection, query: ItemQuery) -> TextPlan:
         """The `q=` plan of a page on SQLite: by how many items the text index says match
-        (counted up to TEXT_WALK_MIN). PostgreSQL's planner makes this choice itself."""
+        (counted up to TEXT_WALK_MIN). PostgreSQL: `_pg_text_walk`."""
         q = query.q
         if self.engine.dialect.name != "sqlite" or not q or len(q) < 3 or "\x00" in q:
             return TextPlan.WALK  # no trigram in fewer than three characters: no index
         if self.text_plan is not None:
             return self.text_plan
-        now = time.monotonic()
-        cached = self._text_counts.get(q)
-        if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
-            found = cached[1]
-        else:
+
+        def count() -> int:
             # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~6 ms for a common term.
             probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
-            found = conn.execute(select(func.count()).select_from(probe)).scalar_one()
-            self._text_counts[q] = (now, found)
-            while len(self._text_counts) > 256:
-                self._text_counts.popitem(last=False)
+            return int(conn.execute(select(func.count()).select_from(probe)).scalar_one())
+
+        found = self._text_counts.get(q, count)
         if found < TEXT_INDEX_MAX:
             return TextPlan.INDEX
         return TextPlan.FILTER if found < TEXT_WALK_MIN else TextPlan.WALK
@@ -361,22 +382,19 @@ class ItemQueries:
         planner's estimate of the items the filters match, against its estimate of all items.
         Decided once a minute per query, as SQLite's count (`_text_plan`): a walk's pages
         plan once. The choice changes the time of a page, never its rows."""
-        key = query.fingerprint("")
-        now = time.monotonic()
-        cached = self._text_walks.get(key)
-        if cached is not None and now - cached[0] < TEXT_COUNT_TTL_S:
-            return cached[1]
-        probe: Select[Any] = (
-            select(literal_column("1")).select_from(items).where(and_(*self._conditions(query, person_ids)))
-        )
-        plan = conn.execute(ExplainJson(probe)).scalar_one()
-        matches = float(plan[0]["Plan"]["Plan Rows"])
-        total = float(conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")).scalar_one())
-        walk = matches >= TEXT_WALK_SHARE * max(total, 1.0)  # -1: never analysed
-        self._text_walks[key] = (now, walk)
-        while len(self._text_walks) > 256:
-            self._text_walks.popitem(last=False)
-        return walk
+
+        def decide() -> bool:
+            probe: Select[Any] = (
+                select(literal_column("1")).select_from(items).where(and_(*self._conditions(query, person_ids)))
+            )
+            plan = conn.execute(ExplainJson(probe)).scalar_one()
+            matches = float(plan[0]["Plan"]["Plan Rows"])
+            total = float(
+                conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'items'::regclass")).scalar_one()
+            )
+            return matches >= TEXT_WALK_SHARE * max(total, 1.0)  # -1: never analysed
+
+        return self._text_walks.get(query.fingerprint(""), decide)
 
     def filter_conditions(self, conn: Connection, query: ItemQuery) -> list[ColumnElement[bool]]:
         """The WHERE terms of `query` on `items`, for services that read items in bulk with the
