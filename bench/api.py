@@ -26,6 +26,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -452,19 +453,63 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_forever(url: str, port: int) -> None:
+def report_gc_pauses() -> None:
+    """Print, when this process exits, the collector's passes per generation: how many, their
+    total and slowest pause, and how many objects generation 2 held (not frozen) at the last
+    full pass. A walk's p99 is its slowest page, so one full pass inside a walk can decide it.
+    https://docs.python.org/3/library/gc.html#gc.callbacks"""
+    import atexit
+    import gc
+
+    started: list[float] = [0.0]
+    passes: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gen2_size: list[int] = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            if info["generation"] == 2:  # counted before the clock starts: listing them takes time too
+                gen2_size[0] = len(gc.get_objects(2))
+            started[0] = time.perf_counter()
+            return
+        passes[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
+
+    def report() -> None:
+        for generation, pauses in passes.items():
+            if pauses:
+                print(
+                    f"  gc generation {generation}: {len(pauses)} passes, {sum(pauses):.1f} ms in all,"
+                    f" slowest {max(pauses):.1f} ms",
+                    flush=True,
+                )
+        print(
+            f"  gc: generation 2 held {gen2_size[0]:,} objects at the last full pass; frozen"
+            f" {gc.get_freeze_count():,}; thresholds {gc.get_threshold()}",
+            flush=True,
+        )
+
+    gc.callbacks.append(on_gc)
+    atexit.register(report)
+    # uvicorn restores this handler after its graceful shutdown and raises the SIGTERM again;
+    # the default handler would end the process without running atexit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def serve_forever(url: str, port: int, gc_report: bool = False) -> None:
     """Child process: the real app on uvicorn, no access log (it would time the logger)."""
     import uvicorn
 
     from hub.api.app import create_app
 
+    if gc_report:
+        report_gc_pauses()
     store = Store.open(url, migrate_schema=False)
     uvicorn.run(create_app(store=store), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, gc_report: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port)])
+    extra = ["--gc-report"] if gc_report else []
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port), *extra])
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -601,7 +646,7 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
         rows: list[Row] = []
         if not args.skip_api:
             _, token = store.keys.create(Scope.read, "bench")
-            proc, base = start_server(backend.url)
+            proc, base = start_server(backend.url, args.gc_report)
             console.print(f"  API: uvicorn (separate process) on {base}; {args.requests} requests per row")
             rows = bench_api(base, token, args.requests, args.deep_pages, args.seed)
         print_table(backend.name, args.items, apply_rate, gen_rate, rows)
@@ -636,11 +681,14 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print each combination's query plans afterwards")
     parser.add_argument("--skip-api", action="store_true", help="seed (and explain) only")
     parser.add_argument("--database-url", help=DATABASE_URL_HELP.replace("100,000", "--items"))
+    parser.add_argument(
+        "--gc-report", action="store_true", help="the API process prints its collector passes and pauses at exit"
+    )
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_forever(args.serve, args.port)
+        serve_forever(args.serve, args.port, args.gc_report)
         return
     if args.database_url:
         run_backend(existing_backend(args.database_url), args)

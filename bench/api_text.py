@@ -8,10 +8,10 @@ pages 1..--pages of GET /v1/items?q=... in process (`store.queries.list_items`, 
 route calls) on a fresh Store, and prints the wall and CPU per page (pages 2.., p50 / max)
 and what a page read:
 
-- SQLite plans (hub/store/queries.py `TextPlan`): `walk` (test each row the page-order index
-  passes, as without the text index), `filter` (walk, testing each entry's id against the
-  FTS5 matches), `index` (read the matches, sort), `auto` (the hub's choice by the number of
-  matches, and that count's cost). Reads: read system calls (B-tree pages that missed the
+- SQLite plans (hub/store/queries.py `TextPlan`): `walk` (test key and title on each entry
+  the page-order index passes, as without the text index), `index` (read the FTS5 matches,
+  sort), `auto` (the hub's choice by the number of matches, and that count's cost). The
+  `filter` plan of earlier figures was removed after migration 0024. Reads: read system calls (B-tree pages that missed the
   connection's cache).
 - PostgreSQL: `auto` (the planner), `walk` (bitmap scans off: the ordered walk), `index`
   (plain index scans off: the trigram bitmap, then a sort). Reads: shared buffers hit + read
@@ -100,11 +100,7 @@ def main() -> None:
         key = key or "KEY-1"
         total = conn.exec_driver_sql("SELECT count(*) FROM items").scalar()
     store.close()
-    plans = (
-        args.plans.split(",")
-        if args.plans
-        else (["auto", "walk", "index"] if pg else ["auto", "walk", "filter", "index"])
-    )
+    plans = args.plans.split(",") if args.plans else ["auto", "walk", "index"]
     table = Table(
         title=f"q= pages 2..{args.pages} at {total:,} items, {'PostgreSQL' if pg else 'SQLite'}: "
         "wall ms p50 / max; CPU ms p50; reads p50 / max"

@@ -107,7 +107,7 @@ def ascii_lower(value: str) -> str:
 def answers(store: Store, cases: list[ItemQuery]) -> dict[str, list[Any]]:
     """Every page of every case, per plan."""
     if store.engine.dialect.name == "sqlite":
-        plans: list[Any] = [TextPlan.WALK, TextPlan.FILTER, TextPlan.INDEX, None]
+        plans: list[Any] = [TextPlan.WALK, TextPlan.INDEX, None]
         found: dict[str, list[Any]] = {}
         for plan in plans:
             store.queries.text_plan = plan
@@ -201,7 +201,6 @@ def test_sqlite_plans(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> N
 
     event.listen(sqlite_store.engine, "before_cursor_execute", note)
     monkeypatch.setattr("hub.store.queries.TEXT_INDEX_MAX", 40)
-    monkeypatch.setattr("hub.store.queries.TEXT_WALK_MIN", 200)
 
     def plan_of(q: str) -> str:
         seen.clear()
@@ -214,13 +213,9 @@ def test_sqlite_plans(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> N
     rare = plan_of("timeout")  # 30 matches
     assert "USING INDEX sqlite_autoindex_items_1 (id=?)" in rare and "TEMP B-TREE FOR ORDER BY" in rare
     assert "items_text VIRTUAL TABLE" in rare
-    medium = plan_of("export")  # 270 matches, over TEXT_WALK_MIN: a plain walk
+    medium = plan_of("export")  # 270 matches, over TEXT_INDEX_MAX: a plain walk
+    assert "SCAN items USING INDEX ix_items_updated" in medium
     assert "items_text" not in medium and "TEMP B-TREE" not in medium
-    monkeypatch.setattr("hub.store.queries.TEXT_WALK_MIN", 1000)
-    sqlite_store.queries._text_counts.clear()  # the count of the last minute is reused
-    medium = plan_of("export")  # under TEXT_WALK_MIN: the walk tests rowids
-    assert "SCAN items USING INDEX ix_items_updated" in medium and "items_text VIRTUAL TABLE" in medium
-    assert "TEMP B-TREE" not in medium
     short = plan_of("ex")  # no trigram: the walk
     assert "items_text" not in short
     seen.clear()

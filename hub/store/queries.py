@@ -157,8 +157,6 @@ def _like_pattern(text: str) -> str:
 _FTS = table("items_text", sql_column("rowid"))
 _FTS_TABLE: ColumnElement[Any] = literal_column("items_text")
 _FTS_IDS = table("items_text_ids", sql_column("docid"), sql_column("item_id"))
-_ITEMS_ID_UNINDEXED: ColumnElement[Any] = literal_column("+items.id")
-"""Unary + keeps a term from choosing the plan: https://www.sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_"""
 _ITEMS_BY_ID = "INDEXED BY sqlite_autoindex_items_1"
 """items' primary key index (SQLite names it: https://www.sqlite.org/fileformat2.html#intschema),
 so that the matches are read by id rather than by walking a page-order index:
@@ -172,10 +170,6 @@ class TextPlan(Enum):
     WALK = "walk"
     """Walk the page-order index and test key and title on each row it passes (as without
     the text index): the plan for a term that matches many items, or has no trigram."""
-    FILTER = "filter"
-    """Walk the page-order index, testing each entry's id against the text index's
-    matches, so only matching rows are read. Not chosen since migration 0024 (the walk
-    reads no row it does not return either): kept for `text_plan` (benchmarks, tests)."""
     INDEX = "index"
     """Read the text index's matches by id, then sort them: for a term few items match."""
 
@@ -203,7 +197,7 @@ KEYED_BRANCHES_MAX = 64
 
 
 # SQLite `q=` plans (TextPlan), by the number of items the text index says match, M, counted up
-# to TEXT_WALK_MIN. At 1M items (bench/api_text.py, bench/README.md "q= and a text index"),
+# to TEXT_INDEX_MAX. At 1M items (bench/api_text.py, bench/README.md "q= and a text index"),
 # CPU per page: reading and sorting every match costs ~7.6 us a match; the walk ~10 us per
 # row it passes (~100 x 1M / M rows); the filter ~0.4 us a match to gather them plus
 # ~1.3 us per index entry it passes. So: INDEX below ~5,000 matches, FILTER up to ~40,000,
@@ -217,9 +211,9 @@ KEYED_BRANCHES_MAX = 64
 # calls instead of 1,692; `invoice PDF timeout`, 3,512 matches, 10 ms against the index
 # plan's 67; bench/README.md "i13api1m"). Walk and index cross near sqrt(1.8 x items)
 # matches (~1,400 at 1M, ~430 at 100k), and the filter plan, which reads no rows either but
-# gathers the matches first, no longer wins anywhere: INDEX below 1,500 matches, else WALK.
+# gathers the matches first, no longer wins anywhere: INDEX below 1,500 matches, else WALK
+# (that third plan, FILTER, was removed after migration 0024).
 TEXT_INDEX_MAX = 1_500
-TEXT_WALK_MIN = 1_500
 TEXT_COUNT_TTL_S = 60.0
 """How long a term's match count is reused: the pages of one walk count once. The count only
 chooses the plan, never the answer, so a stale one costs time, not correctness."""
@@ -346,10 +340,6 @@ class ItemQueries:
         if query.q:
             if text_plan is TextPlan.INDEX:
                 cond.append(items.c.id.in_(_text_item_ids(query.q)))
-            elif text_plan is TextPlan.FILTER:
-                # The walk stays on the page-order index (it holds the id) and tests each
-                # entry's id before it reads the row.
-                cond.append(_ITEMS_ID_UNINDEXED.in_(_text_item_ids(query.q)))
             # The text index's matches are a superset (it folds all case, ILIKE on SQLite
             # ASCII only): the substring test decides.
             pattern = _like_pattern(query.q)
@@ -360,7 +350,7 @@ class ItemQueries:
 
     def _text_plan(self, conn: Connection, query: ItemQuery) -> TextPlan:
         """The `q=` plan of a page on SQLite: by how many items the text index says match
-        (counted up to TEXT_WALK_MIN). PostgreSQL: `_pg_text_walk`."""
+        (counted up to TEXT_INDEX_MAX). PostgreSQL: `_pg_text_walk`."""
         q = query.q
         if self.engine.dialect.name != "sqlite" or not q or len(q) < 3 or "\x00" in q:
             return TextPlan.WALK  # no trigram in fewer than three characters: no index
@@ -368,14 +358,11 @@ class ItemQueries:
             return self.text_plan
 
         def count() -> int:
-            # Counting costs ~0.4 us a match: up to TEXT_WALK_MIN, ~6 ms for a common term.
-            probe = _text_rowids(q).limit(TEXT_WALK_MIN).subquery()
+            # Counting costs ~0.4 us a match: up to TEXT_INDEX_MAX, ~2 ms for a common term.
+            probe = _text_rowids(q).limit(TEXT_INDEX_MAX).subquery()
             return int(conn.execute(select(func.count()).select_from(probe)).scalar_one())
 
-        found = self._text_counts.get(q, count)
-        if found < TEXT_INDEX_MAX:
-            return TextPlan.INDEX
-        return TextPlan.FILTER if found < TEXT_WALK_MIN else TextPlan.WALK
+        return TextPlan.INDEX if self._text_counts.get(q, count) < TEXT_INDEX_MAX else TextPlan.WALK
 
     def _pg_text_walk(self, conn: Connection, query: ItemQuery, person_ids: list[str]) -> bool:
         """Whether a `q=` page on PostgreSQL walks ix_items_text_walk (TEXT_WALK_SHARE): by the
