@@ -262,6 +262,17 @@ class _Bulk:
                 [value for row in part for value in row],
             )
 
+    def _array_element(self, column_type: Any) -> str:
+        """The element type a column's array is cast to on PostgreSQL: the column's own, except
+        that a length-bounded string is cast to unbounded VARCHAR. An explicit cast to
+        varchar(n) cuts a longer value silently, whereas the assignment of the cast value to
+        the varchar(n) column refuses it (SQLSTATE 22001, "value too long"), so a value wider
+        than its column is an error, never a cut
+        (https://www.postgresql.org/docs/current/datatype-character.html)."""
+        if isinstance(column_type, String) and column_type.length is not None:
+            column_type = String()
+        return str(column_type.compile(dialect=self.dialect))
+
     def _statement(
         self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""
     ) -> str:
@@ -273,7 +284,7 @@ class _Bulk:
             if self.postgres:
                 # %b: binary parameters. psycopg's text format escapes every array element
                 # with a regex, which costs more than the whole insert for KB-sized documents.
-                arrays = ", ".join(f"%b::{table.c[c].type.compile(dialect=self.dialect)}[]" for c in columns)
+                arrays = ", ".join(f"%b::{self._array_element(table.c[c].type)}[]" for c in columns)
                 sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from metadata
             else:
                 sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
