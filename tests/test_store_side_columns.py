@@ -9,13 +9,15 @@ the primary key. SQLite kept the whole values, so the backends disagreed.
 
 from __future__ import annotations
 
+import random
+import string
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.errors import DataError
+from psycopg.errors import DataError, ProgramLimitExceeded
 from sqlalchemy import select
 
 from hub.db.tables import (
@@ -32,7 +34,8 @@ from hub.db.tables import (
 from hub.schema import WorkItem
 from hub.store import Store
 from hub.store.apply import _TOMBSTONE_COLUMNS
-from hub.store.bulk import _Bulk
+from hub.store.bulk import _Bulk, database_unavailable
+from hub.webhooks import store_unavailable
 from tests.api_support import api_client
 from tests.factories import BASE_TIME, make_item
 
@@ -149,3 +152,21 @@ def test_a_value_too_long_for_a_bounded_column_is_refused_never_cut(store: Store
             bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, [row])
             assert conn.execute(select(item_tombstones.c.native_id)).scalar() == native_id
         conn.rollback()
+
+
+def test_a_label_past_the_postgresql_index_limit_is_a_refused_record_not_an_outage(store: Store) -> None:
+    """A B-tree entry holds at most 2,704 bytes on PostgreSQL: a label of ~2,700 bytes that do
+    not compress cannot be indexed whole. It is refused as that record's fault (SQLSTATE 54000,
+    which psycopg raises as an OperationalError), so a sync stores the rest of its page and
+    reports it, instead of retrying the page as if the database were down. SQLite stores it."""
+    store.items.apply([make_item(1, labels=["kept"])])
+    label = "".join(random.Random(13).choices(string.ascii_letters, k=3000))
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(ProgramLimitExceeded) as refused:
+            store.items.apply([make_item(1, minutes=1, labels=[label])])
+        assert not database_unavailable(refused.value)
+        assert not store_unavailable(refused.value)
+        assert store.queries.get_item("acme-jira:1")["labels"] == ["kept"]  # nothing stored was lost
+    else:
+        store.items.apply([make_item(1, minutes=1, labels=[label])])
+        assert store.queries.get_item("acme-jira:1")["labels"] == [label]

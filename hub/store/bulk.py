@@ -177,11 +177,25 @@ def database_unavailable(exc: BaseException) -> bool:
     """The database is down, unreachable or busy (retrying later helps), as opposed to a
     record it refuses. Raw driver errors come through the store's bulk path unwrapped, so
     they are told apart by their PEP 249 class (psycopg's QueryCanceled is an
-    OperationalError, sqlite3's "database is locked" too)."""
+    OperationalError, sqlite3's "database is locked" too), except a value past one of
+    PostgreSQL's limits (`past_a_limit`), which is the record's fault."""
+    if past_a_limit(exc):
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     dbapi = getattr(exc, "orig", None) or exc
     return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
+
+
+def past_a_limit(exc: BaseException) -> bool:
+    """PostgreSQL refused a value past one of its limits: SQLSTATE class 54, e.g. an index
+    entry over the B-tree's 2,704 bytes (a label of ~2,600 bytes in `item_labels`' primary key,
+    https://www.postgresql.org/docs/current/btree.html#BTREE-IMPLEMENTATION). psycopg raises
+    these as OperationalError, but the same value fails the same way on every retry: it is the
+    record's fault, to be refused with its error, not an outage to wait out
+    (https://www.postgresql.org/docs/current/errcodes-appendix.html)."""
+    dbapi = getattr(exc, "orig", None) or exc
+    return str(getattr(dbapi, "sqlstate", None) or "").startswith("54")
 
 
 def _sqlite_max_parameters(cursor: Any) -> int:
