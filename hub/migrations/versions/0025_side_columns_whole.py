@@ -14,9 +14,12 @@ These columns become TEXT (the cast in hub/store/bulk.py no longer cuts either: 
 column is cast to unbounded VARCHAR, so a value too long for it is an error):
 
 - PostgreSQL: varchar(n) -> text is binary-coercible, so ALTER COLUMN TYPE rewrites no table
-  and keeps the indexes on these columns (their opclass is text_ops either way); the extended
-  statistics of migration 0024 name `key` and are rebuilt. bench/README.md ("Side columns
-  whole") has the measured time on a store of 100,000 items.
+  and keeps most indexes on these columns as they are (their opclass is text_ops either way).
+  Measured on a store of 100,000 items (bench/README.md, "Side columns whole"): no table and
+  94 of 98 relations untouched; rebuilt are the indexes whose predicate or INCLUDE list names
+  a widened column (ix_items_parent, ix_items_text_walk, ix_items_text_long,
+  ix_flow_facts_wip). The column statistics are dropped with the old type: the altered
+  tables are analysed again (`_analyze`).
 - SQLite: nothing to do. A declared VARCHAR(n) has TEXT affinity and its length is not
   enforced (https://www.sqlite.org/datatype3.html#affinity_name_examples), so the stored values
   are already whole; rebuilding `items` to restate the type would copy every row and recreate
@@ -61,11 +64,22 @@ def _alter(table: str, types: dict[str, str]) -> None:
     op.execute(f"ALTER TABLE {table} {changes}")
 
 
+def _analyze() -> None:
+    # ALTER COLUMN TYPE drops the altered columns' statistics, and the extended statistics
+    # of migration 0024 are recreated empty: until the next ANALYZE the planner would guess
+    # at every label, key, container and parent filter (and at the `q=` walk's size bound,
+    # the 2.3 s pages migration 0024 measured without them). Gather them now, as 0024 did,
+    # rather than at autovacuum's next pass (https://www.postgresql.org/docs/current/sql-altertable.html:
+    # "the column's statistics are removed"; ANALYZE samples a fixed number of rows, ~2 s here).
+    op.execute(f"ANALYZE {', '.join(WIDENED)}")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
     for table, columns in WIDENED.items():
         _alter(table, dict.fromkeys(columns, "TEXT"))
+    _analyze()
 
 
 def downgrade() -> None:
@@ -73,3 +87,4 @@ def downgrade() -> None:
         return
     for table, columns in WIDENED.items():
         _alter(table, {column: f"VARCHAR({length})" for column, length in columns.items()})
+    _analyze()
