@@ -4,6 +4,11 @@ Items keep their full normalised document as JSON text (`doc`, written by pydant
 serializer) plus the columns the read API filters and sorts on. Multi-valued filters
 (labels, assignees) live in side tables so they can be indexed on both SQLite and
 PostgreSQL.
+
+A column written from a value the shared schema does not bound (an item's key, container,
+parent, labels, link targets, people's emails and native ids, status names) is `Text`, never
+`String(n)`: PostgreSQL cut such values at the declared length where SQLite kept them whole
+(migration 0025). `String(n)` is for values the schema, the config or the hub bounds.
 """
 
 from __future__ import annotations
