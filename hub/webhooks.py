@@ -46,6 +46,7 @@ from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
+from hub.store.bulk import past_a_limit
 from hub.store.clock import utcnow
 from hub.store.contexts import ContextStore
 from hub.store.inbox import CLAIM_TTL, DEAD, DONE, FAILED, IGNORED, InboxDelivery, InboxStore
@@ -296,6 +297,8 @@ def store_unavailable(exc: BaseException) -> bool:
     """
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if past_a_limit(exc):  # e.g. a value too long for an index entry: the delivery's fault
+        return False
     return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError | OSError)
 
 

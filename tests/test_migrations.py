@@ -12,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, make_url, text
+from sqlalchemy import Engine, String, create_engine, inspect, make_url, text
 
 from hub.db.engine import alembic_config, make_engine, migrate, schema_status
 from hub.db.tables import SQLITE_TEXT_TABLES, metadata
@@ -53,8 +53,23 @@ def schema_diff(engine: Engine) -> list[Any]:
             return dialect != "sqlite"
         return type_ != "index" or obj.info.get("dialect", dialect) == dialect
 
+    def string_lengths_on_postgresql(
+        _context: Any, _inspected: Any, _column: Any, inspected_type: Any, metadata_type: Any
+    ) -> bool | None:
+        # SQLite gives VARCHAR(n) and TEXT the same affinity and enforces no declared length
+        # (https://www.sqlite.org/datatype3.html#affinity_name_examples): migration 0025 widens
+        # columns to TEXT on PostgreSQL only, rather than rebuild SQLite's tables for nothing.
+        # Returning None leaves the comparison to Alembic (https://alembic.sqlalchemy.org/en/latest/autogenerate.html#comparing-types).
+        if dialect == "sqlite" and isinstance(inspected_type, String) and isinstance(metadata_type, String):
+            return False
+        return None
+
     with engine.connect() as conn:
-        opts = {"compare_type": True, "compare_server_default": False, "include_object": on_this_backend}
+        opts = {
+            "compare_type": string_lengths_on_postgresql,
+            "compare_server_default": False,
+            "include_object": on_this_backend,
+        }
         context = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(context, metadata))
 

@@ -8,6 +8,8 @@ same for every tool) on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import random
+import string
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -96,6 +98,25 @@ def test_nul_in_a_record_lands_on_both_backends(harness: Harness) -> None:
     doc = harness.store.items.get(f"{SOURCE}:{ids[3]}")
     assert doc is not None
     assert doc["title"] == "before\ufffdafter"
+
+
+def test_a_label_too_long_for_a_postgresql_index_is_a_record_error_not_a_failed_run(harness: Harness) -> None:
+    """Labels are stored whole (migration 0025), so one of ~3,000 bytes that do not compress
+    exceeds PostgreSQL's B-tree entry (SQLSTATE 54000, an OperationalError in psycopg): that
+    record is refused and the rest of its page lands. SQLite stores it."""
+    ids = sorted(harness.fake.ids())
+    label = "".join(random.Random(13).choices(string.ascii_letters, k=3000))
+    harness.fake.edit(ids[5], labels=[label])
+    run = harness.sync()
+    assert run.status == "succeeded", run.error
+    if harness.store.engine.dialect.name == "postgresql":
+        assert [e["native_id"] for e in run.record_errors] == [ids[5]]
+        assert "exceeds btree" in run.record_errors[0]["error"]
+        assert harness.stored_ids() == set(ids) - {ids[5]}
+    else:
+        assert run.failed_records == 0
+        doc = harness.store.items.get(f"{SOURCE}:{ids[5]}")
+        assert doc is not None and doc["labels"] == [label]
 
 
 # ---------------------------------------------------------------- pages stored together

@@ -4,6 +4,11 @@ Items keep their full normalised document as JSON text (`doc`, written by pydant
 serializer) plus the columns the read API filters and sorts on. Multi-valued filters
 (labels, assignees) live in side tables so they can be indexed on both SQLite and
 PostgreSQL.
+
+A column written from a value the shared schema does not bound (an item's key, container,
+parent, labels, link targets, people's emails and native ids, status names) is `Text`, never
+`String(n)`: PostgreSQL cut such values at the declared length where SQLite kept them whole
+(migration 0025). `String(n)` is for values the schema, the config or the hub bounds.
 """
 
 from __future__ import annotations
@@ -128,14 +133,14 @@ items = Table(
     Column("source", String(100), nullable=False),
     Column("tool", String(50), nullable=False),
     Column("native_id", String(200), nullable=False),
-    Column("key", String(200)),
+    Column("key", Text),
     Column("title", Text, nullable=False, server_default=""),
     Column("kind", String(20), nullable=False),
     Column("status_category", String(20), nullable=False),
     Column("priority_level", String(20), nullable=False),
-    Column("container_id", String(200)),
-    Column("container_key", String(200)),
-    Column("parent_id", String(320)),
+    Column("container_id", Text),
+    Column("container_key", Text),
+    Column("parent_id", Text),
     Column("rice_score", Float),
     Column("created_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -178,7 +183,7 @@ item_labels = Table(
     "item_labels",
     metadata,
     Column("item_id", String(320), primary_key=True),
-    Column("label", String(255), primary_key=True),
+    Column("label", Text, primary_key=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_item_labels_label", "label", "updated_at", "item_id"),
 )
@@ -187,7 +192,7 @@ item_assignees = Table(
     "item_assignees",
     metadata,
     Column("item_id", String(320), primary_key=True),
-    Column("person_id", String(64), primary_key=True),
+    Column("person_id", Text, primary_key=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_item_assignees_person", "person_id", "updated_at", "item_id"),
 )
@@ -200,10 +205,10 @@ item_links = Table(
     metadata,
     Column("item_id", String(320), primary_key=True),
     Column("type", String(20), primary_key=True),
-    Column("target", String(1000), primary_key=True),
-    Column("target_id", String(320)),
+    Column("target", Text, primary_key=True),
+    Column("target_id", Text),
     Column("target_tool", String(50)),
-    Column("target_key", String(200)),
+    Column("target_key", Text),
     Index("ix_item_links_target_id", "target_id"),
     Index("ix_item_links_target_key", "target_tool", "target_key"),
 )
@@ -213,7 +218,7 @@ people = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text),
-    Column("email", String(320), unique=True),
+    Column("email", Text, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -223,10 +228,10 @@ person_identities = Table(
     metadata,
     Column("source", String(100), primary_key=True),
     # The tool's person id, or "email:<address>" where a tool only gives an email.
-    Column("native_id", String(320), primary_key=True),
+    Column("native_id", Text, primary_key=True),
     Column("person_id", String(64), ForeignKey("people.id"), nullable=False),
     Column("name", Text),
-    Column("email", String(320)),
+    Column("email", Text),
     Index("ix_person_identities_person", "person_id"),
     Index("ix_person_identities_email", "email"),
 )
@@ -361,12 +366,12 @@ status_transitions = Table(
     Column("item_id", String(320), primary_key=True),
     Column("at", UTCDateTime, primary_key=True),
     Column("to_category", String(20), primary_key=True),
-    Column("to_name", String(200), primary_key=True),
+    Column("to_name", Text, primary_key=True),
     Column("from_category", String(20)),
-    Column("from_name", String(200)),
+    Column("from_name", Text),
     Column("source", String(20), nullable=False),
     Column("source_rank", Integer, nullable=False),
-    Column("native_id", String(200)),
+    Column("native_id", Text),
     Index("ix_status_transitions_at", "at"),
 )
 
@@ -461,8 +466,8 @@ flow_facts = Table(
     Column("source", String(100), nullable=False),
     Column("tool", String(50), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("container_id", String(200)),
-    Column("container_key", String(200)),
+    Column("container_id", Text),
+    Column("container_key", Text),
     Column("deleted", Boolean, nullable=False),
     # Partial (migration 0014): most rows leave these NULL, and every query on them is a
     # range (which implies NOT NULL), so only the rows that have one are indexed.
@@ -509,8 +514,8 @@ flow_days = Table(
     Column("source", String(100), nullable=False),
     Column("tool", String(50), nullable=False),
     Column("kind", String(20), nullable=False),
-    Column("container_id", String(200)),
-    Column("container_key", String(200)),
+    Column("container_id", Text),
+    Column("container_key", Text),
     Column("deleted", Boolean, nullable=False),
     Index("ix_flow_days_item", "item_id"),
     # The cumulative flow's aggregate from the index alone (migration 0015).
@@ -608,12 +613,12 @@ item_report_facts = Table(
     metadata,
     Column("item_id", String(320), primary_key=True),
     Column("source", String(100), nullable=False),
-    Column("container_id", String(200)),
-    Column("container_key", String(200)),
+    Column("container_id", Text),
+    Column("container_key", Text),
     Column("kind", String(20), nullable=False),
     Column("status_category", String(20), nullable=False),
     Column("priority_level", String(20), nullable=False),
-    Column("parent_id", String(320)),
+    Column("parent_id", Text),
     Column("rice_score", Float),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("deleted", Boolean, nullable=False),

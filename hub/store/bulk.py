@@ -177,11 +177,25 @@ def database_unavailable(exc: BaseException) -> bool:
     """The database is down, unreachable or busy (retrying later helps), as opposed to a
     record it refuses. Raw driver errors come through the store's bulk path unwrapped, so
     they are told apart by their PEP 249 class (psycopg's QueryCanceled is an
-    OperationalError, sqlite3's "database is locked" too)."""
+    OperationalError, sqlite3's "database is locked" too), except a value past one of
+    PostgreSQL's limits (`past_a_limit`), which is the record's fault."""
+    if past_a_limit(exc):
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     dbapi = getattr(exc, "orig", None) or exc
     return any(cls.__name__ in ("OperationalError", "InterfaceError") for cls in type(dbapi).__mro__)
+
+
+def past_a_limit(exc: BaseException) -> bool:
+    """PostgreSQL refused a value past one of its limits: SQLSTATE class 54, e.g. an index
+    entry over the B-tree's 2,704 bytes (a label of ~2,600 bytes in `item_labels`' primary key,
+    https://www.postgresql.org/docs/current/btree.html#BTREE-IMPLEMENTATION). psycopg raises
+    these as OperationalError, but the same value fails the same way on every retry: it is the
+    record's fault, to be refused with its error, not an outage to wait out
+    (https://www.postgresql.org/docs/current/errcodes-appendix.html)."""
+    dbapi = getattr(exc, "orig", None) or exc
+    return str(getattr(dbapi, "sqlstate", None) or "").startswith("54")
 
 
 def _sqlite_max_parameters(cursor: Any) -> int:
@@ -262,6 +276,17 @@ class _Bulk:
                 [value for row in part for value in row],
             )
 
+    def _array_element(self, column_type: Any) -> str:
+        """The element type a column's array is cast to on PostgreSQL: the column's own, except
+        that a length-bounded string is cast to unbounded VARCHAR. An explicit cast to
+        varchar(n) cuts a longer value silently, whereas the assignment of the cast value to
+        the varchar(n) column refuses it (SQLSTATE 22001, "value too long"), so a value wider
+        than its column is an error, never a cut
+        (https://www.postgresql.org/docs/current/datatype-character.html)."""
+        if isinstance(column_type, String) and column_type.length is not None:
+            column_type = String()
+        return str(column_type.compile(dialect=self.dialect))
+
     def _statement(
         self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""
     ) -> str:
@@ -273,7 +298,7 @@ class _Bulk:
             if self.postgres:
                 # %b: binary parameters. psycopg's text format escapes every array element
                 # with a regex, which costs more than the whole insert for KB-sized documents.
-                arrays = ", ".join(f"%b::{table.c[c].type.compile(dialect=self.dialect)}[]" for c in columns)
+                arrays = ", ".join(f"%b::{self._array_element(table.c[c].type)}[]" for c in columns)
                 sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from metadata
             else:
                 sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
