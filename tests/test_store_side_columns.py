@@ -170,3 +170,18 @@ def test_a_label_past_the_postgresql_index_limit_is_a_refused_record_not_an_outa
     else:
         store.items.apply([make_item(1, minutes=1, labels=[label])])
         assert store.queries.get_item("acme-jira:1")["labels"] == [label]
+
+
+def test_filters_take_a_stored_value_longer_than_the_id_bound(store: Store, client: TestClient) -> None:
+    # Labels, containers, parents and emails are kept whole (migration 0025): a filter that
+    # refused values past 320 characters could not ask for them.
+    label = "lbl-" + "z" * 1500
+    container = "team-" + "c" * 1200
+    item = long_item("1", labels=[label], container={"id": container, "key": "T", "name": "Team"})
+    store.items.apply([item])
+    assert listed(client, label=label) == [item.id]
+    assert listed(client, container=container) == [item.id]
+
+    response = client.get("/v1/items", params={"label": "x" * 2001})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -20,7 +20,13 @@ parameter); without a bound, 5,000 labels kept PostgreSQL busy for minutes after
 had left. Fifty covers any filter a person builds; a service needing more pages by value."""
 
 FilterText = Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
-"""A string filter value (source, label, ids ...)."""
+"""A string filter value (source, tool, ids ...)."""
+
+StoredValueText = Annotated[str, StringConstraints(min_length=1, max_length=2_000, pattern=NO_NUL)]
+"""A filter value matched against what a tool wrote and the store keeps whole (labels,
+containers, parents, people's emails and ids: migration 0025), so longer than FilterText's
+320. Bounded still, below the ~2.7 KB past which PostgreSQL cannot index a value, so cannot
+have stored it (https://www.postgresql.org/docs/current/btree.html#BTREE-IMPLEMENTATION)."""
 
 SearchText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
 """Free text matched inside item keys and titles."""
@@ -49,9 +55,11 @@ ToolFilter = Annotated[
     list[FilterText] | None, Query(description="Tool kind, e.g. jira.", max_length=MAX_FILTER_VALUES)
 ]
 ContainerFilter = Annotated[
-    list[FilterText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
+    list[StoredValueText] | None, Query(description="Container id or key.", max_length=MAX_FILTER_VALUES)
 ]
-LabelFilter = Annotated[list[FilterText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)]
+LabelFilter = Annotated[
+    list[StoredValueText] | None, Query(description="Carries this label.", max_length=MAX_FILTER_VALUES)
+]
 AssigneeFilter = Annotated[
-    list[FilterText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
+    list[StoredValueText] | None, Query(description="Hub person id or email.", max_length=MAX_FILTER_VALUES)
 ]

@@ -16,10 +16,10 @@ from hub.api.params import (
     AssigneeFilter,
     ContainerFilter,
     CursorText,
-    FilterText,
     LabelFilter,
     SearchText,
     SourceFilter,
+    StoredValueText,
     ToolFilter,
     UtcDateTime,
 )
@@ -40,7 +40,8 @@ async def item_query(
     label: LabelFilter = None,
     container: ContainerFilter = None,
     parent_id: Annotated[
-        list[FilterText] | None, Query(description="Hub id of the parent item.", max_length=MAX_FILTER_VALUES)
+        list[StoredValueText] | None,
+        Query(description="Hub id of the parent item.", max_length=MAX_FILTER_VALUES),
     ] = None,
     updated_after: Annotated[UtcDateTime | None, Query(description="Strictly after (the tool's time).")] = None,
     updated_before: Annotated[UtcDateTime | None, Query(description="Strictly before (the tool's time).")] = None,
