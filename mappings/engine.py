@@ -841,7 +841,9 @@ class _Generator:
     def source(self, rule: Rule, target: str, var: str, indent: int) -> None:
         if rule.path is not None:
             found = self.compiler.path_parts(rule.path)
-            if callable(found):
+            if found is _none:  # a custom field the site does not have: no call to learn that
+                self.emit(indent, f"{var} = None")
+            elif callable(found):
                 self.emit(indent, f"{var} = {self.value(found, 'get')}(raw)")
             else:
                 self.walk(found, var, indent)
@@ -953,7 +955,9 @@ class Mapper:
             # compares it, instead of assigning through pydantic's `__setattr__` per item.
             out["id"] = f"{out['source']}:{native_id}"
         try:
-            item = WorkItem.model_validate(out)
+            # The validator itself, as `WorkItem.model_validate(out)` calls it, without that
+            # wrapper's Python frame and its six keyword defaults passed into pydantic-core.
+            item = WorkItem.__pydantic_validator__.validate_python(out)
         except ValidationError as exc:
             raise MappingError(native_id, _describe(exc)) from None
         if self.keep_raw:
