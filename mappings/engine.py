@@ -957,7 +957,7 @@ class Mapper:
         try:
             # The validator itself, as `WorkItem.model_validate(out)` calls it, without that
             # wrapper's Python frame and its six keyword defaults passed into pydantic-core.
-            item = WorkItem.__pydantic_validator__.validate_python(out)
+            item: WorkItem = WorkItem.__pydantic_validator__.validate_python(out)
         except ValidationError as exc:
             raise MappingError(native_id, _describe(exc)) from None
         if self.keep_raw:
