@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from types import CodeType
+from types import CodeType, MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -751,6 +751,10 @@ def _object_builder(parts: list[tuple[str, Getter]], required: tuple[str, ...]) 
     return build
 
 
+_NO_KEYS: Mapping[str, Any] = MappingProxyType({})
+"""What the generated code reads keys from when a top-level value is no dict (read-only: shared)."""
+
+
 def _note(field: str) -> None:
     """Note a vocabulary fallback in the current `Mapper.map` call (as `_noting_fallback` does)."""
     noted = _fell_back.get()
@@ -782,8 +786,9 @@ class _Generator:
     def __init__(self, compiler: _Compiler) -> None:
         self.compiler = compiler
         self.lines: list[str] = []
-        self.globals: dict[str, Any] = {"_table_hit": _table_hit, "_note": _note}
+        self.globals: dict[str, Any] = {"_table_hit": _table_hit, "_note": _note, "_NO_KEYS": _NO_KEYS}
         self.roots: dict[str, str] = {}
+        self.root_dicts: dict[str, str] = {}
         self.count = 0
 
     def value(self, value: Any, prefix: str) -> str:
@@ -807,7 +812,12 @@ class _Generator:
             self.emit(1, f"if {var} is not None:")
             self.emit(2, f"out[{name!r}] = {var}")
         self.emit(1, "return None")
-        self.lines[1:1] = [f"    {name} = raw.get({key!r})" for key, name in self.roots.items()]
+        head = [f"    {name} = raw.get({key!r})" for key, name in self.roots.items()]
+        head += [
+            f"    {name} = {self.roots[key]} if {self.roots[key]}.__class__ is dict else _NO_KEYS"
+            for key, name in self.root_dicts.items()
+        ]
+        self.lines[1:1] = head
         self.globals["_ctx"] = self.compiler.ctx
         namespace: dict[str, Any] = {}
         exec(_compiled("\n".join(self.lines), f"<mapping {self.compiler.spec.tool}>"), self.globals, namespace)  # noqa: S102
@@ -875,8 +885,16 @@ class _Generator:
         `raw` and never changes it (transforms are pure, mappings/transforms/__init__.py)."""
         source = "raw"
         if parts and isinstance(parts[0], str):
-            source, parts = self.root(parts[0]), parts[1:]
-        if not parts:
+            root, parts = parts[0], parts[1:]
+            source = self.root(root)
+            if parts and isinstance(parts[0], str):
+                # A key under a top-level key (`fields.summary`): the dict check of `fields` is made
+                # once per record, not once per field (`root_dict`).
+                self.emit(indent, f"{var} = {self.root_dict(root)}.get({parts[0]!r})")
+                source, parts = var, parts[1:]
+            elif not parts:
+                self.emit(indent, f"{var} = {source}")
+        elif not parts:
             self.emit(indent, f"{var} = {source}")
         for part in parts:
             step = f"{source}.get({part!r}) if {source}.__class__ is dict else None"
@@ -893,6 +911,15 @@ class _Generator:
         name = self.roots.get(key)
         if name is None:
             name = self.roots[key] = f"r{len(self.roots)}"
+        return name
+
+    def root_dict(self, key: str) -> str:
+        """The local holding `raw.get(key)` when that is a dict, else an empty mapping: keys under
+        it are then read with a plain `.get`, as `x.get(k) if x.__class__ is dict else None` would."""
+        name = self.root_dicts.get(key)
+        if name is None:
+            self.root(key)
+            name = self.root_dicts[key] = f"d{len(self.root_dicts)}"
         return name
 
 
