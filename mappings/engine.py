@@ -841,9 +841,12 @@ class _Generator:
             self.emit(indent + 1, f"{var} = {fn}({var}, _ctx{args})")
         if rule.table:
             table = self.value(self.compiler.tables[rule.table], "table")
-            self.emit(indent, f"if {var} is not None:")
-            self.emit(indent + 1, f"hit = {table}.get({var}) if {var}.__class__ is str else None")
-            self.emit(indent + 1, f"{var} = _table_hit({table}, {var}) if hit is None else hit")
+            # `_table_hit` inline for text (exact, then case-folded); other shapes call it.
+            self.emit(indent, f"if {var}.__class__ is str:")
+            self.emit(indent + 1, f"hit = {table}.get({var})")
+            self.emit(indent + 1, f"{var} = {table}.get({var}.strip().casefold()) if hit is None else hit")
+            self.emit(indent, f"elif {var} is not None:")
+            self.emit(indent + 1, f"{var} = _table_hit({table}, {var})")
         if rule.default is not None:
             self.emit(indent, f"if {var} is None:")
             self.emit(indent + 1, f"{var} = {self.value(rule.default, 'default')}")
