@@ -66,14 +66,6 @@ def _sprint_from_text(text: str) -> dict[str, Any] | None:
     return pairs if pairs.get("id") else None
 
 
-def _sprint_order(sprint: dict[str, Any]) -> tuple[int, int]:
-    try:
-        ident = int(sprint["id"])
-    except (TypeError, ValueError):
-        ident = -1
-    return (1 if str(sprint.get("state") or "").lower() == "active" else 0, ident)
-
-
 @transform("jira_sprint")
 def jira_sprint(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
     """The Sprint field (a list of sprints) as one iteration: the active sprint, else the newest.
@@ -84,10 +76,14 @@ def jira_sprint(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
     items = value if isinstance(value, list) else [value]
     best: dict[str, Any] | None = None
     best_order = (0, 0)
-    for item in items:  # max(sprints, key=_sprint_order) in one pass: the first of the highest
+    for item in items:  # the first of the highest (active, id), in one pass
         sprint = _sprint_from_text(item) if isinstance(item, str) else item
         if isinstance(sprint, dict) and sprint.get("id") is not None:
-            order = _sprint_order(sprint)
+            try:
+                ident = int(sprint["id"])
+            except (TypeError, ValueError):
+                ident = -1
+            order = (1 if str(sprint.get("state") or "").lower() == "active" else 0, ident)
             if best is None or order > best_order:
                 best, best_order = sprint, order
     if best is None:
