@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from types import CodeType
-from typing import Any
+from types import CodeType, MappingProxyType
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -751,9 +751,15 @@ def _object_builder(parts: list[tuple[str, Getter]], required: tuple[str, ...]) 
     return build
 
 
-def _note(field: str) -> None:
-    """Note a vocabulary fallback in the current `Mapper.map` call (as `_noting_fallback` does)."""
-    noted = _fell_back.get()
+_NO_KEYS: Mapping[str, Any] = MappingProxyType({})
+"""What the generated code reads keys from when a top-level value is no dict (read-only: shared)."""
+
+
+def _note(field: str, noted: list[str] | None) -> None:
+    """Note a vocabulary fallback in `noted` (given by `Mapper.map`), else in the current
+    `_fell_back` list as `_noting_fallback` does (a caller of `fill(raw, out)` sets it)."""
+    if noted is None:
+        noted = _fell_back.get()
     if noted is not None:
         noted.append(field)
 
@@ -764,6 +770,12 @@ def _compiled(source: str, filename: str) -> CodeType:
     the function's globals, so one spec shape gives one source text, compiled once per process."""
     code: CodeType = compile(source, filename, "exec")
     return code
+
+
+class _Fill(Protocol):
+    """The generated `fill(raw, out, noted=None)`: fallbacks go to `noted`, else to `_fell_back`."""
+
+    def __call__(self, raw: dict[str, Any], out: dict[str, Any], noted: list[str] | None = None) -> None: ...
 
 
 class _Generator:
@@ -782,8 +794,9 @@ class _Generator:
     def __init__(self, compiler: _Compiler) -> None:
         self.compiler = compiler
         self.lines: list[str] = []
-        self.globals: dict[str, Any] = {"_table_hit": _table_hit, "_note": _note}
+        self.globals: dict[str, Any] = {"_table_hit": _table_hit, "_note": _note, "_NO_KEYS": _NO_KEYS}
         self.roots: dict[str, str] = {}
+        self.root_dicts: dict[str, str] = {}
         self.count = 0
 
     def value(self, value: Any, prefix: str) -> str:
@@ -799,19 +812,24 @@ class _Generator:
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
-    def function(self, fields: Iterable[tuple[str, Rule]]) -> Callable[[dict[str, Any], dict[str, Any]], None]:
-        self.emit(0, "def fill(raw, out):")
+    def function(self, fields: Iterable[tuple[str, Rule]]) -> _Fill:
+        self.emit(0, "def fill(raw, out, noted=None):")
         for name, rule in fields:
             var = self.var()
             self.rule(rule, name, var, 1)
             self.emit(1, f"if {var} is not None:")
             self.emit(2, f"out[{name!r}] = {var}")
         self.emit(1, "return None")
-        self.lines[1:1] = [f"    {name} = raw.get({key!r})" for key, name in self.roots.items()]
+        head = [f"    {name} = raw.get({key!r})" for key, name in self.roots.items()]
+        head += [
+            f"    {name} = {self.roots[key]} if {self.roots[key]}.__class__ is dict else _NO_KEYS"
+            for key, name in self.root_dicts.items()
+        ]
+        self.lines[1:1] = head
         self.globals["_ctx"] = self.compiler.ctx
         namespace: dict[str, Any] = {}
         exec(_compiled("\n".join(self.lines), f"<mapping {self.compiler.spec.tool}>"), self.globals, namespace)  # noqa: S102
-        fill: Callable[[dict[str, Any], dict[str, Any]], None] = namespace["fill"]
+        fill: _Fill = namespace["fill"]
         return fill
 
     def rule(self, rule: Rule, target: str, var: str, indent: int) -> None:
@@ -820,7 +838,7 @@ class _Generator:
         if fallback is not None and rule.default is not None:
             self.rule(rule.model_copy(update={"default": None}), "", var, indent)
             self.emit(indent, f"if {var} is None:")
-            self.emit(indent + 1, f"_note({fallback[0]!r})")
+            self.emit(indent + 1, f"_note({fallback[0]!r}, noted)")
             self.emit(indent + 1, f"{var} = {self.value(rule.default, 'default')}")
             return
         self.source(rule, target, var, indent)
@@ -831,9 +849,12 @@ class _Generator:
             self.emit(indent + 1, f"{var} = {fn}({var}, _ctx{args})")
         if rule.table:
             table = self.value(self.compiler.tables[rule.table], "table")
-            self.emit(indent, f"if {var} is not None:")
-            self.emit(indent + 1, f"hit = {table}.get({var}) if {var}.__class__ is str else None")
-            self.emit(indent + 1, f"{var} = _table_hit({table}, {var}) if hit is None else hit")
+            # `_table_hit` inline for text (exact, then case-folded); other shapes call it.
+            self.emit(indent, f"if {var}.__class__ is str:")
+            self.emit(indent + 1, f"hit = {table}.get({var})")
+            self.emit(indent + 1, f"{var} = {table}.get({var}.strip().casefold()) if hit is None else hit")
+            self.emit(indent, f"elif {var} is not None:")
+            self.emit(indent + 1, f"{var} = _table_hit({table}, {var})")
         if rule.default is not None:
             self.emit(indent, f"if {var} is None:")
             self.emit(indent + 1, f"{var} = {self.value(rule.default, 'default')}")
@@ -841,7 +862,9 @@ class _Generator:
     def source(self, rule: Rule, target: str, var: str, indent: int) -> None:
         if rule.path is not None:
             found = self.compiler.path_parts(rule.path)
-            if callable(found):
+            if found is _none:  # a custom field the site does not have: no call to learn that
+                self.emit(indent, f"{var} = None")
+            elif callable(found):
                 self.emit(indent, f"{var} = {self.value(found, 'get')}(raw)")
             else:
                 self.walk(found, var, indent)
@@ -873,8 +896,16 @@ class _Generator:
         `raw` and never changes it (transforms are pure, mappings/transforms/__init__.py)."""
         source = "raw"
         if parts and isinstance(parts[0], str):
-            source, parts = self.root(parts[0]), parts[1:]
-        if not parts:
+            root, parts = parts[0], parts[1:]
+            source = self.root(root)
+            if parts and isinstance(parts[0], str):
+                # A key under a top-level key (`fields.summary`): the dict check of `fields` is made
+                # once per record, not once per field (`root_dict`).
+                self.emit(indent, f"{var} = {self.root_dict(root)}.get({parts[0]!r})")
+                source, parts = var, parts[1:]
+            elif not parts:
+                self.emit(indent, f"{var} = {source}")
+        elif not parts:
             self.emit(indent, f"{var} = {source}")
         for part in parts:
             step = f"{source}.get({part!r}) if {source}.__class__ is dict else None"
@@ -891,6 +922,15 @@ class _Generator:
         name = self.roots.get(key)
         if name is None:
             name = self.roots[key] = f"r{len(self.roots)}"
+        return name
+
+    def root_dict(self, key: str) -> str:
+        """The local holding `raw.get(key)` when that is a dict, else an empty mapping: keys under
+        it are then read with a plain `.get`, as `x.get(k) if x.__class__ is dict else None` would."""
+        name = self.root_dicts.get(key)
+        if name is None:
+            self.root(key)
+            name = self.root_dicts[key] = f"d{len(self.root_dicts)}"
         return name
 
 
@@ -928,19 +968,17 @@ class Mapper:
             raise MappingError(None, f"a record must be a JSON object, got {type(raw).__name__}")
         out: dict[str, Any] = {"source": self.context.source, "tool": self.spec.tool}
         noted: list[str] = []
-        token = _fell_back.set(noted)
-        try:
-            if raw.__class__ is dict:
-                try:
-                    self._fill(raw, out)
-                except Exception:  # noqa: BLE001 - the closures say which field failed
-                    out = {"source": self.context.source, "tool": self.spec.tool}
-                    noted.clear()
-                    self._fill_with_closures(raw, out)
-            else:  # a dict subclass: the generated code assumes `raw.get` is dict's own
-                self._fill_with_closures(raw, out)
-        finally:
-            _fell_back.reset(token)
+        if raw.__class__ is dict:
+            try:
+                # The generated code notes fallbacks in `noted` directly; only the closures need
+                # the context variable (set per call it costs ~0.5 % of a mapping).
+                self._fill(raw, out, noted)
+            except Exception:  # noqa: BLE001 - the closures say which field failed
+                out = {"source": self.context.source, "tool": self.spec.tool}
+                noted.clear()
+                self._fill_noting(raw, out, noted)
+        else:  # a dict subclass: the generated code assumes `raw.get` is dict's own
+            self._fill_noting(raw, out, noted)
         if noted:
             _record_fallbacks(out, noted)
         native_id = out.get("native_id")
@@ -953,7 +991,9 @@ class Mapper:
             # compares it, instead of assigning through pydantic's `__setattr__` per item.
             out["id"] = f"{out['source']}:{native_id}"
         try:
-            item = WorkItem.model_validate(out)
+            # The validator itself, as `WorkItem.model_validate(out)` calls it, without that
+            # wrapper's Python frame and its six keyword defaults passed into pydantic-core.
+            item: WorkItem = WorkItem.__pydantic_validator__.validate_python(out)
         except ValidationError as exc:
             raise MappingError(native_id, _describe(exc)) from None
         if self.keep_raw:
@@ -963,6 +1003,14 @@ class Mapper:
             item.__dict__["raw"] = raw
             item.__pydantic_fields_set__.add("raw")
         return item
+
+    def _fill_noting(self, raw: Mapping[str, Any], out: dict[str, Any], noted: list[str]) -> None:
+        """`_fill_with_closures`, its vocabulary fallbacks noted in `noted`."""
+        token = _fell_back.set(noted)
+        try:
+            self._fill_with_closures(raw, out)
+        finally:
+            _fell_back.reset(token)
 
     def _fill_with_closures(self, raw: Mapping[str, Any], out: dict[str, Any]) -> None:
         """The reference path (the same values as `_fill`); a failure names its field."""

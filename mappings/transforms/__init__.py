@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mappings.context import MappingContext
 
 TransformFn = Callable[..., Any]
 
 _REGISTRY: dict[str, TransformFn] = {}
+_Fn = TypeVar("_Fn", bound=TransformFn)
 
 
-def transform(name: str) -> Callable[[TransformFn], TransformFn]:
-    """Register `fn(value, ctx, **args)` under `name`."""
+def transform(name: str) -> Callable[[_Fn], _Fn]:
+    """Register `fn(value, ctx, **args)` under `name` (the function keeps its own type)."""
 
-    def register(fn: TransformFn) -> TransformFn:
+    def register(fn: _Fn) -> _Fn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"transform {name!r} is already registered")
         _REGISTRY[name] = fn

@@ -72,6 +72,8 @@ def plain_text(node: Any) -> str:
 
 def _wrap(text: str, left: str, right: str) -> str:
     """Put delimiters around text, keeping its outer whitespace outside (`** a**` is not bold)."""
+    if text and not text[0].isspace() and not text[-1].isspace():  # the usual: nothing to keep out
+        return f"{left}{text}{right}"
     stripped = text.strip()
     if not stripped:
         return text
@@ -96,8 +98,11 @@ def _text(node: Node) -> str:
     if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
         only = marks[0]
         kind = only.get("type")
-        if kind == "strong":  # the commonest mark, without the general path's lookups
+        if kind == "strong":  # the commonest marks, without the general path's lookups
             return _wrap(_escape(raw), "**", "**")
+        if kind == "link":
+            href = _attrs(only).get("href")
+            return f"[{_escape(raw)}]({_url(href)})" if href else _escape(raw)
         kinds = {kind: only}
     else:
         kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
@@ -231,7 +236,9 @@ def _list_item(node: Node, marker: str) -> str:
     if len(children) == 1 and children[0].get("type") == "paragraph":
         # The common item, one paragraph: `_block` and the loop below reduced to their result.
         body = _paragraph(children[0])
-        return _indent(body, " " * len(marker), marker) if body else marker.rstrip()
+        if "\n" not in body:  # one line: `_indent` would only put the marker before it
+            return marker + body if body else marker.rstrip()
+        return _indent(body, " " * len(marker), marker)
     parts: list[str] = []
     for child in children:
         rendered = _block(child)
@@ -245,7 +252,9 @@ def _list_item(node: Node, marker: str) -> str:
 
 
 def _bullet_list(node: Node) -> str:
-    return "\n".join(_list_item(item, "- ") for item in _children(node))
+    # Lists, not generators, into join(): join builds a list from a generator anyway, and
+    # resuming the generator per item costs more (CPython 3.11).
+    return "\n".join([_list_item(item, "- ") for item in _children(node)])
 
 
 def _ordered_list(node: Node) -> str:
@@ -253,7 +262,7 @@ def _ordered_list(node: Node) -> str:
         start = int(_attrs(node).get("order") or 1)
     except (TypeError, ValueError):
         start = 1
-    return "\n".join(_list_item(item, f"{start + i}. ") for i, item in enumerate(_children(node)))
+    return "\n".join([_list_item(item, f"{start + i}. ") for i, item in enumerate(_children(node))])
 
 
 def _task_list(node: Node) -> str:
@@ -379,14 +388,18 @@ def _blocks(nodes: list[Node]) -> str:
             run.append(node)
             continue
         if run:
-            out.append(_inline(run))
+            text = _inline(run)
+            if text:
+                out.append(text)
             run = []
         rendered = render(node) if render is not None else _block(node)
         if rendered:
             out.append(rendered)
     if run:
-        out.append(_inline(run))
-    return "\n\n".join(part for part in out if part)
+        text = _inline(run)
+        if text:
+            out.append(text)
+    return "\n\n".join(out)  # only non-empty parts were kept
 
 
 def to_markdown(document: Any) -> str | None:

@@ -39,8 +39,12 @@ def to_number(value: Any, ctx: MappingContext) -> float | None:
     return None
 
 
-def parse_datetime(value: Any) -> datetime | None:
-    """ISO 8601 text (`2019-02-15T19:01:52.971-0800`, `...Z`) or epoch milliseconds, as aware UTC."""
+@transform("datetime")
+def parse_datetime(value: Any, ctx: MappingContext | None = None) -> datetime | None:
+    """Timestamp with zone: ISO 8601 text (`2019-02-15T19:01:52.971-0800`, `...Z`) or epoch
+    milliseconds (as Jira sends in places), aware (naive text is taken as UTC).
+
+    Also the `datetime` transform itself (`ctx` unused), so that a spec's datetime costs one call."""
     if isinstance(value, str):
         if not value:
             return None
@@ -51,12 +55,6 @@ def parse_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     return None
-
-
-@transform("datetime")
-def to_datetime(value: Any, ctx: MappingContext) -> datetime | None:
-    """Timestamp with zone (ISO text, or epoch milliseconds as Jira sends in places)."""
-    return parse_datetime(value)
 
 
 @transform("date")
@@ -81,8 +79,12 @@ def names(value: Any, ctx: MappingContext, attribute: str = "name") -> list[str]
     """A list of objects (components, versions ...) as the list of their names."""
     if not isinstance(value, list):
         return None
-    out = [item.get(attribute) if isinstance(item, dict) else item for item in value]
-    return [str(v) for v in out if v is not None and v != ""] or None
+    out = []
+    for item in value:
+        name = item.get(attribute) if isinstance(item, dict) else item
+        if name is not None and name != "":
+            out.append(str(name))
+    return out or None
 
 
 @transform("seconds_to_hours")

@@ -41,8 +41,14 @@ def jira_person(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
 @transform("jira_people")
 def jira_people(value: Any, ctx: MappingContext) -> list[dict[str, Any]] | None:
     """One user (assignee) or a list of users (multi-user picker) as a list of PersonRefs."""
-    items = value if isinstance(value, list) else [value]
-    people = [p for p in (_person(v) for v in items) if p is not None]
+    if not isinstance(value, list):  # the assignee field: one user
+        person = _person(value)
+        return None if person is None else [person]
+    people = []
+    for item in value:
+        person = _person(item)
+        if person is not None:
+            people.append(person)
     return people or None
 
 
@@ -60,14 +66,6 @@ def _sprint_from_text(text: str) -> dict[str, Any] | None:
     return pairs if pairs.get("id") else None
 
 
-def _sprint_order(sprint: dict[str, Any]) -> tuple[int, int]:
-    try:
-        ident = int(sprint["id"])
-    except (TypeError, ValueError):
-        ident = -1
-    return (1 if str(sprint.get("state") or "").lower() == "active" else 0, ident)
-
-
 @transform("jira_sprint")
 def jira_sprint(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
     """The Sprint field (a list of sprints) as one iteration: the active sprint, else the newest.
@@ -76,14 +74,20 @@ def jira_sprint(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
     sprint has no start date to compare.
     """
     items = value if isinstance(value, list) else [value]
-    sprints = []
-    for item in items:
+    best: dict[str, Any] | None = None
+    best_order = (0, 0)
+    for item in items:  # the first of the highest (active, id), in one pass
         sprint = _sprint_from_text(item) if isinstance(item, str) else item
         if isinstance(sprint, dict) and sprint.get("id") is not None:
-            sprints.append(sprint)
-    if not sprints:
+            try:
+                ident = int(sprint["id"])
+            except (TypeError, ValueError):
+                ident = -1
+            order = (1 if str(sprint.get("state") or "").lower() == "active" else 0, ident)
+            if best is None or order > best_order:
+                best, best_order = sprint, order
+    if best is None:
         return None
-    best = max(sprints, key=_sprint_order)
     start, end = parse_datetime(best.get("startDate")), parse_datetime(best.get("endDate"))
     return {
         "id": str(best["id"]),
@@ -98,13 +102,16 @@ def jira_release(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
     """fixVersions as one release: the first unreleased version, else the newest released one."""
     if not isinstance(value, list):
         return None
-    versions = [v for v in value if isinstance(v, dict) and v.get("id") is not None]
-    if not versions:
-        return None
-    unreleased = [v for v in versions if not v.get("released") and not v.get("archived")]
-    if unreleased:
-        best = unreleased[0]
+    versions = []
+    for version in value:
+        if isinstance(version, dict) and version.get("id") is not None:
+            if not version.get("released") and not version.get("archived"):
+                best = version  # the first unreleased one
+                break
+            versions.append(version)
     else:
+        if not versions:
+            return None
         # Newest by release date; versions without a date sort first, list order breaks ties.
         best = max(enumerate(versions), key=lambda iv: (str(iv[1].get("releaseDate") or ""), iv[0]))[1]
     release_date = best.get("releaseDate")
@@ -245,8 +252,11 @@ def jira_all_links(
     `remote_other` for its `other`)."""
     if not isinstance(value, dict):
         return None
-    links = jira_links(value.get("issuelinks"), ctx, types=types, other=other) or []
-    links += jira_remote_links(value.get("remote_links"), ctx, relationships=relationships, other=remote_other) or []
+    # Either part may be absent (no remote links read): no call for what would give None.
+    issue_links, remote_links = value.get("issuelinks"), value.get("remote_links")
+    links = (jira_links(issue_links, ctx, types=types, other=other) if issue_links is not None else None) or []
+    if remote_links is not None:
+        links += jira_remote_links(remote_links, ctx, relationships=relationships, other=remote_other) or []
     return links or None
 
 
