@@ -243,7 +243,7 @@ def test_real_issue_hooks_refetch_the_issue(name: str) -> None:
         delivery = gl.parse(headers, raw)
         assert delivery.delivery_id == name
         assert delivery.events == [RefetchRecord(str(attrs["id"]))]
-        assert gl._index[str(attrs["id"])] == (str(attrs["project_id"]), attrs["iid"])
+        assert gl.locator.get(str(attrs["id"])) == (str(attrs["project_id"]), attrs["iid"])
     # hook_upsert applies the delivery itself (mappings/gitlab.yaml reads the hook shape)
     (event,) = connector(hook_upsert=True).parse(headers, raw).events
     assert isinstance(event, UpsertRecord) and event.record == payload
@@ -287,4 +287,4 @@ async def test_real_issue_list_parses() -> None:
         records = [r async for page in gl.fetch(None) for r in page.records]
         assert records == items
         assert [gl.native_id(r) for r in records] == [str(i["id"]) for i in items]
-        assert gl._index[str(items[0]["id"])] == (str(items[0]["project_id"]), items[0]["iid"])
+        assert gl.locator.get(str(items[0]["id"])) == (str(items[0]["project_id"]), items[0]["iid"])

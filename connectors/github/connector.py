@@ -52,6 +52,7 @@ from connectors.base import (
 from connectors.cursors import parse_time
 from connectors.github.config import GitHubConfig
 from connectors.http import RequestFailed, epoch_reset_hint
+from connectors.locator import IssueLocator, Where
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
 from connectors.paging import LinkHeaderPaginator, UpdatedSinceWindow
 
@@ -60,7 +61,6 @@ ISSUE = "/repos/{}/issues/{}"
 ISSUE_EVENTS = "/repos/{}/issues/{}/events"
 ORG_REPOS = "/orgs/{}/repos"
 MAX_PER_PAGE = 100  # GitHub's ceiling for per_page
-INDEX_FRESH = 60.0  # seconds a complete id listing is trusted to answer "unknown id = gone"
 ORG_REPOS_FRESH = 600.0  # seconds the organisation's repository list is reused
 SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least a minute
 _SINCE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -219,8 +219,7 @@ class GitHubConnector(Connector):
             rate_limited=github_rate_limited,
         )
         self.per_page = min(config.page_size, MAX_PER_PAGE)
-        self._index: dict[str, tuple[str, int]] = {}  # issue id -> (owner/repo, number)
-        self._index_complete_at: float | None = None
+        self.locator = IssueLocator(self.clock)  # issue id -> (owner/repo, number)
         self._repos: list[str] | None = None
         self._repos_at = 0.0
 
@@ -274,7 +273,7 @@ class GitHubConnector(Connector):
         repo = _repo_of(issue) or repo
         number = issue.get("number")
         if repo and isinstance(number, int) and issue.get("id") is not None:
-            self._index[str(issue["id"])] = (repo, number)
+            self.locator.remember(str(issue["id"]), repo, number)
 
     def native_id(self, record: dict[str, Any]) -> str:
         return str(record["id"])
@@ -300,7 +299,7 @@ class GitHubConnector(Connector):
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope (`state=all`, 100 a page); rebuilds the id index as it goes."""
-        started = self.clock()
+        started = self.locator.listing_started()
         for repo in await self.repositories():
             paginator = LinkHeaderPaginator()
             path = ISSUES.format(repo)
@@ -311,18 +310,11 @@ class GitHubConnector(Connector):
                 for issue in self.issues_of(data, path, repo):
                     yield str(issue["id"])
                 paginator.advance(response, data)
-        self._index_complete_at = started
+        self.locator.listing_complete(started)
 
-    async def locate(self, native_id: str) -> tuple[str, int] | None:
-        """(owner/repo, number) of an issue id: from the index, else after one fresh listing
-        of the scope (an id still unknown then is gone)."""
-        where = self._index.get(native_id)
-        fresh = self._index_complete_at is not None and self.clock() - self._index_complete_at <= INDEX_FRESH
-        if where is None and not fresh:
-            async for _ in self.list_ids():
-                pass
-            where = self._index.get(native_id)
-        return where
+    async def locate(self, native_id: str) -> Where | None:
+        """(owner/repo, number) of an issue id (connectors/locator.py)."""
+        return await self.locator.locate(native_id, self.list_ids)
 
     async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
         """`GET /repos/{owner}/{repo}/issues/{number}` for the issue the id index names.
@@ -338,11 +330,11 @@ class GitHubConnector(Connector):
             data, _ = await self.http.get_json(ISSUE.format(repo, number), allow_404=True)
         except RequestFailed as exc:
             if exc.status == 410:
-                self._index.pop(native_id, None)
+                self.locator.forget(native_id)
                 return None
             raise
         if not isinstance(data, dict) or "pull_request" in data or str(data.get("id")) != native_id:
-            self._index.pop(native_id, None)
+            self.locator.forget(native_id)
             return None
         self._remember(data, repo)
         return data
@@ -447,7 +439,7 @@ class GitHubConnector(Connector):
         """`transferred`: the old issue is gone; the new one (new id) is synced if its repo is in scope."""
         events: list[WebhookEvent] = []
         if self.in_scope(repo):
-            self._index.pop(issue_id, None)
+            self.locator.forget(issue_id)
             events.append(DeleteRecord(issue_id))
         changes = payload.get("changes") or {}
         new_issue = changes.get("new_issue")
@@ -463,6 +455,6 @@ class GitHubConnector(Connector):
         changes = payload.get("changes") or {}
         old_issue, old_repo = changes.get("old_issue"), (changes.get("old_repository") or {}).get("full_name")
         if isinstance(old_issue, dict) and old_issue.get("id") is not None and self.in_scope(old_repo):
-            self._index.pop(str(old_issue["id"]), None)
+            self.locator.forget(str(old_issue["id"]))
             return [DeleteRecord(str(old_issue["id"]))]
         return []

@@ -49,12 +49,12 @@ from connectors.base import (
 from connectors.cursors import parse_time
 from connectors.gitlab.config import GitLabConfig
 from connectors.http import epoch_reset_hint
+from connectors.locator import IssueLocator, Where
 from connectors.multi import OrderKey, RecordStream, ScopeCursors, epoch, merged_pages
 from connectors.paging import LinkHeaderPaginator, PageNumberPaginator, Paginator, UpdatedSinceWindow
 
 API = "/api/v4"
 MAX_PER_PAGE = 100  # GitLab's ceiling for per_page
-INDEX_FRESH = 60.0  # seconds a complete id listing is trusted to answer "unknown id = gone"
 SIGNATURE_TOLERANCE = 300  # seconds between webhook-timestamp and now
 
 ISSUE_HOOKS = frozenset({"Issue Hook", "Confidential Issue Hook"})
@@ -189,8 +189,7 @@ class GitLabConnector(Connector):
             wait_hints=[epoch_reset_hint("ratelimit-reset", remaining_header="ratelimit-remaining")],
         )
         self.per_page = min(config.page_size, MAX_PER_PAGE)
-        self._index: dict[str, tuple[str, int]] = {}  # issue id -> (project id, iid)
-        self._index_complete_at: float | None = None
+        self.locator = IssueLocator(self.clock)  # issue id -> (project id, iid)
 
     # -------------------------------------------------------- scope and paging
 
@@ -242,7 +241,7 @@ class GitLabConnector(Connector):
 
     def _remember(self, issue_id: Any, project_id: Any, iid: Any) -> None:
         if issue_id is not None and project_id is not None and isinstance(iid, int):
-            self._index[str(issue_id)] = (str(project_id), iid)
+            self.locator.remember(str(issue_id), str(project_id), iid)
 
     def native_id(self, record: dict[str, Any]) -> str:
         attrs = record.get("object_attributes")
@@ -269,7 +268,7 @@ class GitLabConnector(Connector):
 
     async def list_ids(self) -> AsyncIterator[str]:
         """Every issue id in scope, 100 a page; rebuilds the id index as it goes."""
-        started = self.clock()
+        started = self.locator.listing_started()
         for path, _ in self.scopes():
             paginator = self.paginator()
             params: dict[str, Any] = {"scope": "all", "order_by": "created_at", "sort": "asc", "per_page": 100}
@@ -280,18 +279,11 @@ class GitLabConnector(Connector):
                 for issue in self.issues_of(data, path):
                     yield str(issue["id"])
                 paginator.advance(response, data)
-        self._index_complete_at = started
+        self.locator.listing_complete(started)
 
-    async def locate(self, native_id: str) -> tuple[str, int] | None:
-        """(project id, iid) of an issue id: from the index, else after one fresh listing
-        of the scope (an id still unknown then is gone)."""
-        where = self._index.get(native_id)
-        fresh = self._index_complete_at is not None and self.clock() - self._index_complete_at <= INDEX_FRESH
-        if where is None and not fresh:
-            async for _ in self.list_ids():
-                pass
-            where = self._index.get(native_id)
-        return where
+    async def locate(self, native_id: str) -> Where | None:
+        """(project id, iid) of an issue id (connectors/locator.py)."""
+        return await self.locator.locate(native_id, self.list_ids)
 
     async def fetch_one(self, native_id: str) -> dict[str, Any] | None:
         """`GET /projects/:id/issues/:iid` for the issue the id index names (404: gone)."""
@@ -301,7 +293,7 @@ class GitLabConnector(Connector):
         project_id, iid = where
         data, _ = await self.http.get_json(f"{API}/projects/{_ref(project_id)}/issues/{iid}", allow_404=True)
         if not isinstance(data, dict) or str(data.get("id")) != native_id:
-            self._index.pop(native_id, None)
+            self.locator.forget(native_id)
             return None
         return data
 
