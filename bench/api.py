@@ -709,10 +709,16 @@ def main() -> None:
 
 
 def run_report_bench(
-    description: str | None, name: str, run_backend: Callable[[Backend, argparse.Namespace], None]
+    description: str | None,
+    name: str,
+    run_backend: Callable[[Backend, argparse.Namespace], None],
+    *,
+    existing_store: bool = True,
 ) -> None:
-    """The command line of a report benchmark (bench/quality.py, bench/priorities.py): seed
-    `--items` on each of `--backends`, then time `--requests` requests per case."""
+    """The command line of a report benchmark (bench/quality.py, priorities.py, digest.py,
+    flow.py): seed `--items` on each of `--backends`, then time `--requests` requests per case.
+    With `existing_store`, `--database-url` times a store seeded before (the benchmark's
+    `run_backend` must then not seed it again)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
@@ -723,9 +729,10 @@ def run_report_bench(
     )
     parser.add_argument("--requests", type=int, default=20, help="timed requests per case")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
+    if existing_store:
+        parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
-    if args.database_url:
+    if getattr(args, "database_url", None):
         run_backend(existing_backend(args.database_url), args)
         return
     workdir = Path(tempfile.mkdtemp(prefix=f"opshub-bench-{name}-"))

@@ -21,11 +21,8 @@ Target (issue 10): under 1 s p95 on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,13 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._report import report_table, time_case
 from bench.api import (
-    DATABASE_URL_HELP,
     Backend,
     analyze,
-    existing_backend,
     needs_seed,
-    postgres_backend,
-    sqlite_backend,
+    run_report_bench,
 )
 from bench.flow import CONTAINERS, NOW, _item, console, seed
 from hub.api import create_app
@@ -143,32 +137,7 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        help="admin URL; the benchmark creates and drops its own database next to it",
-    )
-    parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
-    args = parser.parse_args()
-    if args.database_url:
-        run_backend(existing_backend(args.database_url), args)
-        return
-    workdir = Path(tempfile.mkdtemp(prefix="opshub-bench-digest-"))
-    try:
-        for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            if name == "sqlite":
-                run_backend(sqlite_backend(workdir), args)
-            elif name in ("postgresql", "postgres", "pg"):
-                run_backend(postgres_backend(args.pg_url), args)
-            else:
-                raise SystemExit(f"unknown backend {name!r}: use sqlite,postgresql")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    run_report_bench(__doc__, "digest", run_backend)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -41,7 +39,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import Backend, analyze, postgres_backend, sqlite_backend
+from bench.api import Backend, analyze, run_report_bench
 from hub.api import create_app
 from hub.flow.history import Transition
 from hub.schema import StatusCategory, WorkItem
@@ -252,28 +250,8 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-        help="admin URL; the benchmark creates and drops its own database next to it",
-    )
-    parser.add_argument("--requests", type=int, default=20, help="timed requests per route")
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="opshub-bench-flow-"))
-    try:
-        for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
-            if name == "sqlite":
-                run_backend(sqlite_backend(workdir), args)
-            elif name in ("postgresql", "postgres", "pg"):
-                run_backend(postgres_backend(args.pg_url), args)
-            else:
-                raise SystemExit(f"unknown backend {name!r}: use sqlite,postgresql")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    # Seeds every run: no --database-url (run_backend does not tell a seeded store apart).
+    run_report_bench(__doc__, "flow", run_backend, existing_store=False)
 
 
 if __name__ == "__main__":
