@@ -249,10 +249,26 @@ def test_what_is_mapped_is_applied_before_a_refetch_asks_a_hanging_tool(store: S
     assert set(statuses(store).values()) == {"done"}
 
 
+class _PastALimit(Exception):
+    """What psycopg raises for a value past one of PostgreSQL's limits (an index entry over
+    2,704 bytes): SQLSTATE class 54, as an OperationalError (hub/store/bulk.py `past_a_limit`)."""
+
+    sqlstate = "54000"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        DataError("INSERT ...", {}, ValueError("value out of range")),
+        OperationalError("INSERT ...", {}, _PastALimit("index row size 3016 exceeds btree maximum, 2704")),
+    ],
+    ids=["data-error", "past-a-limit"],
+)
 def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, refusal: Exception
 ) -> None:
-    """The store refuses one delivery's item (as a database refuses a value): the batch falls
+    """The store refuses one delivery's item (as a database refuses a value, or a value past
+    one of PostgreSQL's limits, which psycopg raises as an OperationalError): the batch falls
     back to one delivery at a time, so only that one fails (on its last attempt: dead)."""
     s = two_sources()
     ids = s.fakes[A].ids()[:6]
@@ -269,7 +285,7 @@ def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
     def refusing(ops: Iterable[WorkItem | ItemDeletion], **kwargs: object) -> object:
         ops = list(ops)
         if any(op.id == poisoned for op in ops):
-            raise DataError("INSERT ...", {}, ValueError("value out of range"))
+            raise refusal
         return apply(ops, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store.items, "apply", refusing)
@@ -280,7 +296,7 @@ def test_a_poisoned_delivery_fails_alone_and_the_rest_of_its_batch_is_applied(
     assert store.items.get(poisoned) is None
     assert all(store.items.get(f"{A}:{i}") is not None for i in ids if f"{A}:{i}" != poisoned)
     entry = InboxStore(store.engine).get(A, delivered[ids[2]])
-    assert entry is not None and "value out of range" in entry["error"]
+    assert entry is not None and str(refusal.orig) in entry["error"]  # type: ignore[attr-defined]
 
 
 def test_a_store_that_is_down_fails_the_lane_without_spending_attempts(
