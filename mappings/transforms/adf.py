@@ -21,7 +21,6 @@ from mappings.transforms import transform
 Node = dict[str, Any]
 
 _ESCAPE = re.compile(r"([\\`*_\[\]])")
-_NEEDS_ESCAPE = frozenset("\\`*_[]")
 _LINE_START = re.compile(r"^(\s{0,3})([#>+-]|\d+[.)])(?=\s)", re.MULTILINE)
 
 _PANEL_LABELS = {
@@ -34,10 +33,15 @@ _PANEL_LABELS = {
 }
 
 
+def _needs_escape(text: str) -> bool:
+    # One `in` per character to escape: each is a memchr over the text. A set's isdisjoint(text)
+    # made a one-character string per character (~90 instructions each: ~18k for a 200-character
+    # paragraph, bench/README.md "ADF -> Markdown, round 3").
+    return "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text
+
+
 def _escape(text: str) -> str:
-    if not _NEEDS_ESCAPE.isdisjoint(text):
-        text = _ESCAPE.sub(r"\\\1", text)
-    return text
+    return _ESCAPE.sub(r"\\\1", text) if _needs_escape(text) else text
 
 
 def _attrs(node: Node) -> dict[str, Any]:
@@ -182,17 +186,22 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 }
 
 
-def _inline(nodes: list[Node]) -> str:
+def _inline(nodes: Any) -> str:
+    """Inline nodes as text; `nodes` may be a node's raw `content` (not a list: no content)."""
+    if nodes.__class__ is not list:
+        return ""
     parts: list[str] = []
     append = parts.append
     for node in nodes:
+        if node.__class__ is not dict and not isinstance(node, dict):  # as `_children` drops them
+            continue
         kind = node.get("type")
         if kind == "text" and not node.get("marks"):
             # Most nodes are plain text: `_text` without its marks, inlined (a Python call per
             # text node was a tenth of the converter's time, bench/README.md "i13map").
             raw = node.get("text")
             text = raw if raw.__class__ is str else str(raw or "")
-            append(text if _NEEDS_ESCAPE.isdisjoint(text) else _ESCAPE.sub(r"\\\1", text))
+            append(_escape(text))
             continue
         render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
@@ -200,7 +209,7 @@ def _inline(nodes: list[Node]) -> str:
         elif kind in _BLOCK:
             append(_escape(plain_text(node)))
         else:
-            append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
+            append(_inline(node.get("content")) if node.get("content") else _escape(str(node.get("text") or "")))
     return "".join(parts)
 
 
@@ -217,7 +226,7 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
 
 
 def _paragraph(node: Node) -> str:
-    text = _inline(_children(node))
+    text = _inline(node.get("content"))
     # A paragraph starting with "# ", "> ", "- ", "1. " would become another block.
     return _LINE_START.sub(r"\1\\\2", text) if text[:1] in "#>+-0123456789 " else text
 
@@ -227,7 +236,7 @@ def _heading(node: Node) -> str:
         level = min(max(int(_attrs(node).get("level") or 1), 1), 6)
     except (TypeError, ValueError):
         level = 1
-    text = _inline(_children(node)).replace("\\\n", " ")
+    text = _inline(node.get("content")).replace("\\\n", " ")
     return f"{'#' * level} {text}" if text else ""
 
 
@@ -272,12 +281,13 @@ def _task_list(node: Node) -> str:
             lines.append(_indent(_task_list(item), "  "))
             continue
         box = "[x]" if _attrs(item).get("state") == "DONE" else "[ ]"
-        lines.append(f"- {box} {_inline(_children(item))}")
+        text = _inline(item.get("content"))
+        lines.append(f"- {box} {text}")
     return "\n".join(lines)
 
 
 def _decision_list(node: Node) -> str:
-    return "\n".join(f"- {_inline(_children(item))}" for item in _children(node))
+    return "\n".join(["- " + _inline(item.get("content")) for item in _children(node)])
 
 
 def _code_block(node: Node) -> str:
