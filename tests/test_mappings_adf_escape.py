@@ -1,6 +1,6 @@
 """ADF -> Markdown: each escapable character alone, and children of odd shapes.
 
-The escape check is one `in` test per character (mappings/transforms/adf.py `_needs_escape`),
+The escape check is one `in` test per character (mappings/transforms/adf.py `_escape`),
 and inline content is read from a node's raw `content`; the random-tree differential used for
 that change (bench/README.md "ADF -> Markdown, round 3") never had a text with only one of the
 characters, nor a dict subclass as a child.

@@ -33,15 +33,13 @@ _PANEL_LABELS = {
 }
 
 
-def _needs_escape(text: str) -> bool:
-    # One `in` per character to escape: each is a memchr over the text. A set's isdisjoint(text)
-    # made a one-character string per character (~90 instructions each: ~18k for a 200-character
-    # paragraph, bench/README.md "ADF -> Markdown, round 3").
-    return "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text
-
-
 def _escape(text: str) -> str:
-    return _ESCAPE.sub(r"\\\1", text) if _needs_escape(text) else text
+    # The check is one `in` per character to escape, each a memchr over the text: a set's
+    # isdisjoint(text) made a one-character string per character (~90 instructions each, ~18k
+    # for a 200-character paragraph; bench/README.md "ADF -> Markdown, round 3").
+    if "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text:
+        return _ESCAPE.sub(r"\\\1", text)
+    return text
 
 
 def _attrs(node: Node) -> dict[str, Any]:
@@ -241,15 +239,17 @@ def _heading(node: Node) -> str:
 
 
 def _list_item(node: Node, marker: str) -> str:
-    children = _children(node)
-    if len(children) == 1 and children[0].get("type") == "paragraph":
-        # The common item, one paragraph: `_block` and the loop below reduced to their result.
-        body = _paragraph(children[0])
-        if "\n" not in body:  # one line: `_indent` would only put the marker before it
-            return marker + body if body else marker.rstrip()
-        return _indent(body, " " * len(marker), marker)
+    content = node.get("content")
+    if content.__class__ is list and len(content) == 1 and content[0].__class__ is dict:
+        only = content[0]
+        if only.get("type") == "paragraph":
+            # The common item, one paragraph: `_block` and the loop below reduced to their result.
+            body = _paragraph(only)
+            if "\n" not in body:  # one line: `_indent` would only put the marker before it
+                return marker + body if body else marker.rstrip()
+            return _indent(body, " " * len(marker), marker)
     parts: list[str] = []
-    for child in children:
+    for child in _children(node):
         rendered = _block(child)
         if not rendered:
             continue
@@ -304,13 +304,13 @@ def _quote(text: str) -> str:
 
 
 def _blockquote(node: Node) -> str:
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     return _quote(body) if body else ""
 
 
 def _panel(node: Node) -> str:
     label = _PANEL_LABELS.get(str(_attrs(node).get("panelType") or "info"), "NOTE")
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     return _quote(f"[!{label}]\n{body}" if body else f"[!{label}]")
 
 
@@ -333,7 +333,7 @@ def _table(node: Node) -> str:
 
 def _expand(node: Node) -> str:
     title = str(_attrs(node).get("title") or "")
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     head = f"**{_escape(title)}**" if title else ""
     return "\n\n".join(p for p in (head, body) if p)
 
@@ -344,7 +344,7 @@ def _card(node: Node) -> str:
 
 
 def _container(node: Node) -> str:
-    return _blocks(_children(node))
+    return _blocks(node.get("content"))
 
 
 _LISTS = frozenset({"bulletList", "orderedList", "taskList", "decisionList"})
@@ -388,10 +388,15 @@ def _block(node: Node) -> str:
     return _escape(plain_text(node))
 
 
-def _blocks(nodes: list[Node]) -> str:
+def _blocks(nodes: Any) -> str:
+    """Block nodes as Markdown; `nodes` may be a node's raw `content` (not a list: no content)."""
+    if nodes.__class__ is not list:
+        return ""
     out: list[str] = []
     run: list[Node] = []  # inline nodes met at block level are gathered into one paragraph
     for node in nodes:
+        if node.__class__ is not dict and not isinstance(node, dict):  # as `_children` drops them
+            continue
         kind = node.get("type")
         render = _BLOCK.get(kind)  # type: ignore[arg-type]
         if render is None and kind in _INLINE:
@@ -418,7 +423,9 @@ def to_markdown(document: Any) -> str | None:
         return document
     if not isinstance(document, dict):
         return None
-    text = _block(document).strip("\n")
+    # A whole document (the usual input) goes straight to its blocks: `_block` -> `_container`.
+    body = _blocks(document.get("content")) if document.get("type") == "doc" else _block(document)
+    text = body.strip("\n")
     return text or None
 
 
