@@ -49,3 +49,18 @@ def test_inline_children_keep_dict_subclasses_and_drop_other_shapes(kind: str) -
 def test_inline_content_that_is_not_a_list_renders_nothing(content: Any) -> None:
     doc = {"type": "doc", "content": [{"type": "paragraph", "content": content}, {"type": "rule"}]}
     assert to_markdown(doc) == "---"
+
+
+def test_a_run_is_escaped_when_any_of_its_text_nodes_needs_it() -> None:
+    # Text is checked once per run; one node needing it (here the last, under a link) must
+    # escape every node of the run, each as it would be alone.
+    link = {"type": "link", "attrs": {"href": "https://x.example/a_b"}}
+    content = [
+        {"type": "text", "text": "plain "},
+        {"type": "text", "text": "bold", "marks": [{"type": "strong"}]},
+        {"type": "text", "text": " and "},
+        {"type": "text", "text": "snake_case", "marks": [link]},
+        {"type": "text", "text": " `tick`", "marks": [{"type": "code"}]},
+    ]
+    expected = "plain **bold** and [snake\\_case](https://x.example/a_b)``  `tick` ``"
+    assert to_markdown({"type": "doc", "content": [{"type": "paragraph", "content": content}]}) == expected

@@ -33,13 +33,15 @@ _PANEL_LABELS = {
 }
 
 
+def _needs_escape(text: str) -> bool:
+    # One `in` per character to escape, each a memchr over the text: a set's isdisjoint(text)
+    # made a one-character string per character (~90 instructions each, ~18k for a
+    # 200-character paragraph; bench/README.md "ADF -> Markdown, round 3").
+    return "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text
+
+
 def _escape(text: str) -> str:
-    # The check is one `in` per character to escape, each a memchr over the text: a set's
-    # isdisjoint(text) made a one-character string per character (~90 instructions each, ~18k
-    # for a 200-character paragraph; bench/README.md "ADF -> Markdown, round 3").
-    if "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text:
-        return _ESCAPE.sub(r"\\\1", text)
-    return text
+    return _ESCAPE.sub(r"\\\1", text) if _needs_escape(text) else text
 
 
 def _attrs(node: Node) -> dict[str, Any]:
@@ -92,23 +94,23 @@ def _code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _text(node: Node) -> str:
-    raw = str(node.get("text") or "")
-    marks = node.get("marks")
+def _text(raw: str, marks: Any, escape: bool) -> str:
+    """A text node's text with its marks (`escape` False: the caller knows nothing needs it)."""
+    escaped = _escape(raw) if escape else raw
     if not marks:
-        return _escape(raw)
+        return escaped
     if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
         only = marks[0]
         kind = only.get("type")
         if kind == "strong":  # the commonest marks, without the general path's lookups
-            return _wrap(_escape(raw), "**", "**")
+            return _wrap(escaped, "**", "**")
         if kind == "link":
             href = _attrs(only).get("href")
-            return f"[{_escape(raw)}]({_url(href)})" if href else _escape(raw)
+            return f"[{escaped}]({_url(href)})" if href else escaped
         kinds = {kind: only}
     else:
         kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
-    text = _code_span(raw) if "code" in kinds else _escape(raw)
+    text = _code_span(raw) if "code" in kinds else escaped
     if "strike" in kinds:
         text = _wrap(text, "~~", "~~")
     if "em" in kinds:
@@ -170,7 +172,7 @@ def _media(node: Node) -> str:
 
 
 _INLINE: dict[str, Callable[[Node], str]] = {
-    "text": _text,
+    "text": lambda node: _text(str(node.get("text") or ""), node.get("marks"), True),
     "hardBreak": lambda node: "\\\n",
     "mention": _mention,
     "emoji": _emoji,
@@ -184,22 +186,34 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 }
 
 
-def _inline(nodes: Any) -> str:
-    """Inline nodes as text; `nodes` may be a node's raw `content` (not a list: no content)."""
+def _inline(nodes: Any, escape: bool = False) -> str:
+    """Inline nodes as text; `nodes` may be a node's raw `content` (not a list: no content).
+
+    Text is escaped once per run: text nodes are first rendered as they are and their text
+    checked together at the end; only a run with something to escape (rare in prose) is
+    rendered again with `escape`, escaping each text node. Escaping adds a backslash before a
+    character, never whitespace, so marks wrap a text the same way either way.
+    """
     if nodes.__class__ is not list:
         return ""
     parts: list[str] = []
     append = parts.append
+    texts: list[str] = []  # the text nodes' text, unescaped
     for node in nodes:
         if node.__class__ is not dict and not isinstance(node, dict):  # as `_children` drops them
             continue
         kind = node.get("type")
-        if kind == "text" and not node.get("marks"):
-            # Most nodes are plain text: `_text` without its marks, inlined (a Python call per
-            # text node was a tenth of the converter's time, bench/README.md "i13map").
+        if kind == "text":
+            # Most nodes are text, rendered here (a Python call per text node was a tenth of
+            # the converter's time, bench/README.md "i13map"); marks are rarer.
             raw = node.get("text")
             text = raw if raw.__class__ is str else str(raw or "")
-            append(_escape(text))
+            texts.append(text)
+            marks = node.get("marks")
+            if marks:
+                append(_text(text, marks, escape))
+            else:
+                append(_escape(text) if escape else text)
             continue
         render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
@@ -208,6 +222,8 @@ def _inline(nodes: Any) -> str:
             append(_escape(plain_text(node)))
         else:
             append(_inline(node.get("content")) if node.get("content") else _escape(str(node.get("text") or "")))
+    if not escape and texts and _needs_escape("".join(texts)):
+        return _inline(nodes, True)
     return "".join(parts)
 
 
