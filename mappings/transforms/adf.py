@@ -46,7 +46,7 @@ def _escape(text: str) -> str:
 
 def _attrs(node: Node) -> dict[str, Any]:
     attrs = node.get("attrs")
-    return attrs if isinstance(attrs, dict) else {}
+    return attrs if attrs.__class__ is dict or isinstance(attrs, dict) else {}
 
 
 def _children(node: Node) -> list[Node]:
@@ -247,9 +247,10 @@ def _paragraph(node: Node) -> str:
 
 def _heading(node: Node) -> str:
     try:
-        level = min(max(int(_attrs(node).get("level") or 1), 1), 6)
+        level = int(_attrs(node).get("level") or 1)
     except (TypeError, ValueError):
         level = 1
+    level = 1 if level < 1 else 6 if level > 6 else level  # min(max(...)): two calls fewer
     text = _inline(node.get("content")).replace("\\\n", " ")
     return f"{'#' * level} {text}" if text else ""
 
@@ -435,10 +436,11 @@ def _blocks(nodes: Any) -> str:
 
 def to_markdown(document: Any) -> str | None:
     """Markdown for an ADF document (or any ADF node); text is returned unchanged."""
-    if isinstance(document, str):
-        return document
-    if not isinstance(document, dict):
-        return None
+    if document.__class__ is not dict:  # (the usual input is a dict: no isinstance calls)
+        if isinstance(document, str):
+            return document
+        if not isinstance(document, dict):
+            return None
     # A whole document (the usual input) goes straight to its blocks: `_block` -> `_container`.
     body = _blocks(document.get("content")) if document.get("type") == "doc" else _block(document)
     text = body.strip("\n")
