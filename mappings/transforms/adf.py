@@ -210,6 +210,11 @@ def _inline(nodes: Any, escape: bool = False) -> str:
     """
     if nodes.__class__ is not list:
         return ""
+    if len(nodes) == 1:  # the commonest run, one plain text (a heading, a list item): no loop
+        node = nodes[0]
+        if node.__class__ is dict and node.get("type") == "text" and not node.get("marks"):
+            raw = node.get("text")
+            return _escape(raw if raw.__class__ is str else str(raw or ""))
     parts: list[str] = []
     append = parts.append
     texts: list[str] = []  # the text nodes' text, unescaped
