@@ -20,8 +20,6 @@ from mappings.transforms import transform
 
 Node = dict[str, Any]
 
-_ESCAPE = re.compile(r"([\\`*_\[\]])")
-_NEEDS_ESCAPE = frozenset("\\`*_[]")
 _LINE_START = re.compile(r"^(\s{0,3})([#>+-]|\d+[.)])(?=\s)", re.MULTILINE)
 
 _PANEL_LABELS = {
@@ -34,15 +32,35 @@ _PANEL_LABELS = {
 }
 
 
+def _needs_escape(text: str) -> bool:
+    # One `in` per character to escape, each a memchr over the text: a set's isdisjoint(text)
+    # made a one-character string per character (~90 instructions each, ~18k for a
+    # 200-character paragraph; bench/README.md "ADF -> Markdown, round 3").
+    return "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text
+
+
 def _escape(text: str) -> str:
-    if not _NEEDS_ESCAPE.isdisjoint(text):
-        text = _ESCAPE.sub(r"\\\1", text)
-    return text
+    """A backslash before each of \\ ` * _ [ ].
+
+    str.replace, one character at a time, backslash first (so no inserted backslash is doubled):
+    `re.sub` with a template went through Python-level template handling per call (~15k
+    instructions per text; bench/README.md "ADF -> Markdown, round 3").
+    """
+    if not _needs_escape(text):
+        return text
+    return (
+        text.replace("\\", "\\\\")
+        .replace("`", "\\`")
+        .replace("*", "\\*")
+        .replace("_", "\\_")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+    )
 
 
 def _attrs(node: Node) -> dict[str, Any]:
     attrs = node.get("attrs")
-    return attrs if isinstance(attrs, dict) else {}
+    return attrs if attrs.__class__ is dict or isinstance(attrs, dict) else {}
 
 
 def _children(node: Node) -> list[Node]:
@@ -90,23 +108,23 @@ def _code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _text(node: Node) -> str:
-    raw = str(node.get("text") or "")
-    marks = node.get("marks")
+def _text(raw: str, marks: Any, escape: bool) -> str:
+    """A text node's text with its marks (`escape` False: the caller knows nothing needs it)."""
+    escaped = _escape(raw) if escape else raw
     if not marks:
-        return _escape(raw)
+        return escaped
     if len(marks) == 1 and marks[0].__class__ is dict:  # the common case: one mark
         only = marks[0]
         kind = only.get("type")
         if kind == "strong":  # the commonest marks, without the general path's lookups
-            return _wrap(_escape(raw), "**", "**")
+            return _wrap(escaped, "**", "**")
         if kind == "link":
             href = _attrs(only).get("href")
-            return f"[{_escape(raw)}]({_url(href)})" if href else _escape(raw)
+            return f"[{escaped}]({_url(href)})" if href else escaped
         kinds = {kind: only}
     else:
         kinds = {m.get("type"): m for m in marks if isinstance(m, dict)}
-    text = _code_span(raw) if "code" in kinds else _escape(raw)
+    text = _code_span(raw) if "code" in kinds else escaped
     if "strike" in kinds:
         text = _wrap(text, "~~", "~~")
     if "em" in kinds:
@@ -168,7 +186,7 @@ def _media(node: Node) -> str:
 
 
 _INLINE: dict[str, Callable[[Node], str]] = {
-    "text": _text,
+    "text": lambda node: _text(str(node.get("text") or ""), node.get("marks"), True),
     "hardBreak": lambda node: "\\\n",
     "mention": _mention,
     "emoji": _emoji,
@@ -182,17 +200,39 @@ _INLINE: dict[str, Callable[[Node], str]] = {
 }
 
 
-def _inline(nodes: list[Node]) -> str:
+def _inline(nodes: Any, escape: bool = False) -> str:
+    """Inline nodes as text; `nodes` may be a node's raw `content` (not a list: no content).
+
+    Text is escaped once per run: text nodes are first rendered as they are and their text
+    checked together at the end; only a run with something to escape (rare in prose) is
+    rendered again with `escape`, escaping each text node. Escaping adds a backslash before a
+    character, never whitespace, so marks wrap a text the same way either way.
+    """
+    if nodes.__class__ is not list:
+        return ""
+    if len(nodes) == 1:  # the commonest run, one plain text (a heading, a list item): no loop
+        node = nodes[0]
+        if node.__class__ is dict and node.get("type") == "text" and not node.get("marks"):
+            raw = node.get("text")
+            return _escape(raw if raw.__class__ is str else str(raw or ""))
     parts: list[str] = []
     append = parts.append
+    texts: list[str] = []  # the text nodes' text, unescaped
     for node in nodes:
+        if node.__class__ is not dict and not isinstance(node, dict):  # as `_children` drops them
+            continue
         kind = node.get("type")
-        if kind == "text" and not node.get("marks"):
-            # Most nodes are plain text: `_text` without its marks, inlined (a Python call per
-            # text node was a tenth of the converter's time, bench/README.md "i13map").
+        if kind == "text":
+            # Most nodes are text, rendered here (a Python call per text node was a tenth of
+            # the converter's time, bench/README.md "i13map"); marks are rarer.
             raw = node.get("text")
             text = raw if raw.__class__ is str else str(raw or "")
-            append(text if _NEEDS_ESCAPE.isdisjoint(text) else _ESCAPE.sub(r"\\\1", text))
+            texts.append(text)
+            marks = node.get("marks")
+            if marks:
+                append(_text(text, marks, escape))
+            else:
+                append(_escape(text) if escape else text)
             continue
         render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
@@ -200,7 +240,9 @@ def _inline(nodes: list[Node]) -> str:
         elif kind in _BLOCK:
             append(_escape(plain_text(node)))
         else:
-            append(_inline(_children(node)) if node.get("content") else _escape(str(node.get("text") or "")))
+            append(_inline(node.get("content")) if node.get("content") else _escape(str(node.get("text") or "")))
+    if not escape and texts and _needs_escape("".join(texts)):
+        return _inline(nodes, True)
     return "".join(parts)
 
 
@@ -217,30 +259,33 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
 
 
 def _paragraph(node: Node) -> str:
-    text = _inline(_children(node))
+    text = _inline(node.get("content"))
     # A paragraph starting with "# ", "> ", "- ", "1. " would become another block.
     return _LINE_START.sub(r"\1\\\2", text) if text[:1] in "#>+-0123456789 " else text
 
 
 def _heading(node: Node) -> str:
     try:
-        level = min(max(int(_attrs(node).get("level") or 1), 1), 6)
+        level = int(_attrs(node).get("level") or 1)
     except (TypeError, ValueError):
         level = 1
-    text = _inline(_children(node)).replace("\\\n", " ")
+    level = 1 if level < 1 else 6 if level > 6 else level  # min(max(...)): two calls fewer
+    text = _inline(node.get("content")).replace("\\\n", " ")
     return f"{'#' * level} {text}" if text else ""
 
 
 def _list_item(node: Node, marker: str) -> str:
-    children = _children(node)
-    if len(children) == 1 and children[0].get("type") == "paragraph":
-        # The common item, one paragraph: `_block` and the loop below reduced to their result.
-        body = _paragraph(children[0])
-        if "\n" not in body:  # one line: `_indent` would only put the marker before it
-            return marker + body if body else marker.rstrip()
-        return _indent(body, " " * len(marker), marker)
+    content = node.get("content")
+    if content.__class__ is list and len(content) == 1 and content[0].__class__ is dict:
+        only = content[0]
+        if only.get("type") == "paragraph":
+            # The common item, one paragraph: `_block` and the loop below reduced to their result.
+            body = _paragraph(only)
+            if "\n" not in body:  # one line: `_indent` would only put the marker before it
+                return marker + body if body else marker.rstrip()
+            return _indent(body, " " * len(marker), marker)
     parts: list[str] = []
-    for child in children:
+    for child in _children(node):
         rendered = _block(child)
         if not rendered:
             continue
@@ -272,12 +317,13 @@ def _task_list(node: Node) -> str:
             lines.append(_indent(_task_list(item), "  "))
             continue
         box = "[x]" if _attrs(item).get("state") == "DONE" else "[ ]"
-        lines.append(f"- {box} {_inline(_children(item))}")
+        text = _inline(item.get("content"))
+        lines.append(f"- {box} {text}")
     return "\n".join(lines)
 
 
 def _decision_list(node: Node) -> str:
-    return "\n".join(f"- {_inline(_children(item))}" for item in _children(node))
+    return "\n".join(["- " + _inline(item.get("content")) for item in _children(node)])
 
 
 def _code_block(node: Node) -> str:
@@ -294,13 +340,13 @@ def _quote(text: str) -> str:
 
 
 def _blockquote(node: Node) -> str:
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     return _quote(body) if body else ""
 
 
 def _panel(node: Node) -> str:
     label = _PANEL_LABELS.get(str(_attrs(node).get("panelType") or "info"), "NOTE")
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     return _quote(f"[!{label}]\n{body}" if body else f"[!{label}]")
 
 
@@ -323,7 +369,7 @@ def _table(node: Node) -> str:
 
 def _expand(node: Node) -> str:
     title = str(_attrs(node).get("title") or "")
-    body = _blocks(_children(node))
+    body = _blocks(node.get("content"))
     head = f"**{_escape(title)}**" if title else ""
     return "\n\n".join(p for p in (head, body) if p)
 
@@ -334,7 +380,7 @@ def _card(node: Node) -> str:
 
 
 def _container(node: Node) -> str:
-    return _blocks(_children(node))
+    return _blocks(node.get("content"))
 
 
 _LISTS = frozenset({"bulletList", "orderedList", "taskList", "decisionList"})
@@ -378,10 +424,15 @@ def _block(node: Node) -> str:
     return _escape(plain_text(node))
 
 
-def _blocks(nodes: list[Node]) -> str:
+def _blocks(nodes: Any) -> str:
+    """Block nodes as Markdown; `nodes` may be a node's raw `content` (not a list: no content)."""
+    if nodes.__class__ is not list:
+        return ""
     out: list[str] = []
     run: list[Node] = []  # inline nodes met at block level are gathered into one paragraph
     for node in nodes:
+        if node.__class__ is not dict and not isinstance(node, dict):  # as `_children` drops them
+            continue
         kind = node.get("type")
         render = _BLOCK.get(kind)  # type: ignore[arg-type]
         if render is None and kind in _INLINE:
@@ -404,11 +455,14 @@ def _blocks(nodes: list[Node]) -> str:
 
 def to_markdown(document: Any) -> str | None:
     """Markdown for an ADF document (or any ADF node); text is returned unchanged."""
-    if isinstance(document, str):
-        return document
-    if not isinstance(document, dict):
-        return None
-    text = _block(document).strip("\n")
+    if document.__class__ is not dict:  # (the usual input is a dict: no isinstance calls)
+        if isinstance(document, str):
+            return document
+        if not isinstance(document, dict):
+            return None
+    # A whole document (the usual input) goes straight to its blocks: `_block` -> `_container`.
+    body = _blocks(document.get("content")) if document.get("type") == "doc" else _block(document)
+    text = body.strip("\n")
     return text or None
 
 
