@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from connectors.base import (
     AuthFailed,
@@ -46,7 +46,7 @@ from hub.logs import log_extra
 from hub.normalise import Normaliser
 from hub.schema import ItemDeletion, WorkItem
 from hub.store import Store
-from hub.store.bulk import past_a_limit
+from hub.store.bulk import database_unavailable
 from hub.store.clock import utcnow
 from hub.store.contexts import ContextStore
 from hub.store.inbox import CLAIM_TTL, DEAD, DONE, FAILED, IGNORED, InboxDelivery, InboxStore
@@ -291,15 +291,14 @@ def tool_unreachable(exc: BaseException) -> bool:
 def store_unavailable(exc: BaseException) -> bool:
     """The database is down or busy (not this data's fault): nothing can be applied now.
 
-    SQLAlchemy maps the driver's connection and lock errors to OperationalError and
-    InterfaceError (https://docs.sqlalchemy.org/en/20/core/exceptions.html); a refused
-    value (IntegrityError, DataError ...) is the delivery's fault and fails only it.
+    The store's own rule (`database_unavailable`: connection and lock errors, wrapped or raw
+    from the bulk path, but not a value past a PostgreSQL limit), plus what only a pooled
+    connection raises: an invalidated connection, a pool disconnect, a timeout or socket error.
+    A refused value (IntegrityError, DataError ...) is the delivery's fault and fails only it.
     """
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if past_a_limit(exc):  # e.g. a value too long for an index entry: the delivery's fault
-        return False
-    return isinstance(exc, OperationalError | InterfaceError | DisconnectionError | TimeoutError | OSError)
+    return database_unavailable(exc) or isinstance(exc, DisconnectionError | TimeoutError | OSError)
 
 
 def first_line(exc: BaseException) -> str:
