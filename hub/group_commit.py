@@ -62,13 +62,14 @@ class GroupCommitter:
         Raises CommitFailed when its group could not be committed.
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        # Mark a failure as seen even when the waiter left (no "exception never retrieved").
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._queue.append((delivery, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="inbox group commit")
-        # shield: a client that hangs up must not cancel the future the committer resolves.
-        return await asyncio.shield(future)
+        # Awaited bare (no shield, no done callback: each cost a scheduled callback per request,
+        # ~4 us of the intake's event loop). A waiter cancelled while its group commits (a
+        # client gone) cancels only this future: its delivery stays in the group and is
+        # committed all the same, and `_run` skips resolving a future that is already done.
+        return await future
 
     async def _run(self) -> None:
         while self._queue:
@@ -82,6 +83,9 @@ class GroupCommitter:
                 for _, future in group:
                     if not future.done():
                         future.set_exception(CommitFailed(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                        # Marked as seen, so a waiter that is gone leaves no "exception was never
+                        # retrieved" in the log; one still awaiting gets it raised all the same.
+                        future.exception()
                 continue
             for (_, future), is_new in zip(group, results, strict=True):
                 if not future.done():

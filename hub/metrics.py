@@ -87,17 +87,40 @@ OUTBOUND_FAILURES = Counter(
 
 # ---------------------------------------------------------------- the API callers use
 
+# The labelled children of the per-request and per-delivery metrics, by their label values.
+# `labels()` checks and stringifies the values and takes the metric's lock on every call
+# (~2-3 us; the webhook intake calls two per delivery, the inbox worker one); a child, once
+# made, is the same object for the life of the process (prometheus-client keeps it in the
+# metric until `remove`/`clear`, which the hub never calls), so it is looked up once here.
+# These hold no more entries than the metrics' own children do.
+# https://prometheus.github.io/client_python/instrumenting/labels/
+_http_latency_children: dict[tuple[str, str, int], Histogram] = {}
+_webhook_children: dict[tuple[str, str], Counter] = {}
+_inbox_processed_children: dict[tuple[str, str], Counter] = {}
+
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_LATENCY.labels(method, route, str(status)).observe(seconds)
+    key = (method, route, status)
+    child = _http_latency_children.get(key)
+    if child is None:
+        child = _http_latency_children[key] = HTTP_LATENCY.labels(method, route, str(status))
+    child.observe(seconds)
 
 
 def webhook_received(source: str, outcome: str, *, known_source: bool = True) -> None:
-    WEBHOOKS.labels(source if known_source else UNKNOWN_SOURCE, outcome).inc()
+    key = (source if known_source else UNKNOWN_SOURCE, outcome)
+    child = _webhook_children.get(key)
+    if child is None:
+        child = _webhook_children[key] = WEBHOOKS.labels(*key)
+    child.inc()
 
 
 def inbox_processed(source: str, status: str) -> None:
-    INBOX_PROCESSED.labels(source, status).inc()
+    key = (source, status)
+    child = _inbox_processed_children.get(key)
+    if child is None:
+        child = _inbox_processed_children[key] = INBOX_PROCESSED.labels(source, status)
+    child.inc()
 
 
 def sync_finished(source: str, outcome: str, *, fetched: int, changed: int, seconds: float) -> None:

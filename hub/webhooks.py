@@ -882,7 +882,3 @@ class InboxWorker:
 def _base_context(source: str, connector: Connector) -> dict[str, Any]:
     """What every mapping can have without asking the tool (`Connector.mapping_context`'s base)."""
     return {"source": source, "tool": connector.tool, "base_url": connector.config.base_url}
-
-
-def header_dict(items: Any) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in items}

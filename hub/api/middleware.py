@@ -44,6 +44,12 @@ class ObserveRequests:
         # handler of unexpected errors, outside this middleware, logs and answers with it.
 
 
+# A layer that serves a route itself and knows its full template puts it on the scope under
+# this key (hub/api/routes/webhooks.py `WebhookIntakePath`: the intake's hot path), so that
+# `route_template` need not work it out again for every request.
+ROUTE_TEMPLATE_KEY = "opshub.route_template"
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's full template (`/v1/items/{item_id}`), never the raw path.
 
@@ -52,6 +58,9 @@ def route_template(scope: Scope) -> str:
     The prefix is what remains of the request path once that part, filled with the request's
     path parameters, is taken off its end.
     """
+    known = scope.get(ROUTE_TEMPLATE_KEY)
+    if known is not None:
+        return str(known)
     route = scope.get("route")
     template = getattr(route, "path_format", None)
     if not isinstance(template, str):

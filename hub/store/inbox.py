@@ -21,11 +21,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, ColumnElement, Engine, any_, bindparam, func, or_, select, text, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from hub.db.engine import write_transaction
@@ -39,6 +40,8 @@ STATUSES = (PENDING, PROCESSING, DONE, IGNORED, FAILED, DEAD)
 CLAIM_TTL = timedelta(seconds=15)
 MAX_ATTEMPTS = 8
 MAX_BACKOFF_SECONDS = 600
+# Rows per INSERT statement of the intake on SQLite (a group of more takes several statements).
+SQLITE_MAX_ROWS_PER_INSERT = 500
 
 
 @dataclass
@@ -80,25 +83,47 @@ class InboxStore:
     def __init__(self, engine: Engine, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
         self.engine = engine
         self.claim_ttl = claim_ttl
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        t = webhook_inbox.c
+        self._postgres = engine.dialect.name == "postgresql"
+        # `received_at` as the column's type binds it (UTCDateTime: on SQLite the fixed text form
+        # it compares as), computed once per group for the raw statements below.
+        received_at = webhook_inbox.c.received_at.type
+        self._bind_received_at = received_at.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        # The group's rows go in with one raw statement, as apply's bulk inserts do
+        # (hub/store/bulk.py `_Bulk`): SQLAlchemy's executemany ("insertmanyvalues") processed
+        # every row's parameters in Python, ~10-20 us a delivery on the intake's hot path.
         # INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the new ones
         # (RETURNING, not rowcount: psycopg counts a skipped conflicting row too). Rows go in
-        # arrival order, so inbox ids (the worker's order) follow the group's order.
-        self._insert = (
-            insert(webhook_inbox)
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(t.id, t.source, t.delivery_id)
-        )
-        # The new rows' headers and bodies, by inbox id, in the same transaction, as apply's bulk
-        # inserts do (hub/store/bulk.py `_Bulk`): on PostgreSQL one statement of three binary
-        # arrays, on SQLite the sqlite3 module's executemany (a C loop); no per-row work in
-        # SQLAlchemy (its executemany processed each row's parameters: ~5-10 us a delivery).
+        # arrival order, so inbox ids (the worker's order) follow the group's order: on
+        # PostgreSQL the unnest's ordinality orders the SELECT that feeds the INSERT (the way
+        # SQLAlchemy's own insertmanyvalues orders its rows), on SQLite the VALUES list's order.
+        # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
+        if self._postgres:
+            self._insert_rows = (
+                "INSERT INTO webhook_inbox (source, delivery_id, received_at, status)"  # noqa: S608 - no input in it
+                f" SELECT r.source, r.delivery_id, %b, '{PENDING}'"
+                " FROM unnest(%b::TEXT[], %b::TEXT[]) WITH ORDINALITY AS r(source, delivery_id, n) ORDER BY r.n"
+                " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
+            )
+        # The new rows' headers and bodies, by inbox id, in the same transaction: on PostgreSQL
+        # one statement of three binary arrays, on SQLite the sqlite3 module's executemany (a C
+        # loop); no per-row work in SQLAlchemy (its executemany processed each row's
+        # parameters: ~5-10 us a delivery).
         self._insert_bodies = (
             "INSERT INTO webhook_inbox_bodies (id, headers, body)"
             " SELECT * FROM unnest(%b::BIGINT[], %b::TEXT[], %b::BYTEA[])"
-            if engine.dialect.name == "postgresql"
+            if self._postgres
             else "INSERT INTO webhook_inbox_bodies (id, headers, body) VALUES (?, ?, ?)"
+        )
+
+    @staticmethod
+    @lru_cache(maxsize=64)
+    def _sqlite_insert_rows(rows: int) -> str:
+        """SQLite's INSERT of `rows` inbox rows in one statement (3 parameters a row: at most
+        SQLITE_MAX_ROWS_PER_INSERT rows, well under SQLite's 32,766 host parameters)."""
+        values = ", ".join([f"(?, ?, ?, '{PENDING}')"] * rows)
+        return (
+            f"INSERT INTO webhook_inbox (source, delivery_id, received_at, status) VALUES {values}"  # noqa: S608 - placeholders
+            " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
         )
 
     def add(self, source: str, delivery_id: str, headers: dict[str, str], body: bytes) -> bool:
@@ -115,29 +140,35 @@ class InboxStore:
         first: dict[tuple[str, str], NewDelivery] = {}
         for d in deliveries:  # the first of a repeated id in one group is the one stored
             first.setdefault((d.source, d.delivery_id), d)
-        rows = [
-            {"source": d.source, "delivery_id": d.delivery_id, "received_at": now, "status": PENDING}
-            for d in first.values()
-        ]
+        received_at = self._bind_received_at(now) if self._bind_received_at is not None else now
         with write_transaction(self.engine) as conn:
-            # executemany of one cached statement: SQLAlchemy batches the rows into multi-row
-            # INSERTs itself ("insertmanyvalues"), so the statement is compiled once per process,
-            # not once per group (compiling a 500-row VALUES cost ~100 us per delivery).
-            # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
-            new_ids = {(r.source, r.delivery_id): r.id for r in conn.execute(self._insert, rows)}
+            new_ids: dict[tuple[str, str], int] = {}
+            if self._postgres:
+                sources, delivery_ids = [d.source for d in first.values()], [d.delivery_id for d in first.values()]
+                returned = conn.exec_driver_sql(self._insert_rows, (received_at, sources, delivery_ids))
+                new_ids.update(((source, delivery_id), i) for i, source, delivery_id in returned)
+            else:
+                group = list(first.values())
+                for start in range(0, len(group), SQLITE_MAX_ROWS_PER_INSERT):
+                    part = group[start : start + SQLITE_MAX_ROWS_PER_INSERT]
+                    params: list[Any] = []
+                    for d in part:
+                        params += (d.source, d.delivery_id, received_at)
+                    returned = conn.exec_driver_sql(self._sqlite_insert_rows(len(part)), tuple(params))
+                    new_ids.update(((source, delivery_id), i) for i, source, delivery_id in returned)
             if new_ids:
                 bodies = [
                     (inbox_id, orjson.dumps(first[key].headers).decode(), first[key].body)
                     for key, inbox_id in new_ids.items()
                 ]
-                if self.engine.dialect.name == "postgresql":
+                if self._postgres:
                     conn.exec_driver_sql(
                         self._insert_bodies, tuple(list(column) for column in zip(*bodies, strict=True))
                     )
                 else:
                     conn.exec_driver_sql(self._insert_bodies, bodies)
             inserted = set(new_ids)
-            if inserted and self.engine.dialect.name == "postgresql":
+            if inserted and self._postgres:
                 # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
                 conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
         results = []

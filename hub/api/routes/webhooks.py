@@ -8,22 +8,25 @@ applies it in the background. No secret ever travels in the URL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub import metrics
 from hub.api.deps import RuntimeDep, get_runtime
+from hub.api.middleware import ROUTE_TEMPLATE_KEY
 from hub.api.models import WebhookAccepted
 from hub.api.params import NO_NUL
 from hub.api.problems import ProblemError, problem_response, problem_responses
 from hub.group_commit import CommitFailed
 from hub.logs import log_extra
-from hub.webhooks import IntakeError, header_dict
+from hub.webhooks import IntakeError
 
 log = logging.getLogger("opshub.webhooks")
 
@@ -32,18 +35,28 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 SourceName = Annotated[str, Path(description="Configured source name.", pattern=NO_NUL, max_length=100)]
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_capped(raw_headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> bytes:
+    """The request body, 413 past `limit` (declared or streamed), read straight from the ASGI
+    messages as Starlette's `Request.stream` reads them (the same ClientDisconnect when the
+    client leaves), without a Request object per delivery."""
+    length = next((value for name, value in raw_headers if name == b"content-length"), None)
+    declared = None if length is None else length.decode("latin-1")  # str.isdigit, as before
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ProblemError(413, detail=f"webhook bodies are limited to {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProblemError(413, detail=f"webhook bodies are limited to {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ProblemError(413, detail=f"webhook bodies are limited to {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 @router.post(
@@ -56,16 +69,21 @@ async def receive_webhook(source: SourceName, request: Request) -> Response:
     """Verify and durably store one delivery; 202 only once it is committed (with the deliveries
     that arrived at the same time: hub/group_commit.py); 503 with Retry-After when it could not be.
 
-    The hot path of the intake: the runtime is read without a dependency and the answer is
-    written with orjson as a ready Response (FastAPI then skips validating and serialising a
-    response model: https://fastapi.tiangolo.com/advanced/response-directly/); the OpenAPI
-    document still shows WebhookAccepted.
+    The hot path of the intake: the runtime is read without a dependency, the body and the
+    headers straight from the ASGI scope and messages, and the answer is written with orjson
+    as a ready Response (FastAPI then skips validating and serialising a response model:
+    https://fastapi.tiangolo.com/advanced/response-directly/); the OpenAPI document still
+    shows WebhookAccepted.
     """
     runtime = await get_runtime(request)
     known = source in runtime.config.sources
+    raw_headers: list[tuple[bytes, bytes]] = request.scope["headers"]
     try:
-        body = await _read_capped(request, runtime.intake.max_body_bytes)
-        result = await runtime.intake.accept(source, header_dict(request.headers.items()), body)
+        body = await _read_capped(raw_headers, request.receive, runtime.intake.max_body_bytes)
+        # The headers as Starlette's `Headers.items()` decodes them (latin-1), by lower-case name,
+        # without building a Headers object per delivery.
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+        result = await runtime.intake.accept(source, headers, body)
     except CommitFailed as exc:
         # Its group was not committed: nothing is acknowledged; the tool delivers it again.
         metrics.webhook_received(source, "error", known_source=known)
@@ -111,6 +129,7 @@ def probe_webhook(source: SourceName, request: Request, runtime: RuntimeDep) -> 
 
 
 PREFIX = "/webhooks/"
+ROUTE_TEMPLATE = "/webhooks/{source}"
 
 
 class WebhookIntakePath:
@@ -139,6 +158,7 @@ class WebhookIntakePath:
             await self.app(scope, receive, send)
             return
         scope["route"], scope["path_params"] = self.route, {"source": source}
+        scope[ROUTE_TEMPLATE_KEY] = ROUTE_TEMPLATE
         try:
             response = await receive_webhook(source, Request(scope, receive))
         except ProblemError as exc:
@@ -166,6 +186,6 @@ class WebhookIntakePath:
 def _post_route() -> BaseRoute:
     """This router's `POST /webhooks/{source}` (its `path_format` names the route in metrics)."""
     for route in router.routes:
-        if getattr(route, "path", None) == "/webhooks/{source}" and "POST" in getattr(route, "methods", ()):
+        if getattr(route, "path", None) == ROUTE_TEMPLATE and "POST" in getattr(route, "methods", ()):
             return route
     raise LookupError("no POST /webhooks/{source} route")
