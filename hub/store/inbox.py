@@ -88,32 +88,39 @@ class InboxStore:
         # it compares as), computed once per group for the raw statements below.
         received_at = webhook_inbox.c.received_at.type
         self._bind_received_at = received_at.dialect_impl(engine.dialect).bind_processor(engine.dialect)
-        # The group's rows go in with one raw statement, as apply's bulk inserts do
+        # The group's rows go in with raw statements, as apply's bulk inserts do
         # (hub/store/bulk.py `_Bulk`): SQLAlchemy's executemany ("insertmanyvalues") processed
         # every row's parameters in Python, ~10-20 us a delivery on the intake's hot path.
         # INSERT ... ON CONFLICT DO NOTHING RETURNING: the rows it returns are the new ones
         # (RETURNING, not rowcount: psycopg counts a skipped conflicting row too). Rows go in
         # arrival order, so inbox ids (the worker's order) follow the group's order: on
-        # PostgreSQL the unnest's ordinality orders the SELECT that feeds the INSERT (the way
-        # SQLAlchemy's own insertmanyvalues orders its rows), on SQLite the VALUES list's order.
+        # PostgreSQL the unnest's ordinality orders the SELECT that feeds the INSERT (as
+        # SQLAlchemy's insertmanyvalues orders its rows), on SQLite the VALUES list's order.
         # https://docs.sqlalchemy.org/en/20/core/connections.html#engine-insertmanyvalues
-        if self._postgres:
-            self._insert_rows = (
-                "INSERT INTO webhook_inbox (source, delivery_id, received_at, status)"  # noqa: S608 - no input in it
-                f" SELECT r.source, r.delivery_id, %b, '{PENDING}'"
-                " FROM unnest(%b::TEXT[], %b::TEXT[]) WITH ORDINALITY AS r(source, delivery_id, n) ORDER BY r.n"
-                " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id"
-            )
-        # The new rows' headers and bodies, by inbox id, in the same transaction: on PostgreSQL
-        # one statement of three binary arrays, on SQLite the sqlite3 module's executemany (a C
-        # loop); no per-row work in SQLAlchemy (its executemany processed each row's
-        # parameters: ~5-10 us a delivery).
-        self._insert_bodies = (
-            "INSERT INTO webhook_inbox_bodies (id, headers, body)"
-            " SELECT * FROM unnest(%b::BIGINT[], %b::TEXT[], %b::BYTEA[])"
-            if self._postgres
-            else "INSERT INTO webhook_inbox_bodies (id, headers, body) VALUES (?, ?, ?)"
+        #
+        # PostgreSQL: the whole group is ONE statement, so it runs as its own transaction
+        # (autocommit; see add_many): the inbox rows, their headers and bodies by the ids the
+        # INSERT returns (a data-modifying CTE: RETURNING is how WITH sub-statements pass rows
+        # on, https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING)
+        # and the workers' wake-up: pg_notify per new row, which PostgreSQL delivers once per
+        # transaction for one channel and payload, at commit, and not at all when nothing was
+        # new (https://www.postgresql.org/docs/current/sql-notify.html). Before, a group took
+        # six round trips (pre-ping, BEGIN, rows, bodies, NOTIFY, COMMIT), each ~100 us of the
+        # intake's CPU under load; now two (pre-ping, the statement).
+        self._insert_group = (
+            "WITH arrived AS (SELECT * FROM unnest(%b::TEXT[], %b::TEXT[], %b::TEXT[], %b::BYTEA[])"  # noqa: S608 - no input in it
+            " WITH ORDINALITY AS r(source, delivery_id, headers, body, n)),"
+            " new AS (INSERT INTO webhook_inbox (source, delivery_id, received_at, status)"
+            f" SELECT source, delivery_id, %b, '{PENDING}' FROM arrived ORDER BY n"
+            " ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id, source, delivery_id),"
+            " stored AS (INSERT INTO webhook_inbox_bodies (id, headers, body)"
+            " SELECT new.id, arrived.headers, arrived.body FROM new JOIN arrived USING (source, delivery_id))"
+            f" SELECT new.id, new.source, new.delivery_id, pg_notify('{WAKEUP_CHANNEL}', '') FROM new"
         )
+        # SQLite: the new rows' headers and bodies, by inbox id, in the same transaction, with
+        # the sqlite3 module's executemany (a C loop; SQLAlchemy's processed each row's
+        # parameters: ~5-10 us a delivery).
+        self._insert_bodies = "INSERT INTO webhook_inbox_bodies (id, headers, body) VALUES (?, ?, ?)"
 
     @staticmethod
     @lru_cache(maxsize=64)
@@ -141,13 +148,29 @@ class InboxStore:
         for d in deliveries:  # the first of a repeated id in one group is the one stored
             first.setdefault((d.source, d.delivery_id), d)
         received_at = self._bind_received_at(now) if self._bind_received_at is not None else now
-        with write_transaction(self.engine) as conn:
-            new_ids: dict[tuple[str, str], int] = {}
-            if self._postgres:
-                sources, delivery_ids = [d.source for d in first.values()], [d.delivery_id for d in first.values()]
-                returned = conn.exec_driver_sql(self._insert_rows, (received_at, sources, delivery_ids))
-                new_ids.update(((source, delivery_id), i) for i, source, delivery_id in returned)
-            else:
+        new_ids: dict[tuple[str, str], int] = {}
+        if self._postgres:
+            group = list(first.values())
+            columns = (
+                [d.source for d in group],
+                [d.delivery_id for d in group],
+                [orjson.dumps(d.headers).decode() for d in group],
+                [d.body for d in group],
+                received_at,
+            )
+            # One statement in autocommit: it is its own transaction, all of it or nothing, and
+            # PostgreSQL commits it (the WAL flushed, with the session's synchronous_commit, on)
+            # before it answers, so nothing is acknowledged before its commit, as with BEGIN ...
+            # COMMIT around it. SQLAlchemy's transaction around it sends nothing (its COMMIT finds
+            # the connection idle) but runs the engine's begin and commit events as before.
+            # https://docs.sqlalchemy.org/en/20/core/connections.html#setting-transaction-isolation-levels-including-dbapi-autocommit
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                with conn.begin():
+                    returned = conn.exec_driver_sql(self._insert_group, columns)
+                    new_ids.update(((source, delivery_id), i) for i, source, delivery_id, _ in returned)
+        else:
+            with write_transaction(self.engine) as conn:
                 group = list(first.values())
                 for start in range(0, len(group), SQLITE_MAX_ROWS_PER_INSERT):
                     part = group[start : start + SQLITE_MAX_ROWS_PER_INSERT]
@@ -156,21 +179,13 @@ class InboxStore:
                         params += (d.source, d.delivery_id, received_at)
                     returned = conn.exec_driver_sql(self._sqlite_insert_rows(len(part)), tuple(params))
                     new_ids.update(((source, delivery_id), i) for i, source, delivery_id in returned)
-            if new_ids:
-                bodies = [
-                    (inbox_id, orjson.dumps(first[key].headers).decode(), first[key].body)
-                    for key, inbox_id in new_ids.items()
-                ]
-                if self._postgres:
-                    conn.exec_driver_sql(
-                        self._insert_bodies, tuple(list(column) for column in zip(*bodies, strict=True))
-                    )
-                else:
+                if new_ids:
+                    bodies = [
+                        (inbox_id, orjson.dumps(first[key].headers).decode(), first[key].body)
+                        for key, inbox_id in new_ids.items()
+                    ]
                     conn.exec_driver_sql(self._insert_bodies, bodies)
-            inserted = set(new_ids)
-            if inserted and self._postgres:
-                # Delivered at commit only: wakes inbox workers in other processes (hub/inbox_wakeup.py).
-                conn.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+        inserted = set(new_ids)
         results = []
         for d in deliveries:
             key = (d.source, d.delivery_id)
