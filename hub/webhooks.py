@@ -557,17 +557,18 @@ class InboxWorker:
     def _record(self, delivery: InboxDelivery, status: str, claimed_in: int) -> None:
         self.recent.append(ProcessedDelivery(delivery.source, delivery.delivery_id, status, claimed_in, self.passes))
         metrics.inbox_processed(delivery.source, status)
-        log.info(
-            "inbox: delivery %s (inbox id %d) of %s: %s (attempt %d)",
-            delivery.delivery_id,
-            delivery.id,
-            delivery.source,
-            status,
-            delivery.attempts,
-            extra=log_extra(
-                source=delivery.source, delivery_id=delivery.delivery_id, inbox_id=delivery.id, outcome=status
-            ),
-        )
+        if log.isEnabledFor(logging.INFO):  # log_extra's dict is built only when the line is written
+            log.info(
+                "inbox: delivery %s (inbox id %d) of %s: %s (attempt %d)",
+                delivery.delivery_id,
+                delivery.id,
+                delivery.source,
+                status,
+                delivery.attempts,
+                extra=log_extra(
+                    source=delivery.source, delivery_id=delivery.delivery_id, inbox_id=delivery.id, outcome=status
+                ),
+            )
 
     # ------------------------------------------------------------------ claims
 
