@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from hub.db.tables import changes, items, metadata
+from hub.db.tables import changes, items
 from hub.schema import ItemDeletion
 from hub.store import Store
+from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
 
 
@@ -102,10 +103,7 @@ def pg_store(postgres_url: str) -> Iterator[Store]:
     """The session's PostgreSQL database, emptied (skips, or fails under CI, without PostgreSQL)."""
     store = Store.open(postgres_url)
     try:
-        names = [t.name for t in metadata.sorted_tables if t.name != "change_counter"]
-        with store.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-            conn.execute(text("UPDATE change_counter SET last_seq = 0"))
+        reset_database(store)
         yield store
     finally:
         store.close()

@@ -16,6 +16,7 @@ from hub.store.statistics import (
     analyze_after,
 )
 from tests.conformance.cases import CASES
+from tests.conftest import reset_database
 from tests.factories import make_item
 from tests.test_hub_conformance import Harness
 
@@ -36,6 +37,7 @@ def _analyses_of_items(store: Store) -> int:
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_apply_analyses_the_tables_once_enough_items_were_written(store: Store) -> None:
+    reset_database(store, truncate=True)  # the thresholds read reltuples: start from none
     before = _analyses_of_items(store)
     batches = [[make_item(n) for n in range(start, start + 400)] for start in range(0, 1200, 400)]
     for batch in batches[:2]:
@@ -53,6 +55,7 @@ def test_apply_analyses_the_tables_once_enough_items_were_written(store: Store) 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_an_analyse_does_not_wait_for_a_transaction_holding_rows(store: Store) -> None:
+    reset_database(store, truncate=True)  # the thresholds read reltuples: start from none
     before = _analyses_of_items(store)
     with store.items.write_transaction() as conn:
         store.items.apply([make_item(n) for n in range(ANALYZE_MIN_ROWS)], conn=conn)
