@@ -298,10 +298,13 @@ def _paragraph(node: Node) -> str:
 
 
 def _heading(node: Node) -> str:
-    try:
-        level = int(_attrs(node).get("level") or 1)
-    except (TypeError, ValueError):
-        level = 1
+    attrs = node.get("attrs")
+    level = attrs.get("level") if attrs.__class__ is dict else None
+    if level.__class__ is not int:  # an int (what Jira sends) needs no `int()`, nor `_attrs`
+        try:
+            level = int(_attrs(node).get("level") or 1)
+        except (TypeError, ValueError):
+            level = 1
     level = 1 if level < 1 else 6 if level > 6 else level  # min(max(...)): two calls fewer
     text = _inline(node.get("content")).replace("\\\n", " ")
     return f"{'#' * level} {text}" if text else ""
