@@ -18,7 +18,12 @@ from mappings.transforms.adf import to_markdown
 from mappings.transforms.common import parse_datetime
 
 
-def _person(value: Any) -> dict[str, Any] | None:
+@transform("jira_person")
+def jira_person(value: Any, ctx: MappingContext | None = None) -> dict[str, Any] | None:
+    """A Jira user object as a PersonRef: native_id = accountId, name, email when visible.
+
+    The transform itself is the helper `jira_people` calls (`ctx` unused): one call per person,
+    not two (bench/README.md "Normalisation, round 4")."""
     if not isinstance(value, dict):
         return None
     # Cloud identifies people by accountId; emailAddress is present only when the user's
@@ -33,21 +38,15 @@ def _person(value: Any) -> dict[str, Any] | None:
     return out
 
 
-@transform("jira_person")
-def jira_person(value: Any, ctx: MappingContext) -> dict[str, Any] | None:
-    """A Jira user object as a PersonRef: native_id = accountId, name, email when visible."""
-    return _person(value)
-
-
 @transform("jira_people")
 def jira_people(value: Any, ctx: MappingContext) -> list[dict[str, Any]] | None:
     """One user (assignee) or a list of users (multi-user picker) as a list of PersonRefs."""
     if not isinstance(value, list):  # the assignee field: one user
-        person = _person(value)
+        person = jira_person(value)
         return None if person is None else [person]
     people = []
     for item in value:
-        person = _person(item)
+        person = jira_person(item)
         if person is not None:
             people.append(person)
     return people or None
