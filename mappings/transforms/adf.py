@@ -505,7 +505,7 @@ def to_markdown(document: Any) -> str | None:
     return text or None
 
 
-@transform("adf_to_markdown")
+@transform("adf_to_markdown", text_unchanged=True)
 def adf_to_markdown(value: Any, ctx: MappingContext) -> str | None:
     """Rich text as Markdown: ADF documents are converted, text passes through."""
     return to_markdown(value)

@@ -14,7 +14,7 @@ from mappings.transforms import transform
 _NUMBERS = (int, float)
 
 
-@transform("string")
+@transform("string", text_unchanged=True)
 def to_string(value: Any, ctx: MappingContext) -> str | None:
     """Any scalar as text; an option object (`{"value": ...}` / `{"name": ...}`) as its label."""
     if isinstance(value, str):
