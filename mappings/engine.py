@@ -845,7 +845,11 @@ class _Generator:
         if rule.transform:
             fn = self.value(transforms.registry()[rule.transform], "transform")
             args = f", **{self.value(rule.args, 'args')}" if rule.args else ""
-            self.emit(indent, f"if {var} is not None:")
+            if not rule.args and transforms.text_unchanged(rule.transform):
+                # Text would come back as it is (`string` of an id): no call for it.
+                self.emit(indent, f"if {var} is not None and {var}.__class__ is not str:")
+            else:
+                self.emit(indent, f"if {var} is not None:")
             self.emit(indent + 1, f"{var} = {fn}({var}, _ctx{args})")
         if rule.table:
             table = self.value(self.compiler.tables[rule.table], "table")

@@ -20,19 +20,31 @@ from mappings.context import MappingContext
 TransformFn = Callable[..., Any]
 
 _REGISTRY: dict[str, TransformFn] = {}
+_TEXT_UNCHANGED: set[str] = set()
 _Fn = TypeVar("_Fn", bound=TransformFn)
 
 
-def transform(name: str) -> Callable[[_Fn], _Fn]:
-    """Register `fn(value, ctx, **args)` under `name` (the function keeps its own type)."""
+def transform(name: str, *, text_unchanged: bool = False) -> Callable[[_Fn], _Fn]:
+    """Register `fn(value, ctx, **args)` under `name` (the function keeps its own type).
+
+    `text_unchanged`: without args, the transform returns a `str` value as it is (the generated
+    mapping code then calls it only for other values; tests/test_mappings_transforms_text.py
+    checks each transform that says so)."""
 
     def register(fn: _Fn) -> _Fn:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"transform {name!r} is already registered")
         _REGISTRY[name] = fn
+        if text_unchanged:
+            _TEXT_UNCHANGED.add(name)
         return fn
 
     return register
+
+
+def text_unchanged(name: str) -> bool:
+    """Whether transform `name`, without args, returns text values unchanged."""
+    return name in _TEXT_UNCHANGED
 
 
 def registry() -> dict[str, TransformFn]:
@@ -70,4 +82,4 @@ import mappings.transforms.productboard  # noqa: E402
 import mappings.transforms.redmine  # noqa: E402
 import mappings.transforms.textile  # noqa: E402, F401
 
-__all__ = ["TransformFn", "adf", "bad_args", "bind", "common", "jira", "registry", "transform"]
+__all__ = ["TransformFn", "adf", "bad_args", "bind", "common", "jira", "registry", "text_unchanged", "transform"]

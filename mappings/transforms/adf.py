@@ -46,16 +46,18 @@ def _escape(text: str) -> str:
     `re.sub` with a template went through Python-level template handling per call (~15k
     instructions per text; bench/README.md "ADF -> Markdown, round 3").
     """
-    if not _needs_escape(text):
-        return text
-    return (
-        text.replace("\\", "\\\\")
-        .replace("`", "\\`")
-        .replace("*", "\\*")
-        .replace("_", "\\_")
-        .replace("[", "\\[")
-        .replace("]", "\\]")
-    )
+    # `_needs_escape`'s six tests written out here: this runs for every plain text (a heading, each
+    # list item) and the call cost as much as the tests (bench/README.md "round 4").
+    if "\\" in text or "`" in text or "*" in text or "_" in text or "[" in text or "]" in text:
+        return (
+            text.replace("\\", "\\\\")
+            .replace("`", "\\`")
+            .replace("*", "\\*")
+            .replace("_", "\\_")
+            .replace("[", "\\[")
+            .replace("]", "\\]")
+        )
+    return text
 
 
 def _attrs(node: Node) -> dict[str, Any]:
@@ -229,10 +231,28 @@ def _inline(nodes: Any, escape: bool = False) -> str:
             text = raw if raw.__class__ is str else str(raw or "")
             texts.append(text)
             marks = node.get("marks")
-            if marks:
-                append(_text(text, marks, escape))
-            else:
+            if not marks:
                 append(_escape(text) if escape else text)
+                continue
+            if not escape and len(marks) == 1 and marks[0].__class__ is dict:
+                # `_text`'s two commonest marks written out (no `_text`, `_wrap`, `_attrs`,
+                # `_url` calls: ~1.5k instructions per marked text; bench/README.md "round 4").
+                # The escaped run (rare) takes `_text`, the reference for both.
+                mark = marks[0]
+                kind = mark.get("type")
+                if kind == "strong" and text and not text[0].isspace() and not text[-1].isspace():
+                    append(f"**{text}**")
+                    continue
+                attrs = mark.get("attrs")
+                if kind == "link" and attrs.__class__ is dict:
+                    href = attrs.get("href")
+                    if href.__class__ is str:  # an empty href: the text alone
+                        if not href:
+                            append(text)
+                        else:
+                            append(f"[{text}](<{href}>)" if " " in href or ")" in href else f"[{text}]({href})")
+                        continue
+            append(_text(text, marks, escape))
             continue
         render = _INLINE.get(kind)  # type: ignore[arg-type]
         if render is not None:
@@ -252,6 +272,10 @@ def _inline(nodes: Any, escape: bool = False) -> str:
 def _indent(text: str, prefix: str, first: str | None = None) -> str:
     if "\n" not in text:  # one line (most list items): nothing below the first line to indent
         return (first if first is not None else prefix) + text
+    if "\n\n" not in text and text[-1] != "\n":
+        # No empty line below the first (a nested list under its item): every line after the
+        # first gets the prefix, which is one replace instead of a split and a join.
+        return (first if first is not None else prefix) + text.replace("\n", "\n" + prefix)
     lines = text.split("\n")
     head = (first if first is not None else prefix) + lines[0]
     rest = [(prefix + line) if line else line for line in lines[1:]]
@@ -259,16 +283,28 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
 
 
 def _paragraph(node: Node) -> str:
-    text = _inline(node.get("content"))
+    content = node.get("content")
+    if content.__class__ is list and len(content) == 1:
+        # The commonest paragraph (a list item's, most real descriptions'): one plain text node,
+        # `_inline`'s one-text path written out here, one call fewer per paragraph.
+        only = content[0]
+        if only.__class__ is dict and only.get("type") == "text" and not only.get("marks"):
+            raw = only.get("text")
+            text = _escape(raw if raw.__class__ is str else str(raw or ""))
+            return _LINE_START.sub(r"\1\\\2", text) if text[:1] in "#>+-0123456789 " else text
+    text = _inline(content)
     # A paragraph starting with "# ", "> ", "- ", "1. " would become another block.
     return _LINE_START.sub(r"\1\\\2", text) if text[:1] in "#>+-0123456789 " else text
 
 
 def _heading(node: Node) -> str:
-    try:
-        level = int(_attrs(node).get("level") or 1)
-    except (TypeError, ValueError):
-        level = 1
+    attrs = node.get("attrs")
+    level = attrs.get("level") if attrs.__class__ is dict else None
+    if level.__class__ is not int:  # an int (what Jira sends) needs no `int()`, nor `_attrs`
+        try:
+            level = int(_attrs(node).get("level") or 1)
+        except (TypeError, ValueError):
+            level = 1
     level = 1 if level < 1 else 6 if level > 6 else level  # min(max(...)): two calls fewer
     text = _inline(node.get("content")).replace("\\\n", " ")
     return f"{'#' * level} {text}" if text else ""
@@ -303,10 +339,13 @@ def _bullet_list(node: Node) -> str:
 
 
 def _ordered_list(node: Node) -> str:
-    try:
-        start = int(_attrs(node).get("order") or 1)
-    except (TypeError, ValueError):
+    if node.get("attrs") is None:  # the usual ordered list: no attrs, numbered from 1
         start = 1
+    else:
+        try:
+            start = int(_attrs(node).get("order") or 1)
+        except (TypeError, ValueError):
+            start = 1
     return "\n".join([_list_item(item, f"{start + i}. ") for i, item in enumerate(_children(node))])
 
 
@@ -466,7 +505,7 @@ def to_markdown(document: Any) -> str | None:
     return text or None
 
 
-@transform("adf_to_markdown")
+@transform("adf_to_markdown", text_unchanged=True)
 def adf_to_markdown(value: Any, ctx: MappingContext) -> str | None:
     """Rich text as Markdown: ADF documents are converted, text passes through."""
     return to_markdown(value)

@@ -8,8 +8,13 @@ from typing import Any
 from mappings.context import MappingContext
 from mappings.transforms import transform
 
+# A tuple, not `int | float`: that expression builds a `types.UnionType` at every call, and
+# isinstance() checks a tuple faster (~1k instructions per `number` call; bench/README.md
+# "Normalisation, round 4"). The same types either way.
+_NUMBERS = (int, float)
 
-@transform("string")
+
+@transform("string", text_unchanged=True)
 def to_string(value: Any, ctx: MappingContext) -> str | None:
     """Any scalar as text; an option object (`{"value": ...}` / `{"name": ...}`) as its label."""
     if isinstance(value, str):
@@ -27,7 +32,7 @@ def to_number(value: Any, ctx: MappingContext) -> float | None:
     """A number from a number, numeric text or a select option whose label is numeric."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBERS):
         return float(value)
     if isinstance(value, dict):
         value = value.get("value", value.get("name"))
@@ -50,7 +55,7 @@ def parse_datetime(value: Any, ctx: MappingContext | None = None) -> datetime | 
             return None
         parsed = datetime.fromisoformat(value)
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, datetime):
         return value
@@ -90,7 +95,7 @@ def names(value: Any, ctx: MappingContext, attribute: str = "name") -> list[str]
 @transform("seconds_to_hours")
 def seconds_to_hours(value: Any, ctx: MappingContext) -> float | None:
     """Seconds (Jira's time tracking) as hours."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return value / 3600
     return None
 
