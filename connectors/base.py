@@ -15,6 +15,7 @@ twice. `cursor=None` means a full sync. Cursors are opaque strings to the hub.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import time
 from abc import ABC, abstractmethod
@@ -332,3 +333,15 @@ class Connector(ABC):
 def body_digest(body: bytes) -> str:
     """`sha256:<hex>` of a webhook body: the delivery id of a tool that sends none."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def hmac_sha256_matches(secret: SecretStr, body: bytes, given_hex: str) -> bool:
+    """Whether `given_hex` (any case, outer whitespace ignored) is the hex HMAC-SHA256 of `body`
+    under `secret`, compared in constant time: the signature Jira, GitHub and Linear send.
+
+    `hmac.digest` is OpenSSL's one-shot HMAC, without an HMAC object per delivery
+    (https://docs.python.org/3/library/hmac.html#hmac.digest). Compared as bytes: `compare_digest`
+    raises TypeError for text with a non-ASCII character, and a header may hold any latin-1 text.
+    """
+    expected = hmac.digest(secret.get_secret_value().encode(), body, "sha256").hex().encode()
+    return hmac.compare_digest(expected, given_hex.strip().lower().encode())

@@ -26,7 +26,6 @@ they are dropped here and never reach the mapping.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Unpack
@@ -47,6 +46,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    hmac_sha256_matches,
 )
 from connectors.cursors import parse_time
 from connectors.github.config import GitHubConfig
@@ -385,10 +385,7 @@ class GitHubConnector(Connector):
         method, _, given = signature.partition("=")
         if method.strip().lower() != "sha256" or not given:
             raise WebhookRejected("X-Hub-Signature-256 must be sha256=<hex>")
-        # hmac.digest: OpenSSL's one-shot HMAC, without an HMAC object per delivery (the same
-        # bytes as hmac.new(...).digest(): https://docs.python.org/3/library/hmac.html#hmac.digest).
-        expected = hmac.digest(secret.get_secret_value().encode(), body, "sha256").hex()
-        if not hmac.compare_digest(expected.encode(), given.strip().lower().encode()):
+        if not hmac_sha256_matches(secret, body, given):
             raise WebhookRejected("X-Hub-Signature-256 does not match the body")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:

@@ -16,7 +16,6 @@ API reference (REST v3):
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -40,6 +39,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    hmac_sha256_matches,
 )
 from connectors.cursors import DatetimeCursor, parse_time
 from connectors.http import iso_reset_hint
@@ -458,10 +458,7 @@ class JiraConnector(Connector):
         method, _, given = signature.partition("=")
         if method.strip().lower() != "sha256" or not given:
             raise WebhookRejected("X-Hub-Signature must be sha256=<hex>")
-        # hmac.digest: OpenSSL's one-shot HMAC, without an HMAC object per delivery (the same
-        # bytes as hmac.new(...).digest(): https://docs.python.org/3/library/hmac.html#hmac.digest).
-        expected = hmac.digest(secret.get_secret_value().encode(), body, "sha256").hex()
-        if not hmac.compare_digest(expected, given.strip().lower()):
+        if not hmac_sha256_matches(secret, body, given):
             raise WebhookRejected("X-Hub-Signature does not match the body")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:

@@ -11,7 +11,6 @@ API reference:
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Generator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Unpack
@@ -34,6 +33,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
+    hmac_sha256_matches,
 )
 from connectors.cursors import DatetimeCursor, parse_time
 from connectors.http import RequestFailed
@@ -285,10 +285,7 @@ class LinearConnector(Connector):
         given = header_value(headers, "Linear-Signature")
         if not given:
             raise WebhookRejected("missing Linear-Signature header")
-        # hmac.digest: OpenSSL's one-shot HMAC, without an HMAC object per delivery (the same
-        # bytes as hmac.new(...).digest(): https://docs.python.org/3/library/hmac.html#hmac.digest).
-        expected = hmac.digest(secret.get_secret_value().encode(), body, "sha256").hex()
-        if not hmac.compare_digest(expected, given.strip().lower()):
+        if not hmac_sha256_matches(secret, body, given):
             raise WebhookRejected("Linear-Signature does not match the body")
         try:
             payload = self.json_object(body)
