@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -94,33 +95,29 @@ OUTBOUND_FAILURES = Counter(
 # metric until `remove`/`clear`, which the hub never calls), so it is looked up once here.
 # These hold no more entries than the metrics' own children do.
 # https://prometheus.github.io/client_python/instrumenting/labels/
-_http_latency_children: dict[tuple[str, str, int], Histogram] = {}
-_webhook_children: dict[tuple[str, str], Counter] = {}
-_inbox_processed_children: dict[tuple[str, str], Counter] = {}
+_Child = TypeVar("_Child", Counter, Histogram)
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: _Child, *values: object) -> _Child:
+    """`metric.labels(*values)` (each value as text), made once per metric and label values."""
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*(str(value) for value in values))
+    return cast("_Child", child)
 
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
-    key = (method, route, status)
-    child = _http_latency_children.get(key)
-    if child is None:
-        child = _http_latency_children[key] = HTTP_LATENCY.labels(method, route, str(status))
-    child.observe(seconds)
+    _child(HTTP_LATENCY, method, route, status).observe(seconds)
 
 
 def webhook_received(source: str, outcome: str, *, known_source: bool = True) -> None:
-    key = (source if known_source else UNKNOWN_SOURCE, outcome)
-    child = _webhook_children.get(key)
-    if child is None:
-        child = _webhook_children[key] = WEBHOOKS.labels(*key)
-    child.inc()
+    _child(WEBHOOKS, source if known_source else UNKNOWN_SOURCE, outcome).inc()
 
 
 def inbox_processed(source: str, status: str) -> None:
-    key = (source, status)
-    child = _inbox_processed_children.get(key)
-    if child is None:
-        child = _inbox_processed_children[key] = INBOX_PROCESSED.labels(source, status)
-    child.inc()
+    _child(INBOX_PROCESSED, source, status).inc()
 
 
 def sync_finished(source: str, outcome: str, *, fetched: int, changed: int, seconds: float) -> None:

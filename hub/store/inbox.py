@@ -149,8 +149,8 @@ class InboxStore:
             first.setdefault((d.source, d.delivery_id), d)
         received_at = self._bind_received_at(now) if self._bind_received_at is not None else now
         new_ids: dict[tuple[str, str], int] = {}
+        group = list(first.values())
         if self._postgres:
-            group = list(first.values())
             columns = (
                 [d.source for d in group],
                 [d.delivery_id for d in group],
@@ -171,7 +171,6 @@ class InboxStore:
                     new_ids.update(((source, delivery_id), i) for i, source, delivery_id, _ in returned)
         else:
             with write_transaction(self.engine) as conn:
-                group = list(first.values())
                 for start in range(0, len(group), SQLITE_MAX_ROWS_PER_INSERT):
                     part = group[start : start + SQLITE_MAX_ROWS_PER_INSERT]
                     params: list[Any] = []
