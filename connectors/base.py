@@ -345,3 +345,24 @@ def hmac_sha256_matches(secret: SecretStr, body: bytes, given_hex: str) -> bool:
     """
     expected = hmac.digest(secret.get_secret_value().encode(), body, "sha256").hex().encode()
     return hmac.compare_digest(expected, given_hex.strip().lower().encode())
+
+
+def require_hmac_sha256(
+    headers: Mapping[str, str], body: bytes, secret: SecretStr, header: str, *, prefix: str = ""
+) -> None:
+    """Refuse a delivery whose `header` is not the hex HMAC-SHA256 of `body` under `secret`.
+
+    `prefix` is the method tag the tool writes before the hex (`sha256=` for GitHub and Jira,
+    nothing for Linear); the tag's case and the spaces around it are not significant.
+    Raises WebhookRejected naming the header, so the sender's log says which one to fix.
+    """
+    signature = header_value(headers, header)
+    if not signature:
+        raise WebhookRejected(f"missing {header} header")
+    given = signature
+    if prefix:
+        method, sep, given = signature.partition("=")
+        if not sep or f"{method.strip().lower()}=" != prefix or not given:
+            raise WebhookRejected(f"{header} must be {prefix}<hex>")
+    if not hmac_sha256_matches(secret, body, given):
+        raise WebhookRejected(f"{header} does not match the body")

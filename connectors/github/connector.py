@@ -46,7 +46,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
-    hmac_sha256_matches,
+    require_hmac_sha256,
 )
 from connectors.cursors import parse_time
 from connectors.github.config import GitHubConfig
@@ -379,14 +379,7 @@ class GitHubConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set the same secret in the GitHub webhook and in "
                 f"sources.{self.name}.webhook_secret"
             )
-        signature = header_value(headers, "X-Hub-Signature-256")
-        if not signature:
-            raise WebhookRejected("missing X-Hub-Signature-256 header")
-        method, _, given = signature.partition("=")
-        if method.strip().lower() != "sha256" or not given:
-            raise WebhookRejected("X-Hub-Signature-256 must be sha256=<hex>")
-        if not hmac_sha256_matches(secret, body, given):
-            raise WebhookRejected("X-Hub-Signature-256 does not match the body")
+        require_hmac_sha256(headers, body, secret, "X-Hub-Signature-256", prefix="sha256=")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         """Route a verified delivery to events; the delivery id is `X-GitHub-Delivery`.

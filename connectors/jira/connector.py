@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from connectors.auth import BearerAuth, header_value
+from connectors.auth import BearerAuth
 from connectors.base import (
     Connector,
     ConnectorConfig,
@@ -39,7 +39,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
-    hmac_sha256_matches,
+    require_hmac_sha256,
 )
 from connectors.cursors import DatetimeCursor, parse_time
 from connectors.http import iso_reset_hint
@@ -452,14 +452,7 @@ class JiraConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: set the same secret in the Jira webhook and in "
                 f"sources.{self.name}.webhook_secret (or webhook_unsigned = true if the endpoint is protected otherwise)"
             )
-        signature = header_value(headers, "X-Hub-Signature")
-        if not signature:
-            raise WebhookRejected("missing X-Hub-Signature header")
-        method, _, given = signature.partition("=")
-        if method.strip().lower() != "sha256" or not given:
-            raise WebhookRejected("X-Hub-Signature must be sha256=<hex>")
-        if not hmac_sha256_matches(secret, body, given):
-            raise WebhookRejected("X-Hub-Signature does not match the body")
+        require_hmac_sha256(headers, body, secret, "X-Hub-Signature", prefix="sha256=")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         """Route a verified delivery to events. Raises ValueError when the body is not a JSON object.

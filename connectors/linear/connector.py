@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Unpack
 import httpx
 import orjson
 
-from connectors.auth import header_value
 from connectors.base import (
     AuthFailed,
     Connector,
@@ -33,7 +32,7 @@ from connectors.base import (
     WebhookDelivery,
     WebhookEvent,
     WebhookRejected,
-    hmac_sha256_matches,
+    require_hmac_sha256,
 )
 from connectors.cursors import DatetimeCursor, parse_time
 from connectors.http import RequestFailed
@@ -282,11 +281,7 @@ class LinearConnector(Connector):
                 f"source {self.name!r} has no webhook_secret: copy the webhook's signing secret from Linear "
                 f"(Settings > API > Webhooks) into sources.{self.name}.webhook_secret"
             )
-        given = header_value(headers, "Linear-Signature")
-        if not given:
-            raise WebhookRejected("missing Linear-Signature header")
-        if not hmac_sha256_matches(secret, body, given):
-            raise WebhookRejected("Linear-Signature does not match the body")
+        require_hmac_sha256(headers, body, secret, "Linear-Signature")
         try:
             payload = self.json_object(body)
         except ValueError as exc:  # signed by Linear yet unreadable: refuse, as any unverifiable delivery
