@@ -12,8 +12,8 @@ guard they could point the hub at its own loopback, the cloud metadata service
 - plain `http://` is refused unless `allow_http` is set (`HUB_EGRESS_ALLOW_HTTP`).
 
 The check runs at connect time, on the address actually connected to: `GuardedTransport`
-gives httpcore a network backend that resolves the name itself, checks every address, and
-connects to the checked address. A name that resolved to a public address when the URL was
+(and `ThreadedGuardedTransport`, the connectors' one) gives httpcore a network backend that
+resolves the name itself, checks every address, and connects to the checked address. A name that resolved to a public address when the URL was
 saved and to 127.0.0.1 now (DNS rebinding) is refused, and so is a redirect to a private
 address. TLS is unchanged: httpcore sends SNI and checks the certificate against the URL's
 host name, not the address, and the Host header comes from the URL.
@@ -25,6 +25,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +38,34 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """(host, port) -> the addresses the host name resolves to."""
 
+BlockingResolver = Callable[[str, int], list[str]]
+"""The same, for a worker thread (`ThreadedGuardedTransport`)."""
+
 
 class EgressRefused(httpx.TransportError):
     """The hub may not send this request (see the module doc); never retried."""
 
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+def _addresses(infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    """The distinct addresses of `getaddrinfo`'s answer, in its order."""
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    return _addresses(await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
+def blocking_resolver(host: str, port: int) -> list[str]:
+    return _addresses(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
+def _literal(host: str) -> list[str] | None:
+    """`[host]` when the host is an IP address already (nothing to resolve), else None."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return [host]
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,16 @@ class EgressPolicy:
             f"add it to HUB_EGRESS_ALLOW if the hub really must reach it"
         )
 
+    def connect_address(self, host: str, addresses: list[str]) -> str:
+        """The address to connect to for `host`: every one it resolved to is checked (a name
+        must not mix public and private ones), and the first is returned, so the connection
+        goes to a checked address, never to the name (which could resolve again)."""
+        if not addresses:
+            raise EgressRefused(f"{host} resolves to no address")
+        for address in addresses:
+            self.check_address(host, address)
+        return addresses[0]
+
     def check_url_literal(self, url: str) -> None:
         """Save-time check: scheme, and a literal IP host. Names are checked when connecting."""
         self.check_scheme(url)
@@ -124,18 +155,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            ipaddress.ip_address(host)
-            addresses = [host]
-        except ValueError:
-            addresses = await self.resolver(host, port)
-        if not addresses:
-            raise EgressRefused(f"{host} resolves to no address")
-        for address in addresses:  # every address: a name must not mix public and private ones
-            self.policy.check_address(host, address)
-        # Connect to the address just checked, never to the name (which could resolve again).
+        address = self.policy.connect_address(host, _literal(host) or await self.resolver(host, port))
         return await self.inner.connect_tcp(
-            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
 
     async def connect_unix_socket(
@@ -160,13 +182,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.policy = policy
         self._transport = httpx.AsyncHTTPTransport(**transport_kwargs)
-        backend = _GuardedBackend(policy, resolver, inner_backend or httpcore.AnyIOBackend())
-        # httpx exposes no network_backend option; the pool it built reads this attribute for
-        # every new connection (httpcore 1.x AsyncConnectionPool).
-        pool = self._transport._pool
-        if not hasattr(pool, "_network_backend"):  # pragma: no cover - guard against an httpcore change
-            raise RuntimeError("httpcore's connection pool has no _network_backend: update GuardedTransport")
-        pool._network_backend = backend
+        _use_backend(self._transport, _GuardedBackend(policy, resolver, inner_backend or httpcore.AnyIOBackend()))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.policy.check_scheme(request.url)
@@ -174,6 +190,106 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+def _use_backend(transport: httpx.AsyncHTTPTransport | httpx.HTTPTransport, backend: Any) -> None:
+    # httpx exposes no network_backend option; the pool it built reads this attribute for
+    # every new connection (httpcore 1.x AsyncConnectionPool and ConnectionPool).
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):  # pragma: no cover - guard against an httpcore change
+        raise RuntimeError("httpcore's connection pool has no _network_backend: update connectors/egress.py")
+    pool._network_backend = backend
+
+
+class _GuardedBlockingBackend(httpcore.NetworkBackend):
+    """`_GuardedBackend` for httpcore's blocking pool: the same resolve-check-connect step."""
+
+    def __init__(self, policy: EgressPolicy, resolver: BlockingResolver, inner: httpcore.NetworkBackend) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = self.policy.connect_address(host, _literal(host) or self.resolver(host, port))
+        return self.inner.connect_tcp(
+            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise EgressRefused("unix sockets are not an allowed destination")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class ThreadedGuardedTransport(httpx.AsyncBaseTransport):
+    """`GuardedTransport`'s guard in front of httpx's blocking `HTTPTransport`, each request
+    sent and its body read in a worker thread: the connectors' transport (`SourceClient`).
+
+    Why: on the event loop, httpx/httpcore reach TLS through anyio's `TLSStream`, which runs
+    OpenSSL over a `ssl.MemoryBIO` and passes every TLS record (16 KB at most) through Python:
+    a read is an anyio cancel scope, a socket receive into the BIO, `SSLObject.read`, and h11,
+    each through several async layers (https://anyio.readthedocs.io/en/stable/streams.html#tls-streams).
+    A 380 KB page of 100 Jira issues is ~24 of them. On a blocking socket `ssl.SSLSocket` reads
+    the record in C and the blocking path has no async layers: a Jira page of the fetch side
+    costs 16 % fewer instructions (29.9M -> 25.0M, bench/fetch_jira.py under callgrind;
+    bench/README.md, branch i13fetch12). The cost is a thread hand-off per request, which a
+    page amortises.
+
+    Behaviour is the async transport's: httpx's exceptions (timeouts from the request's
+    `timeout` extension, applied per socket operation by httpcore), the egress check at
+    connect time, redirects and auth in the client. The body is read whole in the thread and
+    handed back raw (still encoded: the client decodes it), so this transport does not stream:
+    it is for JSON APIs, not downloads. A request cancelled while its thread runs returns its
+    connection to the pool when the thread finishes (bounded by the timeouts); its answer is
+    dropped. At most `max_workers` requests run at once; more wait for a thread.
+    """
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        resolver: BlockingResolver = blocking_resolver,
+        inner_backend: httpcore.NetworkBackend | None = None,
+        max_workers: int = 4,
+        **transport_kwargs: Any,
+    ) -> None:
+        self.policy = policy
+        self._transport = httpx.HTTPTransport(**transport_kwargs)
+        _use_backend(
+            self._transport, _GuardedBlockingBackend(policy, resolver, inner_backend or httpcore.SyncBackend())
+        )
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="opshub-http")
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        response = self._transport.handle_request(request)
+        try:
+            raw = b"".join(response.iter_raw())
+        finally:
+            response.close()
+        extensions = {k: v for k, v in response.extensions.items() if k != "network_stream"}
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=httpx.ByteStream(raw), extensions=extensions
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.policy.check_scheme(request.url)
+        if not isinstance(request.stream, httpx.SyncByteStream):
+            await request.aread()  # an async body: read here, so the thread sends bytes
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._send, request)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._transport.close()
 
 
 _default_policy = EgressPolicy()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorError
-from connectors.egress import EgressPolicy, EgressRefused, GuardedTransport
+from connectors.egress import EgressPolicy, EgressRefused, GuardedTransport, ThreadedGuardedTransport
 from connectors.http import SourceClient
 
 
@@ -32,11 +32,38 @@ class RecordingBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+class BlockingRecordingBackend(httpcore.NetworkBackend):
+    """`RecordingBackend` for the threaded transport's blocking pool."""
+
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, int]] = []
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        self.connects.append((host, port))
+        raise httpcore.ConnectError("test backend: no network")
+
+
 def fake_resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
     async def resolve(host: str, port: int) -> list[str]:
         return table[host]
 
     return resolve
+
+
+# Both transports run the same guard: the event loop's (`GuardedTransport`, outbound webhooks)
+# and the threaded one (`ThreadedGuardedTransport`, every connector's `SourceClient`).
+TRANSPORTS = ["async", "threaded"]
+
+
+def guarded(kind: str, policy: EgressPolicy, backend: Any = None) -> httpx.AsyncBaseTransport:
+    """A guarded transport of `kind` with the fake DNS and, if given, a recording backend."""
+    if kind == "async":
+        return GuardedTransport(policy, resolver=fake_resolver(DNS), inner_backend=backend)
+    return ThreadedGuardedTransport(policy, resolver=lambda host, port: DNS[host], inner_backend=backend)
+
+
+def recording(kind: str) -> RecordingBackend | BlockingRecordingBackend:
+    return RecordingBackend() if kind == "async" else BlockingRecordingBackend()
 
 
 DNS = {
@@ -50,9 +77,8 @@ DNS = {
 }
 
 
-async def _get(policy: EgressPolicy, url: str, backend: httpcore.AsyncNetworkBackend) -> httpx.Response:
-    transport = GuardedTransport(policy, resolver=fake_resolver(DNS), inner_backend=backend)
-    async with httpx.AsyncClient(transport=transport) as client:
+async def _get(policy: EgressPolicy, url: str, backend: Any, kind: str = "async") -> httpx.Response:
+    async with httpx.AsyncClient(transport=guarded(kind, policy, backend)) as client:
         return await client.get(url)
 
 
@@ -70,27 +96,30 @@ async def _get(policy: EgressPolicy, url: str, backend: httpcore.AsyncNetworkBac
         "https://0.0.0.0/",
     ],
 )
-def test_non_public_destinations_are_refused_before_any_connect(url: str) -> None:
-    backend = RecordingBackend()
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_non_public_destinations_are_refused_before_any_connect(url: str, kind: str) -> None:
+    backend = recording(kind)
     with pytest.raises(EgressRefused, match="non-public address"):
-        asyncio.run(_get(EgressPolicy(), url, backend))
+        asyncio.run(_get(EgressPolicy(), url, backend, kind))
     assert backend.connects == []
 
 
-def test_a_public_name_connects_to_the_checked_address_not_the_name() -> None:
-    backend = RecordingBackend()
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_a_public_name_connects_to_the_checked_address_not_the_name(kind: str) -> None:
+    backend = recording(kind)
     with pytest.raises(httpx.ConnectError):  # the recording backend has no network
-        asyncio.run(_get(EgressPolicy(), "https://public.example/x", backend))
+        asyncio.run(_get(EgressPolicy(), "https://public.example/x", backend, kind))
     assert backend.connects == [("93.184.216.34", 443)]
 
 
-def test_plain_http_needs_the_opt_in() -> None:
-    backend = RecordingBackend()
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_plain_http_needs_the_opt_in(kind: str) -> None:
+    backend = recording(kind)
     with pytest.raises(EgressRefused, match="plain http"):
-        asyncio.run(_get(EgressPolicy(), "http://public.example/", backend))
+        asyncio.run(_get(EgressPolicy(), "http://public.example/", backend, kind))
     assert backend.connects == []
     with pytest.raises(httpx.ConnectError):
-        asyncio.run(_get(EgressPolicy(allow_http=True), "http://public.example/", backend))
+        asyncio.run(_get(EgressPolicy(allow_http=True), "http://public.example/", backend, kind))
     assert backend.connects == [("93.184.216.34", 80)]
 
 
@@ -129,21 +158,23 @@ def local_server() -> Iterator[int]:
     server.server_close()
 
 
-def test_the_allow_list_lets_loopback_through(local_server: int) -> None:
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_the_allow_list_lets_loopback_through(local_server: int, kind: str) -> None:
     url = f"http://receiver.test:{local_server}/"
     strict = EgressPolicy(allow_http=True)
     with pytest.raises(EgressRefused):
-        asyncio.run(_get(strict, url, httpcore.AnyIOBackend()))
+        asyncio.run(_get(strict, url, None, kind))
     allowed = EgressPolicy(allow=("127.0.0.1",), allow_http=True)
-    response = asyncio.run(_get(allowed, url, httpcore.AnyIOBackend()))
+    response = asyncio.run(_get(allowed, url, None, kind))
     assert response.status_code == 200
     assert response.text == f"receiver.test:{local_server}"  # the Host header is the URL's name, not the address
 
 
-def test_a_redirect_to_a_private_address_is_refused(local_server: int) -> None:
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_a_redirect_to_a_private_address_is_refused(local_server: int, kind: str) -> None:
     """The allowed receiver answers 302 to the metadata service: the guard checks the
     redirect's connect too (subscriptions never follow redirects; connectors do)."""
-    transport = GuardedTransport(EgressPolicy(allow=("127.0.0.1",), allow_http=True), resolver=fake_resolver(DNS))
+    transport = guarded(kind, EgressPolicy(allow=("127.0.0.1",), allow_http=True))
 
     async def follow() -> None:
         async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
