@@ -14,6 +14,8 @@ methods (not editing them), and the garbage collector with `gc.callbacks`:
 - transaction: the rest of `SyncEngine._store_batch` (run heartbeat, commit);
 - event loop: CPU of the thread running `asyncio.run` (HTTP, TLS, JSON decoding, paging, the
   sweep's id listing);
+- http threads: `ThreadedGuardedTransport._send` in the connectors' worker threads (sending a
+  request, TLS, reading the body), where that transport exists;
 - gc: collections in any thread (already counted in the figures above, shown apart);
 - other: the process's CPU less all of the above (other worker threads: opening the run, the
   sweep's store query; interpreter exit).
@@ -33,6 +35,7 @@ backends' `/proc/<pid>/schedstat` at each commit (the server runs on this machin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import sys
@@ -72,6 +75,12 @@ def main() -> None:
     timed(Normaliser, "carried_transitions", "history")
     timed(ItemStore, "apply", "store")
     timed(SyncEngine, "_store_batch", "store_batch")
+    # Requests run in worker threads since branch i13fetch12 (ThreadedGuardedTransport): their
+    # CPU (TLS, HTTP) is the fetch side's too, apart from the event loop's thread.
+    with contextlib.suppress(ImportError):
+        from connectors.egress import ThreadedGuardedTransport
+
+        timed(ThreadedGuardedTransport, "_send", "http threads")
     store_page = SyncEngine._store_page
     pages = {"last_end": 0.0, "waited": 0.0}
 
@@ -114,7 +123,7 @@ def main() -> None:
     finally:
         total = time.process_time() - STARTED
         seconds["transaction"] = seconds.pop("store_batch", 0.0) - seconds.get("store", 0.0)
-        counted = ("start-up", "map", "history", "store", "transaction", "event loop")
+        counted = ("start-up", "map", "history", "store", "transaction", "event loop", "http threads")
         seconds["other"] = total - sum(seconds.get(k, 0.0) for k in counted)
         with open(out, "w") as f:
             timeline["server cpu"] = {"n": len(_backends), "wall": sum(_backends.values()), "cpu": 0.0}

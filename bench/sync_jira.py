@@ -256,7 +256,7 @@ def print_split(path: Path, size: int) -> None:
     """The thread-CPU split of bench/_cpu_split.py, in CPU-s, share and microseconds per issue."""
     data = json.loads(path.read_text())
     total, parts = data["total"], data["seconds"]
-    order = ["start-up", "event loop", "map", "history", "store", "transaction", "other"]
+    order = ["start-up", "event loop", "http threads", "map", "history", "store", "transaction", "other"]
     cells = [f"{k} {parts.get(k, 0.0):.2f} s ({100 * parts.get(k, 0.0) / total:.0f} %)" for k in order]
     print(f"  CPU split of {total:.2f} s: " + ", ".join(cells), flush=True)
     print(
