@@ -22,8 +22,11 @@ host name, not the address, and the Host header comes from the URL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -201,13 +204,55 @@ def _use_backend(transport: httpx.AsyncHTTPTransport | httpx.HTTPTransport, back
     pool._network_backend = backend
 
 
+class _TrackedStream(httpcore.NetworkStream):
+    """A blocking connection the backend can interrupt (`_GuardedBlockingBackend.interrupt`);
+    its TLS upgrade is tracked as well."""
+
+    def __init__(self, inner: httpcore.NetworkStream, streams: weakref.WeakSet[_TrackedStream]) -> None:
+        self.inner = inner
+        self.streams = streams
+        streams.add(self)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self.streams.discard(self)
+        self.inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        self.streams.discard(self)  # the TLS stream owns the socket from here on
+        return _TrackedStream(self.inner.start_tls(ssl_context, server_hostname, timeout), self.streams)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+    def interrupt(self) -> None:
+        """Shut the socket down: a thread blocked reading it returns at once (with an error)."""
+        sock = self.inner.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class _GuardedBlockingBackend(httpcore.NetworkBackend):
-    """`_GuardedBackend` for httpcore's blocking pool: the same resolve-check-connect step."""
+    """`_GuardedBackend` for httpcore's blocking pool: the same resolve-check-connect step.
+    It keeps the open connections, so that closing the transport can interrupt them."""
 
     def __init__(self, policy: EgressPolicy, resolver: BlockingResolver, inner: httpcore.NetworkBackend) -> None:
         self.policy = policy
         self.resolver = resolver
         self.inner = inner
+        self.streams: weakref.WeakSet[_TrackedStream] = weakref.WeakSet()
+
+    def interrupt(self) -> None:
+        for stream in list(self.streams):
+            stream.interrupt()
 
     def connect_tcp(
         self,
@@ -218,9 +263,10 @@ class _GuardedBlockingBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         address = self.policy.connect_address(host, _literal(host) or self.resolver(host, port))
-        return self.inner.connect_tcp(
+        stream = self.inner.connect_tcp(
             address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
+        return _TrackedStream(stream, self.streams)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -249,9 +295,12 @@ class ThreadedGuardedTransport(httpx.AsyncBaseTransport):
     `timeout` extension, applied per socket operation by httpcore), the egress check at
     connect time, redirects and auth in the client. The body is read whole in the thread and
     handed back raw (still encoded: the client decodes it), so this transport does not stream:
-    it is for JSON APIs, not downloads. A request cancelled while its thread runs returns its
-    connection to the pool when the thread finishes (bounded by the timeouts); its answer is
-    dropped. At most `max_workers` requests run at once; more wait for a thread.
+    it is for JSON APIs, not downloads. A thread cannot be cancelled: a request cancelled while
+    its thread runs finishes there (its answer dropped, its connection back to the pool), and
+    `aclose` shuts down every open socket, so that a thread blocked on a stalled tool ends at
+    once instead of at its read timeout (the interpreter waits for these threads at exit: a
+    failed or interrupted sync would otherwise linger up to `timeout_seconds`). At most
+    `max_workers` requests run at once; more wait for a thread.
     """
 
     def __init__(
@@ -265,9 +314,8 @@ class ThreadedGuardedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.policy = policy
         self._transport = httpx.HTTPTransport(**transport_kwargs)
-        _use_backend(
-            self._transport, _GuardedBlockingBackend(policy, resolver, inner_backend or httpcore.SyncBackend())
-        )
+        self._backend = _GuardedBlockingBackend(policy, resolver, inner_backend or httpcore.SyncBackend())
+        _use_backend(self._transport, self._backend)
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="opshub-http")
 
     def _send(self, request: httpx.Request) -> httpx.Response:
@@ -289,6 +337,7 @@ class ThreadedGuardedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._backend.interrupt()
         self._transport.close()
 
 

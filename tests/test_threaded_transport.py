@@ -30,6 +30,7 @@ class Tool:
         self.release = threading.Event()
         self.posted: list[bytes] = []
         self.client_ports: list[int] = []
+        self.arrived = threading.Event()  # /slow was asked for
 
 
 @pytest.fixture
@@ -52,6 +53,7 @@ def tool() -> Iterator[tuple[Tool, str]]:
             if self.path == "/gzip":
                 self._send(gzip.compress(BODY), Content_Encoding="gzip")
             elif self.path == "/slow":
+                state.arrived.set()
                 self._send(b'{"released": true}' if state.release.wait(5) else b"")
             else:
                 self._send(BODY)
@@ -75,6 +77,7 @@ def tool() -> Iterator[tuple[Tool, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    state.release.set()
     server.shutdown()
     server.server_close()
 
@@ -141,3 +144,27 @@ def test_one_connection_serves_the_pages_one_after_another(tool: tuple[Tool, str
     asyncio.run(main())
     assert len(state.client_ports) == 10
     assert len(set(state.client_ports)) == 1
+
+
+def test_closing_the_client_ends_a_request_stalled_in_its_thread(tool: tuple[Tool, str]) -> None:
+    """A thread cannot be cancelled, and the interpreter waits for it at exit: closing the
+    transport shuts its sockets down, so a request the tool never answers ends at once (here
+    the tool holds /slow until the test's end: without that, the thread would still be
+    blocked when checked)."""
+    state, url = tool
+    transport = ThreadedGuardedTransport(POLICY)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            request = asyncio.ensure_future(client.get(f"{url}/slow"))
+            await asyncio.to_thread(state.arrived.wait, 5)
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+
+    asyncio.run(main())
+    threads = list(transport._executor._threads)
+    assert threads
+    for thread in threads:
+        thread.join(3)  # a deadlock guard: the tool answers only at the test's end
+        assert not thread.is_alive()
