@@ -13,10 +13,11 @@ guard they could point the hub at its own loopback, the cloud metadata service
 
 The check runs at connect time, on the address actually connected to: `GuardedTransport`
 (and `ThreadedGuardedTransport`, the connectors' one) gives httpcore a network backend that
-resolves the name itself, checks every address, and connects to the checked address. A name that resolved to a public address when the URL was
-saved and to 127.0.0.1 now (DNS rebinding) is refused, and so is a redirect to a private
-address. TLS is unchanged: httpcore sends SNI and checks the certificate against the URL's
-host name, not the address, and the Host header comes from the URL.
+resolves the name itself, checks every address, and connects to the checked address. A name
+that resolved to a public address when the URL was saved and to 127.0.0.1 now (DNS rebinding)
+is refused, and so is a redirect to a private address. TLS is unchanged: httpcore sends SNI
+and checks the certificate against the URL's host name, not the address, and the Host header
+comes from the URL.
 """
 
 from __future__ import annotations
