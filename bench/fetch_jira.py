@@ -23,6 +23,7 @@ import asyncio
 import cProfile
 import gc
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.serve_only:
         work = Path(args.serve_only)
         cert, key = make_certificate(work)
+        # SIGTERM ends the wait as Ctrl-C does, so that the fake's process is stopped too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with fake_jira(args.issues, 0.0, cert, key) as port:
             print(port, flush=True)
             try:
