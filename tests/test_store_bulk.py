@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.db.tables import UTCDateTime, items
 from hub.schema import ItemDeletion
 from hub.store import Store, bulk
+from hub.store.apply import raw_json
 from hub.store.bulk import Statements, keys_in, time_binder, time_reader
 from hub.store.queries import ItemQuery
 from tests.factories import BASE_TIME, make_item
@@ -114,3 +115,22 @@ def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeyp
         finally:
             store.close()
     assert found[0] == found[1]
+
+
+def test_json_columns_bound_as_utf8_bytes_are_stored_as_text(sqlite_store: Store) -> None:
+    """SQLite's items rows take `doc` and `raw` as the UTF-8 bytes their JSON is made as, cast
+    to TEXT in the statement (`_Bulk._row_sql`): stored as TEXT (a BLOB would change what
+    `typeof`, `length`, comparisons and the JSON functions see), the same text as a str bound.
+    Fails without the CAST: the values are stored as BLOBs."""
+    raw = {"fields": {"summary": "Zähler — ✓", "nul": "a\u0000b"}}
+    item = make_item("1", title="Zähler — ✓", raw=raw)
+    sqlite_store.items.apply([item])
+    with sqlite_store.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT typeof(doc), typeof(raw), raw, length(raw), json_extract(raw, '$.fields.summary'),"
+                " json_extract(doc, '$.title') FROM items"
+            )
+        ).one()
+    stored = raw_json(raw)
+    assert tuple(row) == ("text", "text", stored, len(stored), "Zähler — ✓", "Zähler — ✓")
