@@ -20,6 +20,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -50,25 +52,27 @@ from hub.store.transitions import preferred_facts, preferred_sql
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
-_EMPTY_TYPES = (str, list, dict)
 
 
 def _filled_fields(item: WorkItem) -> list[str]:
-    """The document fields a new item lists as changed: all but None, "", [] and {}. By
-    type, not `in (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model
-    value; read from the instance's dict (one C lookup, not `getattr` through pydantic)."""
-    values = item.__dict__
-    return [
-        name
-        for name in _DOC_FIELDS
-        if (value := values[name]) is not None and (type(value) not in _EMPTY_TYPES or value)
-    ]
+    """The document fields a new item lists as changed: all but None, "", [] and {}.
+
+    By truth value, in C: `itemgetter` reads the fields from the instance's dict (not
+    `getattr` through pydantic) and `compress` keeps the names whose value `bool` says is
+    filled. For the document's field types that is exactly "not None, "", [] or {}": a model,
+    an enum with a non-empty value, a date or a datetime is always true
+    (https://docs.python.org/3/library/stdtypes.html#truth-value-testing); a number or bool
+    field, where 0 and False would differ, would break that, so tests/test_store_apply_fields.py
+    checks the types. Not `in (None, [], {}, "")`, which calls pydantic's __eq__ on every nested
+    model value."""
+    return list(compress(_DOC_FIELDS, map(bool, _doc_values(item.__dict__))))
 
 
 # Column order of the rows `_write_items` builds (tuples, not dicts: see hub/store/bulk.py).
 _ITEM_COLUMNS = tuple(c.name for c in items.columns)
 # Top-level fields of the stored document, sorted (a new item's change lists the non-empty ones).
 _DOC_FIELDS = tuple(sorted(name for name in WorkItem.model_fields if name not in _NOT_CONTENT))
+_doc_values = itemgetter(*_DOC_FIELDS)
 _serialize = WorkItem.__pydantic_serializer__.to_json
 _CHANGE_COLUMNS = ("seq", "item_id", "op", "fields", "at")
 
@@ -553,11 +557,7 @@ class Applier:
             state.facts.extend(kept)
         written = self._item_rows(state.touched, current, state.now) if state.touched else None
         if written is not None and self._sql.postgres and written.new:
-            # Outside the pipeline (COPY cannot run in one): the items rows of ids with no
-            # items row, which the counter lock (taken before `_load_current` read them)
-            # makes settled: every writer of `items` is `apply`, serialised on that lock.
-            self._bulk.copy(conn, items, _ITEM_COLUMNS, [row for row in written.rows if row[0] in written.new])
-            written.copied = True
+            self._copy_new_items(conn, written)  # outside the pipeline: COPY cannot run in one
         with ExitStack() as pipeline:
             pipeline.enter_context(pipelined(conn))
             probe = self._start_fresh_histories(conn, state, current) if state.facts else None
@@ -959,6 +959,17 @@ class Applier:
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
         return out
+
+    def _copy_new_items(self, conn: Connection, written: _ItemRows) -> None:
+        """PostgreSQL: COPY the items rows of ids that had no items row (`_Bulk.copy`).
+
+        Their absence is settled: `run` took the counter lock before `_load_current` read the
+        stored rows (in READ COMMITTED each statement sees what committed before it began,
+        and the lock is granted only once the previous writer committed), and every writer
+        of `items` is `apply`, serialised on that lock. tests/test_store_copy.py checks a
+        writer that waits for it."""
+        self._bulk.copy(conn, items, _ITEM_COLUMNS, [row for row in written.rows if row[0] in written.new])
+        written.copied = True
 
     def _write_items(self, conn: Connection, written: _ItemRows, current: dict[str, _Current]) -> None:
         """Write the rows of `_item_rows`: items, report facts, side rows, tombstones."""
