@@ -262,11 +262,12 @@ class _Bulk:
         caller knows are absent (a plain insert: a clash is an error, as with `insert` without
         `conflict`).
 
-        Why: `insert`'s arrays are dumped by psycopg's list dumper, a Python loop over every
-        value of every column; COPY's `write_row` formats a row in C (psycopg's binary
-        implementation: https://www.psycopg.org/psycopg3/docs/basic/copy.html). For the items
-        rows of a sync page group (21 columns, ~5 KB a row) that halved the client's CPU for
-        the statement (10 -> 5.4 us a row, bench/README.md "i13store12").
+        Why: for the items rows of a sync page group (21 columns, ~5 KB a row) COPY's
+        `write_row` (formatted in C by psycopg's binary implementation:
+        https://www.psycopg.org/psycopg3/docs/basic/copy.html) cost the client half of what
+        `insert`'s one array per column did (10 -> 5.4 us a row, bench/README.md
+        "i13store12"). For narrow rows the arrays cost ~0.1 us a value, where a COPY of its
+        own (two round trips) would save little.
         COPY cannot run inside a pipeline (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html),
         nor take ON CONFLICT: callers run it before `pipelined`, for ids whose absence is
         settled. Column types are the table's as the server has them (`_copy_types`), which
