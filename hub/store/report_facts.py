@@ -205,7 +205,8 @@ def write_report_facts(
     # How the changed rows moved between twin-key groups: `_set_title_twins` derives each
     # group's verdict before the write from the one it reads after it (no read before).
     moves = [(stored.get(item_id), after[item_id]) for item_id in changed]
-    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
+    # One multi-row statement per chunk on SQLite, as flow facts (hub/store/flow_facts.py).
+    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",), one_statement=True)
     if tombstoned:
         sql, dialect = _statements(conn), conn.dialect.name
         sql.run(
