@@ -550,7 +550,8 @@ class Applier:
         On PostgreSQL in one pipeline (`pipelined`) where no SQLAlchemy read falls inside:
         a full sync's page group then waits for the server at the twin-key read, the
         transitions probe and the end, not at each of its ~15 statements. The lookup of
-        `_known_items` (items outside the batch, not written here) runs first, outside it."""
+        `_known_items` (items outside the batch, not written here) and the COPY of the items
+        rows of new ids (`_copy_new_items`: COPY cannot run in a pipeline) run first, outside it."""
         if given:
             kept = self._known_items(conn, given, current)
             state.result.transitions_dropped = len(given) - len(kept)
@@ -585,7 +586,7 @@ class Applier:
         the first time (no items row before it: so no flow rows either), and the read of
         which of those already have stored transitions (one lookup of the new ids that finds
         nothing unless a history import, `TransitionStore.add`, stored facts of an item
-        before the item itself). Sent before the batch writes anything of its own."""
+        before the item itself). Sent before the batch writes any transitions of its own."""
         fresh: dict[str, list[Transition]] = {}
         for fact in state.facts:
             item_id = fact.item_id
