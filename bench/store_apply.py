@@ -118,6 +118,8 @@ PHASES = [
     ("hub.store.apply.Applier", "_register_sources", "register sources"),
     ("hub.store.people.PeopleResolver", "resolve", "resolve people"),
     ("hub.store.apply.Applier", "_decide", "decide (serialise, diff)"),
+    ("hub.store.apply.Applier", "_item_rows", "build item rows"),
+    ("hub.store.apply.Applier", "_copy_new_items", "COPY new items (PostgreSQL)"),
     ("hub.store.apply.Applier", "_write_items", "write items + side rows"),
     ("hub.store.apply", "write_report_facts", "  of which report facts"),
     ("hub.store.apply.Applier", "_write_transitions", "status transitions"),

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from hub.db.tables import UTCDateTime, items
 from hub.schema import ItemDeletion
 from hub.store import Store, bulk
+from hub.store.apply import raw_json
 from hub.store.bulk import Statements, keys_in, time_binder, time_reader
 from hub.store.queries import ItemQuery
 from tests.factories import BASE_TIME, make_item
@@ -75,15 +76,22 @@ def _stored(store: Store) -> list[tuple[Any, ...]]:
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM items ORDER BY id")).all()
         changes = conn.execute(text("SELECT seq, item_id, op, fields FROM changes ORDER BY seq")).all()
+        # Report and flow facts are multi-row statements on SQLite too (chunked the same way).
+        facts = [
+            tuple(row)
+            for table in ("item_report_facts", "flow_facts", "flow_days")
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))
+        ]
         # FTS5 compares its index with items and raises SQLITE_CORRUPT_VTAB if they differ.
         conn.execute(text("INSERT INTO items_text(items_text, rank) VALUES ('integrity-check', 1)"))
     synced = list(items.c.keys()).index("synced_at")
-    return [tuple(v for i, v in enumerate(row) if i != synced) for row in rows] + [tuple(c) for c in changes]
+    return [tuple(v for i, v in enumerate(row) if i != synced) for row in rows] + [tuple(c) for c in changes] + facts
 
 
 def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite writes `items` as multi-row statements (`_Bulk._sqlite_rows`, for the text index's
-    triggers): chunked at the parameter limit (here 3 rows a statement), inserts, upserts with
+    """SQLite writes `items` (and report and flow facts) as multi-row statements
+    (`_Bulk._sqlite_rows`, for the text index's triggers): chunked at the parameter limit
+    (here 3 items rows a statement), inserts, upserts with
     a changed or kept title, a tombstone, and the text index end as row-at-a-time executemany
     leaves them. The limit is the connection's own (`setlimit`): a statement over it fails with
     "too many SQL variables", so chunks that ignored it would fail here."""
@@ -114,3 +122,22 @@ def test_items_written_in_chunks_equal_one_row_at_a_time(tmp_path: Path, monkeyp
         finally:
             store.close()
     assert found[0] == found[1]
+
+
+def test_json_columns_bound_as_utf8_bytes_are_stored_as_text(sqlite_store: Store) -> None:
+    """SQLite's items rows take `doc` and `raw` as the UTF-8 bytes their JSON is made as, cast
+    to TEXT in the statement (`_Bulk._row_sql`): stored as TEXT (a BLOB would change what
+    `typeof`, `length`, comparisons and the JSON functions see), the same text as a str bound.
+    Fails without the CAST: the values are stored as BLOBs."""
+    raw = {"fields": {"summary": "Zähler — ✓", "nul": "a\u0000b"}}
+    item = make_item("1", title="Zähler — ✓", raw=raw)
+    sqlite_store.items.apply([item])
+    with sqlite_store.engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT typeof(doc), typeof(raw), raw, length(raw), json_extract(raw, '$.fields.summary'),"
+                " json_extract(doc, '$.title') FROM items"
+            )
+        ).one()
+    stored = raw_json(raw)
+    assert tuple(row) == ("text", "text", stored, len(stored), "Zähler — ✓", "Zähler — ✓")

@@ -20,6 +20,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -50,25 +52,27 @@ from hub.store.transitions import preferred_facts, preferred_sql
 
 # Fields that never count as a change of the item itself.
 _NOT_CONTENT: set[str] = {"version", "synced_at", "raw", "deleted"}
-_EMPTY_TYPES = (str, list, dict)
 
 
 def _filled_fields(item: WorkItem) -> list[str]:
-    """The document fields a new item lists as changed: all but None, "", [] and {}. By
-    type, not `in (None, [], {}, "")`, which calls pydantic's __eq__ on every nested model
-    value; read from the instance's dict (one C lookup, not `getattr` through pydantic)."""
-    values = item.__dict__
-    return [
-        name
-        for name in _DOC_FIELDS
-        if (value := values[name]) is not None and (type(value) not in _EMPTY_TYPES or value)
-    ]
+    """The document fields a new item lists as changed: all but None, "", [] and {}.
+
+    By truth value, in C: `itemgetter` reads the fields from the instance's dict (not
+    `getattr` through pydantic) and `compress` keeps the names whose value `bool` says is
+    filled. For the document's field types that is exactly "not None, "", [] or {}": a model,
+    an enum with a non-empty value, a date or a datetime is always true
+    (https://docs.python.org/3/library/stdtypes.html#truth-value-testing); a number or bool
+    field, where 0 and False would differ, would break that, so tests/test_store_apply_fields.py
+    checks the types. Not `in (None, [], {}, "")`, which calls pydantic's __eq__ on every nested
+    model value."""
+    return list(compress(_DOC_FIELDS, map(bool, _doc_values(item.__dict__))))
 
 
 # Column order of the rows `_write_items` builds (tuples, not dicts: see hub/store/bulk.py).
 _ITEM_COLUMNS = tuple(c.name for c in items.columns)
 # Top-level fields of the stored document, sorted (a new item's change lists the non-empty ones).
 _DOC_FIELDS = tuple(sorted(name for name in WorkItem.model_fields if name not in _NOT_CONTENT))
+_doc_values = itemgetter(*_DOC_FIELDS)
 _serialize = WorkItem.__pydantic_serializer__.to_json
 _CHANGE_COLUMNS = ("seq", "item_id", "op", "fields", "at")
 
@@ -307,10 +311,28 @@ def storable_document(item: WorkItem) -> tuple[WorkItem, bytes]:
 def raw_json(raw: dict[str, Any]) -> str:
     """The tool's payload as stored: JSON, NUL kept as its escape; lone surrogates (which no
     JSON encoder can write as UTF-8) replaced by U+FFFD."""
+    return raw_bytes(raw).decode()
+
+
+def raw_bytes(raw: dict[str, Any]) -> bytes:
+    """`raw_json` as UTF-8 bytes (how SQLite's items rows take it: `_UTF8_COLUMNS`)."""
     try:
-        return orjson.dumps(raw).decode()
+        return orjson.dumps(raw)
     except orjson.JSONEncodeError:
-        return orjson.dumps(_replace_in(raw, _SURROGATES)).decode()
+        return orjson.dumps(_replace_in(raw, _SURROGATES))
+
+
+_UTF8_COLUMNS = ("doc", "raw")
+"""items columns bound as the UTF-8 bytes of their JSON on SQLite (hub/store/bulk.py `_Bulk._row_sql`)."""
+
+
+def _as_is(value: str | bytes | None) -> str | bytes | None:
+    return value
+
+
+def _as_str(value: str | bytes | None) -> str | None:
+    """PostgreSQL's text parameters are str (psycopg encodes them)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def raw_key(raw: str | None) -> bytes:
@@ -319,6 +341,22 @@ def raw_key(raw: str | None) -> bytes:
     two such payloads stayed (they differ in fields no mapping reads, e.g. GitHub's
     `reactions`) depended on arrival order."""
     return b"" if raw is None else hashlib.sha256(raw.encode()).digest()
+
+
+@dataclass
+class _ItemRows:
+    """The rows a batch writes for the ids it touched (`Applier._item_rows`)."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # items rows, in _ITEM_COLUMNS order
+    tombstoned: list[dict[str, Any]] = field(default_factory=list)  # stored items this batch only deleted
+    label_rows: list[tuple[str, str, Any]] = field(default_factory=list)  # (item_id, label, updated_at)
+    assignee_rows: list[tuple[str, str, Any]] = field(default_factory=list)  # (item_id, person_id, updated_at)
+    link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # existing items whose label/assignee/link rows are rewritten
+    tombstone_rows: list[tuple[Any, ...]] = field(default_factory=list)  # deletions of ids with no items row
+    moved: list[str] = field(default_factory=list)  # ids whose item_tombstones row is replaced by an items row
+    new: set[str] = field(default_factory=set)  # ids with no items row before this batch (no side or fact rows)
+    copied: bool = False  # the items rows of `new` are written already (PostgreSQL: `_Bulk.copy`)
 
 
 @dataclass
@@ -512,16 +550,20 @@ class Applier:
         On PostgreSQL in one pipeline (`pipelined`) where no SQLAlchemy read falls inside:
         a full sync's page group then waits for the server at the twin-key read, the
         transitions probe and the end, not at each of its ~15 statements. The lookup of
-        `_known_items` (items outside the batch, not written here) runs first, outside it."""
+        `_known_items` (items outside the batch, not written here) and the COPY of the items
+        rows of new ids (`_copy_new_items`: COPY cannot run in a pipeline) run first, outside it."""
         if given:
             kept = self._known_items(conn, given, current)
             state.result.transitions_dropped = len(given) - len(kept)
             state.facts.extend(kept)
+        written = self._item_rows(state.touched, current, state.now) if state.touched else None
+        if written is not None and self._sql.postgres and written.new:
+            self._copy_new_items(conn, written)  # outside the pipeline: COPY cannot run in one
         with ExitStack() as pipeline:
             pipeline.enter_context(pipelined(conn))
             probe = self._start_fresh_histories(conn, state, current) if state.facts else None
-            if state.touched:
-                self._write_items(conn, state.touched, current, state.now)
+            if written is not None:
+                self._write_items(conn, written, current)
             fresh: dict[str, list[Transition]] = {}
             if state.facts:
                 fresh = self._fresh_histories(probe)
@@ -544,7 +586,7 @@ class Applier:
         the first time (no items row before it: so no flow rows either), and the read of
         which of those already have stored transitions (one lookup of the new ids that finds
         nothing unless a history import, `TransitionStore.add`, stored facts of an item
-        before the item itself). Sent before the batch writes anything of its own."""
+        before the item itself). Sent before the batch writes any transitions of its own."""
         fresh: dict[str, list[Transition]] = {}
         for fact in state.facts:
             item_id = fact.item_id
@@ -857,24 +899,16 @@ class Applier:
         if rows:
             conn.execute(dialect_insert(self.dialect, sources).on_conflict_do_nothing(index_elements=["name"]), rows)
 
-    def _write_items(
-        self,
-        conn: Connection,
-        touched: dict[str, int],
-        current: dict[str, _Current],
-        now: datetime,
-    ) -> None:
+    def _item_rows(self, touched: dict[str, int], current: dict[str, _Current], now: datetime) -> _ItemRows:
+        """The rows `_write_items` writes for the ids the batch `touched` (built, not written)."""
         t = self._time
+        # SQLite takes the JSON columns as the UTF-8 bytes they are made as (`_UTF8_COLUMNS`).
+        text = _as_str if self._sql.postgres else _as_is
         synced_at = t(now)
-        rows: list[tuple[Any, ...]] = []
-        tombstoned: list[dict[str, Any]] = []  # stored items this batch only deleted
-        label_rows: list[tuple[str, str, Any]] = []  # (item_id, label, updated_at)
-        assignee_rows: list[tuple[str, str, Any]] = []  # (item_id, person_id, updated_at)
-        link_rows: list[tuple[str, str, str, str | None, str | None, str | None]] = []
-        replaced: list[str] = []  # existing items whose label/assignee/link rows are rewritten
-        tombstone_rows: list[tuple[Any, ...]] = []  # deletions of ids with no items row
-        moved: list[str] = []  # ids whose item_tombstones row is replaced by an items row
-        new: set[str] = set()  # ids with no items row before this batch (no side or fact rows)
+        out = _ItemRows()
+        rows, tombstoned, label_rows = out.rows, out.tombstoned, out.label_rows
+        assignee_rows, link_rows, replaced = out.assignee_rows, out.link_rows, out.replaced
+        tombstone_rows, moved, new = out.tombstone_rows, out.moved, out.new
         for item_id, version in touched.items():
             cur = current[item_id]
             item = cur.item
@@ -912,8 +946,8 @@ class Applier:
                     t(cur.deleted_at),
                     version,
                     synced_at,
-                    cur.doc_json.decode() if isinstance(cur.doc_json, bytes) else cur.doc_json,
-                    raw_json(item.raw) if item.raw is not None else None,
+                    text(cur.doc_json),
+                    text(raw_bytes(item.raw)) if item.raw is not None else None,
                 )
             )
             if cur.is_new:
@@ -925,28 +959,40 @@ class Applier:
             person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
             assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
+        return out
 
-        self._write_rows(conn, rows, tombstoned, new, replaced, current)
-        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), label_rows)
-        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), assignee_rows)
-        self._bulk.insert(conn, item_links, _LINK_COLUMNS, link_rows)
-        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, tombstone_rows, conflict=("item_id",))
-        if moved:
-            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=self._sql.keys(moved))
+    def _copy_new_items(self, conn: Connection, written: _ItemRows) -> None:
+        """PostgreSQL: COPY the items rows of ids that had no items row (`_Bulk.copy`).
 
-    def _write_rows(
-        self,
-        conn: Connection,
-        rows: list[tuple[Any, ...]],
-        tombstoned: list[dict[str, Any]],
-        new: set[str],
-        replaced: list[str],
-        current: dict[str, _Current],
-    ) -> None:
-        """The items rows, their report facts, the tombstoned rows, and the side rows of
-        `replaced` items cleared (`_write_items` writes the new side rows)."""
+        Their absence is settled: `run` took the counter lock before `_load_current` read the
+        stored rows (in READ COMMITTED each statement sees what committed before it began,
+        and the lock is granted only once the previous writer committed), and every writer
+        of `items` is `apply`, serialised on that lock. tests/test_store_copy.py checks a
+        writer that waits for it."""
+        self._bulk.copy(conn, items, _ITEM_COLUMNS, [row for row in written.rows if row[0] in written.new])
+        written.copied = True
+
+    def _write_items(self, conn: Connection, written: _ItemRows, current: dict[str, _Current]) -> None:
+        """Write the rows of `_item_rows`: items, report facts, side rows, tombstones."""
+        self._write_rows(conn, written, current)
+        self._bulk.insert(conn, item_labels, ("item_id", "label", "updated_at"), written.label_rows)
+        self._bulk.insert(conn, item_assignees, ("item_id", "person_id", "updated_at"), written.assignee_rows)
+        self._bulk.insert(conn, item_links, _LINK_COLUMNS, written.link_rows)
+        self._bulk.insert(conn, item_tombstones, _TOMBSTONE_COLUMNS, written.tombstone_rows, conflict=("item_id",))
+        if written.moved:
+            ids = self._sql.keys(written.moved)
+            self._sql.run(conn, "moved", partial(_delete_of, self.dialect, item_tombstones), ids=ids)
+
+    def _write_rows(self, conn: Connection, written: _ItemRows, current: dict[str, _Current]) -> None:
+        """The items rows (but those `copied` already), their report facts, the tombstoned
+        rows, and the side rows of `replaced` items cleared (`_write_items` writes the new
+        side rows)."""
+        rows, tombstoned, new, replaced = written.rows, written.tombstoned, written.new, written.replaced
+        upserted = [row for row in rows if row[0] not in new] if written.copied else rows
         # One statement per chunk on SQLite: items has the text index's triggers (`_Bulk._sqlite_rows`).
-        self._bulk.insert(conn, items, _ITEM_COLUMNS, rows, conflict=("id",), one_statement=True)
+        self._bulk.insert(
+            conn, items, _ITEM_COLUMNS, upserted, conflict=("id",), one_statement=True, utf8=_UTF8_COLUMNS
+        )
         write_report_facts(
             conn,
             self._bulk,

@@ -221,7 +221,8 @@ class _Bulk:
     def __init__(self, dialect: Any) -> None:
         self.postgres = dialect.name == "postgresql"
         self.dialect = dialect
-        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, str], str] = {}
+        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, str, tuple[str, ...]], str] = {}
+        self._types: dict[str, dict[str, int]] = {}  # table -> column -> type OID (`copy`)
 
     def insert(
         self,
@@ -234,28 +235,71 @@ class _Bulk:
         update: bool = True,
         update_where: str = "",
         one_statement: bool = False,
+        utf8: tuple[str, ...] = (),
     ) -> None:
         """Insert `rows` (tuples in `columns` order). On a clash on the `conflict` columns,
         overwrite the other columns (`update`; only where the SQL condition `update_where`
         holds, if given) or keep the stored row (not `update`). `one_statement`: on SQLite,
-        as few statements as the parameter limit allows rather than one per row (`_sqlite_rows`)."""
+        as few statements as the parameter limit allows rather than one per row (`_sqlite_rows`).
+        `utf8`: text columns whose values may come as UTF-8 bytes on SQLite (see `_row_sql`);
+        PostgreSQL takes str only."""
         if not rows:
             return
-        sql = self._statement(table, tuple(columns), conflict, update, update_where)
+        sql = self._statement(table, tuple(columns), conflict, update, update_where, utf8)
         cursor = conn.connection.cursor()  # same DBAPI connection, so same transaction
         try:
             if self.postgres:
                 cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
             elif one_statement:
-                self._sqlite_rows(cursor, sql, len(columns), rows)
+                self._sqlite_rows(cursor, sql, self._row_sql(columns, utf8), rows)
             else:
                 cursor.executemany(sql, rows)
         finally:
             cursor.close()
 
+    def copy(self, conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """PostgreSQL: `rows` into `table` by `COPY ... FROM STDIN (FORMAT BINARY)`, for rows the
+        caller knows are absent (a plain insert: a clash is an error, as with `insert` without
+        `conflict`).
+
+        Why: for the items rows of a sync page group (21 columns, ~5 KB a row) COPY's
+        `write_row` (formatted in C by psycopg's binary implementation:
+        https://www.psycopg.org/psycopg3/docs/basic/copy.html) cost the client half of what
+        `insert`'s one array per column did (10 -> 5.4 us a row, bench/README.md
+        "i13store12"). For narrow rows the arrays cost ~0.1 us a value, where a COPY of its
+        own (two round trips) would save little.
+        COPY cannot run inside a pipeline (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html),
+        nor take ON CONFLICT: callers run it before `pipelined`, for ids whose absence is
+        settled. Column types are the table's as the server has them (`_copy_types`), which
+        the binary format must match."""
+        if not rows:
+            return
+        driver = conn.connection.driver_connection
+        types = self._copy_types(driver, table.name, columns)
+        names = ", ".join(self.dialect.identifier_preparer.quote(c) for c in columns)
+        statement = f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+    def _copy_types(self, driver: Any, table: str, columns: Sequence[str]) -> list[int]:
+        """The type OIDs of `columns` of `table`, read from the server once per table."""
+        found = self._types.get(table)
+        if found is None:
+            with driver.cursor() as cursor:
+                cursor.execute(
+                    "SELECT attname, atttypid::int FROM pg_attribute"
+                    " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                    (table,),
+                )
+                found = self._types[table] = dict(cursor.fetchall())
+        return [found[c] for c in columns]
+
     @staticmethod
-    def _sqlite_rows(cursor: Any, sql: str, width: int, rows: Sequence[Sequence[Any]]) -> None:
-        """Run `sql` (one row's `VALUES (?, ...)`) for many rows at once, as multi-row VALUES.
+    def _sqlite_rows(cursor: Any, sql: str, one: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` (one row's `VALUES` with the placeholders `one`) for many rows at once, as
+        multi-row VALUES.
 
         For `items` on SQLite, which has the FTS5 text index's triggers (migration 0019): with a
         trigger, each execution of the INSERT opens a statement journal (it may abort half
@@ -266,7 +310,7 @@ class _Bulk:
         segment per item, ~100 us of the ~160 us the index cost an insert (bench/README.md,
         "i13fts"). One statement per chunk flushes once per chunk, and journals each page once.
         Chunks stay under the connection's bound-parameter limit (`_sqlite_max_parameters`)."""
-        one = f"({', '.join('?' * width)})"
+        width = one.count("?")
         head, tail = sql.split(f" VALUES {one}", 1)
         chunk = max(1, _sqlite_max_parameters(cursor) // width)
         for start in range(0, len(rows), chunk):
@@ -287,10 +331,28 @@ class _Bulk:
             column_type = String()
         return str(column_type.compile(dialect=self.dialect))
 
+    @staticmethod
+    def _row_sql(columns: Sequence[str], utf8: tuple[str, ...]) -> str:
+        """One row's SQLite placeholders: `CAST(? AS TEXT)` for the `utf8` columns.
+
+        Why: their values are JSON made as UTF-8 bytes (pydantic's `to_json`, `orjson.dumps`),
+        KBs an item. Bound as str, each was decoded to str and encoded back to UTF-8 by the
+        sqlite3 module when bound: ~4 us an item for the items row's `doc` and `raw`. A BLOB
+        cast to TEXT is read as text in the database's encoding, UTF-8 here, and stored as
+        TEXT (https://www.sqlite.org/lang_expr.html#castexpr), so the stored value is the
+        same text; a str value is cast to itself."""
+        return f"({', '.join('CAST(? AS TEXT)' if c in utf8 else '?' for c in columns)})"
+
     def _statement(
-        self, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...], update: bool, update_where: str = ""
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        conflict: tuple[str, ...],
+        update: bool,
+        update_where: str = "",
+        utf8: tuple[str, ...] = (),
     ) -> str:
-        key = (table.name, columns, conflict, update, update_where)
+        key = (table.name, columns, conflict, update, update_where, utf8)
         sql = self._sql.get(key)
         if sql is None:
             quote = self.dialect.identifier_preparer.quote
@@ -301,7 +363,7 @@ class _Bulk:
                 arrays = ", ".join(f"%b::{self._array_element(table.c[c].type)}[]" for c in columns)
                 sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from metadata
             else:
-                sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+                sql = f"INSERT INTO {table.name} ({names}) VALUES {self._row_sql(columns, utf8)}"  # noqa: S608
             if conflict and update:
                 sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in conflict)
                 sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"

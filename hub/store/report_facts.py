@@ -23,6 +23,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence, Set
 from functools import lru_cache, partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -74,6 +75,8 @@ COPIED_COLUMNS = (
 """Copied from the items row (the columns the reports filter, group and rank on)."""
 assert FACT_COLUMNS[1 : 1 + len(COPIED_COLUMNS)] == COPIED_COLUMNS
 _COPIED_AT = tuple(c.name for c in items.columns).index  # position in an items row (apply's column order)
+_copied = itemgetter(*(_COPIED_AT(name) for name in COPIED_COLUMNS))
+"""The copied columns of an items row, as a tuple (one C call, not a generator per row)."""
 
 DocumentFacts = tuple[
     str | None, str | None, str | None, str | None, bool, bool, bool, bool, bool, str | None, str, str | None
@@ -181,14 +184,13 @@ def write_report_facts(
     the written ids that had no items row before this transaction, so no facts row (one is
     written only with its items row): their stored flag inputs are not looked up. Then
     the maintained flags of every row the write can change (`maintain_flags`)."""
-    positions = [_COPIED_AT(name) for name in COPIED_COLUMNS]
     rows = []
     for row in item_rows:
         item = written[row[0]]
         if item is None:  # never: apply writes an items row only with its item
             continue
         facts = facts_of_item(item)
-        rows.append((row[0], *(row[i] for i in positions), *facts, twin_key(facts[-1], facts[-2])))
+        rows.append((row[0], *_copied(row), *facts, twin_key(facts[-1], facts[-2])))
     written_ids = [row[0] for row in rows] + list(tombstoned)
     looked_up = [item_id for item_id in written_ids if item_id not in new] if new else written_ids
     stored = _flag_inputs(conn, looked_up) if looked_up else {}
@@ -203,7 +205,8 @@ def write_report_facts(
     # How the changed rows moved between twin-key groups: `_set_title_twins` derives each
     # group's verdict before the write from the one it reads after it (no read before).
     moves = [(stored.get(item_id), after[item_id]) for item_id in changed]
-    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",))
+    # One multi-row statement per chunk on SQLite, as flow facts (hub/store/flow_facts.py).
+    bulk.insert(conn, item_report_facts, _WRITTEN_COLUMNS, rows, conflict=("item_id",), one_statement=True)
     if tombstoned:
         sql, dialect = _statements(conn), conn.dialect.name
         sql.run(
@@ -245,12 +248,13 @@ def _any_of(conn: Connection, column: Column[Any], values: Sequence[str]) -> Col
 # The flag inputs of a facts row (what `_flag_values` reads of it), in this order.
 _FLAG_INPUTS = ("parent_id", "twin_key", "status_category", "source", "deleted")
 _INPUT_AT = tuple(_WRITTEN_COLUMNS.index(name) for name in _FLAG_INPUTS)
+_inputs_at = itemgetter(*_INPUT_AT)
 FlagInputs = tuple[str | None, str | None, str, str, bool]
 
 
 def _inputs_of(row: Sequence[Any]) -> FlagInputs:
     """The flag inputs of a row as written (`_WRITTEN_COLUMNS` order)."""
-    parent_id, key, category, source, deleted = (row[i] for i in _INPUT_AT)
+    parent_id, key, category, source, deleted = _inputs_at(row)
     return (parent_id, key, category, source, bool(deleted))
 
 
