@@ -206,3 +206,14 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 __all__ = ["IN_CI", "migrate", "reset_database", "shared_fixtures"]
 
 _reset = reset_database  # the older name, still imported by tests/test_e2e_roadmap.py
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    """The session's PostgreSQL database, emptied (skips, or fails under CI, without PostgreSQL)."""
+    store = Store.open(postgres_url)
+    try:
+        reset_database(store)
+        yield store
+    finally:
+        store.close()

@@ -10,7 +10,6 @@ already seen, i.e. every poll returns exactly the seqs following the last one it
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,7 +18,6 @@ from sqlalchemy import func, select
 from hub.db.tables import changes, items
 from hub.schema import ItemDeletion
 from hub.store import Store
-from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
 
 
@@ -96,17 +94,6 @@ def run_writers_and_reader(store: Store, *, writers: int, batches: int, batch_si
         doc = store.items.get(f"acme-jira:shared-{shared}")
         assert doc is not None
         assert doc["updated_at"].startswith((BASE_TIME + timedelta(minutes=newest)).strftime("%Y-%m-%dT%H:%M"))
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    """The session's PostgreSQL database, emptied (skips, or fails under CI, without PostgreSQL)."""
-    store = Store.open(postgres_url)
-    try:
-        reset_database(store)
-        yield store
-    finally:
-        store.close()
 
 
 @pytest.mark.postgres

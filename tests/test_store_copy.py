@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,21 +20,9 @@ from hub.db.tables import changes, items
 from hub.schema import WorkItem
 from hub.store import Store
 from hub.store.apply import _ITEM_COLUMNS, Applier, ApplyResult, _Current
-from tests.conftest import reset_database
 from tests.factories import make_item
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    """The session's PostgreSQL database, emptied (skips, or fails under CI, without PostgreSQL)."""
-    store = Store.open(postgres_url)
-    try:
-        reset_database(store)
-        yield store
-    finally:
-        store.close()
 
 
 def _waiting_on_a_lock(store: Store, timeout: float = 5.0) -> None:
