@@ -241,7 +241,7 @@ def refresh_flow_facts(
         # the deleted rows' pages are those: +3 us an updated item, measured.
         bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows, one_statement=not stored)
         day_rows = [
-            (day, facts.row["item_id"], category, prev, *(facts.row[name] for name in FILTER_COLUMNS))
+            (day, facts.row["item_id"], category, prev, *_FILTERS_OF(facts.row))
             for facts in derived
             for day, category, prev in facts.days
         ]
@@ -271,6 +271,7 @@ _FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)
 _DAY_COLUMNS = ("day", "item_id", "category", "prev_category", *FILTER_COLUMNS)
 _TIMES = frozenset(column.name for column in flow_facts.columns if isinstance(column.type, UTCDateTime))
 _FACT_VALUES = itemgetter(*_FACT_COLUMNS)
+_FILTERS_OF = itemgetter(*FILTER_COLUMNS)  # a facts row's filter values, read in C (its flow_days rows copy them)
 _TIME_AT = tuple(i for i, name in enumerate(_FACT_COLUMNS) if name in _TIMES)
 
 
