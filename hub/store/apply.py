@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from itertools import chain, compress, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import orjson
@@ -187,7 +187,12 @@ def _stored_status(cur: _Current) -> tuple[StatusCategory, str | None]:
     if cur.item is not None:
         return cur.item.status.category, cur.item.status.name
     status = cur.doc.get("status") or {}
-    return StatusCategory(status["category"]), status.get("name")
+    return _CATEGORY_OF[status["category"]], status.get("name")
+
+
+# A stored category's member by a dict lookup, not `StatusCategory(value)`: the enum's call
+# runs EnumType.__call__ and __new__ in Python (~1 us), once per updated item.
+_CATEGORY_OF = {category._value_: category for category in StatusCategory}
 
 
 def observed_transitions(item: WorkItem, cur: _Current | None) -> list[Transition]:
@@ -735,7 +740,11 @@ class Applier:
             fields = _filled_fields(item)
         else:
             old_doc, doc = cur.doc, orjson.loads(doc_json)
-            fields = sorted(k for k in doc.keys() | old_doc.keys() if doc.get(k) != old_doc.get(k))
+            # The top-level fields whose values differ, compared in C (`map` of `ne` over the
+            # two dicts' `get`): the same `!=` per key as a generator, without a Python frame
+            # step for each of the document's ~35 keys.
+            keys = list(doc.keys() | old_doc.keys())
+            fields = sorted(compress(keys, map(ne, map(doc.get, keys), map(old_doc.get, keys))))
             if cur.deleted:
                 fields = sorted({*fields, "deleted"})
             if not fields:
