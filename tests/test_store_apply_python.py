@@ -3,7 +3,8 @@ the rule as written gives.
 
 - `changed_fields`: an update's changed top-level fields, by `map`/`compress` over the two
   documents (hub/store/apply.py);
-- `storable_keys`: the ids' and people's strings gathered by `attrgetter`/`chain`/`filter`;
+- `storable_keys`: the one search over the ids' and people's strings (every string of a
+  person is searched);
 - `_sqlite_time`: memoised (hub/store/bulk.py), so a cached text must be the one the value
   itself would give, whatever zone an equal time came in first.
 """
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from hub.schema import WorkItem
 from hub.store.apply import changed_fields, storable_keys
-from hub.store.bulk import _sqlite_time
+from hub.store.bulk import _sqlite_text, _sqlite_time
 from tests.factories import make_item
 
 _VALUES = st.one_of(
@@ -51,7 +52,7 @@ def test_changed_fields_equal_the_rule(doc: dict[str, Any], old_doc: dict[str, A
 def test_storable_keys_cleans_every_string_of_a_person(who: str, attr: str, bad: str) -> None:
     """An item whose only NUL or lone surrogate is in one string of one person is made
     storable before people are resolved (they are written from these strings). Fails if a
-    field is left out of `_REF_TEXTS`, or the reporter is not searched."""
+    string of a person is left out of the search, or the reporter is not searched."""
     person: dict[str, Any] = {"native_id": "u1", "name": "N", "email": "n@example.com", "id": "per_1"}
     person[attr] = f"x{bad}y" if attr != "email" else f"n{bad}@example.com"
     fields: dict[str, Any] = {"assignees": [person]} if who == "assignee" else {"reporter": person}
@@ -75,7 +76,7 @@ def test_the_memoised_sqlite_time_is_the_values_own() -> None:
     to what the unmemoised function gives it (naive means UTC; an aware value is converted).
     Fails if the memo is keyed by the wall clock alone (a +02:00 time would then get the
     text cached for a UTC time of the same wall clock)."""
-    plain = _sqlite_time.__wrapped__
+    plain = _sqlite_text
     base = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     values = [
         base,
@@ -83,10 +84,10 @@ def test_the_memoised_sqlite_time_is_the_values_own() -> None:
         base.replace(tzinfo=timezone(timedelta(hours=2))),  # same wall clock, two hours earlier
         base.replace(tzinfo=None),  # naive: read as UTC
         base.replace(microsecond=0),  # microseconds always written
-        None,
     ]
     for _ in range(2):  # the second round reads every text from the memo
         for value in values:
             assert _sqlite_time(value) == plain(value), value
+    assert _sqlite_time(None) is None
     assert _sqlite_time(values[1]) == "2026-03-01 12:00:00.123456"
     assert _sqlite_time(values[2]) == "2026-03-01 10:00:00.123456"

@@ -20,8 +20,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from itertools import chain, compress, repeat
-from operator import attrgetter, itemgetter, ne
+from itertools import compress
+from operator import itemgetter, ne
 from typing import Any
 
 import orjson
@@ -252,7 +252,6 @@ def observed_transitions(item: WorkItem, cur: _Current | None) -> list[Transitio
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
-_REF_TEXTS = attrgetter("native_id", "name", "email", "id")  # the strings of a PersonRef (`storable_keys`)
 
 
 def _replace_in(value: Any, pattern: re.Pattern[str]) -> Any:
@@ -302,12 +301,12 @@ def storable_keys(op: WorkItem | ItemDeletion) -> WorkItem | ItemDeletion:
     serialised once, not twice."""
     if isinstance(op, ItemDeletion):
         return storable(op)
+    texts = [op.native_id, op.tool]
     refs = op.assignees if op.reporter is None else [*op.assignees, op.reporter]
+    for ref in refs:
+        texts += (ref.native_id or "", ref.name or "", ref.email or "", ref.id or "")
     # One search over the strings joined: a lone surrogate stays one in any concatenation.
-    # Gathered in C (`attrgetter`, `chain`, `filter(None, ...)` drops the unset ones), not by a
-    # Python loop over the refs: this runs for every op of every batch.
-    texts = chain((op.native_id, op.tool), chain.from_iterable(map(_REF_TEXTS, refs)))
-    return storable(op) if _UNSTORABLE.search("".join(filter(None, texts))) else op
+    return storable(op) if _UNSTORABLE.search("".join(texts)) else op
 
 
 def storable_document(item: WorkItem) -> tuple[WorkItem, bytes]:
@@ -971,10 +970,9 @@ class Applier:
             else:
                 replaced.append(item_id)
             # The side rows carry the item's updated_at (the list queries walk them in page order).
-            # Tuples made by `zip` with `repeat` in C, not by a generator per item and table.
-            label_rows.extend(zip(repeat(item_id), dict.fromkeys(item.labels), repeat(updated_at)))
+            label_rows.extend((item_id, label, updated_at) for label in dict.fromkeys(item.labels))
             person_ids = dict.fromkeys(a.id for a in item.assignees if a.id)
-            assignee_rows.extend(zip(repeat(item_id), person_ids, repeat(updated_at)))
+            assignee_rows.extend((item_id, pid, updated_at) for pid in person_ids)
             link_rows.extend(link_row(item_id, link) for link in _unique_links(item.links))
         return out
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -162,19 +161,34 @@ def _utc_time(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
 
 
-@lru_cache(maxsize=4096)
-def _sqlite_time(value: datetime | None) -> str | None:
-    """`UTCDateTime` on SQLite: naive UTC, then SQLAlchemy's SQLite DATETIME format
-    (`%Y-%m-%d %H:%M:%S.%f`, microseconds always written), which isoformat writes too.
+_SQLITE_TIMES: dict[datetime, str] = {}
+"""`_sqlite_time`'s memo: emptied when full, so a page group's times stay in it."""
+_SQLITE_TIMES_MAX = 4096
 
-    Memoised (https://docs.python.org/3/library/functools.html#functools.lru_cache): `apply`
-    binds the same times several times an item (created_at in the items and flow facts rows,
-    updated_at in the items row and its status transition), and CPython's `isoformat` of an
-    aware datetime costs ~1.5 us, a cache hit ~0.1 us. Exact: the text is a function of what
-    `==` and `hash` compare (an aware value's instant, a naive value's wall time; the two
-    never compare equal), and 4,096 entries hold a page group's times."""
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """`UTCDateTime` on SQLite (`_sqlite_text`), memoised.
+
+    Why: `apply` binds the same times several times an item (created_at in the items and flow
+    facts rows, updated_at in the items row and its status transition), and CPython's
+    `isoformat` of an aware datetime costs ~1 us, a dict hit ~0.1 us. Exact: the text is a
+    function of what `==` and `hash` compare (an aware value's instant, a naive value's wall
+    time; the two never compare equal). A plain dict, not `functools.lru_cache`: the bounded
+    LRU keeps a GC-tracked link per entry and makes one per miss, which cost the cyclic
+    collector more than the memo saved (callgrind, bench/README.md "i13py12")."""
     if value is None:
         return None
+    text = _SQLITE_TIMES.get(value)
+    if text is None:
+        if len(_SQLITE_TIMES) >= _SQLITE_TIMES_MAX:
+            _SQLITE_TIMES.clear()
+        text = _SQLITE_TIMES[value] = _sqlite_text(value)
+    return text
+
+
+def _sqlite_text(value: datetime) -> str:
+    """`UTCDateTime` on SQLite: naive UTC, then SQLAlchemy's SQLite DATETIME format
+    (`%Y-%m-%d %H:%M:%S.%f`, microseconds always written), which isoformat writes too."""
     zone = value.tzinfo
     if zone is UTC:  # the usual case: cut the "+00:00" off rather than copy the datetime
         return value.isoformat(" ", "microseconds")[:-6]
