@@ -175,7 +175,9 @@ def _sqlite_time(value: datetime | None) -> str | None:
     function of what `==` and `hash` compare (an aware value's instant, a naive value's wall
     time; the two never compare equal). A plain dict, not `functools.lru_cache`: the bounded
     LRU keeps a GC-tracked link per entry and makes one per miss, which cost the cyclic
-    collector more than the memo saved (callgrind, bench/README.md "i13py12")."""
+    collector more than the memo saved (callgrind, bench/README.md "i13py12"). Shared by
+    threads: each dict operation is atomic under the GIL, and an entry lost to a `clear` is
+    only made again."""
     if value is None:
         return None
     text = _SQLITE_TIMES.get(value)
