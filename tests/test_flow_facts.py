@@ -28,7 +28,15 @@ from hub.insights.flow import FlowService, with_delivery_kinds
 from hub.schema import ItemDeletion, WorkItem, to_utc
 from hub.schema import StatusCategory as C
 from hub.store import ItemQuery, Store
-from hub.store.flow_facts import FILTER_COLUMNS, backfill_flow_facts, derive, derive_first_seen
+from hub.store.bulk import _sqlite_time, _utc_time
+from hub.store.flow_facts import (
+    FILTER_COLUMNS,
+    _fact_row,
+    backfill_flow_facts,
+    derive,
+    derive_first_seen,
+    first_seen_rows,
+)
 from hub.store.transitions import TransitionStore
 from tests.conftest import reset_database
 from tests.factories import BASE_TIME, make_item
@@ -300,6 +308,34 @@ def test_a_first_sighting_alone_derives_as_the_full_history(
     fast = derive_first_seen(created, category, completed, fact, filters)
     full = derive(ITEM, created, category, completed, [fact], filters)
     assert (fast.row, fast.days) == (full.row, full.days)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(list(C)),
+    st.sampled_from(list(C)),
+    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
+    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
+    st.integers(-24 * 40, 24 * 40),
+    st.sampled_from([_sqlite_time, _utc_time]),
+)
+def test_a_first_sightings_rows_equal_those_bound_from_its_facts(
+    category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int, to_time: Any
+) -> None:
+    """`first_seen_rows` (a new item's flow_facts and flow_days rows built as tuples) equals
+    the rows `refresh_flow_facts` binds from `derive_first_seen`'s facts, on both backends'
+    time binding. Fails if a column moves (e.g. started_at and completed_at swapped), or the
+    cancelled_at rule loses its `final is cancelled`."""
+    fact = Transition(
+        ITEM, BASE_TIME + timedelta(hours=seen_hours), seen, NAMES[seen], source=TransitionSource.first_seen
+    )
+    created = None if created_hours is None else BASE_TIME + timedelta(hours=created_hours)
+    completed = None if completed_hours is None else BASE_TIME + timedelta(hours=completed_hours)
+    filters = {name: f"{name}-value" for name in FILTER_COLUMNS}
+    facts = derive_first_seen(created, category, completed, fact, filters)
+    bound = _fact_row(facts.row, to_time)
+    days = [(day, ITEM, now, prev, *(filters[name] for name in FILTER_COLUMNS)) for day, now, prev in facts.days]
+    assert first_seen_rows(created, category, completed, fact, filters, to_time) == (bound, days)
 
 
 def test_a_new_items_facts_from_the_batch_equal_the_full_history(store: Store) -> None:

@@ -173,6 +173,46 @@ def derive_first_seen(
     return ItemFacts(row, days)
 
 
+def first_seen_rows(
+    created_at: datetime | None,
+    category: StatusCategory,
+    completed_at: datetime | None,
+    fact: Transition,
+    filters: dict[str, Any],
+    to_time: Callable[[datetime | None], Any],
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """`derive_first_seen`'s flow_facts row (`_FACT_COLUMNS` order, times bound by `to_time`)
+    and flow_days rows (`_DAY_COLUMNS` order), built straight as the tuples `refresh_flow_facts`
+    binds: a new item's usual case, without the 20-key row dict that `_fact_row` and the day
+    rows then read back (~2 us a new item). tests/test_flow_facts.py checks they equal the rows
+    made from `derive_first_seen`."""
+    created = to_utc(created_at) if created_at is not None else None
+    completed = to_utc(completed_at) if completed_at is not None else None
+    final = fact.to_category
+    day = fact.at.toordinal()
+    born = created.toordinal() if created is not None else None
+    copied = _FILTERS_OF(filters)
+    row = (
+        fact.item_id,
+        to_time(created),
+        category._value_,
+        True,  # has_history
+        _STARTED_VALUE[final],
+        None,  # started_at
+        to_time(completed) if category is _DONE else None,
+        to_time(completed) if category is _CANCELLED and final is _CANCELLED else None,
+        None,  # done_entries
+        None,  # last_done_entry
+        final._value_,
+        born,
+        day if born is not None and day > born else None,
+        *copied,
+    )
+    if born is None:
+        return row, []
+    return row, [(day if day > born else born, fact.item_id, final._value_, None, *copied)]
+
+
 def _value(category: StatusCategory | None) -> str | None:
     return category._value_ if category is not None else None
 
@@ -217,7 +257,11 @@ def refresh_flow_facts(
         chunk = ids[start : start + CHUNK]
         stored = [item_id for item_id in chunk if item_id not in fresh]
         derived = _derive_chunk(conn, stored, written) if stored else []
-        derived += _derive_fresh([item_id for item_id in chunk if item_id in fresh], written, fresh)
+        # New items' first sightings come back as their rows already (`first_seen_rows`).
+        fact_rows: list[tuple[Any, ...]] = []
+        day_rows: list[tuple[Any, ...]] = []
+        new_ids = [item_id for item_id in chunk if item_id in fresh]
+        derived += _derive_fresh(new_ids, written, fresh, to_time, fact_rows, day_rows)
         if stored:
             keys = sql.keys(stored)
             sql.run(
@@ -232,7 +276,7 @@ def refresh_flow_facts(
                 lambda: delete(flow_facts).where(keys_in(dialect, flow_facts.c.item_id, "ids")),
                 ids=keys,
             )
-        fact_rows = [_fact_row(facts.row, to_time) for facts in derived]
+        fact_rows += [_fact_row(facts.row, to_time) for facts in derived]
         # SQLite: new items' rows as one multi-row statement per chunk (`_Bulk._sqlite_rows`),
         # not one execution per row (~20k fewer instructions a new item with report facts':
         # bench/README.md "i13store12"). Not after the DELETEs above: a statement that may fail
@@ -240,8 +284,8 @@ def refresh_flow_facts(
         # already changed (https://www.sqlite.org/tempfiles.html#statement_journal_files), and
         # the deleted rows' pages are those: +3 us an updated item, measured.
         bulk.insert(conn, flow_facts, _FACT_COLUMNS, fact_rows, one_statement=not stored)
-        day_rows = [
-            (day, facts.row["item_id"], category, prev, *(facts.row[name] for name in FILTER_COLUMNS))
+        day_rows += [
+            (day, facts.row["item_id"], category, prev, *_FILTERS_OF(facts.row))
             for facts in derived
             for day, category, prev in facts.days
         ]
@@ -249,16 +293,25 @@ def refresh_flow_facts(
 
 
 def _derive_fresh(
-    item_ids: list[str], written: Mapping[str, RowInputs], fresh: Mapping[str, Sequence[Transition]]
+    item_ids: list[str],
+    written: Mapping[str, RowInputs],
+    fresh: Mapping[str, Sequence[Transition]],
+    to_time: Callable[[datetime | None], Any],
+    fact_rows: list[tuple[Any, ...]],
+    day_rows: list[tuple[Any, ...]],
 ) -> list[ItemFacts]:
-    """The facts of new items (`refresh_flow_facts`' `fresh`) from their rows and facts."""
+    """The facts of new items (`refresh_flow_facts`' `fresh`) from their rows and facts: a
+    first sighting alone appended to `fact_rows` and `day_rows` as bound (`first_seen_rows`),
+    any other history returned to be derived and bound as stored items' are."""
     derived: list[ItemFacts] = []
     for item_id in item_ids:
         row, facts = written[item_id], fresh[item_id]
         closed = row.category is _DONE or row.category is _CANCELLED
         completed = row.completed_at if closed else None
         if len(facts) == 1 and facts[0].source is _FIRST_SEEN:
-            derived.append(derive_first_seen(row.created_at, row.category, completed, facts[0], row.filters))
+            fact_row, days = first_seen_rows(row.created_at, row.category, completed, facts[0], row.filters, to_time)
+            fact_rows.append(fact_row)
+            day_rows += days
         else:
             # As read back: the store keeps one fact per identity (`build_history` keeps the
             # same one) and an unnamed status as "" (read as None).
@@ -271,6 +324,7 @@ _FACT_COLUMNS = tuple(column.name for column in flow_facts.columns)
 _DAY_COLUMNS = ("day", "item_id", "category", "prev_category", *FILTER_COLUMNS)
 _TIMES = frozenset(column.name for column in flow_facts.columns if isinstance(column.type, UTCDateTime))
 _FACT_VALUES = itemgetter(*_FACT_COLUMNS)
+_FILTERS_OF = itemgetter(*FILTER_COLUMNS)  # a facts row's filter values, read in C (its flow_days rows copy them)
 _TIME_AT = tuple(i for i, name in enumerate(_FACT_COLUMNS) if name in _TIMES)
 
 
