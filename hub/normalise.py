@@ -88,6 +88,15 @@ def _jira_carried(items: list[WorkItem], delivery: Mapping[str, Any] | None, map
     status none of them is in is left out (the backfill reads the site's full status list).
     """
     raws = [item.raw if isinstance(item.raw, Mapping) else {} for item in items]
+    # Most records and deliveries state no status change: a webhook's changelog is mostly
+    # about other fields (summary, assignee...), and a record fetched without
+    # `expand=changelog` has no histories. Their facts are none, so the lookups below (status
+    # tables, resolvers, time parsing: ~15 % of a Jira delivery's mapping on the inbox
+    # worker, bench/README.md branch i13wmap) are built only when some entry can state one.
+    if delivery is not None and not jira.webhook_names_status(delivery):
+        delivery = None
+    if delivery is None and not any(jira.has_histories(raw) for raw in raws):
+        return []
     statuses = [status for raw in raws if isinstance(status := (raw.get("fields") or {}).get("status"), Mapping)]
     by_mapping = jira.status_resolver(mapper, statuses)
     resolution = jira.resolution_resolver(mapper)

@@ -125,6 +125,20 @@ def transitions_from_issue(
     return transitions_from_histories(item_id, changelog.get("histories") or (), resolve, resolution=resolution)
 
 
+def has_histories(issue: Mapping[str, Any]) -> bool:
+    """Whether `transitions_from_issue` has entries to read (it finds none otherwise)."""
+    return bool((issue.get("changelog") or {}).get("histories"))
+
+
+def webhook_names_status(payload: Mapping[str, Any]) -> bool:
+    """Whether a delivery's `changelog` has a status item: `transitions_from_webhook` finds
+    none otherwise (resolution items only qualify a status change)."""
+    changelog = payload.get("changelog")
+    return isinstance(changelog, Mapping) and any(
+        isinstance(item, Mapping) and _is_field(item, "status") for item in changelog.get("items") or ()
+    )
+
+
 def transitions_from_webhook(
     item_id: str, payload: Mapping[str, Any], resolve: StatusResolver, *, resolution: ResolutionResolver | None = None
 ) -> ExtractedTransitions:
