@@ -286,14 +286,19 @@ def test_a_deleted_item_leaves_the_flow_figures_and_a_revived_one_returns(store:
     assert wip() == 1
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+# A first sighting's inputs: category, the sighting's category, created and completed hours
+# (or none), the sighting's hour.
+_FIRST_SIGHTING = (
     st.sampled_from(list(C)),
     st.sampled_from(list(C)),
     st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
     st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
     st.integers(-24 * 40, 24 * 40),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(*_FIRST_SIGHTING)
 def test_a_first_sighting_alone_derives_as_the_full_history(
     category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int
 ) -> None:
@@ -311,14 +316,7 @@ def test_a_first_sighting_alone_derives_as_the_full_history(
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.sampled_from(list(C)),
-    st.sampled_from(list(C)),
-    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
-    st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
-    st.integers(-24 * 40, 24 * 40),
-    st.sampled_from([_sqlite_time, _utc_time]),
-)
+@given(*_FIRST_SIGHTING, st.sampled_from([_sqlite_time, _utc_time]))
 def test_a_first_sightings_rows_equal_those_bound_from_its_facts(
     category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int, to_time: Any
 ) -> None:
