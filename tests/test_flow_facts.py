@@ -34,7 +34,6 @@ from hub.store.flow_facts import (
     _fact_row,
     backfill_flow_facts,
     derive,
-    derive_first_seen,
     first_seen_rows,
 )
 from hub.store.transitions import TransitionStore
@@ -286,42 +285,21 @@ def test_a_deleted_item_leaves_the_flow_figures_and_a_revived_one_returns(store:
     assert wip() == 1
 
 
-# A first sighting's inputs: category, the sighting's category, created and completed hours
-# (or none), the sighting's hour.
-_FIRST_SIGHTING = (
+@settings(max_examples=300, deadline=None)
+@given(
     st.sampled_from(list(C)),
     st.sampled_from(list(C)),
     st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
     st.one_of(st.none(), st.integers(-24 * 40, 24 * 40)),
     st.integers(-24 * 40, 24 * 40),
+    st.sampled_from([_sqlite_time, _utc_time]),
 )
-
-
-@settings(max_examples=300, deadline=None)
-@given(*_FIRST_SIGHTING)
-def test_a_first_sighting_alone_derives_as_the_full_history(
-    category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int
-) -> None:
-    """`derive_first_seen` (a new item's facts without `build_history`) equals `derive` of a
-    history of that one first sighting, whatever the times and categories."""
-    fact = Transition(
-        ITEM, BASE_TIME + timedelta(hours=seen_hours), seen, NAMES[seen], source=TransitionSource.first_seen
-    )
-    created = None if created_hours is None else BASE_TIME + timedelta(hours=created_hours)
-    completed = None if completed_hours is None else BASE_TIME + timedelta(hours=completed_hours)
-    filters = {name: f"{name}-value" for name in FILTER_COLUMNS}
-    fast = derive_first_seen(created, category, completed, fact, filters)
-    full = derive(ITEM, created, category, completed, [fact], filters)
-    assert (fast.row, fast.days) == (full.row, full.days)
-
-
-@settings(max_examples=300, deadline=None)
-@given(*_FIRST_SIGHTING, st.sampled_from([_sqlite_time, _utc_time]))
 def test_a_first_sightings_rows_equal_those_bound_from_its_facts(
     category: C, seen: C, created_hours: int | None, completed_hours: int | None, seen_hours: int, to_time: Any
 ) -> None:
-    """`first_seen_rows` (a new item's flow_facts and flow_days rows built as tuples) equals
-    the rows `refresh_flow_facts` binds from `derive_first_seen`'s facts, on both backends'
+    """`first_seen_rows` (a new item's flow_facts and flow_days rows built as tuples, without
+    `build_history` or `derive`) equals the rows `refresh_flow_facts` binds from `derive` of a
+    history of that one first sighting, whatever the times and categories, on both backends'
     time binding. Fails if a column moves (e.g. started_at and completed_at swapped), or the
     cancelled_at rule loses its `final is cancelled`."""
     fact = Transition(
@@ -330,7 +308,7 @@ def test_a_first_sightings_rows_equal_those_bound_from_its_facts(
     created = None if created_hours is None else BASE_TIME + timedelta(hours=created_hours)
     completed = None if completed_hours is None else BASE_TIME + timedelta(hours=completed_hours)
     filters = {name: f"{name}-value" for name in FILTER_COLUMNS}
-    facts = derive_first_seen(created, category, completed, fact, filters)
+    facts = derive(ITEM, created, category, completed, [fact], filters)
     bound = _fact_row(facts.row, to_time)
     days = [(day, ITEM, now, prev, *(filters[name] for name in FILTER_COLUMNS)) for day, now, prev in facts.days]
     assert first_seen_rows(created, category, completed, fact, filters, to_time) == (bound, days)

@@ -131,48 +131,6 @@ _STARTED_VALUE = {
 }
 
 
-def derive_first_seen(
-    created_at: datetime | None,
-    category: StatusCategory,
-    completed_at: datetime | None,
-    fact: Transition,
-    filters: dict[str, Any],
-) -> ItemFacts:
-    """`derive` of an item whose whole stored history is one first sighting (`fact`, source
-    `first_seen`): a new item's usual case (`ItemStore.apply`), without `build_history`.
-
-    What `build_history` makes of one first sighting: the category before it unknown (no
-    `initial`), no entry time seen (the sighting is not when the item got there), so no start
-    time, done entry, final entry or reopening; the start is `before_history` when the
-    sighting is already started (in progress or done), else `not_started`. `derive`'s rules
-    on that history give the row below (tests/test_flow_facts.py checks it equals `derive`)."""
-    created = to_utc(created_at) if created_at is not None else None
-    completed = to_utc(completed_at) if completed_at is not None else None
-    final = fact.to_category
-    day = fact.at.toordinal()
-    born = created.toordinal() if created is not None else None
-    row: dict[str, Any] = {
-        "item_id": fact.item_id,
-        "created_at": created,
-        "category": category._value_,
-        "has_history": True,
-        "start": _STARTED_VALUE[final],
-        "started_at": None,
-        "completed_at": completed if category is _DONE else None,
-        "cancelled_at": completed if category is _CANCELLED and final is _CANCELLED else None,
-        "done_entries": None,
-        "last_done_entry": None,
-        "final_category": final._value_,
-        "born_day": born,
-        "known_from_day": day if born is not None and day > born else None,
-        **filters,
-    }
-    days: list[tuple[int, str | None, str | None]] = []
-    if born is not None:
-        days.append((day if day > born else born, final._value_, None))
-    return ItemFacts(row, days)
-
-
 def first_seen_rows(
     created_at: datetime | None,
     category: StatusCategory,
@@ -181,11 +139,18 @@ def first_seen_rows(
     filters: dict[str, Any],
     to_time: Callable[[datetime | None], Any],
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """`derive_first_seen`'s flow_facts row (`_FACT_COLUMNS` order, times bound by `to_time`)
-    and flow_days rows (`_DAY_COLUMNS` order), built straight as the tuples `refresh_flow_facts`
-    binds: a new item's usual case, without the 20-key row dict that `_fact_row` and the day
-    rows then read back (~2 us a new item). tests/test_flow_facts.py checks they equal the rows
-    made from `derive_first_seen`."""
+    """The flow_facts row (`_FACT_COLUMNS` order, times bound by `to_time`) and flow_days rows
+    (`_DAY_COLUMNS` order) of an item whose whole stored history is one first sighting (`fact`,
+    source `first_seen`): a new item's usual case (`ItemStore.apply`), without `build_history`
+    and `derive`, and built straight as the tuples `refresh_flow_facts` binds, without the
+    20-key row dict that `_fact_row` and the day rows would read back (~2 us a new item).
+
+    What `build_history` makes of one first sighting: the category before it unknown (no
+    `initial`), no entry time seen (the sighting is not when the item got there), so no start
+    time, done entry, final entry or reopening; the start is `before_history` when the
+    sighting is already started (in progress or done), else `not_started`. `derive`'s rules
+    on that history give the rows below (tests/test_flow_facts.py checks they equal the rows
+    bound from `derive`)."""
     created = to_utc(created_at) if created_at is not None else None
     completed = to_utc(completed_at) if completed_at is not None else None
     final = fact.to_category
@@ -247,7 +212,7 @@ def refresh_flow_facts(
     facts given here (none were stored before this transaction wrote these). Their facts are
     derived from those without reading the transitions back and without deleting flow rows
     that cannot exist; one first sighting alone (a new item's usual history) skips
-    `build_history` too (`derive_first_seen`)."""
+    `build_history` too (`first_seen_rows`)."""
     ids = sorted(set(item_ids))
     bulk, to_time, sql, _ = _writer(conn)
     dialect = conn.dialect.name
